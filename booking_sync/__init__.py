@@ -1,0 +1,1 @@
+"""Reading booking exports (CSV, JSON, an HTTP feed), validating rows, upserting bookings."""

@@ -1,0 +1,1 @@
+"""Staffed screens: the counter clerk's panel, the inquiry desk, the photo booth station."""

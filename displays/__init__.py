@@ -1,0 +1,1 @@
+"""Unattended screens: the hall display (board, calls, audio playback) and the kiosk screen."""

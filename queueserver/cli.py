@@ -1,0 +1,110 @@
+"""`queueserver`: the one command line (CONTRACT §3)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from queueserver import config as config_mod
+from queueserver import runtime
+from queueserver.auth import Role, TokenError, create_token, revoke_token
+
+
+def _config(args: argparse.Namespace) -> config_mod.Config:
+    try:
+        cfg = config_mod.load_default(args.config)
+    except config_mod.ConfigError as e:
+        sys.exit(f"queueserver: configuration error: {e}")
+    if args.config:
+        # Children (uvicorn workers, the RQ worker) read the same file.
+        os.environ["QUEUESERVER_CONFIG"] = str(cfg.path)
+    return cfg
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from queueserver import server
+
+    cfg = _config(args)
+    return server.serve(cfg, host=args.host, port=args.port, workers=args.workers)
+
+
+def _tokens_create(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    if args.centre and not cfg.centre(args.centre):
+        sys.exit(f"queueserver: unknown centre {args.centre!r}")
+    r = runtime.connect(runtime.redis_url(cfg))
+    try:
+        token, cred = create_token(r, Role(args.role), args.centre, args.counter, args.name)
+    except TokenError as e:
+        sys.exit(f"queueserver: {e}")
+    print(f"created {cred.role.value} credential {cred.name!r} (id {cred.id})", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    r = runtime.connect(runtime.redis_url(cfg))
+    if not revoke_token(r, args.name):
+        print(f"queueserver: no credential named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.name!r}")
+    return 0
+
+
+def _bookings_import(args: argparse.Namespace) -> int:
+    from queueserver.booking_sync import cli as booking_cli
+
+    return booking_cli.run_import(_config(args), args.file, args.format)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="queueserver", description=__doc__)
+    p.add_argument("--config", help="the TOML config (default: $QUEUESERVER_CONFIG, else the "
+                                     "shipped sample)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], help: str,
+                parent: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
+                ) -> argparse.ArgumentParser:
+        c = parent.add_parser(name, help=help, description=help)
+        c.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        c.set_defaults(run=run)
+        return c
+
+    s = command("serve", _serve, "the web server (API, WebSockets, pages, clips)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+
+    bookings = sub.add_parser("bookings", help="booking exports").add_subparsers(
+        dest="bookings_command", required=True)
+    b = command("import", _bookings_import, "import a booking export (CSV or JSON)", bookings)
+    b.add_argument("file")
+    b.add_argument("--format", choices=["csv", "json"])
+
+    tokens = sub.add_parser("tokens", help="API credentials").add_subparsers(
+        dest="tokens_command", required=True)
+    t = command("create", _tokens_create, "create an API credential; prints the token last",
+                tokens)
+    t.add_argument("--role", required=True, choices=[r.value for r in Role])
+    t.add_argument("--centre")
+    t.add_argument("--counter", type=int)
+    t.add_argument("--name")
+    t = command("revoke", _tokens_revoke, "revoke an API credential", tokens)
+    t.add_argument("name")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not hasattr(args, "config"):
+        args.config = None
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Time comes from here: the server's clock, or a test's.
+
+Lua has no time zones, so Python passes the local service date and the time into each script.
+A test injects a clock; a process-level test may set `QUEUESERVER_TEST_NOW` (an ISO time), which
+is honoured only with `QUEUESERVER_TEST_MODE=1` and announced loudly at start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+import zoneinfo
+from dataclasses import dataclass
+
+
+@dataclass
+class Clock:
+    tz: zoneinfo.ZoneInfo
+    # When set, time starts at this instant and runs on from it at the real rate.
+    start: dt.datetime | None = None
+    _t0: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def now(self) -> dt.datetime:
+        if self.start is None:
+            return dt.datetime.now(self.tz)
+        return (self.start + dt.timedelta(seconds=time.monotonic() - self._t0)).astimezone(self.tz)
+
+    def today(self) -> str:
+        return self.now().date().isoformat()
+
+    def set(self, instant: dt.datetime) -> None:
+        """Tests only: jump to an instant (time runs on from there)."""
+        self.start = instant
+        self._t0 = time.monotonic()
+
+
+def from_environment(tz: zoneinfo.ZoneInfo) -> Clock:
+    raw = os.environ.get("QUEUESERVER_TEST_NOW")
+    if raw and os.environ.get("QUEUESERVER_TEST_MODE") == "1":
+        start = dt.datetime.fromisoformat(raw)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=tz)
+        print(f"*** TEST MODE: the clock starts at {start.isoformat()}, not the real time ***",
+              file=sys.stderr, flush=True)
+        return Clock(tz, start)
+    return Clock(tz)
+
+
+def iso(instant: dt.datetime) -> str:
+    return instant.isoformat(timespec="seconds")
+
+
+def ms(instant: dt.datetime) -> int:
+    return int(instant.timestamp() * 1000)

@@ -1,0 +1,100 @@
+"""Every Redis key name, built here and nowhere else.
+
+A centre's keys carry the centre in a hash tag (`qs:{wan-chai}:...`) so each Lua script touches
+one slot and runs unchanged on Redis Cluster. Keys that belong to no centre start `qs:` and
+have no tag; Python reads them before it calls a centre's script. `tests/test_keys.py` pins
+the exact strings.
+"""
+
+from __future__ import annotations
+
+PREFIX = "qs"
+
+
+def _c(centre: str) -> str:
+    return f"{PREFIX}:{{{centre}}}"
+
+
+# --- a centre's keys (one slot each centre) ---------------------------------------------------
+
+def centre_prefix(centre: str) -> str:
+    """What scripts prepend to build a centre's keys; it holds the hash tag."""
+    return _c(centre) + ":"
+
+
+def events(centre: str) -> str:
+    """The centre's event stream: what every screen sees, and the audit log."""
+    return f"{_c(centre)}:events"
+
+
+def booking(centre: str, ref: str) -> str:
+    return f"{_c(centre)}:booking:{ref}"
+
+
+def booking_history(centre: str, ref: str) -> str:
+    return f"{_c(centre)}:booking-history:{ref}"
+
+
+def photo_receipt(centre: str, barcode: str) -> str:
+    return f"{_c(centre)}:photo:{barcode}"
+
+
+def sequence(centre: str, date: str, service: str) -> str:
+    """The day's last ticket number of one service."""
+    return f"{_c(centre)}:seq:{date}:{service}"
+
+
+def ticket(centre: str, date: str, number: str) -> str:
+    return f"{_c(centre)}:ticket:{date}:{number}"
+
+
+def queue(centre: str, date: str, service: str) -> str:
+    """Waiting tickets of one service, scored by their place (issue time, ms)."""
+    return f"{_c(centre)}:queue:{date}:{service}"
+
+
+def day_tickets(centre: str, date: str) -> str:
+    """Every ticket of the day, in issue order (for statistics and the day close)."""
+    return f"{_c(centre)}:tickets:{date}"
+
+
+def counter(centre: str, number: int) -> str:
+    return f"{_c(centre)}:counter:{number}"
+
+
+def recent_calls(centre: str, date: str) -> str:
+    return f"{_c(centre)}:calls:{date}"
+
+
+def service_times(centre: str, service: str) -> str:
+    """Recent service durations (seconds) of one service, newest first, for wait estimates."""
+    return f"{_c(centre)}:service-times:{service}"
+
+
+def idempotency(centre: str, digest: str) -> str:
+    return f"{_c(centre)}:idem:{digest}"
+
+
+# --- keys that belong to no centre --------------------------------------------------------------
+
+def token(token_hash: str) -> str:
+    return f"{PREFIX}:token:{token_hash}"
+
+
+def token_names() -> str:
+    """Token name -> token hash, so `tokens revoke NAME` finds it."""
+    return f"{PREFIX}:token-names"
+
+
+def booking_index() -> str:
+    """Booking reference -> the centre that holds it."""
+    return f"{PREFIX}:booking-index"
+
+
+def receipt_index() -> str:
+    """Receipt number -> the centre that holds it."""
+    return f"{PREFIX}:receipt-index"
+
+
+def idempotency_global(digest: str) -> str:
+    return f"{PREFIX}:idem:{digest}"

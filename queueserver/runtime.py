@@ -1,0 +1,56 @@
+"""Where a command finds its Redis, its data folder and its secret."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import redis
+
+from queueserver.config import Config
+
+
+def data_dir(config: Config) -> Path:
+    """`QUEUESERVER_DATA`, else the config's `data_dir`, else `var/` in the current folder."""
+    raw = os.environ.get("QUEUESERVER_DATA")
+    path = Path(raw) if raw else (config.data_dir or Path("var"))
+    path = path.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def uses_embedded() -> bool:
+    return not os.environ.get("REDIS_URL")
+
+
+def redis_url(config: Config, long_running: bool = False) -> str:
+    """`REDIS_URL`, else the embedded default's unix socket (started if need be)."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    from queueserver import embedded
+
+    return embedded.ensure(data_dir(config), long_running=long_running)
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=10)
+
+
+def secret(config: Config) -> bytes:
+    """The key of identity-number hashes: `QUEUESERVER_SECRET`, or, on the embedded default
+    only, one generated once and kept in the data folder (so hashes match after a restart)."""
+    raw = os.environ.get("QUEUESERVER_SECRET")
+    if raw:
+        return raw.encode()
+    if not uses_embedded():
+        sys.exit("QUEUESERVER_SECRET is not set: it is required when REDIS_URL is set "
+                 "(identity numbers are stored as keyed hashes under it).")
+    path = data_dir(config) / "secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()

@@ -1,0 +1,1 @@
+"""Announcement phrases in three languages, text-to-speech engines, the clip cache."""
