@@ -1,0 +1,65 @@
+"""Lua scripts: one file per state change in `scripts/`, registered once per connection and
+called through one typed wrapper that turns a script's refusal into an `ApiError`.
+
+Every script starts with `_lib.lua` (shared helpers) and returns one JSON document: either
+`{"ok": ...}` or `{"error": CODE, ...extra}`. Scripts are never built in Python strings.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from queueserver.errors import ApiError
+
+
+@cache
+def source(name: str) -> str:
+    folder = resources.files("queueserver.scripts")
+    lib = (folder / "_lib.lua").read_text(encoding="utf-8")
+    return lib + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _decode(raw: Any) -> Any:
+    result = json.loads(raw)
+    if isinstance(result, dict) and "error" in result:
+        extra = {k: v for k, v in result.items() if k not in ("error", "status")}
+        raise ApiError(result["error"], status=result.get("status"), extra=extra)
+    return result["ok"] if isinstance(result, dict) and "ok" in result else result
+
+
+def _args(args: list[Any]) -> list[Any]:
+    return [json.dumps(a, ensure_ascii=False) if isinstance(a, dict | list) else a for a in args]
+
+
+class Scripts:
+    """The scripts, registered on one (sync) connection."""
+
+    def __init__(self, r: redis.Redis) -> None:
+        self._r = r
+        self._loaded: dict[str, Any] = {}
+
+    def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._loaded.get(name)
+        if script is None:
+            script = self._loaded[name] = self._r.register_script(source(name))
+        return _decode(script(keys=keys, args=_args(args)))
+
+
+class AsyncScripts:
+    """The same scripts on an asyncio connection (the web server's)."""
+
+    def __init__(self, r: redis.asyncio.Redis) -> None:
+        self._r = r
+        self._loaded: dict[str, Any] = {}
+
+    async def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._loaded.get(name)
+        if script is None:
+            script = self._loaded[name] = self._r.register_script(source(name))
+        return _decode(await script(keys=keys, args=_args(args)))
