@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import redis
+import redis.asyncio
 
 from queueserver import keys
 
@@ -111,8 +112,7 @@ def revoke_token(r: redis.Redis, name: str) -> bool:
     return True
 
 
-def lookup_token(r: redis.Redis, token: str) -> Credential | None:
-    fields = r.hgetall(keys.token(hash_token(token)))
+def _credential(fields: dict[str, str]) -> Credential | None:
     if not fields:
         return None
     return Credential(
@@ -120,3 +120,11 @@ def lookup_token(r: redis.Redis, token: str) -> Credential | None:
         centre=fields["centre"] or None,
         counter=int(fields["counter"]) if fields["counter"] else None,
     )
+
+
+def lookup_token(r: redis.Redis, token: str) -> Credential | None:
+    return _credential(r.hgetall(keys.token(hash_token(token))))  # type: ignore[arg-type]
+
+
+async def lookup_token_async(r: redis.asyncio.Redis, token: str) -> Credential | None:
+    return _credential(await r.hgetall(keys.token(hash_token(token))))

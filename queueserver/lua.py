@@ -25,7 +25,7 @@ def source(name: str) -> str:
     return lib + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
 
 
-def _decode(raw: Any) -> Any:
+def decode(raw: Any) -> Any:
     result = json.loads(raw)
     if isinstance(result, dict) and "error" in result:
         extra = {k: v for k, v in result.items() if k not in ("error", "status")}
@@ -48,7 +48,7 @@ class Scripts:
         script = self._loaded.get(name)
         if script is None:
             script = self._loaded[name] = self._r.register_script(source(name))
-        return _decode(script(keys=keys, args=_args(args)))
+        return decode(script(keys=keys, args=_args(args)))
 
 
 class AsyncScripts:
@@ -62,4 +62,4 @@ class AsyncScripts:
         script = self._loaded.get(name)
         if script is None:
             script = self._loaded[name] = self._r.register_script(source(name))
-        return _decode(await script(keys=keys, args=_args(args)))
+        return decode(await script(keys=keys, args=_args(args)))

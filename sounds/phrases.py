@@ -89,3 +89,19 @@ def announcement_texts(
         language: "".join(s.text for s in segments(ticket, counter, language, recall))
         for language in languages
     }
+
+
+def announcement_templates(
+    counter: int,
+    languages: Sequence[str] = DEFAULT_LANGUAGES,
+    recall: bool = False,
+    placeholder: str = "#T#",
+) -> dict[str, str]:
+    """The call's text per language with `placeholder` where the ticket goes: a script that picks
+    the next ticket atomically fills it in (the ticket is not known before it runs)."""
+    return {
+        language: announcement_texts("A001", counter, (language,), recall)[language].replace(
+            "A001", placeholder
+        )
+        for language in languages
+    }

@@ -1,14 +1,40 @@
 -- Shared by every script (prepended by queueserver/lua.py). Each script returns one JSON
 -- document: ok(value) or refuse(code, extra).
+--
+-- Ticket and counter scripts take a context as ARGV[1] (see queueserver/tickets.py, Context):
+--   prefix   the centre's key prefix, with its hash tag: every key built from it is in the
+--            centre's slot, so a script touches one slot even when it derives keys from data
+--   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
+--   idem     {key, fp} or null: the answer is stored under key in the same script (24 h)
+
+local CTX = nil
+
+local function context()
+  CTX = cjson.decode(ARGV[1])
+  return CTX
+end
+
+local IDEMPOTENCY_TTL_S = 86400
+
+local function finish(doc)
+  local encoded = cjson.encode(doc)
+  if CTX and type(CTX.idem) == 'table' then
+    redis.call('SET', CTX.idem.key,
+               cjson.encode({state = 'done', fp = CTX.idem.fp, result = encoded}),
+               'EX', IDEMPOTENCY_TTL_S)
+  end
+  return encoded
+end
 
 local function ok(value)
-  return cjson.encode({ok = value})
+  if value == nil then value = cjson.null end
+  return finish({ok = value})
 end
 
 local function refuse(code, extra)
   local out = extra or {}
-  out["error"] = code
-  return cjson.encode(out)
+  out['error'] = code
+  return finish(out)
 end
 
 local function hgetall(key)
@@ -22,4 +48,117 @@ end
 local function emit(stream, event_type, at, data)
   return redis.call('XADD', stream, '*', 'type', event_type, 'at', at,
                     'data', cjson.encode(data))
+end
+
+local function k(...)
+  return CTX.prefix .. table.concat({...}, ':')
+end
+
+local function null_if_empty(v)
+  if v == nil or v == '' then return cjson.null end
+  return v
+end
+
+-- A counter's state today: every counter is closed at the start of each day.
+local function counter_state(n)
+  local c = hgetall(k('counter', n))
+  if c.date ~= CTX.date then
+    return {state = 'closed', ticket = ''}
+  end
+  c.state = c.state or 'closed'
+  c.ticket = c.ticket or ''
+  return c
+end
+
+local function set_counter(n, fields)
+  local key = k('counter', n)
+  redis.call('HSET', key, 'date', CTX.date)
+  for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
+end
+
+local function serves(n, service)
+  for _, code in ipairs(CTX.counters[tostring(n)] or {}) do
+    if code == service then return true end
+  end
+  return false
+end
+
+-- Mean of the service's recent service times, or the configured default.
+local RECENT_SERVICES = 20
+local function mean_service_s(service)
+  local times = redis.call('LRANGE', k('service-times', service), 0, RECENT_SERVICES - 1)
+  if #times == 0 then return CTX.default_service_s end
+  local sum = 0
+  for _, t in ipairs(times) do sum = sum + tonumber(t) end
+  return sum / #times
+end
+
+local function open_counters_serving(service)
+  local open = 0
+  for n, _ in pairs(CTX.counters) do
+    if serves(n, service) and counter_state(n).state == 'open' then open = open + 1 end
+  end
+  return open
+end
+
+-- position x recent mean service time / open counters serving that service
+local function estimate_minutes(service, position)
+  local open = math.max(1, open_counters_serving(service))
+  return math.ceil(position * mean_service_s(service) / open / 60)
+end
+
+local function ticket_key(number)
+  return k('ticket', CTX.date, number)
+end
+
+local function ticket_view(t)
+  local position = 0
+  local estimate = 0
+  if t.status == 'waiting' then
+    position = redis.call('ZRANK', k('queue', CTX.date, t.service), t.number) or 0
+    estimate = estimate_minutes(t.service, position)
+  end
+  local counter = cjson.null
+  if t.counter and t.counter ~= '' then counter = tonumber(t.counter) end
+  return {
+    number = t.number, service = t.service, status = t.status,
+    issued_at = t.issued_at, position = position, estimated_wait_minutes = estimate,
+    counter = counter, called_at = null_if_empty(t.called_at),
+    recalls = tonumber(t.recalls or '0'),
+    acceptance_no = null_if_empty(t.acceptance_no), receipt_no = null_if_empty(t.receipt_no),
+  }
+end
+
+local function load_ticket(number)
+  local t = hgetall(ticket_key(number))
+  if t.number == nil then return nil end
+  return t
+end
+
+-- A place in a queue after every ticket already in it (requeue, and the tie-breaker of issue).
+local function place_at_back(queue_key)
+  local place = CTX.now_ms * 1000
+  local last = redis.call('ZRANGE', queue_key, -1, -1, 'WITHSCORES')
+  if #last == 2 and tonumber(last[2]) >= place then place = tonumber(last[2]) + 1 end
+  return place
+end
+
+local function with_by(data)
+  if CTX.by and CTX.by ~= '' then data.by = CTX.by end
+  return data
+end
+
+local RECENT_CALLS = 10
+local function announce(event_type, t, counter, texts)
+  local text = {}
+  for lang, template in pairs(texts) do
+    text[lang] = string.gsub(template, '#T#', t.number)
+  end
+  local data = with_by({ticket = t.number, counter = tonumber(counter), service = t.service,
+                        announcement = {text = text, clips = CTX.clips}})
+  local calls = k('calls', CTX.date)
+  redis.call('LPUSH', calls, cjson.encode({counter = tonumber(counter), ticket = t.number,
+                                           called_at = CTX.now_iso}))
+  redis.call('LTRIM', calls, 0, RECENT_CALLS - 1)
+  return emit(k('events'), event_type, CTX.now_iso, data)
 end

@@ -1,0 +1,76 @@
+"""The web application, declared as data: routes, middleware and a lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any, TypedDict
+
+import redis.asyncio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from queueserver import config as config_mod
+from queueserver import runtime
+from queueserver.api import queue, sounds
+from queueserver.api.base import error_response
+from queueserver.clock import Clock, from_environment
+from queueserver.errors import ApiError
+from queueserver.middleware import BodyLimit, Errors
+from queueserver.tickets import Centres
+
+
+class State(TypedDict):
+    redis: redis.asyncio.Redis
+    centres: Centres
+
+
+async def healthz(request: Request) -> JSONResponse:
+    try:
+        await request.state.redis.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+    return error_response(ApiError(code, status=exc.status_code))
+
+
+def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
+               clock: Clock | None = None) -> Starlette:
+    the_clock = clock or from_environment(config.tz)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        r = redis.asyncio.Redis.from_url(redis_url, decode_responses=True,
+                                         health_check_interval=10)
+        try:
+            yield {"redis": r, "centres": Centres(config, r, the_clock, secret)}
+        finally:
+            await r.aclose()
+
+    routes: list[Any] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *queue.routes,
+        *sounds.routes,
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(Errors), Middleware(BodyLimit)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+
+
+def from_environment_app() -> Starlette:
+    """For uvicorn's workers: everything from the environment the parent set up."""
+    cfg = config_mod.load_default(os.environ.get("QUEUESERVER_CONFIG"))
+    return create_app(cfg, runtime.redis_url(cfg), runtime.secret(cfg))

@@ -1,0 +1,52 @@
+-- Check a booking in at the inquiry desk and issue its ticket: every check of CONTRACT §5 in
+-- its order, then the number, the queue place and the event, together or not at all.
+-- KEYS[1] the event stream; KEYS[2] the booking; KEYS[3] the photo receipt
+-- ARGV[1] context, plus: id_hash {hkid = hash|false, access_notice = hash|false},
+--         override (bool), arrival_before, arrival_after (minutes), now_minutes (local),
+--         type_services {application type: service code}, priority_service (code|null),
+--         priority (bool)
+local ctx = context()
+local b = hgetall(KEYS[2])
+if b.ref == nil or b.status == 'moved' then return refuse('booking_not_found') end
+if b.status == 'cancelled' then return refuse('booking_cancelled') end
+if b.date ~= ctx.date then return refuse('wrong_date') end
+local given = ctx.id_hash[b.id_kind]
+if type(given) ~= 'string' then return refuse('invalid_id_number') end
+if given ~= b.id_hash then return refuse('id_mismatch') end
+if b.ticket and b.ticket ~= '' then
+  local t = load_ticket(b.ticket)
+  if t then return refuse('already_checked_in', {ticket = ticket_view(t)}) end
+end
+if not ctx.override then
+  local h, m = string.match(b.slot_start, '^(%d+):(%d+)$')
+  local start = tonumber(h) * 60 + tonumber(m)
+  if ctx.now_minutes < start - ctx.arrival_before then return refuse('too_early') end
+  if ctx.now_minutes > start + ctx.arrival_after then return refuse('too_late') end
+end
+local p = hgetall(KEYS[3])
+if p.barcode == nil or p.date ~= ctx.date then return refuse('photo_receipt_unknown') end
+if p.used_by ~= '' then return refuse('photo_receipt_used') end
+
+local service = ctx.type_services[b.application_type]
+if ctx.priority and type(ctx.priority_service) == 'string' then service = ctx.priority_service end
+if type(service) ~= 'string' then return refuse('no_service') end
+
+local seq = redis.call('INCR', k('seq', ctx.date, service))
+redis.call('EXPIRE', k('seq', ctx.date, service), 2 * 86400)
+local number = service .. string.format('%03d', seq)
+local queue = k('queue', ctx.date, service)
+local place = place_at_back(queue)
+redis.call('HSET', ticket_key(number), 'number', number, 'service', service,
+           'status', 'waiting', 'issued_at', ctx.now_iso, 'issued_ms', ctx.now_ms,
+           'place', place, 'booking_ref', b.ref, 'application_type', b.application_type,
+           'priority', ctx.priority and '1' or '0', 'recalls', 0, 'issued_by', ctx.by)
+redis.call('ZADD', queue, place, number)
+redis.call('RPUSH', k('tickets', ctx.date), number)
+redis.call('HSET', KEYS[2], 'ticket', number)
+redis.call('HSET', KEYS[3], 'used_by', number)
+local t = load_ticket(number)
+local view = ticket_view(t)
+emit(k('events'), 'ticket.issued', ctx.now_iso,
+     with_by({ticket = number, service = service, position = view.position,
+              priority = ctx.priority}))
+return ok(view)
