@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from starlette.testclient import TestClient
+
+from queueserver import auth, config
+from queueserver.bookings import Booking, BookingStore
+from queueserver.clock import Clock
 
 
 def free_port() -> int:
@@ -68,3 +75,70 @@ def config_path() -> Path:
 def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUEUESERVER_SECRET", "test-secret")
     os.environ.pop("QUEUESERVER_TEST_NOW", None)
+
+
+# --- the app in-process, on the suite's Redis, with an injected clock ---------------------------
+
+
+
+
+SECRET = b"test-secret"
+TZ = config.load(SAMPLE_CONFIG).tz
+# A Friday morning: no test depends on the real time of day.
+DAY = dt.date(2026, 11, 27)
+MORNING = dt.datetime(2026, 11, 27, 9, 20, tzinfo=TZ)
+HKIDS = ["A123456(3)", "B987654(0)", "C668668(9)", "Z683365(A)"]
+
+
+@pytest.fixture
+def cfg() -> config.Config:
+    return config.load(SAMPLE_CONFIG)
+
+
+@pytest.fixture
+def clock(cfg: config.Config) -> Clock:
+    return Clock(cfg.tz, MORNING)
+
+
+@pytest.fixture
+def client(r: redis.Redis, redis_url: str, cfg: config.Config, clock: Clock) -> Iterator[TestClient]:
+    from queueserver.app import create_app
+
+    with TestClient(create_app(cfg, redis_url, SECRET, clock)) as c:
+        yield c
+
+
+@pytest.fixture
+def tokens(r: redis.Redis) -> dict[str, str]:
+    """One credential of each role, bound to wan-chai (a clerk at counter 1)."""
+    out = {}
+    for role in auth.Role:
+        centre = None if role is auth.Role.ADMIN else "wan-chai"
+        counter = 1 if role is auth.Role.CLERK else None
+        out[role.value], _ = auth.create_token(r, role, centre, counter)
+    return out
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_booking(ref: str, **fields: Any) -> Booking:
+    values: dict[str, Any] = dict(
+        ref=ref, centre="wan-chai", date=DAY.isoformat(), slot_start="09:30", slot_end="10:00",
+        application_type="first", surname="SMITH", given_names="JOHN PAUL", id_kind="hkid",
+        id_number="A123456(3)", passport_no="K1234567", nationality="GBR", status="approved")
+    values.update(fields)
+    return Booking(**values)
+
+
+@pytest.fixture
+def seed(r: redis.Redis) -> Callable[..., Booking]:
+    """Writes one booking through the real booking store."""
+
+    def add(ref: str, **fields: Any) -> Booking:
+        booking = make_booking(ref, **fields)
+        BookingStore(r, SECRET, "test", MORNING.isoformat()).apply([booking])
+        return booking
+
+    return add
