@@ -1,0 +1,49 @@
+"""Every Redis key name, pinned: a renamed key would strand a running centre's data."""
+
+from __future__ import annotations
+
+from queueserver import keys
+
+
+def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
+    c = "wan-chai"
+    assert keys.centre_prefix(c) == "qs:{wan-chai}:"
+    assert keys.events(c) == "qs:{wan-chai}:events"
+    assert keys.booking(c, "MEP1") == "qs:{wan-chai}:booking:MEP1"
+    assert keys.booking_history(c, "MEP1") == "qs:{wan-chai}:booking-history:MEP1"
+    assert keys.photo_receipt(c, "PH1") == "qs:{wan-chai}:photo:PH1"
+    assert keys.sequence(c, "2026-11-27", "A") == "qs:{wan-chai}:seq:2026-11-27:A"
+    assert keys.ticket(c, "2026-11-27", "A001") == "qs:{wan-chai}:ticket:2026-11-27:A001"
+    assert keys.queue(c, "2026-11-27", "A") == "qs:{wan-chai}:queue:2026-11-27:A"
+    assert keys.day_tickets(c, "2026-11-27") == "qs:{wan-chai}:tickets:2026-11-27"
+    assert keys.counter(c, 5) == "qs:{wan-chai}:counter:5"
+    assert keys.recent_calls(c, "2026-11-27") == "qs:{wan-chai}:calls:2026-11-27"
+    assert keys.service_times(c, "A") == "qs:{wan-chai}:service-times:A"
+    assert keys.idempotency(c, "ab12") == "qs:{wan-chai}:idem:ab12"
+
+
+def test_keys_of_no_centre_have_no_hash_tag() -> None:
+    assert keys.token("ab12") == "qs:token:ab12"
+    assert keys.token_names() == "qs:token-names"
+    assert keys.booking_index() == "qs:booking-index"
+    assert keys.receipt_index() == "qs:receipt-index"
+    assert keys.idempotency_global("ab12") == "qs:idem:ab12"
+
+
+def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
+    """Scripts derive keys from the centre's prefix: the names they write are these."""
+    from conftest import bearer
+
+    seed("MEP1")
+    h = bearer(tokens["admin"])
+    client.post("/api/v1/centres/wan-chai/photo-receipts", json={"barcode": "PH1"}, headers=h)
+    client.post("/api/v1/centres/wan-chai/tickets", headers=h, json={
+        "booking_ref": "MEP1", "id_number": "A123456(3)", "photo_barcode": "PH1"})
+    client.post("/api/v1/centres/wan-chai/counters/1/call", headers=h)
+    day, c = "2026-11-27", "wan-chai"
+    expected = {keys.events(c), keys.booking(c, "MEP1"), keys.booking_history(c, "MEP1"),
+                keys.photo_receipt(c, "PH1"), keys.sequence(c, day, "A"),
+                keys.ticket(c, day, "A001"), keys.day_tickets(c, day), keys.counter(c, 1),
+                keys.recent_calls(c, day), keys.booking_index()}
+    written = {k for k in r.scan_iter("qs:*") if not k.startswith("qs:token")}
+    assert written == expected
