@@ -17,17 +17,25 @@ from starlette.routing import Route
 
 from queueserver import config as config_mod
 from queueserver import runtime
-from queueserver.api import queue, sounds
+from queueserver.api import events, queue, sounds
 from queueserver.api.base import error_response
 from queueserver.clock import Clock, from_environment
 from queueserver.errors import ApiError
+from queueserver.events import Hub
 from queueserver.middleware import BodyLimit, Errors
 from queueserver.tickets import Centres
+
+
+# Requests beyond this many at once wait for a connection instead of failing: Redis answers
+# each script in well under a millisecond, so a short queue beats a thousand sockets.
+REDIS_POOL_SIZE = 64
+REDIS_POOL_WAIT_S = 10.0
 
 
 class State(TypedDict):
     redis: redis.asyncio.Redis
     centres: Centres
+    hub: Hub
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -50,17 +58,22 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        r = redis.asyncio.Redis.from_url(redis_url, decode_responses=True,
-                                         health_check_interval=10)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            redis_url, max_connections=REDIS_POOL_SIZE, timeout=REDIS_POOL_WAIT_S,
+            decode_responses=True, health_check_interval=10)
+        r = redis.asyncio.Redis(connection_pool=pool)
+        hub = Hub(redis_url)
         try:
-            yield {"redis": r, "centres": Centres(config, r, the_clock, secret)}
+            yield {"redis": r, "centres": Centres(config, r, the_clock, secret), "hub": hub}
         finally:
+            await hub.close()
             await r.aclose()
 
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),
         *queue.routes,
         *sounds.routes,
+        *events.routes,
     ]
     return Starlette(
         routes=routes,

@@ -142,3 +142,63 @@ def seed(r: redis.Redis) -> Callable[..., Booking]:
         return booking
 
     return add
+
+
+# --- `queueserver serve` as a real process -------------------------------------------------------
+
+TEST_NOW = MORNING.isoformat()
+
+
+def server_env(redis_url: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "QUEUESERVER_CONFIG", "QUEUESERVER_DATA")}
+    env.update({"QUEUESERVER_CONFIG": str(SAMPLE_CONFIG), "QUEUESERVER_SECRET": SECRET.decode(),
+                "QUEUESERVER_TEST_MODE": "1", "QUEUESERVER_TEST_NOW": TEST_NOW})
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_server(env: dict[str, str], *args: str, cwd: Path | None = None) -> Server:
+    """`queueserver serve` on a free port; returns once /healthz answers."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        ["queueserver", "serve", "--port", str(port), *args], env=env, cwd=cwd,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code in (200, 503):
+                return Server(proc, url)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("serve did not answer within 30 s")
+
+
+@pytest.fixture
+def server(r: redis.Redis, redis_url: str) -> Iterator[Server]:
+    s = start_server(server_env(redis_url))
+    yield s
+    s.stop()

@@ -1,0 +1,130 @@
+"""Live events: one reader per centre per web process, fanned out to that process's sockets.
+
+Each reader blocks on its centre's stream and hands every event to its subscribers' small
+bounded queues without ever waiting on one: a subscriber whose queue is full has fallen behind,
+is marked so, and its socket is closed (the screen resumes with `after=`). A subscriber is
+registered before it reads its snapshot, and the reader's cursor is fixed before that, so no
+event falls between the snapshot and the live events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from queueserver import keys
+
+log = logging.getLogger("queueserver.events")
+
+# Small on purpose: a screen that is this far behind is better served by resuming with after=.
+SUBSCRIBER_QUEUE = 256
+# How long one blocking read waits before looping (and noticing it should stop).
+BLOCK_MS = 5000
+READ_COUNT = 500
+RETRY_S = 1.0
+
+EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+
+
+def parse_id(raw: str) -> tuple[int, int] | None:
+    """Stream ids compare as two integers, never as strings."""
+    m = EVENT_ID.match(raw)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def message(event_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    return {"id": event_id, "type": fields["type"], "at": fields["at"],
+            "data": json.loads(fields["data"])}
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class CentreReader:
+    def __init__(self, r: redis.asyncio.Redis, centre: str) -> None:
+        self.r = r
+        self.key = keys.events(centre)
+        self.subscribers: set[Subscriber] = set()
+        self.cursor: str | None = None
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _start_cursor(self) -> str:
+        last = await self.r.xrevrange(self.key, count=1)
+        return str(last[0][0]) if last else "0-0"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if self.cursor is None:
+                    self.cursor = await self._start_cursor()
+                    self.ready.set()
+                batches = await self.r.xread({self.key: self.cursor}, count=READ_COUNT,
+                                             block=BLOCK_MS)
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+                log.warning("event reader for %s: redis unreachable (%s); retrying",
+                            self.key, type(e).__name__)
+                await asyncio.sleep(RETRY_S)
+                continue
+            for _, entries in batches or []:
+                for event_id, fields in entries:
+                    self.cursor = event_id
+                    self.publish(message(event_id, fields))
+
+    def publish(self, event: dict[str, Any]) -> None:
+        for sub in list(self.subscribers):
+            if sub.overflowed.is_set():
+                continue
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                sub.overflowed.set()
+
+
+class Hub:
+    """The process's readers, started on first use, one per centre."""
+
+    def __init__(self, redis_url: str) -> None:
+        # Blocking reads get their own connections, apart from the request pool.
+        self.r = redis.asyncio.Redis.from_url(redis_url, decode_responses=True,
+                                              socket_timeout=BLOCK_MS / 1000 + 10,
+                                              health_check_interval=10)
+        self.readers: dict[str, CentreReader] = {}
+
+    async def subscribe(self, centre: str) -> Subscriber:
+        reader = self.readers.get(centre)
+        if reader is None:
+            reader = self.readers[centre] = CentreReader(self.r, centre)
+            reader.task = asyncio.create_task(reader.run(), name=f"events:{centre}")
+        sub = Subscriber()
+        reader.subscribers.add(sub)
+        await reader.ready.wait()
+        return sub
+
+    def unsubscribe(self, centre: str, sub: Subscriber) -> None:
+        reader = self.readers.get(centre)
+        if reader:
+            reader.subscribers.discard(sub)
+
+    def subscriber_count(self) -> int:
+        return sum(len(r.subscribers) for r in self.readers.values())
+
+    async def close(self) -> None:
+        for reader in self.readers.values():
+            if reader.task:
+                reader.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader.task
+        await self.r.aclose()
