@@ -1,0 +1,334 @@
+"""Rows of a booking export (CONTRACT §2), read one at a time and validated field by field.
+
+CSV (UTF-8, a byte-order mark allowed, extra columns ignored) or JSON (an array of objects, or
+`{"bookings": [...]}`), streamed: a file is never held in memory whole. A row that fails
+validation becomes a `Rejection` naming its first failing field; a file that cannot be read as
+bookings at all raises `FileError`. Reasons never quote a value: the value could be someone's
+identity number or name, even in a field that should hold none when columns are shifted.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from queueserver import identity
+from queueserver.bookings import Booking
+from queueserver.config import APPLICATION_TYPES
+
+FIELDS = (
+    "booking_ref",
+    "centre",
+    "date",
+    "slot_start",
+    "slot_end",
+    "application_type",
+    "surname",
+    "given_names",
+    "id_kind",
+    "id_number",
+    "passport_no",
+    "nationality",
+    "status",
+)
+FORMATS = ("csv", "json")
+# Text is read in chunks of this size; a JSON item larger than MAX_ITEM_CHARS (a booking is a
+# few hundred characters) means a broken file, not a booking worth buffering.
+CHUNK_CHARS = 1 << 16
+MAX_ITEM_CHARS = 1 << 20
+MAX_NAME_CHARS = 100
+
+_REF = re.compile(r"[A-Za-z0-9]{1,32}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_HKID_SHAPE = re.compile(r"[A-Z]{1,2}[0-9]{6}(\([0-9A]\)|[0-9A])")
+_PASSPORT = re.compile(r"[A-Za-z0-9]{5,20}")
+_NATIONALITY = re.compile(r"[A-Za-z]{3}")
+
+Opener = Callable[[], IO[bytes]]
+
+
+class FileError(Exception):
+    """The file cannot be read as a booking export at all; nothing of it is imported."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    row: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.field}: {self.reason}"
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def detect(opener: Opener, name: str) -> str:
+    """The format from the file name, else from its first character."""
+    suffix = Path(name).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    try:
+        with opener() as f:
+            head = f.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError as e:
+        raise FileError(f"cannot read it: {e.strerror or e}") from None
+    return "json" if head[:1] in (b"[", b"{") else "csv"
+
+
+def read(
+    opener: Opener, fmt: str, centres: frozenset[str]
+) -> Iterator[tuple[int, Booking | Rejection]]:
+    """(row number, booking or rejection) in file order; rows count as CONTRACT §2 says."""
+    try:
+        with io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="") as text:
+            items = _csv_items(text) if fmt == "csv" else _json_items(_Buffer(text))
+            for number, item in items:
+                try:
+                    yield number, _booking(item, centres)
+                except _Invalid as e:
+                    yield number, Rejection(number, e.field, e.reason)
+    except OSError as e:
+        raise FileError(f"cannot read it: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise FileError("not UTF-8 text") from None
+    except csv.Error as e:
+        raise FileError(f"not readable as CSV ({e})") from None
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def _csv_items(text: IO[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if header is None:
+        raise FileError("empty file: a CSV export starts with its header row")
+    names = [h.strip().lower() for h in header]
+    missing = [f for f in FIELDS if f not in names]
+    if missing:
+        # Name the missing columns, never the header itself: it may be a row of data.
+        raise FileError(f"not a booking export: missing columns {', '.join(missing)}")
+    where = {f: names.index(f) for f in FIELDS}
+    # The header is row 1, so a row's number is its line in a spreadsheet; blank lines count.
+    for number, cells in enumerate(reader, start=2):
+        if cells:
+            yield number, {f: cells[i] if i < len(cells) else None for f, i in where.items()}
+
+
+# --- JSON, one item at a time ------------------------------------------------------------------
+
+_DECODER = json.JSONDecoder()
+
+
+class _Buffer:
+    """A sliding window over the text: `raw_decode` reads one value, more text is read when
+    a value is cut off at the window's end."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self.text = text
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+
+    def _more(self) -> bool:
+        chunk = "" if self.eof else self.text.read(CHUNK_CHARS)
+        self.eof = not chunk
+        self.buf = self.buf[self.pos :] + chunk
+        self.pos = 0
+        return bool(chunk)
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end), not consumed."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or not self._more():
+                return self.buf[self.pos : self.pos + 1]
+
+    def take(self, expected: str) -> str:
+        found = self.peek()
+        if found == "" or found not in expected:
+            raise FileError(f"not valid JSON: expected one of {expected!r}")
+        self.pos += 1
+        return found
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as e:
+                if len(self.buf) - self.pos > MAX_ITEM_CHARS or not self._more():
+                    raise FileError(f"not valid JSON ({e.msg})") from None
+                continue
+            # A number at the window's end may go on in the next chunk.
+            if end < len(self.buf) or not self._more():
+                self.pos = end
+                return value
+
+
+def _json_items(buf: _Buffer) -> Iterator[tuple[int, Any]]:
+    if buf.take("[{") == "[":
+        yield from _array(buf)
+    else:
+        yield from _bookings_member(buf)
+    if buf.peek() != "":
+        raise FileError("not valid JSON: text after the end")
+
+
+def _bookings_member(buf: _Buffer) -> Iterator[tuple[int, Any]]:
+    """The "bookings" array of an object whose `{` was taken; other members are skipped."""
+    found = False
+    if buf.peek() == "}":
+        buf.take("}")
+    else:
+        while True:
+            key = buf.value()
+            if not isinstance(key, str):
+                raise FileError("not valid JSON: an object's keys are strings")
+            buf.take(":")
+            if key == "bookings" and not found and buf.peek() == "[":
+                found = True
+                buf.take("[")
+                yield from _array(buf)
+            else:
+                buf.value()
+            if buf.take(",}") == "}":
+                break
+    if not found:
+        raise FileError('not a booking export: no "bookings" array')
+
+
+def _array(buf: _Buffer) -> Iterator[tuple[int, Any]]:
+    """The items of an array whose `[` was taken, numbered from 1."""
+    if buf.peek() == "]":
+        buf.take("]")
+        return
+    number = 0
+    while True:
+        number += 1
+        yield number, buf.value()
+        if buf.take(",]") == "]":
+            return
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _text(item: Mapping[str, Any], field: str) -> str:
+    value = item.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Invalid(field, "must be text")
+    return value.strip()
+
+
+def _required(item: Mapping[str, Any], field: str) -> str:
+    value = _text(item, field)
+    if not value:
+        raise _Invalid(field, "missing")
+    return value
+
+
+def _check(ok: bool, field: str, reason: str) -> None:
+    if not ok:
+        raise _Invalid(field, reason)
+
+
+def _booking(item: Any, centres: frozenset[str]) -> Booking:
+    if not isinstance(item, Mapping):
+        raise _Invalid("booking", "must be an object with the export's fields")
+    ref = _required(item, "booking_ref")
+    _check(bool(_REF.fullmatch(ref)), "booking_ref", "must be 1-32 letters or digits")
+    centre = _required(item, "centre")
+    _check(centre in centres, "centre", "not a centre of this configuration")
+    date = _required(item, "date")
+    _check(
+        bool(_DATE.fullmatch(date)) and _real_date(date),
+        "date",
+        "must be a real date as YYYY-MM-DD",
+    )
+    start = _required(item, "slot_start")
+    _check(bool(_TIME.fullmatch(start)), "slot_start", "must be a time as HH:MM")
+    end = _required(item, "slot_end")
+    _check(bool(_TIME.fullmatch(end)), "slot_end", "must be a time as HH:MM")
+    _check(end > start, "slot_end", "must be after slot_start")
+    kind_of_application = _required(item, "application_type")
+    _check(
+        kind_of_application in APPLICATION_TYPES,
+        "application_type",
+        f"must be one of {', '.join(APPLICATION_TYPES)}",
+    )
+    surname = _required(item, "surname")
+    _check(len(surname) <= MAX_NAME_CHARS, "surname", f"longer than {MAX_NAME_CHARS} characters")
+    given_names = _text(item, "given_names")
+    _check(
+        len(given_names) <= MAX_NAME_CHARS,
+        "given_names",
+        f"longer than {MAX_NAME_CHARS} characters",
+    )
+    id_kind = _required(item, "id_kind")
+    _check(id_kind in ("hkid", "access_notice"), "id_kind", "must be hkid or access_notice")
+    id_number = _required(item, "id_number")
+    _check_id(id_kind, id_number)
+    passport_no = _required(item, "passport_no")
+    _check(bool(_PASSPORT.fullmatch(passport_no)), "passport_no", "must be 5-20 letters or digits")
+    nationality = _required(item, "nationality")
+    _check(
+        bool(_NATIONALITY.fullmatch(nationality)),
+        "nationality",
+        "must be three letters (ISO 3166 alpha-3)",
+    )
+    status = _required(item, "status")
+    _check(status in ("approved", "cancelled"), "status", "must be approved or cancelled")
+    return Booking(
+        ref=ref,
+        centre=centre,
+        date=date,
+        slot_start=start,
+        slot_end=end,
+        application_type=kind_of_application,
+        surname=surname,
+        given_names=given_names,
+        id_kind=id_kind,
+        id_number=id_number,
+        passport_no=passport_no.upper(),
+        nationality=nationality.upper(),
+        status=status,
+    )
+
+
+def _real_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_id(id_kind: str, id_number: str) -> None:
+    if identity.valid(id_kind, id_number):
+        return
+    if id_kind == "access_notice":
+        raise _Invalid("id_number", "must be at most 64 characters")
+    shape = re.sub(r"\s+", "", id_number).upper()
+    if _HKID_SHAPE.fullmatch(shape):
+        raise _Invalid("id_number", "check digit does not match")
+    raise _Invalid(
+        "id_number", "not a Hong Kong identity card number (1-2 letters, 6 digits, check digit)"
+    )
