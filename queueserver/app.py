@@ -68,6 +68,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         finally:
             await hub.close()
             await r.aclose()
+            await pool.disconnect()
 
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -25,10 +25,11 @@ from queueserver import keys
 log = logging.getLogger("queueserver.events")
 
 # Small on purpose: a screen that is this far behind is better served by resuming with after=.
-SUBSCRIBER_QUEUE = 256
-# How long one blocking read waits before looping (and noticing it should stop).
+SUBSCRIBER_QUEUE = 512
+# How long one blocking read waits before looping.
 BLOCK_MS = 5000
-READ_COUNT = 500
+# Well under SUBSCRIBER_QUEUE: a whole batch is queued at once, before any socket can send.
+READ_COUNT = 100
 RETRY_S = 1.0
 
 EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
@@ -76,6 +77,11 @@ class CentreReader:
             except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
                 log.warning("event reader for %s: redis unreachable (%s); retrying",
                             self.key, type(e).__name__)
+                await asyncio.sleep(RETRY_S)
+                continue
+            except Exception:
+                # A reader must never die quietly: every screen of the centre depends on it.
+                log.exception("event reader for %s failed; retrying", self.key)
                 await asyncio.sleep(RETRY_S)
                 continue
             for _, entries in batches or []:

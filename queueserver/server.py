@@ -6,7 +6,7 @@ import os
 
 import uvicorn
 
-from queueserver import runtime
+from queueserver import logs, runtime
 from queueserver.config import Config
 
 
@@ -20,7 +20,7 @@ def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
         embedded_mod.keep_alive(runtime.data_dir(config))
     # Access logs would carry query strings (display tokens); the app logs what it needs.
     options = {"host": host, "port": port, "access_log": False, "ws_ping_interval": 20.0,
-               "ws_ping_timeout": 20.0, "proxy_headers": True}
+               "ws_ping_timeout": 20.0, "proxy_headers": True, "log_config": logs.config()}
     if workers <= 1:
         from queueserver.app import create_app
 

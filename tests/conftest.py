@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import redis
 from starlette.testclient import TestClient
 
 from queueserver import auth, config
-from queueserver.bookings import Booking, BookingStore
+from queueserver.bookings import Booking, BookingStore, Upsert
 from queueserver.clock import Clock
 
 
@@ -132,13 +133,18 @@ def make_booking(ref: str, **fields: Any) -> Booking:
     return Booking(**values)
 
 
+def store(r: redis.Redis, bookings: list[Booking]) -> None:
+    """Write bookings through the real booking store, as an import does."""
+    BookingStore(r, SECRET, "test", MORNING.isoformat()).apply([Upsert(b) for b in bookings])
+
+
 @pytest.fixture
 def seed(r: redis.Redis) -> Callable[..., Booking]:
     """Writes one booking through the real booking store."""
 
     def add(ref: str, **fields: Any) -> Booking:
         booking = make_booking(ref, **fields)
-        BookingStore(r, SECRET, "test", MORNING.isoformat()).apply([booking])
+        store(r, [booking])
         return booking
 
     return add
@@ -161,9 +167,13 @@ def server_env(redis_url: str | None, **extra: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.proc = proc
         self.url = url
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -180,17 +190,18 @@ def start_server(env: dict[str, str], *args: str, cwd: Path | None = None) -> Se
     import httpx
 
     port = free_port()
-    proc = subprocess.Popen(
-        ["queueserver", "serve", "--port", str(port), *args], env=env, cwd=cwd,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["queueserver", "serve", "--port", str(port), *args], env=env,
+                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"serve exited: {log.read_text(errors='replace')}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code in (200, 503):
-                return Server(proc, url)
+                return Server(proc, url, log)
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,8 @@ from queueserver.api.base import authorize, bearer
 from queueserver.auth import DEVICE_ROLES, Action, Credential, hash_token
 from queueserver.errors import ApiError
 from queueserver.events import Hub, Subscriber, message, parse_id
+
+log = logging.getLogger("queueserver.events")
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
@@ -48,7 +51,14 @@ async def _resync_needed(r: redis.asyncio.Redis, stream: str, after: tuple[int, 
     last = parse_id(str(info.get("last-generated-id", "0-0"))) or (0, 0)
     if after > last:
         return True
-    # Anything at or below the largest deleted id may be gone (trimmed at day close).
+    # Trimming (at day close) removes the oldest events: an id before the first one still held
+    # may have missed some. Resync is always safe, so when in doubt, resync.
+    length = int(info.get("length", 0))
+    removed = int(info.get("entries-added", length)) > length
+    first = info.get("first-entry")
+    first_id = parse_id(str(first[0])) if first else None
+    if removed and (first_id is None or after < first_id):
+        return True
     deleted = parse_id(str(info.get("max-deleted-entry-id", "0-0"))) or (0, 0)
     return after < deleted
 
@@ -140,9 +150,10 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
-    for task in pending:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    # A send stuck on a peer that stopped reading may not end at once: don't wait on it.
+    await asyncio.wait(pending, timeout=1.0)
+    if sub.overflowed.is_set():
+        log.info("closing a %s socket of %s that fell behind", cred.role.value, centre_id)
     if ws.client_state == WebSocketState.CONNECTED:
         code = TRY_AGAIN_LATER if sub.overflowed.is_set() else POLICY_VIOLATION
         await _close(ws, code)

@@ -12,17 +12,15 @@ import pytest
 import redis
 from conftest import (
     HKIDS,
-    MORNING,
-    SECRET,
     Server,
     free_port,
     make_booking,
     server_env,
     start_server,
+    store,
 )
 
 from queueserver import auth
-from queueserver.bookings import BookingStore
 
 C = "/api/v1/centres/wan-chai"
 CONCURRENT = 200
@@ -32,7 +30,7 @@ pytestmark = pytest.mark.e2e
 
 def test_concurrent_check_ins_get_distinct_gap_free_numbers(
         server: Server, r: redis.Redis) -> None:
-    BookingStore(r, SECRET, "test", MORNING.isoformat()).apply([
+    store(r, [
         make_booking(f"MEP{i:04d}", id_number=HKIDS[i % len(HKIDS)]) for i in range(CONCURRENT)])
     desk, _ = auth.create_token(r, auth.Role.DESK, "wan-chai")
     photo, _ = auth.create_token(r, auth.Role.PHOTO, "wan-chai")
