@@ -54,6 +54,12 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from queueserver import worker
+
+    return worker.run(_config(args), burst=args.burst)
+
+
 def _bookings_import(args: argparse.Namespace) -> int:
     from queueserver.booking_sync import cli as booking_cli
 
@@ -78,6 +84,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
+
+    w = command("worker", _worker, "the background worker (announcement audio, booking sync, "
+                                   "day close, purges)")
+    w.add_argument("--burst", action="store_true", help="work off the queues, then exit")
 
     bookings = sub.add_parser("bookings", help="booking exports").add_subparsers(
         dest="bookings_command", required=True)

@@ -98,3 +98,8 @@ def receipt_index() -> str:
 
 def idempotency_global(digest: str) -> str:
     return f"{PREFIX}:idem:{digest}"
+
+
+def schedule_lock(job: str) -> str:
+    """Held for one interval by the worker that enqueued a periodic job."""
+    return f"{PREFIX}:schedule:{job}"

@@ -28,6 +28,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.booking_index() == "qs:booking-index"
     assert keys.receipt_index() == "qs:receipt-index"
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
+    assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
 
 
 def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
