@@ -103,3 +103,33 @@ def idempotency_global(digest: str) -> str:
 def schedule_lock(job: str) -> str:
     """Held for one interval by the worker that enqueued a periodic job."""
     return f"{PREFIX}:schedule:{job}"
+
+
+# --- staff logins and their browser sessions (no centre) -----------------------------------------
+
+def user(name: str) -> str:
+    """A staff login: its role, centre, counter and password hash."""
+    return f"{PREFIX}:user:{name}"
+
+
+def user_names() -> str:
+    """Every staff login's name, so the supervisor's screen lists them without a SCAN."""
+    return f"{PREFIX}:user-names"
+
+
+def user_sessions(name: str) -> str:
+    """The session hashes of one login, so revoking it ends every browser it signed in."""
+    return f"{PREFIX}:user-sessions:{name}"
+
+
+def session(session_hash: str) -> str:
+    """One signed-in browser, under the hash of its cookie's id; expires with the cookie."""
+    return f"{PREFIX}:session:{session_hash}"
+
+
+def login_failures_user(name: str) -> str:
+    return f"{PREFIX}:login-failures:user:{name}"
+
+
+def login_failures_address(address: str) -> str:
+    return f"{PREFIX}:login-failures:addr:{address}"

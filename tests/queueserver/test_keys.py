@@ -31,6 +31,15 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
 
 
+def test_login_and_session_keys() -> None:
+    assert keys.user("amy") == "qs:user:amy"
+    assert keys.user_names() == "qs:user-names"
+    assert keys.user_sessions("amy") == "qs:user-sessions:amy"
+    assert keys.session("ab12") == "qs:session:ab12"
+    assert keys.login_failures_user("amy") == "qs:login-failures:user:amy"
+    assert keys.login_failures_address("127.0.0.1") == "qs:login-failures:addr:127.0.0.1"
+
+
 def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
     """Scripts derive keys from the centre's prefix: the names they write are these."""
     from conftest import bearer
