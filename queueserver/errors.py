@@ -55,6 +55,15 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
                       "此櫃位不處理該籌號的服務。"),
     "served_elsewhere": (403, "This ticket is served at another counter.",
                          "此籌號正在另一櫃位處理。"),
+    # staff logins and the supervisor's screen
+    "csrf_failed": (403, "This page is out of date or came from elsewhere; reload it and try "
+                         "again.", "此頁面已過期或來源不明，請重新載入後再試。"),
+    "login_failed": (401, "The name or password is wrong; check them and try again.",
+                     "用戶名稱或密碼不正確，請核對後再試。"),
+    "already_exists": (409, "A login or credential with this name already exists; choose "
+                            "another name.", "已有同名的登入帳戶或憑證，請另選名稱。"),
+    "password_too_short": (422, "The password is too short; use at least 10 characters.",
+                           "密碼太短，請使用最少 10 個字元。"),
 }
 
 
