@@ -25,7 +25,6 @@ from queueserver.events import Hub
 from queueserver.middleware import BodyLimit, Errors
 from queueserver.tickets import Centres
 
-
 # Requests beyond this many at once wait for a connection instead of failing: Redis answers
 # each script in well under a millisecond, so a short queue beats a thousand sockets.
 REDIS_POOL_SIZE = 64

@@ -6,7 +6,8 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -14,7 +15,7 @@ import redis.asyncio
 from queueserver import keys
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ADMIN = "admin"
     SUPERVISOR = "supervisor"
     DESK = "desk"
@@ -24,7 +25,7 @@ class Role(str, Enum):
     PHOTO = "photo"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What a route does, in the words of CONTRACT §4's table."""
 
     PHOTO = "register photo receipts"
@@ -94,9 +95,10 @@ def create_token(r: redis.Redis, role: Role, centre: str | None = None,
     digest = hash_token(token)
     if not r.hsetnx(keys.token_names(), name, digest):
         raise TokenError(f"a credential named {name!r} already exists")
-    fields = {"id": cred_id, "name": name, "role": role.value, "centre": centre or "",
-              "counter": "" if counter is None else str(counter),
-              "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    fields: dict[Any, Any] = {
+        "id": cred_id, "name": name, "role": role.value, "centre": centre or "",
+        "counter": "" if counter is None else str(counter),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     r.hset(keys.token(digest), mapping=fields)
     return token, Credential(cred_id, name, role, centre, counter)
 
@@ -123,8 +125,40 @@ def _credential(fields: dict[str, str]) -> Credential | None:
 
 
 def lookup_token(r: redis.Redis, token: str) -> Credential | None:
-    return _credential(r.hgetall(keys.token(hash_token(token))))  # type: ignore[arg-type]
+    found: dict[str, str] = r.hgetall(keys.token(hash_token(token)))  # type: ignore[assignment]
+    return _credential(found)
 
 
 async def lookup_token_async(r: redis.asyncio.Redis, token: str) -> Credential | None:
-    return _credential(await r.hgetall(keys.token(hash_token(token))))
+    found: dict[str, str] = await r.hgetall(keys.token(hash_token(token)))  # type: ignore[assignment]
+    return _credential(found)
+
+
+async def create_token_async(r: redis.asyncio.Redis, role: Role, centre: str | None = None,
+                             counter: int | None = None,
+                             name: str | None = None) -> tuple[str, Credential]:
+    """`create_token` for the supervisor's screen, with the same rules and fields."""
+    if role is not Role.ADMIN and not centre:
+        raise TokenError(f"role {role.value} needs a centre")
+    if counter is not None and role is not Role.CLERK:
+        raise TokenError("a counter applies to the clerk role only")
+    cred_id = "t_" + secrets.token_hex(6)
+    name = name or f"{role.value}-{cred_id[2:]}"
+    token = "qs_" + secrets.token_urlsafe(32)
+    digest = hash_token(token)
+    if not await r.hsetnx(keys.token_names(), name, digest):
+        raise TokenError(f"a credential named {name!r} already exists")
+    fields = {"id": cred_id, "name": name, "role": role.value, "centre": centre or "",
+              "counter": "" if counter is None else str(counter),
+              "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    await r.hset(keys.token(digest), mapping=fields)  # type: ignore[arg-type]
+    return token, Credential(cred_id, name, role, centre, counter)
+
+
+async def revoke_token_async(r: redis.asyncio.Redis, name: str) -> bool:
+    digest = await r.hget(keys.token_names(), name)
+    if not digest:
+        return False
+    await r.delete(keys.token(str(digest)))
+    await r.hdel(keys.token_names(), name)
+    return True

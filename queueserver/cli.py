@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from queueserver import config as config_mod
-from queueserver import runtime
+from queueserver import embedded, runtime
 from queueserver.auth import Role, TokenError, create_token, revoke_token
 
 
@@ -54,6 +54,12 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from queueserver import demo
+
+    return demo.run(_config(args), host=args.host, port=args.port)
+
+
 def _worker(args: argparse.Namespace) -> int:
     from queueserver import worker
 
@@ -63,7 +69,8 @@ def _worker(args: argparse.Namespace) -> int:
 def _bookings_import(args: argparse.Namespace) -> int:
     from queueserver.booking_sync import cli as booking_cli
 
-    return booking_cli.run_import(_config(args), args.file, args.format)
+    code: int = booking_cli.run_import(_config(args), args.file, args.format)
+    return code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,6 +91,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
+
+    d = command("demo", _demo, "everything in one process tree on the embedded default, with "
+                               "sample centres, bookings and credentials")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8000)
 
     w = command("worker", _worker, "the background worker (announcement audio, booking sync, "
                                    "day close, purges)")
@@ -112,7 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not hasattr(args, "config"):
         args.config = None
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except (runtime.SetupError, embedded.EmbeddedRedisUnavailable) as e:
+        print(f"queueserver: {e}", file=sys.stderr)
+        return 2
     return result
 
 

@@ -71,7 +71,8 @@ class Centre:
 
     def service_for_type(self, application_type: str) -> Service | None:
         return next(
-            (s for s in self.services if application_type in s.application_types and not s.priority),
+            (s for s in self.services
+             if application_type in s.application_types and not s.priority),
             None,
         )
 
@@ -274,7 +275,7 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     fees_raw = _get(data, "fees", dict, "", {})
     _unknown(fees_raw, set(APPLICATION_TYPES), "fees.")
     fees = dict(DEFAULT_FEES)
-    for key, value in fees_raw.items():
+    for key in fees_raw:
         fees[key] = _non_negative(_get(fees_raw, key, int, "fees."), f"fees.{key}")
     base = path.parent if path else None
     centres_raw = _get(data, "centres", list, "")

@@ -72,7 +72,7 @@ class CentreReader:
                 if self.cursor is None:
                     self.cursor = await self._start_cursor()
                     self.ready.set()
-                batches = await self.r.xread({self.key: self.cursor}, count=READ_COUNT,
+                batches: Any = await self.r.xread({self.key: self.cursor}, count=READ_COUNT,
                                              block=BLOCK_MS)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
                 log.warning("event reader for %s: redis unreachable (%s); retrying",
@@ -84,10 +84,11 @@ class CentreReader:
                 log.exception("event reader for %s failed; retrying", self.key)
                 await asyncio.sleep(RETRY_S)
                 continue
-            for _, entries in batches or []:
-                for event_id, fields in entries:
-                    self.cursor = event_id
-                    self.publish(message(event_id, fields))
+            # One stream read: [[key, [(id, fields), ...]]], or nothing before the block ran out.
+            entries: list[tuple[str, dict[str, str]]] = batches[0][1] if batches else []
+            for event_id, fields in entries:
+                self.cursor = event_id
+                self.publish(message(event_id, fields))
 
     def publish(self, event: dict[str, Any]) -> None:
         for sub in list(self.subscribers):

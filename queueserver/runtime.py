@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from pathlib import Path
 
 import redis
 
 from queueserver.config import Config
+
+
+class SetupError(Exception):
+    """What a command needs is missing: it stops with this message (exit code 2)."""
 
 
 def data_dir(config: Config) -> Path:
@@ -46,8 +49,8 @@ def secret(config: Config) -> bytes:
     if raw:
         return raw.encode()
     if not uses_embedded():
-        sys.exit("QUEUESERVER_SECRET is not set: it is required when REDIS_URL is set "
-                 "(identity numbers are stored as keyed hashes under it).")
+        raise SetupError("QUEUESERVER_SECRET is not set: it is required when REDIS_URL is set "
+                         "(identity numbers are stored as keyed hashes under it).")
     path = data_dir(config) / "secret"
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

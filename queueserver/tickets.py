@@ -89,7 +89,7 @@ class Centres:
                        photo_barcode: str, priority: bool, override: bool, by: str,
                        idem: Idem | None) -> dict[str, Any]:
         centre = self.centre(centre_id)
-        holder = await self.r.hget(keys.booking_index(), booking_ref)
+        holder: str | None = await self.r.hget(keys.booking_index(), booking_ref)  # type: ignore[assignment]
         if holder is None:
             raise ApiError("booking_not_found")
         if holder != centre.id:

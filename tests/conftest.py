@@ -102,7 +102,8 @@ def clock(cfg: config.Config) -> Clock:
 
 
 @pytest.fixture
-def client(r: redis.Redis, redis_url: str, cfg: config.Config, clock: Clock) -> Iterator[TestClient]:
+def client(r: redis.Redis, redis_url: str, cfg: config.Config,
+           clock: Clock) -> Iterator[TestClient]:
     from queueserver.app import create_app
 
     with TestClient(create_app(cfg, redis_url, SECRET, clock)) as c:
@@ -148,6 +149,26 @@ def seed(r: redis.Redis) -> Callable[..., Booking]:
         return booking
 
     return add
+
+
+# --- processes ------------------------------------------------------------------------------
+
+def children(pid: int) -> set[int]:
+    """Every descendant of a process, from /proc."""
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with open(task / "children") as f:
+            for child in f.read().split():
+                out |= {int(child)} | children(int(child))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 # --- `queueserver serve` as a real process -------------------------------------------------------

@@ -10,12 +10,12 @@ from array import array
 from collections.abc import Iterator, Sequence
 
 import pytest
-from queueserver.sounds import chime
-from queueserver.sounds.phrases import announcement_texts, segments
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
 from queueserver.api.sounds import chime_url, routes
+from queueserver.sounds import chime
+from queueserver.sounds.phrases import announcement_texts, segments
 
 with warnings.catch_warnings():
     # Starlette warns on import when its test client falls back from httpx2 to httpx; that is the

@@ -106,7 +106,7 @@ def test_recall_and_no_show_need_a_called_ticket(
 def test_transfer_keeps_the_number_and_the_place(
         client: TestClient, tokens: dict[str, str], issue: Callable[..., str]) -> None:
     sup = tokens["supervisor"]
-    a1, p1, p2 = issue(), issue(priority=True), issue(priority=True)
+    a1, _, p2 = issue(), issue(priority=True), issue(priority=True)
     assert number(act(client, sup, 3, "call")) == a1          # counter 3 serves A only
     moved = act(client, sup, 3, "transfer", {"service": "P"}).json()["ticket"]
     assert (moved["number"], moved["service"], moved["status"]) == ("A001", "P", "waiting")
