@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from queueserver import numbering, workdays
+
 APPLICATION_TYPES = ("first", "renewal", "reissue_lost", "reissue_damaged")
 # The old permit goes back at collection when it is renewed or replaced because it is damaged.
 SURRENDER_TYPES = frozenset({"renewal", "reissue_damaged"})
@@ -58,6 +60,8 @@ class Centre:
     announcement_languages: tuple[str, ...] = LANGUAGES
     announcement_engine: str = "gtts"
     default_service_minutes: int = DEFAULT_SERVICE_MINUTES
+    # Starts every receipt number, so the number names its centre (default: the id's initials).
+    receipt_prefix: str = ""
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
@@ -105,7 +109,7 @@ _CENTRE_KEYS = {
     "id", "name_en", "name_zh", "arrival_before_minutes", "arrival_after_minutes",
     "processing_working_days", "working_weekdays", "holidays", "holidays_file",
     "announcement_languages", "announcement_engine", "default_service_minutes",
-    "services", "counters",
+    "services", "counters", "receipt_prefix",
 }
 _SERVICE_KEYS = {"code", "name_en", "name_zh", "application_types", "priority"}
 _COUNTER_KEYS = {"number", "services"}
@@ -229,12 +233,19 @@ def _centre(raw: Any, index: int, base: Path | None) -> Centre:
         _date(d, f"{where}holidays[{i}]")
         for i, d in enumerate(_get(raw, "holidays", list, where, []))
     )
+    if not weekdays:
+        raise ConfigError(f"{where}working_weekdays: at least one working weekday is needed")
     holidays_file = None
     if "holidays_file" in raw:
         name = _get(raw, "holidays_file", str, where)
         holidays_file = (base / name) if base else Path(name)
         if not holidays_file.is_file():
             raise ConfigError(f"{where}holidays_file: no such file {str(holidays_file)!r}")
+        try:
+            # Read once, here: the file's days join the listed ones as the centre's holidays.
+            holidays = tuple(sorted(set(holidays) | set(workdays.read_holidays(holidays_file))))
+        except workdays.HolidayFileError as e:
+            raise ConfigError(f"{where}holidays_file: {e}") from None
     languages = _get(raw, "announcement_languages", list, where, list(LANGUAGES))
     for lang in languages:
         if lang not in LANGUAGES:
@@ -262,7 +273,17 @@ def _centre(raw: Any, index: int, base: Path | None) -> Centre:
         announcement_engine=engine,
         default_service_minutes=max(1, _get(raw, "default_service_minutes", int, where,
                                             DEFAULT_SERVICE_MINUTES)),
+        receipt_prefix=_receipt_prefix(raw, cid, where),
     )
+
+
+def _receipt_prefix(raw: dict[str, Any], cid: str, where: str) -> str:
+    default = "".join(word[0] for word in cid.split("-") if word).upper()
+    prefix = _get(raw, "receipt_prefix", str, where, default)
+    if not 1 <= len(prefix) <= 4 or not set(prefix) <= numbering.PREFIX_LETTERS:
+        raise ConfigError(f"{where}receipt_prefix: {prefix!r} must be 1 to 4 capital letters "
+                          "other than I, L, O and U (set receipt_prefix for this centre)")
+    return prefix
 
 
 def parse(data: dict[str, Any], path: Path | None = None) -> Config:
@@ -286,6 +307,11 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     for cid in ids:
         if ids.count(cid) > 1:
             raise ConfigError(f"centres: duplicate centre id {cid!r}")
+    prefixes = [c.receipt_prefix for c in centres]
+    for c in centres:
+        if prefixes.count(c.receipt_prefix) > 1:
+            raise ConfigError(f"centres[{c.id}].receipt_prefix: {c.receipt_prefix!r} is also "
+                              "another centre's; set a distinct receipt_prefix")
     feed = None
     if "booking_feed" in data:
         raw_feed = _get(data, "booking_feed", dict, "")
