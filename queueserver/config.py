@@ -279,7 +279,7 @@ def _centre(raw: Any, index: int, base: Path | None) -> Centre:
 
 def _receipt_prefix(raw: dict[str, Any], cid: str, where: str) -> str:
     default = "".join(word[0] for word in cid.split("-") if word).upper()
-    prefix = _get(raw, "receipt_prefix", str, where, default)
+    prefix = str(_get(raw, "receipt_prefix", str, where, default))
     if not 1 <= len(prefix) <= 4 or not set(prefix) <= numbering.PREFIX_LETTERS:
         raise ConfigError(f"{where}receipt_prefix: {prefix!r} must be 1 to 4 capital letters "
                           "other than I, L, O and U (set receipt_prefix for this centre)")
