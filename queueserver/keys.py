@@ -75,6 +75,25 @@ def idempotency(centre: str, digest: str) -> str:
     return f"{_c(centre)}:idem:{digest}"
 
 
+def payments(centre: str, date: str) -> str:
+    """The day's payments, by payment id (JSON each, voids marked): the takings."""
+    return f"{_c(centre)}:payments:{date}"
+
+
+def receipt(centre: str, receipt_no: str) -> str:
+    return f"{_c(centre)}:receipt:{receipt_no}"
+
+
+def receipts_uncollected(centre: str) -> str:
+    """Receipts not yet collected, scored by collection date (YYYYMMDD): the kiosks' feed."""
+    return f"{_c(centre)}:receipts-uncollected"
+
+
+def collection_flags(centre: str) -> str:
+    """Collections reported twice (a kiosk offline), newest first, for the supervisor."""
+    return f"{_c(centre)}:collection-flags"
+
+
 # --- keys that belong to no centre --------------------------------------------------------------
 
 def token(token_hash: str) -> str:

@@ -20,6 +20,10 @@ def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
     assert keys.recent_calls(c, "2026-11-27") == "qs:{wan-chai}:calls:2026-11-27"
     assert keys.service_times(c, "A") == "qs:{wan-chai}:service-times:A"
     assert keys.idempotency(c, "ab12") == "qs:{wan-chai}:idem:ab12"
+    assert keys.payments(c, "2026-11-27") == "qs:{wan-chai}:payments:2026-11-27"
+    assert keys.receipt(c, "WC12345678X") == "qs:{wan-chai}:receipt:WC12345678X"
+    assert keys.receipts_uncollected(c) == "qs:{wan-chai}:receipts-uncollected"
+    assert keys.collection_flags(c) == "qs:{wan-chai}:collection-flags"
 
 
 def test_keys_of_no_centre_have_no_hash_tag() -> None:
