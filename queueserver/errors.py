@@ -55,6 +55,18 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
                       "此櫃位不處理該籌號的服務。"),
     "served_elsewhere": (403, "This ticket is served at another counter.",
                          "此籌號正在另一櫃位處理。"),
+    # counter service: acceptance, payment, receipt
+    "wrong_amount": (422, "The amount is not the fee for this application type; check the fee.",
+                     "金額與此申請類別的費用不符，請核對費用。"),
+    # collection kiosk
+    "invalid_receipt_no": (422, "This receipt number is mistyped; check it and type it again.",
+                           "收據回執號碼有誤，請核對後重新輸入。"),
+    "already_collected": (409, "The permit of this receipt was already collected.",
+                          "此收據回執的證件已被領取。"),
+    "not_yet": (422, "The permit is not ready yet; come back on the collection date.",
+                "證件尚未可領取，請於取證日期或之後再來。"),
+    "old_permit_required": (422, "Surrender the old permit to collect the new one.",
+                            "請交回舊證以領取新證。"),
     # staff logins and the supervisor's screen
     "csrf_failed": (403, "This page is out of date or came from elsewhere; reload it and try "
                          "again.", "此頁面已過期或來源不明，請重新載入後再試。"),
@@ -71,13 +83,12 @@ class ApiError(Exception):
     """An answer in the contract's error shape."""
 
     def __init__(self, code: str, status: int | None = None, message_en: str | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, message_zh: str | None = None) -> None:
         known = MESSAGES.get(code)
         self.code = code
         self.status = status or (known[0] if known else 400)
         self.message_en = message_en or (known[1] if known else code.replace("_", " "))
-        self.message_zh = known[2] if known and not message_en else (
-            known[2] if known else self.message_en)
+        self.message_zh = message_zh or (known[2] if known else self.message_en)
         self.extra = extra or {}
         super().__init__(f"{self.status} {code}: {self.message_en}")
 

@@ -2,7 +2,8 @@
 called through one typed wrapper that turns a script's refusal into an `ApiError`.
 
 Every script starts with `_lib.lua` (shared helpers) and returns one JSON document: either
-`{"ok": ...}` or `{"error": CODE, ...extra}`. Scripts are never built in Python strings.
+`{"ok": ...}` or `{"error": CODE, ...extra}` (`status` and `because`, which words the
+code for one case, are not passed on). Scripts are never built in Python strings.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from queueserver.errors import ApiError
+from queueserver.errors import MESSAGES, ApiError
 
 
 @cache
@@ -28,8 +29,12 @@ def source(name: str) -> str:
 def decode(raw: Any) -> Any:
     result = json.loads(raw)
     if isinstance(result, dict) and "error" in result:
-        extra = {k: v for k, v in result.items() if k not in ("error", "status")}
-        raise ApiError(result["error"], status=result.get("status"), extra=extra)
+        extra = {k: v for k, v in result.items() if k not in ("error", "status", "because")}
+        # `because` words a general code for one case: `forbidden` because `served_elsewhere`.
+        wording = MESSAGES.get(result.get("because") or "")
+        raise ApiError(result["error"], status=result.get("status"), extra=extra,
+                       message_en=wording[1] if wording else None,
+                       message_zh=wording[2] if wording else None)
     return result["ok"] if isinstance(result, dict) and "ok" in result else result
 
 
