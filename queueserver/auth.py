@@ -36,6 +36,7 @@ class Action(StrEnum):
     VOID_PAYMENT = "void a payment"
     BOARD = "board and live events"
     COLLECTION = "collection eligibility, collect, eligible feed"
+    KIOSK_KEY = "the centre's kiosk key (kiosk credentials only)"
     MANAGE = "statistics, audit, users and tokens of the centre"
 
 
@@ -50,6 +51,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.VOID_PAYMENT: frozenset({_A, _S}),
     Action.BOARD: frozenset({_A, _S, _D, _C, _DI}),
     Action.COLLECTION: frozenset({_A, _S, _K}),
+    Action.KIOSK_KEY: frozenset({_K}),
     Action.MANAGE: frozenset({_A, _S}),
 }
 
