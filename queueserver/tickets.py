@@ -73,6 +73,12 @@ class Centres:
         ctx = self._context(centre, by, idem, **extra)
         return await self.scripts(name, [keys.events(centre.id), *(keys_ or [])], [ctx, *args])
 
+    async def run_script(self, name: str, centre: Centre, by: str, idem: Idem | None,
+                         keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
+        """For the operations kept in other modules (counter service, collection): one script
+        with the centre's context (date, time, who acts, the Idempotency-Key's record)."""
+        return await self._run(name, centre, by, idem, keys_, *args, **extra)
+
     # --- photo booth -------------------------------------------------------------------------
 
     async def register_photo(self, centre_id: str, barcode: str, by: str,

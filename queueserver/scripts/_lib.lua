@@ -162,3 +162,36 @@ local function announce(event_type, t, counter, texts)
   redis.call('LTRIM', calls, 0, RECENT_CALLS - 1)
   return emit(k('events'), event_type, CTX.now_iso, data)
 end
+
+-- A ticket addressed by number (the acceptance, payment and receipt routes), or nil and the
+-- refusal: unknown today, or served at another counter than `acting` (a number, or nil when
+-- the credential may act at any counter of the centre).
+local function ticket_at_counter(number, acting)
+  local t = load_ticket(number)
+  if not t then return nil, refuse('not_found', {status = 404}) end
+  if type(acting) == 'number' and (t.counter or '') ~= '' and tonumber(t.counter) ~= acting then
+    return nil, refuse('forbidden', {status = 403, because = 'served_elsewhere',
+                                     counter = tonumber(t.counter)})
+  end
+  return t
+end
+
+-- The ticket is the one its counter is serving now: no other step is in flight there.
+local function current_at_its_counter(t)
+  return (t.counter or '') ~= '' and counter_state(t.counter).ticket == t.number
+end
+
+-- The service ended (done or declined): the counter is free, and the time it took teaches the
+-- wait estimates (mean_service_s reads the newest RECENT_SERVICES).
+local function end_service(t, status, fields)
+  local key = ticket_key(t.number)
+  redis.call('HSET', key, 'status', status, 'ended_at', CTX.now_iso, 'ended_ms', CTX.now_ms)
+  for name, value in pairs(fields or {}) do redis.call('HSET', key, name, value) end
+  if current_at_its_counter(t) then set_counter(tonumber(t.counter), {ticket = ''}) end
+  local called_ms = tonumber(t.called_ms or '')
+  if called_ms then
+    local times = k('service-times', t.service)
+    redis.call('LPUSH', times, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
+    redis.call('LTRIM', times, 0, RECENT_SERVICES - 1)
+  end
+end
