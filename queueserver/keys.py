@@ -35,6 +35,16 @@ def booking_history(centre: str, ref: str) -> str:
     return f"{_c(centre)}:booking-history:{ref}"
 
 
+def bookings_on(centre: str, date: str) -> str:
+    """The references of the centre's bookings of one day, scored by slot start (minutes)."""
+    return f"{_c(centre)}:bookings:{date}"
+
+
+def bookings_by_id(centre: str, id_hash: str) -> str:
+    """The references of the centre's bookings held by one identity number (its keyed hash)."""
+    return f"{_c(centre)}:bookings-by-id:{id_hash}"
+
+
 def photo_receipt(centre: str, barcode: str) -> str:
     return f"{_c(centre)}:photo:{barcode}"
 
@@ -152,3 +162,20 @@ def login_failures_user(name: str) -> str:
 
 def login_failures_address(address: str) -> str:
     return f"{PREFIX}:login-failures:addr:{address}"
+
+
+# --- booking sync (no centre) --------------------------------------------------------------------
+
+def import_plan(run: str) -> str:
+    """One import's notes per booking reference (its last row's fingerprint), while it runs."""
+    return f"{PREFIX}:import-plan:{run}"
+
+
+def booking_feed(feed: str) -> str:
+    """A booking feed's validators (ETag, Last-Modified) and its last sync, by the URL's hash."""
+    return f"{PREFIX}:booking-feed:{feed}"
+
+
+def booking_feed_lock(feed: str) -> str:
+    """Held, expiring, by the one sync of that feed that runs."""
+    return f"{PREFIX}:booking-feed-lock:{feed}"

@@ -11,6 +11,8 @@ def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
     assert keys.events(c) == "qs:{wan-chai}:events"
     assert keys.booking(c, "MEP1") == "qs:{wan-chai}:booking:MEP1"
     assert keys.booking_history(c, "MEP1") == "qs:{wan-chai}:booking-history:MEP1"
+    assert keys.bookings_on(c, "2026-11-27") == "qs:{wan-chai}:bookings:2026-11-27"
+    assert keys.bookings_by_id(c, "ab12") == "qs:{wan-chai}:bookings-by-id:ab12"
     assert keys.photo_receipt(c, "PH1") == "qs:{wan-chai}:photo:PH1"
     assert keys.sequence(c, "2026-11-27", "A") == "qs:{wan-chai}:seq:2026-11-27:A"
     assert keys.ticket(c, "2026-11-27", "A001") == "qs:{wan-chai}:ticket:2026-11-27:A001"
@@ -33,6 +35,9 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.receipt_index() == "qs:receipt-index"
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
     assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
+    assert keys.import_plan("ab12") == "qs:import-plan:ab12"
+    assert keys.booking_feed("ab12") == "qs:booking-feed:ab12"
+    assert keys.booking_feed_lock("ab12") == "qs:booking-feed-lock:ab12"
 
 
 def test_login_and_session_keys() -> None:
