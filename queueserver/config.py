@@ -23,6 +23,10 @@ ENGINES = ("gtts", "espeak", "tone")
 DEFAULT_FEES = {"first": 320, "renewal": 320, "reissue_lost": 480, "reissue_damaged": 320}
 # Until the day has finished services to measure, an estimate assumes this many minutes each.
 DEFAULT_SERVICE_MINUTES = 8
+# The day-close job ends the day at this local time unless a centre says otherwise.
+DEFAULT_CLOSING_TIME = "18:00"
+# Statistics report the share of applicants who waited longer than this (a service pledge).
+DEFAULT_WAIT_TARGET_MINUTES = 30
 
 
 class ConfigError(Exception):
@@ -62,6 +66,9 @@ class Centre:
     default_service_minutes: int = DEFAULT_SERVICE_MINUTES
     # Starts every receipt number, so the number names its centre (default: the id's initials).
     receipt_prefix: str = ""
+    # Local "HH:MM" at which the day-close job ends the day (leftover tickets, statistics).
+    closing_time: str = DEFAULT_CLOSING_TIME
+    wait_target_minutes: int = DEFAULT_WAIT_TARGET_MINUTES
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
@@ -109,7 +116,7 @@ _CENTRE_KEYS = {
     "id", "name_en", "name_zh", "arrival_before_minutes", "arrival_after_minutes",
     "processing_working_days", "working_weekdays", "holidays", "holidays_file",
     "announcement_languages", "announcement_engine", "default_service_minutes",
-    "services", "counters", "receipt_prefix",
+    "services", "counters", "receipt_prefix", "closing_time", "wait_target_minutes",
 }
 _SERVICE_KEYS = {"code", "name_en", "name_zh", "application_types", "priority"}
 _COUNTER_KEYS = {"number", "services"}
@@ -274,7 +281,18 @@ def _centre(raw: Any, index: int, base: Path | None) -> Centre:
         default_service_minutes=max(1, _get(raw, "default_service_minutes", int, where,
                                             DEFAULT_SERVICE_MINUTES)),
         receipt_prefix=_receipt_prefix(raw, cid, where),
+        closing_time=_clock_time(raw, "closing_time", where, DEFAULT_CLOSING_TIME),
+        wait_target_minutes=max(1, _get(raw, "wait_target_minutes", int, where,
+                                        DEFAULT_WAIT_TARGET_MINUTES)),
     )
+
+
+def _clock_time(raw: dict[str, Any], key: str, where: str, default: str) -> str:
+    value = str(_get(raw, key, str, where, default))
+    m = re.fullmatch(r"(\d{2}):(\d{2})", value)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ConfigError(f"{where}{key}: {value!r} must be a local time HH:MM, like 18:00")
+    return value
 
 
 def _receipt_prefix(raw: dict[str, Any], cid: str, where: str) -> str:
