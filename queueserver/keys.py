@@ -81,6 +81,22 @@ def service_times(centre: str, service: str) -> str:
     return f"{_c(centre)}:service-times:{service}"
 
 
+def counter_service_times(centre: str, number: int | str) -> str:
+    """Recent service durations (seconds) at one counter, newest first: its clerk's pace."""
+    return f"{_c(centre)}:counter-service-times:{number}"
+
+
+def day_close(centre: str, date: str) -> str:
+    """The day's close: when it ran, and the statistics frozen then (a closed day's figures
+    never change)."""
+    return f"{_c(centre)}:day:{date}"
+
+
+def archive(centre: str, date: str) -> str:
+    """The day's events, copied from the live stream at day close with their ids."""
+    return f"{_c(centre)}:archive:{date}"
+
+
 def idempotency(centre: str, digest: str) -> str:
     return f"{_c(centre)}:idem:{digest}"
 
