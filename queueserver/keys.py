@@ -195,3 +195,20 @@ def booking_feed(feed: str) -> str:
 def booking_feed_lock(feed: str) -> str:
     """Held, expiring, by the one sync of that feed that runs."""
     return f"{PREFIX}:booking-feed-lock:{feed}"
+
+
+# --- announcement audio (no centre: segments and clips are named by content, shared by all) ----
+
+def sound_segment(segment_id: str) -> str:
+    """One rendered segment of speech (WAV), named by what made it (engine, voice, text)."""
+    return f"{PREFIX}:sound:segment:{segment_id}"
+
+
+def sound_segments() -> str:
+    """The names of every segment stored, so a call checks the ones it needs in one step."""
+    return f"{PREFIX}:sound:segments"
+
+
+def sound_clip(name: str) -> str:
+    """One language of one call joined from segments (WAV), under the name that lists them."""
+    return f"{PREFIX}:sound:clip:{name}"

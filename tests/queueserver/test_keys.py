@@ -52,6 +52,12 @@ def test_login_and_session_keys() -> None:
     assert keys.login_failures_address("127.0.0.1") == "qs:login-failures:addr:127.0.0.1"
 
 
+def test_announcement_audio_keys_belong_to_no_centre() -> None:
+    assert keys.sound_segment("0a1b2c3d4e5f") == "qs:sound:segment:0a1b2c3d4e5f"
+    assert keys.sound_segments() == "qs:sound:segments"
+    assert keys.sound_clip("c1.0a1b2c3d4e5f") == "qs:sound:clip:c1.0a1b2c3d4e5f"
+
+
 def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
     """Scripts derive keys from the centre's prefix: the names they write are these."""
     from conftest import bearer
