@@ -23,7 +23,9 @@ from queueserver.errors import MESSAGES, ApiError
 def source(name: str) -> str:
     folder = resources.files("queueserver.scripts")
     lib = (folder / "_lib.lua").read_text(encoding="utf-8")
-    return lib + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
+    # The wait-estimate model: after the prelude (it uses its helpers), before the script.
+    model = (folder / "_estimate.lua").read_text(encoding="utf-8")
+    return lib + "\n" + model + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
 
 
 def decode(raw: Any) -> Any:

@@ -93,19 +93,10 @@ local function mean_service_s(service)
   return sum / #times
 end
 
-local function open_counters_serving(service)
-  local open = 0
-  for n, _ in pairs(CTX.counters) do
-    if serves(n, service) and counter_state(n).state == 'open' then open = open + 1 end
-  end
-  return open
-end
-
--- position x recent mean service time / open counters serving that service
-local function estimate_minutes(service, position)
-  local open = math.max(1, open_counters_serving(service))
-  return math.ceil(position * mean_service_s(service) / open / 60)
-end
+-- Minutes until the ticket at `position` of `service` (position = the queue's length: a newcomer)
+-- is called. The model is in _estimate.lua, which lua.py appends after this prelude: it needs
+-- the helpers below, and ticket_view needs it.
+local estimate_minutes
 
 local function ticket_key(number)
   return k('ticket', CTX.date, number)
@@ -193,5 +184,11 @@ local function end_service(t, status, fields)
     local times = k('service-times', t.service)
     redis.call('LPUSH', times, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
     redis.call('LTRIM', times, 0, RECENT_SERVICES - 1)
+    -- The counter's own pace too: clerks differ, and the estimates weigh each counter's.
+    if (t.counter or '') ~= '' then
+      local mine = k('counter-service-times', t.counter)
+      redis.call('LPUSH', mine, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
+      redis.call('LTRIM', mine, 0, RECENT_SERVICES - 1)
+    end
   end
 end

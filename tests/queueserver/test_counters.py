@@ -156,11 +156,13 @@ def test_position_and_estimate_follow_the_queue(
     act(client, sup, 2, "open")
     act(client, sup, 3, "open")
     ticket = client.get(f"{C}/tickets/A004", headers=bearer(sup)).json()["ticket"]
-    assert ticket["estimated_wait_minutes"] == 12            # two open counters serve A
+    # Two open counters serve A: they take A001 and A002 at once, and A003 and A004 one
+    # service (8 minutes) later. (The first model, 3 ahead x 8 / 2 counters, said 12.)
+    assert ticket["estimated_wait_minutes"] == 8
     r.lpush(keys.service_times("wan-chai", "A"), 240, 360)    # measured: 5 minutes each
     board = client.get(C + "/board", headers=bearer(sup)).json()
     assert board["waiting"] == {"A": 4, "P": 0}
-    assert board["estimated_wait_minutes"]["A"] == 10         # 4 x 5 / 2
+    assert board["estimated_wait_minutes"]["A"] == 10         # a newcomer: two rounds of 5
 
 
 def test_the_board_shows_calls_newest_first(
