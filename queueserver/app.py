@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from queueserver import config as config_mod
-from queueserver import runtime
+from queueserver import connections, runtime
 from queueserver.api import events, queue, sounds
 from queueserver.api.base import error_response
 from queueserver.clock import Clock, from_environment
@@ -57,17 +57,15 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            redis_url, max_connections=REDIS_POOL_SIZE, timeout=REDIS_POOL_WAIT_S,
-            decode_responses=True, health_check_interval=10)
-        r = redis.asyncio.Redis(connection_pool=pool)
+        # One Redis or a cluster, as the URL says (queueserver/connections.py).
+        r = connections.connect_async(redis_url, pool_size=REDIS_POOL_SIZE,
+                                      pool_wait_s=REDIS_POOL_WAIT_S)
         hub = Hub(redis_url)
         try:
             yield {"redis": r, "centres": Centres(config, r, the_clock, secret), "hub": hub}
         finally:
             await hub.close()
             await r.aclose()
-            await pool.disconnect()
 
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from queueserver import identity, keys, lua
+from queueserver import connections, identity, keys, lua
 
 
 class Outcome(StrEnum):
@@ -82,7 +82,7 @@ class BookingStore:
         found: list[Any] = self._r.hmget(keys.booking_index(), refs) if refs else []
         homes: dict[str, str | None] = dict(zip(refs, found, strict=True))
         outcomes: list[Outcome] = []
-        pipe = self._r.pipeline(transaction=False)
+        pipe = connections.batch(self._r)  # on a cluster, one call at a time
         placed: dict[str, str] = {}
         for u in batch:
             b = u.booking

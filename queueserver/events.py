@@ -20,7 +20,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from queueserver import keys
+from queueserver import connections, keys
 
 log = logging.getLogger("queueserver.events")
 
@@ -105,9 +105,7 @@ class Hub:
 
     def __init__(self, redis_url: str) -> None:
         # Blocking reads get their own connections, apart from the request pool.
-        self.r = redis.asyncio.Redis.from_url(redis_url, decode_responses=True,
-                                              socket_timeout=BLOCK_MS / 1000 + 10,
-                                              health_check_interval=10)
+        self.r = connections.connect_async(redis_url, socket_timeout=BLOCK_MS / 1000 + 10)
         self.readers: dict[str, CentreReader] = {}
 
     async def subscribe(self, centre: str) -> Subscriber:

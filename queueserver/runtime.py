@@ -39,7 +39,10 @@ def redis_url(config: Config, long_running: bool = False) -> str:
 
 
 def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=10)
+    """One Redis, or a cluster for a `redis+cluster://` URL (queueserver/connections.py)."""
+    from queueserver import connections
+
+    return connections.connect(url)
 
 
 def secret(config: Config) -> bytes:

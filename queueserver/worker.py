@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import redis
 from rq import Queue, Worker
 
-from queueserver import keys, runtime
+from queueserver import connections, keys, runtime
 from queueserver.config import Config
 
 log = logging.getLogger("queueserver.worker")
@@ -44,6 +44,10 @@ SCHEDULE: list[Periodic] = []
 
 def rq_connection(config: Config, long_running: bool = False) -> redis.Redis:
     url = os.environ.get("RQ_REDIS_URL") or runtime.redis_url(config, long_running)
+    if connections.is_cluster(url):
+        raise runtime.SetupError(
+            "RQ does not run on Redis Cluster: set RQ_REDIS_URL to a plain Redis for the "
+            "background jobs (REDIS_URL may stay on the cluster).")
     # RQ stores pickled job data: it needs a connection that returns bytes.
     return redis.Redis.from_url(url)
 

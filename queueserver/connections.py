@@ -1,0 +1,119 @@
+"""Redis connections from a URL: one Redis, or a Redis Cluster named by any one of its nodes.
+
+`REDIS_URL=redis+cluster://HOST:PORT` (or `rediss+cluster://` for TLS) names a node of a
+cluster; the client learns the others from it. Everything else (`redis://`, `rediss://`,
+`unix://`) is one Redis. The rest of the code talks to either through the same commands: a
+centre's keys share one hash slot, so each Lua script runs on the node that holds its centre,
+and the keys that belong to no centre are read and written one command at a time.
+
+On a cluster every script is sent with a `#!lua` first line. Without it, Redis 7 lets a script
+touch undeclared keys of other slots as long as they happen to live on the same node, so a
+script that strayed from its centre would work or fail depending on how slots fell; with it,
+Redis refuses any key outside the declared key's slot, every time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+STRICT_SHEBANG = "#!lua\n"
+# A dead connection is noticed before use when it has been idle this long (seconds).
+HEALTH_CHECK_S = 10
+# Connections per cluster node. The cluster client has no waiting pool: past this a command
+# fails (503), so it is set well above what one process's requests need at once.
+CLUSTER_NODE_CONNECTIONS = 512
+
+
+def is_cluster(url: str) -> bool:
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def node_url(url: str) -> str:
+    """The plain URL of the node a cluster URL names (the URL itself for one Redis)."""
+    parts = urlsplit(url)
+    scheme = CLUSTER_SCHEMES.get(parts.scheme)
+    return urlunsplit(parts._replace(scheme=scheme)) if scheme else url
+
+
+def _strict(script: str) -> str:
+    return script if script.startswith("#!") else STRICT_SHEBANG + script
+
+
+class _Cluster(redis.cluster.RedisCluster):
+    def register_script(self, script: Any) -> Any:
+        return super().register_script(_strict(script))
+
+
+class _AsyncCluster(redis.asyncio.cluster.RedisCluster):
+    def register_script(self, script: Any) -> Any:
+        return super().register_script(_strict(script))
+
+
+def connect(url: str, decode_responses: bool = True, **options: Any) -> redis.Redis:
+    """A synchronous client (the command line, imports, the worker's own reads)."""
+    options.setdefault("health_check_interval", HEALTH_CHECK_S)
+    if is_cluster(url):
+        # The cluster client answers the same commands; the type is the one callers use.
+        return cast(redis.Redis, _Cluster.from_url(node_url(url),
+                                                   decode_responses=decode_responses, **options))
+    return redis.Redis.from_url(url, decode_responses=decode_responses, **options)
+
+
+def connect_async(url: str, pool_size: int | None = None, pool_wait_s: float | None = None,
+                  **options: Any) -> redis.asyncio.Redis:
+    """An asyncio client. For one Redis, `pool_size` bounds its connections and a command
+    waits up to `pool_wait_s` for a free one rather than failing."""
+    options.setdefault("decode_responses", True)
+    options.setdefault("health_check_interval", HEALTH_CHECK_S)
+    if is_cluster(url):
+        return cast(redis.asyncio.Redis, _AsyncCluster.from_url(
+            node_url(url), max_connections=CLUSTER_NODE_CONNECTIONS, **options))
+    if pool_size is None:
+        return redis.asyncio.Redis.from_url(url, **options)
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=pool_size, timeout=pool_wait_s, **options)
+    return redis.asyncio.Redis.from_pool(pool)
+
+
+class _Immediate:
+    """A cluster's stand-in for a pipeline of script calls: redis-py refuses EVALSHA in a
+    cluster pipeline, so each command runs at once and `execute` hands back the answers."""
+
+    def __init__(self, r: redis.Redis) -> None:
+        self._r = r
+        self._results: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        command = getattr(self._r, name)
+
+        def run(*args: Any, **kwargs: Any) -> _Immediate:
+            self._results.append(command(*args, **kwargs))
+            return self
+
+        return run
+
+    def evalsha(self, *args: Any) -> _Immediate:
+        # A script not yet loaded raises NoScriptError here, as redis-py's Script expects.
+        self._results.append(self._r.evalsha(*args))
+        return self
+
+    def script_load(self, script: str) -> str:
+        return str(self._r.script_load(script))
+
+    def execute(self) -> list[Any]:
+        results, self._results = self._results, []
+        return results
+
+
+def batch(r: redis.Redis) -> Any:
+    """A non-transactional pipeline, or on a cluster its stand-in (same calls, same answers)."""
+    if isinstance(r, redis.cluster.RedisCluster):
+        return _Immediate(r)
+    return r.pipeline(transaction=False)
