@@ -90,12 +90,16 @@ def detect(opener: Opener, name: str) -> str:
 
 
 def read(
-    opener: Opener, fmt: str, centres: frozenset[str]
+    opener: Opener, fmt: str, centres: frozenset[str], members: dict[str, Any] | None = None
 ) -> Iterator[tuple[int, Booking | Rejection]]:
-    """(row number, booking or rejection) in file order; rows count as CONTRACT §2 says."""
+    """(row number, booking or rejection) in file order; rows count as CONTRACT §2 says.
+
+    `members`, if given, receives the other members of a `{"bookings": [...]}` export whose
+    values are not arrays or objects (a feed's `next` link, say), once they have been read."""
     try:
         with io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="") as text:
-            items = _csv_items(text) if fmt == "csv" else _json_items(_Buffer(text))
+            items = (_csv_items(text) if fmt == "csv"
+                     else _json_items(_Buffer(text), {} if members is None else members))
             for number, item in items:
                 try:
                     yield number, _booking(item, centres)
@@ -181,16 +185,16 @@ class _Buffer:
                 return value
 
 
-def _json_items(buf: _Buffer) -> Iterator[tuple[int, Any]]:
+def _json_items(buf: _Buffer, members: dict[str, Any]) -> Iterator[tuple[int, Any]]:
     if buf.take("[{") == "[":
         yield from _array(buf)
     else:
-        yield from _bookings_member(buf)
+        yield from _bookings_member(buf, members)
     if buf.peek() != "":
         raise FileError("not valid JSON: text after the end")
 
 
-def _bookings_member(buf: _Buffer) -> Iterator[tuple[int, Any]]:
+def _bookings_member(buf: _Buffer, members: dict[str, Any]) -> Iterator[tuple[int, Any]]:
     """The "bookings" array of an object whose `{` was taken; other members are skipped."""
     found = False
     if buf.peek() == "}":
@@ -206,7 +210,9 @@ def _bookings_member(buf: _Buffer) -> Iterator[tuple[int, Any]]:
                 buf.take("[")
                 yield from _array(buf)
             else:
-                buf.value()
+                value = buf.value()
+                if not isinstance(value, dict | list):
+                    members[key] = value
             if buf.take(",}") == "}":
                 break
     if not found:

@@ -2,10 +2,12 @@
 
 A booking is a hash in its centre's slot (`keys.booking`), found through the index from
 reference to centre (`keys.booking_index`), with a history list of what changed (field names
-only). The plain identity number is turned into a keyed hash, a masked form and the kiosks'
-verifier here, and goes no further. Each row is one call of `booking_upsert.lua`, which
-compares and writes together; a booking that moves centre leaves a tombstone (status `moved`)
-in the old centre, then is written in the new one.
+only), listed by day (`keys.bookings_on`) and by identity hash (`keys.bookings_by_id`). The
+plain identity number is turned into a keyed hash, a masked form and the kiosks' verifier here,
+and goes no further. Each row is one call of `booking_upsert.lua`, which compares and writes
+together; a booking that moves centre leaves a tombstone (status `moved`) in the old centre,
+then is written in the new one. A booking already checked in is never changed: a row that
+differs is held, recorded and reported instead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import redis
 
 from queueserver import connections, identity, keys, lua
+from queueserver.booking_plan import ImportPlan
 
 
 class Outcome(StrEnum):
@@ -32,6 +35,20 @@ class Outcome(StrEnum):
     # Unchanged, and more: the store already holds what the file's last row for this booking
     # says, so the file was applied before and its other rows for it change nothing either.
     SETTLED = "settled"
+    # Not applied: the booking is checked in and keeps what it was checked in with.
+    HELD = "held"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one row did: its outcome and, when HELD, the ticket and the fields not applied.
+    `settled` (on HELD too): the file was applied before, its other rows for it change
+    nothing."""
+
+    outcome: Outcome
+    ticket: str = ""
+    fields: tuple[str, ...] = ()
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,14 +91,14 @@ class BookingStore:
         self._script = r.register_script(lua.source("booking_upsert"))
         self._kiosk_keys: dict[str, bytes] = {}
 
-    def apply(self, rows: Sequence[Booking | Upsert]) -> list[Outcome]:
+    def apply(self, rows: Sequence[Booking | Upsert]) -> list[Applied]:
         """Apply the rows in order (a plain Booking is an Upsert without `final`); one
         pipelined round trip, plus two calls per move."""
         batch = [row if isinstance(row, Upsert) else Upsert(row) for row in rows]
         refs = list(dict.fromkeys(u.booking.ref for u in batch))
         found: list[Any] = self._r.hmget(keys.booking_index(), refs) if refs else []
         homes: dict[str, str | None] = dict(zip(refs, found, strict=True))
-        outcomes: list[Outcome] = []
+        outcomes: list[Applied] = []
         pipe = connections.batch(self._r)  # on a cluster, one call at a time
         placed: dict[str, str] = {}
         for u in batch:
@@ -91,7 +108,7 @@ class BookingStore:
                 # A move reads the old record before writing the copy: finish what is queued.
                 outcomes += self._flush(pipe, placed)
                 outcomes.append(self._move(u, home))
-                if outcomes[-1] is not Outcome.SETTLED:
+                if outcomes[-1].outcome not in (Outcome.SETTLED, Outcome.HELD):
                     homes[b.ref] = b.centre
             else:
                 self._upsert(u, pipe)
@@ -100,8 +117,13 @@ class BookingStore:
         outcomes += self._flush(pipe, placed)
         return outcomes
 
+    def plan(self) -> ImportPlan:
+        """A new, empty plan for one import through this store."""
+        return ImportPlan(self._r)
+
     def stored_fields(self, b: Booking) -> list[tuple[str, str]]:
-        """The hash's fields, in order; `updated_at`, `source` and `ticket` are not here."""
+        """The hash's fields, in order; `updated_at`, `source`, `ticket` and a hold's
+        `held_fp` and `held_fields` are not here."""
         kiosk_key = self._kiosk_keys.get(b.centre)
         if kiosk_key is None:
             kiosk_key = self._kiosk_keys[b.centre] = identity.kiosk_key(self._secret, b.centre)
@@ -134,14 +156,15 @@ class BookingStore:
         fields = json.dumps(self.stored_fields(b), ensure_ascii=False)
         return self._script(
             keys=[keys.booking(centre, b.ref), keys.booking_history(centre, b.ref)],
-            args=[mode, fields, self._at, self._source, moved_from, u.final],
+            args=[mode, fields, self._at, self._source, moved_from, u.final,
+                  keys.centre_prefix(centre)],
             client=client,
         )
 
     def _upsert(self, u: Upsert, client: redis.Redis) -> Any:
         return self._call("upsert", u.booking.centre, u, "", client)
 
-    def _flush(self, pipe: Any, placed: dict[str, str]) -> list[Outcome]:
+    def _flush(self, pipe: Any, placed: dict[str, str]) -> list[Applied]:
         # The index is written after the rows, so it never names a centre without the booking.
         if placed:
             pipe.hset(keys.booking_index(), mapping=placed)
@@ -149,20 +172,28 @@ class BookingStore:
         if placed:
             results.pop()
             placed.clear()
-        return [Outcome(_ok(raw)) for raw in results]
+        return [_applied(raw) for raw in results]
 
-    def _move(self, u: Upsert, old: str) -> Outcome:
-        moved_out = _ok(self._call("move_out", old, u, "", self._r))
-        if moved_out == Outcome.SETTLED.value:
-            return Outcome.SETTLED
+    def _move(self, u: Upsert, old: str) -> Applied:
+        raw = self._call("move_out", old, u, "", self._r)
+        moved_out = _ok(raw)
+        if not isinstance(moved_out, dict) or "before" not in moved_out:
+            return _applied(raw)
         before = json.dumps(moved_out["before"], ensure_ascii=False)
-        outcome = Outcome(
-            _ok(self._call("upsert", u.booking.centre, Upsert(u.booking), before, self._r))
-        )
+        applied = _applied(self._call("upsert", u.booking.centre, Upsert(u.booking), before,
+                                      self._r))
         self._r.hset(keys.booking_index(), u.booking.ref, u.booking.centre)
-        return outcome
+        return applied
 
 
 def _ok(raw: Any) -> Any:
     # booking_upsert never refuses; a refusal here would be a bug worth a loud error.
     return json.loads(raw)["ok"]
+
+
+def _applied(raw: Any) -> Applied:
+    value = _ok(raw)
+    if isinstance(value, str):
+        return Applied(Outcome(value))
+    return Applied(Outcome(value["outcome"]), str(value["ticket"]), tuple(value["fields"]),
+                   bool(value["settled"]))

@@ -73,6 +73,13 @@ def _bookings_import(args: argparse.Namespace) -> int:
     return code
 
 
+def _bookings_sync(args: argparse.Namespace) -> int:
+    from queueserver.booking_sync import cli as booking_cli
+
+    code: int = booking_cli.run_sync(_config(args))
+    return code
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="queueserver", description=__doc__)
     p.add_argument("--config", help="the TOML config (default: $QUEUESERVER_CONFIG, else the "
@@ -106,6 +113,8 @@ def parser() -> argparse.ArgumentParser:
     b = command("import", _bookings_import, "import a booking export (CSV or JSON)", bookings)
     b.add_argument("file")
     b.add_argument("--format", choices=["csv", "json"])
+    command("sync", _bookings_sync, "one pull of the booking feed ([booking_feed] url in the "
+                                    "config); same output and exit codes as import", bookings)
 
     tokens = sub.add_parser("tokens", help="API credentials").add_subparsers(
         dest="tokens_command", required=True)

@@ -60,7 +60,9 @@ def test_announcement_audio_keys_belong_to_no_centre() -> None:
 
 def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
     """Scripts derive keys from the centre's prefix: the names they write are these."""
-    from conftest import bearer
+    from conftest import SECRET, bearer
+
+    from queueserver import identity
 
     seed("MEP1")
     h = bearer(tokens["admin"])
@@ -72,6 +74,7 @@ def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type:
     expected = {keys.events(c), keys.booking(c, "MEP1"), keys.booking_history(c, "MEP1"),
                 keys.photo_receipt(c, "PH1"), keys.sequence(c, day, "A"),
                 keys.ticket(c, day, "A001"), keys.day_tickets(c, day), keys.counter(c, 1),
-                keys.recent_calls(c, day), keys.booking_index()}
+                keys.recent_calls(c, day), keys.booking_index(), keys.bookings_on(c, day),
+                keys.bookings_by_id(c, identity.keyed_hash(SECRET, "hkid", "A123456(3)"))}
     written = {k for k in r.scan_iter("qs:*") if not k.startswith("qs:token")}
     assert written == expected
