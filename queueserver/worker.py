@@ -7,6 +7,7 @@ sync, closing the day, purging personal data. RQ does not run on Redis Cluster, 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
@@ -40,6 +41,14 @@ class Periodic:
 
 # Filled by the modules that own the work (booking sync, day close, purges).
 SCHEDULE: list[Periodic] = []
+# The modules that own periodic jobs: each registers its own in SCHEDULE when imported.
+SCHEDULE_MODULES: list[str] = ["queueserver.booking_sync.schedule"]
+
+
+def load_schedule() -> list[Periodic]:
+    for name in SCHEDULE_MODULES:
+        importlib.import_module(name)
+    return SCHEDULE
 
 
 def rq_connection(config: Config, long_running: bool = False) -> redis.Redis:
@@ -70,6 +79,7 @@ def _schedule_loop(config: Config, conn: redis.Redis, stop: threading.Event) -> 
 
 def run(config: Config, burst: bool = False) -> int:
     conn = rq_connection(config, long_running=True)
+    load_schedule()
     stop = threading.Event()
     scheduler = threading.Thread(target=_schedule_loop, args=(config, conn, stop), daemon=True)
     scheduler.start()
