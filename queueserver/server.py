@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from queueserver import logs, runtime
 from queueserver.config import Config
+
+# On SIGTERM, requests in flight get this long to finish (a Redis pool wait is 10 s) before
+# they are cancelled; WebSockets are closed with 1012 at once (uvicorn does that).
+GRACEFUL_SHUTDOWN_S = 30
 
 
 def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
@@ -20,7 +25,8 @@ def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
         embedded_mod.keep_alive(runtime.data_dir(config))
     # Access logs would carry query strings (display tokens); the app logs what it needs.
     options = {"host": host, "port": port, "access_log": False, "ws_ping_interval": 20.0,
-               "ws_ping_timeout": 20.0, "proxy_headers": True, "log_config": logs.config()}
+               "ws_ping_timeout": 20.0, "proxy_headers": True, "log_config": logs.config(),
+               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
     if workers <= 1:
         from queueserver.app import create_app
 
@@ -31,6 +37,18 @@ def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
     os.environ["QUEUESERVER_SECRET"] = secret.decode()
     if config.path:
         os.environ["QUEUESERVER_CONFIG"] = str(config.path)
-    uvicorn.run("queueserver.app:from_environment_app", factory=True, workers=workers,
-                **options)  # type: ignore[arg-type]
+    config_ = uvicorn.Config("queueserver.app:from_environment_app", factory=True,
+                             workers=workers, **options)  # type: ignore[arg-type]
+    _Supervisor(config_, sockets=[config_.bind_socket()]).run()
     return 0
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor of `--workers`, which would keep the listening socket open until
+    every worker has finished: a balancer would still hand it new connections that nobody
+    accepts. Closing it first makes SIGTERM refuse new connections at once, like one process."""
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
