@@ -17,11 +17,12 @@ from starlette.routing import Route
 
 from queueserver import config as config_mod
 from queueserver import connections, runtime
-from queueserver.api import events, queue, sounds
+from queueserver.api import events, login, pages, queue, sounds, staff
 from queueserver.api.base import error_response
 from queueserver.clock import Clock, from_environment
 from queueserver.errors import ApiError
 from queueserver.events import Hub
+from queueserver.headers import SecurityHeaders
 from queueserver.middleware import BodyLimit, Errors
 from queueserver.tickets import Centres
 
@@ -72,10 +73,13 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *queue.routes,
         *sounds.routes,
         *events.routes,
+        *staff.routes,
+        *login.routes,
+        *pages.routes,
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Errors), Middleware(BodyLimit)],
+        middleware=[Middleware(SecurityHeaders), Middleware(Errors), Middleware(BodyLimit)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

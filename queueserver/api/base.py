@@ -4,6 +4,7 @@ the operation, in the contract's order (CONTRACT §5), with `Idempotency-Key` fo
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,8 +14,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from queueserver import keys
-from queueserver.auth import Action, Credential, lookup_token_async
+from queueserver import keys, users
+from queueserver.auth import Action, Credential, hash_token, lookup_token_async
 from queueserver.errors import ApiError
 from queueserver.lua import decode
 from queueserver.tickets import Centres, Idem
@@ -24,6 +25,9 @@ MAX_BODY_BYTES = 64 * 1024
 IN_PROGRESS_TTL_S = 60
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_STRING = 256
+# Staff pages send their session's CSRF token in this header with every state-changing call.
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def error_response(error: ApiError) -> JSONResponse:
@@ -79,11 +83,38 @@ def bearer(conn: HTTPConnection) -> str | None:
     return conn.query_params.get("token") or None
 
 
+def credential_key(conn: HTTPConnection) -> str | None:
+    """The Redis key whose existence keeps this request's credential valid (a token, else the
+    session of the cookie): open sockets re-check it so a revoked one closes within seconds."""
+    token = bearer(conn)
+    if token:
+        return keys.token(hash_token(token))
+    return users.session_key(conn.state.centres.secret, conn.cookies.get(users.COOKIE))
+
+
+async def _session(conn: HTTPConnection) -> Credential | None:
+    """A staff browser's session cookie, which counts like a token; a state-changing HTTP
+    request must also carry the session's CSRF token."""
+    session = await users.lookup_session(conn.state.redis, conn.state.centres.secret,
+                                         conn.cookies.get(users.COOKIE))
+    if session is None:
+        return None
+    if conn.scope["type"] == "http" and conn.scope["method"] not in SAFE_METHODS:
+        sent = conn.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+            raise ApiError("csrf_failed")
+    return session.credential
+
+
 async def authorize(conn: HTTPConnection, action: Action, centre: str | None = None,
                     counter: int | None = None) -> Credential:
-    """The one check of who may do what, for HTTP and WebSocket alike."""
+    """The one check of who may do what, for HTTP and WebSocket alike: a bearer token (or
+    `?token=`), else a staff session cookie."""
     token = bearer(conn)
-    cred = await lookup_token_async(conn.state.redis, token) if token else None
+    if token:
+        cred = await lookup_token_async(conn.state.redis, token)
+    else:
+        cred = await _session(conn)
     if cred is None:
         raise ApiError("unauthenticated")
     if not cred.allows(action, centre, counter):

@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queueserver import keys
-from queueserver.api.base import authorize, bearer
-from queueserver.auth import DEVICE_ROLES, Action, Credential, hash_token
+from queueserver.api.base import authorize, credential_key
+from queueserver.auth import DEVICE_ROLES, Action, Credential
 from queueserver.errors import ApiError
 from queueserver.events import Hub, Subscriber, message, parse_id
 
@@ -122,7 +122,8 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
             if len(page) < REPLAY_PAGE:
                 break
 
-    token_hash = hash_token(bearer(ws) or "")
+    # A token's key, or a staff session's: either way, gone once revoked or signed out.
+    alive = credential_key(ws) or ""
 
     async def forward() -> None:
         nonlocal floor
@@ -130,7 +131,7 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
             try:
                 event = await asyncio.wait_for(sub.queue.get(), CREDENTIAL_CHECK_S)
             except TimeoutError:
-                if not await r.exists(keys.token(token_hash)):
+                if not await r.exists(alive):
                     return
                 continue
             event_id = parse_id(event["id"]) or (0, 0)

@@ -1,0 +1,160 @@
+// The supervisor's screen: each centre's counters (open, paused, serving whom for how long) and
+// queues with their oldest wait, live; and the staff logins and device tokens, created and
+// revoked here.
+
+import { ApiError, api, bi, el, guarded, pageData, serverClock } from "/static/displays/api.js";
+import { LiveEvents, debounced } from "/static/displays/live.js";
+import { COUNTER_STATE, STATUS, words } from "/static/displays/words.js";
+import { clear, liveMark, message, refusal } from "./staff.js";
+
+const page = pageData();
+const clock = serverClock(page);
+const $ = (id) => document.getElementById(id);
+const overviews = {};
+window.__admin = { overviews };
+
+function duration(isoTime) {
+  const at = Date.parse(isoTime || "");
+  if (!Number.isFinite(at)) return "";
+  const seconds = Math.max(0, Math.floor((clock.now() - at) / 1000));
+  const m = Math.floor(seconds / 60);
+  return `${m}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+function renderCentre(centre) {
+  const o = overviews[centre.id];
+  if (!o) return;
+  const section = document.querySelector(`section.centre[data-centre="${CSS.escape(centre.id)}"]`);
+  const states = Object.fromEntries((o.board.counters || []).map((c) => [c.number, c.state]));
+  const serving = Object.fromEntries((o.serving || []).map((s) => [s.counter, s]));
+  section.querySelector("table.counters tbody").replaceChildren(...centre.counters.map((c) => {
+    const st = states[c.number] || "closed";
+    const s = serving[c.number];
+    const [zh, en] = words(COUNTER_STATE, st);
+    const status = s ? words(STATUS, s.status) : null;
+    return el("tr", { "data-counter": c.number },
+      el("td", { class: "number", text: String(c.number) }),
+      el("td", {}, el("span", { class: "pill " + st }, bi(zh, en))),
+      el("td", {}, s ? el("span", { class: "number", text: s.ticket }) : "—",
+        status ? el("small", {}, " ", bi(status[0], status[1])) : null),
+      el("td", { class: "since", "data-since": s ? s.called_at : "", text: s ? duration(s.called_at) : "" }));
+  }));
+  section.querySelector("table.queues tbody").replaceChildren(...centre.services.map((svc) => {
+    const oldest = (o.oldest_waiting || {})[svc.code];
+    return el("tr", { "data-service": svc.code },
+      el("th", {}, `${svc.code} `, bi(svc.name_zh, svc.name_en)),
+      el("td", { class: "number", text: String((o.board.waiting || {})[svc.code] ?? 0) }),
+      el("td", { class: "since", "data-since": oldest ? oldest.issued_at : "",
+        text: oldest ? `${oldest.ticket} · ${duration(oldest.issued_at)}` : "—" }),
+      el("td", { text: `${(o.board.estimated_wait_minutes || {})[svc.code] ?? 0} 分鐘 min` }));
+  }));
+}
+
+function tick() {
+  for (const cell of document.querySelectorAll("td.since[data-since]")) {
+    const since = cell.dataset.since;
+    if (!since) continue;
+    const text = cell.textContent;
+    const head = text.includes(" · ") ? text.split(" · ")[0] + " · " : "";
+    cell.textContent = head + duration(since);
+  }
+}
+
+for (const centre of page.centres) {
+  const path = `/api/v1/centres/${encodeURIComponent(centre.id)}/overview`;
+  const refresh = debounced(async () => {
+    const o = await api("GET", path);
+    clock.resync(Date.parse(o.now));
+    overviews[centre.id] = o;
+    renderCentre(centre);
+  }, 300);
+  new LiveEvents(centre.id, page.token, { onBoard: refresh, onEvent: refresh, onStatus: liveMark }).start();
+}
+setInterval(tick, 1000);
+
+// --- logins and tokens -------------------------------------------------------------------------
+
+function centreName(id) {
+  const c = page.centres.find((x) => x.id === id);
+  return c ? `${c.name_zh} ${c.name_en}` : (id || "—");
+}
+
+function revokeButton(kind, name, box) {
+  const button = el("button", { type: "button", class: "action danger", "data-revoke": name }, bi("撤銷", "Revoke"));
+  button.addEventListener("click", guarded(button, async () => {
+    if (!window.confirm(`撤銷 ${name}？ Revoke ${name}?`)) return;
+    try {
+      await api("POST", `/api/v1/${kind}/${encodeURIComponent(name)}/revoke`);
+      message(box, "ok", `已撤銷 ${name}`, `${name} revoked`);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      refusal(box, e);
+    }
+    await loadStaff();
+  }));
+  return button;
+}
+
+function rows(list, kind, box) {
+  return list.map((x) => el("tr", { "data-name": x.name },
+    el("td", { text: x.name }), el("td", { text: x.role }), el("td", { text: centreName(x.centre) }),
+    el("td", { text: x.counter ? String(x.counter) : "" }),
+    el("td", {}, revokeButton(kind, x.name, box))));
+}
+
+async function loadStaff() {
+  const staff = await api("GET", "/api/v1/staff");
+  $("users").querySelector("tbody").replaceChildren(...rows(staff.users, "users", $("user-message")));
+  $("tokens").querySelector("tbody").replaceChildren(...rows(staff.tokens, "tokens", $("token-message")));
+}
+
+function binding(prefix) {
+  const body = { role: $(`${prefix}-role`).value };
+  const centre = $(`${prefix}-centre`).value;
+  if (centre && body.role !== "admin") body.centre = centre;
+  const counter = $(`${prefix}-counter`).value;
+  if (counter && body.role === "clerk") body.counter = Number(counter);
+  return body;
+}
+
+$("new-user").addEventListener("submit", guarded($("user-create"), async () => {
+  const box = $("user-message");
+  clear(box);
+  const body = { name: $("user-name").value.trim(), password: $("user-password").value, ...binding("user") };
+  try {
+    await api("POST", "/api/v1/users", body);
+    message(box, "ok", `已新增登入帳戶 ${body.name}`, `Login ${body.name} created`);
+    $("new-user").reset();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    refusal(box, e);
+  }
+  await loadStaff();
+}));
+
+$("new-token").addEventListener("submit", guarded($("token-create"), async () => {
+  const box = $("token-message");
+  clear(box);
+  const body = binding("token");
+  const name = $("token-name").value.trim();
+  if (name) body.name = name;
+  try {
+    const answer = await api("POST", "/api/v1/tokens", body);
+    const c = answer.credential;
+    const screen = { display: "display", kiosk: "kiosk", photo: "photo" }[c.role];
+    const node = message(box, "ok", `已發出 ${c.name}：此憑證只顯示一次，請即複製。`,
+      `${c.name} created: this token is shown once only; copy it now.`);
+    node.append(el("div", { class: "token-once", id: "new-token-value", text: answer.token }));
+    if (screen && c.centre) {
+      node.append(el("div", { class: "token-once",
+        text: `${location.origin}/${screen}/${c.centre}?token=${answer.token}` }));
+    }
+    $("new-token").reset();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    refusal(box, e);
+  }
+  await loadStaff();
+}));
+
+loadStaff();

@@ -1,0 +1,181 @@
+// The inquiry desk: a barcode scanner types like a keyboard and ends with Enter, so each field
+// moves to the next on Enter and the last one submits. The issued number shows big, with its
+// slip printed; every refusal says in both languages what to do next.
+
+import { ApiError, api, bi, clockText, el, guarded, newKey, pageData } from "/static/displays/api.js";
+import { LiveEvents, debounced } from "/static/displays/live.js";
+import { STATUS, words } from "/static/displays/words.js";
+import { clear, liveMark, message, printSlip, refusal } from "./staff.js";
+
+const page = pageData();
+const centre = page.centre;
+const C = `/api/v1/centres/${encodeURIComponent(centre.id)}`;
+const services = Object.fromEntries(centre.services.map((s) => [s.code, s]));
+const fields = ["booking_ref", "id_number", "photo_barcode"].map((id) => document.getElementById(id));
+const form = document.getElementById("checkin");
+const box = document.getElementById("desk-message");
+const state = { issued: [], refusals: [], lastTicket: null };
+window.__desk = state;
+
+// Which field to fix after a refusal.
+const FIELD_OF = {
+  booking_not_found: 0, booking_cancelled: 0, wrong_centre: 0, wrong_date: 0,
+  invalid_id_number: 1, id_mismatch: 1, photo_receipt_unknown: 2, photo_receipt_used: 2,
+};
+
+fields.forEach((input, i) => {
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    if (!input.value.trim()) return;
+    if (i < fields.length - 1) fields[i + 1].focus();
+    else form.requestSubmit();
+  });
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    form.reset();
+    clear(box);
+    fields[0].focus();
+  }
+});
+
+// One key per set of answers: resubmitting after a lost reply cannot issue a second number.
+let attempt = { values: null, key: null };
+function keyFor(body) {
+  const values = JSON.stringify(body);
+  if (attempt.values !== values) attempt = { values, key: newKey() };
+  return attempt.key;
+}
+
+function serviceText(code) {
+  const s = services[code];
+  return s ? `${s.code} ${s.name_zh} ${s.name_en}` : code;
+}
+
+function showIssued(ticket) {
+  state.lastTicket = ticket;
+  document.getElementById("issued").hidden = false;
+  document.getElementById("issued-number").textContent = ticket.number;
+  document.getElementById("issued-service").textContent = serviceText(ticket.service);
+  document.getElementById("issued-position").textContent = String(ticket.position);
+  document.getElementById("issued-wait").textContent = `${ticket.estimated_wait_minutes} 分鐘 min`;
+  const issuedAt = Date.parse(ticket.issued_at);
+  document.getElementById("issued-time").textContent = clockText(page, issuedAt);
+  document.getElementById("slip-number").textContent = ticket.number;
+  document.getElementById("slip-service").textContent = serviceText(ticket.service);
+  document.getElementById("slip-wait").textContent =
+    `約等候 ${ticket.estimated_wait_minutes} 分鐘 · About ${ticket.estimated_wait_minutes} min`;
+  document.getElementById("slip-time").textContent =
+    new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone: page.timezone })
+      .format(new Date(issuedAt));
+  document.getElementById("slip-qr").src = `/qr/${encodeURIComponent(ticket.number)}.svg`;
+}
+
+async function print() {
+  await printSlip(document.getElementById("slip"));
+}
+
+form.addEventListener("submit", guarded(document.getElementById("issue"), async () => {
+  const body = {
+    booking_ref: fields[0].value.trim(),
+    id_number: fields[1].value.trim(),
+    photo_barcode: fields[2].value.trim(),
+    priority: document.getElementById("priority").checked,
+  };
+  const override = document.getElementById("override_window");
+  if (override && override.checked) body.override_window = true;
+  const empty = fields.findIndex((f) => !f.value.trim());
+  if (empty >= 0) {
+    message(box, "bad", "請填寫所有欄位。", "Fill in every field.");
+    fields[empty].focus();
+    return;
+  }
+  try {
+    const answer = await api("POST", C + "/tickets", body, { idempotencyKey: keyFor(body) });
+    state.issued.push(answer.ticket.number);
+    showIssued(answer.ticket);
+    message(box, "ok", `已發出籌號 ${answer.ticket.number}`, `Number ${answer.ticket.number} issued`);
+    form.reset();
+    if (override) override.checked = false;
+    fields[0].focus();
+    if (document.getElementById("auto_print").checked) await print();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    state.refusals.push(e.code);
+    refusal(box, e);
+    if (e.code === "already_checked_in" && e.body.ticket) showIssued(e.body.ticket);
+    const again = FIELD_OF[e.code];
+    if (again !== undefined) {
+      fields[again].select();
+      fields[again].focus();
+    }
+  }
+}));
+
+document.getElementById("reprint").addEventListener("click", guarded(document.getElementById("reprint"), print));
+
+// --- look up and requeue -----------------------------------------------------------------------
+
+const lookupBox = document.getElementById("lookup-result");
+
+function showTicket(ticket) {
+  const status = words(STATUS, ticket.status);
+  const facts = el("dl", { class: "facts" },
+    el("dt", {}, bi("籌號", "Number")), el("dd", { class: "number", text: ticket.number }),
+    el("dt", {}, bi("狀態", "Status")), el("dd", { "data-status": ticket.status }, bi(status[0], status[1])),
+    el("dt", {}, bi("服務", "Service")), el("dd", { text: serviceText(ticket.service) }));
+  if (ticket.status === "waiting") {
+    facts.append(el("dt", {}, bi("前面人數", "Ahead")), el("dd", { text: String(ticket.position) }));
+  }
+  if (ticket.counter) facts.append(el("dt", {}, bi("櫃位", "Counter")), el("dd", { text: String(ticket.counter) }));
+  const children = [facts];
+  if (ticket.status === "no_show") {
+    const requeue = el("button", { type: "button", class: "primary", id: "requeue" }, bi("重新排隊", "Requeue"));
+    const key = newKey();
+    requeue.addEventListener("click", guarded(requeue, async () => {
+      try {
+        const answer = await api("POST", `${C}/tickets/${encodeURIComponent(ticket.number)}/requeue`,
+          undefined, { idempotencyKey: key });
+        showTicket(answer.ticket);
+        message(box, "ok", `${ticket.number} 已重新排隊`, `${ticket.number} is waiting again`);
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        refusal(lookupBox, e);
+      }
+    }));
+    children.push(el("div", { class: "actions" }, requeue));
+  }
+  lookupBox.replaceChildren(...children);
+}
+
+document.getElementById("lookup").addEventListener("submit", guarded(document.getElementById("lookup-go"), async () => {
+  const number = document.getElementById("lookup_number").value.trim().toUpperCase();
+  if (!number) return;
+  try {
+    const answer = await api("GET", `${C}/tickets/${encodeURIComponent(number)}`);
+    showTicket(answer.ticket);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    refusal(lookupBox, e);
+  }
+}));
+
+// --- waiting counts, live ----------------------------------------------------------------------
+
+function renderWaiting(board) {
+  const table = document.getElementById("waiting");
+  const rows = centre.services.map((s) => el("tr", { "data-service": s.code },
+    el("th", {}, `${s.code} `, bi(s.name_zh, s.name_en)),
+    el("td", { class: "number", text: String((board.waiting || {})[s.code] ?? 0) }),
+    el("td", { text: `${(board.estimated_wait_minutes || {})[s.code] ?? 0} 分鐘 min` })));
+  table.replaceChildren(...rows);
+}
+
+const refresh = debounced(async () => renderWaiting(await api("GET", C + "/board")), 300);
+new LiveEvents(centre.id, page.token, {
+  onBoard: renderWaiting,
+  onEvent: () => refresh(),
+  onStatus: liveMark,
+}).start();

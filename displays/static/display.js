@@ -1,0 +1,289 @@
+// The hall display: the latest call large, now serving per counter, the last calls, waiting
+// counts. A call flashes and plays its clips in order (chime first); calls that arrive during
+// playback wait their turn, so none is cut off or skipped.
+//
+// Its state is `window.__display`, for people debugging a screen and for the tests.
+
+import { api, clockText, el, pageData, serverClock } from "./api.js";
+import { LiveEvents, debounced } from "./live.js";
+
+const page = pageData();
+const centre = page.centre;
+const clock = serverClock(page);
+// A clip that neither ends nor fails within this long is given up, so one broken clip cannot
+// silence the hall for the rest of the day.
+const CLIP_LIMIT_MS = 20000;
+// A breath between two announcements, so two numbers are not heard as one.
+const ANNOUNCEMENT_GAP_MS = 700;
+// How long a call stays visibly flashing.
+const FLASH_MS = 6000;
+// Board details (waiting counts, estimates) are read again this long after a burst of events.
+const REFRESH_AFTER_MS = 400;
+// Announcements still waiting beyond this many (sound blocked for long) are dropped, oldest
+// first: an hour of backlog helps nobody.
+const MAX_PENDING = 30;
+const RECENT_SHOWN = 8;
+// A call missed while offline and replayed on reconnect is announced only if this recent;
+// older ones just update the board (their people have long been called).
+const REPLAY_ANNOUNCE_MS = 60000;
+// After a tap enables sound, calls that waited longer than this are not announced any more.
+const STALE_AFTER_BLOCK_MS = 120000;
+
+const services = Object.fromEntries(centre.services.map((s) => [s.code, s]));
+
+const state = {
+  connected: false,
+  board: null,
+  latest: null,          // the call shown large: {ticket, counter, recall}
+  pending: [],           // announcements waiting to play, in arrival order
+  current: null,         // the announcement playing now
+  played: [],            // finished announcements: {ticket, counter, recall, clips, started, ended}
+  clipsPlayed: [],       // every clip started, in order: {ticket, url}
+  soundBlocked: false,
+  reconnects: 0,
+  events: 0,
+  player: null,          // replaced only by tests: (url) => Promise that settles when done
+  setPlayer(fn) { state.player = fn; },
+};
+window.__display = state;
+
+// --- audio --------------------------------------------------------------------------------
+
+class SoundBlocked extends Error {}
+
+const audio = new Audio();
+audio.preload = "auto";
+
+function playClip(url) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (ok, error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(limit);
+      audio.onended = audio.onerror = null;
+      if (ok) resolve();
+      else reject(error);
+    };
+    const limit = setTimeout(() => finish(false, new Error("clip took too long: " + url)), CLIP_LIMIT_MS);
+    audio.onended = () => finish(true);
+    audio.onerror = () => finish(false, new Error("clip failed: " + url));
+    audio.src = url;
+    const started = audio.play();
+    if (started && started.catch) {
+      started.catch((e) => finish(false, e && e.name === "NotAllowedError" ? new SoundBlocked() : e));
+    }
+  });
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+let pumping = false;
+
+async function pump() {
+  if (pumping) return;
+  pumping = true;
+  try {
+    while (state.pending.length && !state.soundBlocked) {
+      const a = state.pending.shift();
+      state.current = a;
+      show(a);
+      a.started = clock.now();
+      for (const url of a.clips) {
+        state.clipsPlayed.push({ ticket: a.ticket, url });
+        try {
+          await (state.player || playClip)(url);
+        } catch (e) {
+          if (e instanceof SoundBlocked) {
+            blocked(a);
+            return;
+          }
+          // A missing or broken clip: the rest of the announcement still plays.
+          console.warn(e && e.message ? e.message : e);
+        }
+      }
+      a.ended = clock.now();
+      state.played.push(a);
+      state.current = null;
+      if (state.pending.length) await sleep(ANNOUNCEMENT_GAP_MS);
+    }
+  } finally {
+    pumping = false;
+  }
+}
+
+function blocked(announcement) {
+  // The browser refuses sound until someone taps: keep the call to play after the tap.
+  state.soundBlocked = true;
+  state.current = null;
+  state.clipsPlayed.pop();
+  state.pending.unshift(announcement);
+  document.getElementById("enable-sound").hidden = false;
+}
+
+document.getElementById("enable-sound").addEventListener("click", () => {
+  state.soundBlocked = false;
+  const now = clock.now();
+  state.pending = state.pending.filter((a) => now - a.received < STALE_AFTER_BLOCK_MS);
+  document.getElementById("enable-sound").hidden = true;
+  pump();
+});
+
+function announce(event) {
+  const data = event.data;
+  const a = {
+    ticket: data.ticket,
+    counter: data.counter,
+    recall: event.type === "ticket.recalled",
+    clips: ((data.announcement && data.announcement.clips) || []).slice(),
+    text: (data.announcement && data.announcement.text) || {},
+    id: event.id,
+    received: clock.now(),
+  };
+  state.pending.push(a);
+  while (state.pending.length > MAX_PENDING) state.pending.shift();
+  if (state.soundBlocked) show(a); // no sound: at least the screen says it
+  pump();
+}
+
+// --- the board ------------------------------------------------------------------------------
+
+let flashTimer = null;
+
+function show(call) {
+  state.latest = { ticket: call.ticket, counter: call.counter, recall: !!call.recall };
+  renderLatest();
+  const box = document.getElementById("latest");
+  box.classList.remove("flash");
+  void box.offsetWidth; // restart the animation for a call that follows another at once
+  box.classList.add("flash");
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => box.classList.remove("flash"), FLASH_MS);
+}
+
+function renderLatest() {
+  const latest = state.latest;
+  document.getElementById("latest-ticket").textContent = latest ? latest.ticket : "—";
+  document.getElementById("latest-counter").textContent = latest ? String(latest.counter) : "—";
+  document.getElementById("latest-recall").hidden = !(latest && latest.recall);
+}
+
+function counterState(board, number) {
+  const c = (board.counters || []).find((x) => x.number === number);
+  return c ? c.state : "closed";
+}
+
+const STATE_WORDS = {
+  paused: ["暫停", "Paused"],
+  closed: ["關閉", "Closed"],
+};
+
+function renderBoard() {
+  const board = state.board;
+  if (!board) return;
+  const serving = document.getElementById("serving");
+  const byCounter = Object.fromEntries((board.now_serving || []).map((s) => [s.counter, s]));
+  const rows = centre.counters.map((c) => {
+    const st = counterState(board, c.number);
+    const now = byCounter[c.number];
+    let value;
+    if (st !== "open" && STATE_WORDS[st] && !now) {
+      value = el("span", { class: "state " + st },
+        el("span", { lang: "zh-Hant", text: STATE_WORDS[st][0] }), " ",
+        el("span", { lang: "en", text: STATE_WORDS[st][1] }));
+    } else {
+      value = el("span", { class: "ticket", text: now ? now.ticket : "—" });
+    }
+    return el("li", { class: "serving-row " + st, "data-counter": c.number },
+      el("span", { class: "counter-number", text: String(c.number) }), value);
+  });
+  serving.replaceChildren(...rows);
+  serving.style.setProperty("--rows", String(Math.max(rows.length, 4)));
+
+  const recent = (board.recent_calls || []).slice(0, RECENT_SHOWN);
+  document.getElementById("recent").replaceChildren(...recent.map((call) =>
+    el("li", { class: "recent-row" },
+      el("span", { class: "ticket", text: call.ticket }),
+      el("span", { class: "arrow", "aria-hidden": "true", text: "→" }),
+      el("span", { class: "counter-number", text: String(call.counter) }))));
+
+  const waiting = board.waiting || {};
+  const estimates = board.estimated_wait_minutes || {};
+  document.getElementById("waiting").replaceChildren(...centre.services.map((s) =>
+    el("li", { class: "waiting-row", "data-service": s.code },
+      el("span", { class: "service" },
+        el("span", { class: "code", text: s.code }), " ",
+        el("span", { lang: "zh-Hant", text: s.name_zh }), " ",
+        el("span", { lang: "en", text: s.name_en })),
+      el("span", { class: "count", text: String(waiting[s.code] ?? 0) }),
+      el("span", { class: "minutes" },
+        el("span", { text: String(estimates[s.code] ?? 0) }), " ",
+        el("span", { lang: "zh-Hant", text: "分鐘" }), " ",
+        el("span", { lang: "en", text: "min" })))));
+
+  if (!state.latest && recent.length) {
+    state.latest = { ticket: recent[0].ticket, counter: recent[0].counter, recall: false };
+    renderLatest();
+  }
+}
+
+// What a call changes is shown at once; counts and estimates come from the board just after.
+function apply(event) {
+  const board = state.board;
+  const data = event.data || {};
+  if (!board) return;
+  if (event.type === "ticket.called" || event.type === "ticket.recalled") {
+    board.now_serving = (board.now_serving || []).filter((s) => s.counter !== data.counter);
+    board.now_serving.push({ counter: data.counter, ticket: data.ticket, called_at: event.at });
+    board.recent_calls = [{ counter: data.counter, ticket: data.ticket, called_at: event.at },
+      ...(board.recent_calls || [])].slice(0, 10);
+    if (event.type === "ticket.called" && board.waiting && board.waiting[data.service] > 0) {
+      board.waiting[data.service] -= 1;
+    }
+  } else if (event.type === "ticket.issued" && board.waiting) {
+    board.waiting[data.service] = (board.waiting[data.service] || 0) + 1;
+  } else if (event.type.startsWith("counter.")) {
+    const c = (board.counters || []).find((x) => x.number === data.counter);
+    if (c && data.state) c.state = data.state;
+  }
+  renderBoard();
+}
+
+const refresh = debounced(async () => {
+  const board = await api("GET", `/api/v1/centres/${encodeURIComponent(centre.id)}/board`);
+  state.board = board;
+  renderBoard();
+}, REFRESH_AFTER_MS);
+
+const live = new LiveEvents(centre.id, page.token, {
+  onBoard(board) {
+    state.board = board;
+    renderBoard();
+  },
+  onEvent(event) {
+    state.events += 1;
+    apply(event);
+    const isCall = event.type === "ticket.called" || event.type === "ticket.recalled";
+    const at = Date.parse(event.at);
+    if (isCall && !(clock.now() - at > REPLAY_ANNOUNCE_MS)) announce(event);
+    refresh();
+  },
+  onStatus(connected) {
+    state.connected = connected;
+    state.reconnects = live.reconnects;
+    // The last board stays up while offline; a small mark says it may be out of date.
+    document.getElementById("offline").hidden = connected;
+    document.body.classList.toggle("is-offline", !connected);
+  },
+});
+state.live = live;
+
+function tick() {
+  document.getElementById("clock").textContent = clockText(page, clock.now());
+}
+
+tick();
+setInterval(tick, 1000);
+live.start();
