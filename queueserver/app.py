@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from queueserver import config as config_mod
 from queueserver import connections, runtime
-from queueserver.api import events, login, pages, queue, sounds, staff
+from queueserver.api import collection, events, login, pages, queue, service, sounds, staff
 from queueserver.api.base import error_response
 from queueserver.clock import Clock, from_environment
 from queueserver.errors import ApiError
@@ -73,6 +73,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *queue.routes,
         *sounds.routes,
         *events.routes,
+        *service.routes,
+        *collection.routes,
         *staff.routes,
         *login.routes,
         *pages.routes,
