@@ -80,6 +80,20 @@ def _bookings_sync(args: argparse.Namespace) -> int:
     return code
 
 
+def _users_create(args: argparse.Namespace) -> int:
+    from queueserver import users_cli
+
+    cfg = _config(args)
+    return users_cli.create(cfg, runtime.redis_url(cfg), args.name, args.role, args.centre,
+                            args.counter)
+
+
+def _users_revoke(args: argparse.Namespace) -> int:
+    from queueserver import users_cli
+
+    return users_cli.revoke(runtime.redis_url(_config(args)), args.name)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="queueserver", description=__doc__)
     p.add_argument("--config", help="the TOML config (default: $QUEUESERVER_CONFIG, else the "
@@ -126,6 +140,17 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--name")
     t = command("revoke", _tokens_revoke, "revoke an API credential", tokens)
     t.add_argument("name")
+
+    logins = sub.add_parser("users", help="staff logins").add_subparsers(
+        dest="users_command", required=True)
+    u = command("create", _users_create, "create a staff login; reads the password from "
+                                         "standard input", logins)
+    u.add_argument("name")
+    u.add_argument("--role", required=True, choices=[r.value for r in Role])
+    u.add_argument("--centre")
+    u.add_argument("--counter", type=int)
+    u = command("revoke", _users_revoke, "remove a staff login and end its sessions", logins)
+    u.add_argument("name")
     return p
 
 
