@@ -212,3 +212,10 @@ def sound_segments() -> str:
 def sound_clip(name: str) -> str:
     """One language of one call joined from segments (WAV), under the name that lists them."""
     return f"{PREFIX}:sound:clip:{name}"
+
+
+# --- the benchmark (`queueserver bench`, on its own Redis) ----------------------------------------
+
+def bench_floor() -> str:
+    """The floor relay's stream: what a bare append-and-forward costs, beside the project."""
+    return f"{PREFIX}:bench:floor"

@@ -58,6 +58,10 @@ def test_announcement_audio_keys_belong_to_no_centre() -> None:
     assert keys.sound_clip("c1.0a1b2c3d4e5f") == "qs:sound:clip:c1.0a1b2c3d4e5f"
 
 
+def test_the_benchmark_floor_stream_belongs_to_no_centre() -> None:
+    assert keys.bench_floor() == "qs:bench:floor"
+
+
 def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
     """Scripts derive keys from the centre's prefix: the names they write are these."""
     from conftest import SECRET, bearer
