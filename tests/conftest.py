@@ -206,11 +206,13 @@ class Server:
                 self.proc.wait(5)
 
 
-def start_server(env: dict[str, str], *args: str, cwd: Path | None = None) -> Server:
-    """`queueserver serve` on a free port; returns once /healthz answers."""
+def start_server(env: dict[str, str], *args: str, cwd: Path | None = None,
+                 port: int | None = None) -> Server:
+    """`queueserver serve` on a free port (or `port`, to come back where a stopped one was);
+    returns once /healthz answers."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(["queueserver", "serve", "--port", str(port), *args], env=env,
