@@ -16,8 +16,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from queueserver import config as config_mod
-from queueserver import connections, runtime
-from queueserver.api import collection, events, login, pages, queue, service, sounds, staff
+from queueserver import connections, metrics, runtime
+from queueserver.api import (
+    collection,
+    events,
+    login,
+    operations,
+    pages,
+    queue,
+    service,
+    sounds,
+    staff,
+)
 from queueserver.api.base import error_response
 from queueserver.clock import Clock, from_environment
 from queueserver.errors import ApiError
@@ -73,6 +83,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *queue.routes,
         *sounds.routes,
         *events.routes,
+        *operations.routes,
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
         *service.routes,
         *collection.routes,
         *staff.routes,
@@ -81,7 +93,9 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(Errors), Middleware(BodyLimit)],
+        # Observe is outermost: it times, counts and logs every answer, errors included.
+        middleware=[Middleware(metrics.Observe), Middleware(SecurityHeaders), Middleware(Errors),
+                    Middleware(BodyLimit)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -20,7 +20,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from queueserver import connections, keys
+from queueserver import connections, keys, metrics
 
 log = logging.getLogger("queueserver.events")
 
@@ -75,6 +75,7 @@ class CentreReader:
                 batches: Any = await self.r.xread({self.key: self.cursor}, count=READ_COUNT,
                                              block=BLOCK_MS)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+                metrics.REDIS_ERRORS.labels("events").inc()
                 log.warning("event reader for %s: redis unreachable (%s); retrying",
                             self.key, type(e).__name__)
                 await asyncio.sleep(RETRY_S)
@@ -91,6 +92,7 @@ class CentreReader:
                 self.publish(message(event_id, fields))
 
     def publish(self, event: dict[str, Any]) -> None:
+        metrics.observe_fanout(event["id"], len(self.subscribers))
         for sub in list(self.subscribers):
             if sub.overflowed.is_set():
                 continue

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -37,10 +40,29 @@ def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
     os.environ["QUEUESERVER_SECRET"] = secret.decode()
     if config.path:
         os.environ["QUEUESERVER_CONFIG"] = str(config.path)
+    own_metrics = _metrics_folder()
     config_ = uvicorn.Config("queueserver.app:from_environment_app", factory=True,
                              workers=workers, **options)  # type: ignore[arg-type]
-    _Supervisor(config_, sockets=[config_.bind_socket()]).run()
+    try:
+        _Supervisor(config_, sockets=[config_.bind_socket()]).run()
+    finally:
+        if own_metrics:
+            shutil.rmtree(own_metrics, ignore_errors=True)
     return 0
+
+
+def _metrics_folder() -> str | None:
+    """Workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds them
+    up (prometheus-client's multiprocess mode). A folder given is emptied of an earlier run's
+    files; else one is made for this run (returned, to be removed at the end)."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for old in Path(given).glob("*.db"):
+            old.unlink()
+        return None
+    made = tempfile.mkdtemp(prefix="queueserver-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 class _Supervisor(Multiprocess):
