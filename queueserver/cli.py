@@ -60,6 +60,12 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.run(_config(args), host=args.host, port=args.port)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from queueserver.bench import cli as bench_cli
+
+    return bench_cli.main(_config(args), args)
+
+
 def _worker(args: argparse.Namespace) -> int:
     from queueserver import worker
 
@@ -117,6 +123,17 @@ def parser() -> argparse.ArgumentParser:
                                "sample centres, bookings and credentials")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
+
+    bn = command("bench", _bench, "the benchmark: check-ins, calls to 30 and 1,000 displays "
+                                  "and memory per display, beside a bare relay (the floor)")
+    bn.add_argument("--processes", type=int, default=2, help="serve processes to start")
+    bn.add_argument("--targets", help="comma-separated URLs of running serve processes to "
+                                      "measure instead (needs their REDIS_URL and secret)")
+    bn.add_argument("--short", action="store_true", help="a few seconds, for CI")
+    bn.add_argument("--appendfsync", choices=["always", "everysec", "no"], default="always",
+                    help="the private Redis's setting (default: the embedded default's)")
+    bn.add_argument("--centre", help="default: the config's first centre")
+    bn.add_argument("--json", dest="json_path", help="also write the JSON document here")
 
     w = command("worker", _worker, "the background worker (announcement audio, booking sync, "
                                    "day close, purges)")

@@ -1,0 +1,1 @@
+"""`queueserver bench`: what the project's check-ins and calls cost, beside a bare relay."""

@@ -1,0 +1,84 @@
+"""Figures of a benchmark run: percentiles, the table people read and the JSON scripts read."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+# The issue's targets on the 2-core reference machine, client and servers sharing it.
+TARGET_CHECK_INS_PER_S = 1000
+TARGET_CALL_P99_MS = 10.0
+TARGET_FLOOR_RATIO = 1.5
+TARGET_IDLE_DISPLAY_KIB = 64
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def spread(values_ms: Sequence[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(values_ms, 50), 3),
+            "p99_ms": round(percentile(values_ms, 99), 3),
+            "max_ms": round(max(values_ms), 3) if values_ms else math.nan,
+            "samples": len(values_ms)}
+
+
+def ratio(project: float, floor: float) -> float:
+    return round(project / floor, 2) if floor > 0 else math.nan
+
+
+def verdicts(result: dict[str, Any]) -> dict[str, bool]:
+    """Each target of the issue, met or not, from a finished result."""
+    out: dict[str, bool] = {}
+    check_in = result["check_in"]["project"]
+    if result["processes"] == 2:
+        out["check_in_>=_1000_per_s_with_2_processes"] = \
+            check_in["tickets_per_s"] >= TARGET_CHECK_INS_PER_S
+    for size, figures in result["call_to_display"].items():
+        p99 = figures["project"]["event_to_display"]["p99_ms"]
+        if int(size) <= 30:
+            out[f"call_p99_<=_10ms_{size}_displays"] = p99 <= TARGET_CALL_P99_MS
+        out[f"call_p99_<=_1.5x_floor_{size}_displays"] = \
+            figures["ratio_p99"]["event_to_display"] <= TARGET_FLOOR_RATIO
+    memory = result["memory_per_idle_display_kib"]["project"]
+    if memory is not None:
+        out["idle_display_<=_64KiB"] = memory <= TARGET_IDLE_DISPLAY_KIB
+    return out
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"queueserver bench: {result['processes']} serve process(es), "
+             f"{result['machine']['cpus']} CPU(s), redis {result['machine']['redis']}, "
+             f"appendfsync {result['appendfsync']}",
+             "",
+             f"{'measure':<44}{'project':>12}{'floor':>12}{'ratio':>8}"]
+
+    def row(name: str, project: float | None, floor: float | None, r: float | None) -> None:
+        def cell(v: float | None) -> str:
+            return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:g}"
+        lines.append(f"{name:<44}{cell(project):>12}{cell(floor):>12}{cell(r):>8}")
+
+    ci = result["check_in"]
+    row("check-in tickets/s", ci["project"]["tickets_per_s"], ci["floor"]["tickets_per_s"],
+        None)
+    for p in ("p50_ms", "p99_ms"):
+        row(f"check-in latency {p}", ci["project"][p], ci["floor"][p], None)
+    for size, f in result["call_to_display"].items():
+        for measure, label in (("event_to_display", "event->display"),
+                               ("click_to_display", "click->display")):
+            for p in ("p50_ms", "p99_ms", "max_ms"):
+                r = f["ratio_p99"][measure] if p == "p99_ms" else None
+                row(f"{size} displays {label} {p}", f["project"][measure][p],
+                    f["floor"][measure][p], r)
+    mem = result["memory_per_idle_display_kib"]
+    row("resident memory per idle display KiB", mem["project"], mem["floor"], None)
+    lines.append("")
+    for name, ok in verdicts(result).items():
+        lines.append(f"target {name}: {'met' if ok else 'MISSED'}")
+    return "\n".join(lines)
