@@ -34,6 +34,7 @@ from queueserver.errors import ApiError
 from queueserver.events import Hub
 from queueserver.headers import SecurityHeaders
 from queueserver.middleware import BodyLimit, Errors
+from queueserver.sounds.announcer import Announcer
 from queueserver.tickets import Centres
 
 # Requests beyond this many at once wait for a connection instead of failing: Redis answers
@@ -72,9 +73,13 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         r = connections.connect_async(redis_url, pool_size=REDIS_POOL_SIZE,
                                       pool_wait_s=REDIS_POOL_WAIT_S)
         hub = Hub(redis_url)
+        announcer = Announcer(config, redis_url)
+        await announcer.start()
         try:
-            yield {"redis": r, "centres": Centres(config, r, the_clock, secret), "hub": hub}
+            yield {"redis": r, "centres": Centres(config, r, the_clock, secret, announcer),
+                   "hub": hub}
         finally:
+            await announcer.close()
             await hub.close()
             await r.aclose()
 

@@ -60,6 +60,13 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.run(_config(args), host=args.host, port=args.port)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from queueserver import simulate
+
+    return simulate.run(_config(args), args.url, args.bookings, args.counters,
+                        args.speed, args.hours, args.seed, args.centre, args.json_path)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from queueserver.bench import cli as bench_cli
 
@@ -84,6 +91,18 @@ def _bookings_sync(args: argparse.Namespace) -> int:
 
     code: int = booking_cli.run_sync(_config(args))
     return code
+
+
+def _sounds_render(args: argparse.Namespace) -> int:
+    from queueserver.sounds import cli as sounds_cli
+
+    return sounds_cli.run_render(_config(args), args.engine, args.centre)
+
+
+def _sounds_bench(args: argparse.Namespace) -> int:
+    from queueserver.sounds import bench
+
+    return bench.run(args.counters, args.engine)
 
 
 def _users_create(args: argparse.Namespace) -> int:
@@ -123,6 +142,18 @@ def parser() -> argparse.ArgumentParser:
                                "sample centres, bookings and credentials")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
+
+    sim = command("simulate", _simulate, "play a whole day against a running server (its API "
+                                         "and WebSocket) and report waits and estimate accuracy")
+    sim.add_argument("--bookings", type=int, default=600)
+    sim.add_argument("--counters", type=int, help="default: every counter of the centre")
+    sim.add_argument("--speed", type=float, default=1.0,
+                     help="how many times as fast as real time (the server's clock must match)")
+    sim.add_argument("--url", default="http://127.0.0.1:8000")
+    sim.add_argument("--hours", type=float, default=8.0, help="the day's booked hours")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--centre", help="default: the config's first centre")
+    sim.add_argument("--json", dest="json_path", help="also write the report here as JSON")
 
     bn = command("bench", _bench, "the benchmark: check-ins, calls to 30 and 1,000 displays "
                                   "and memory per display, beside a bare relay (the floor)")
@@ -168,6 +199,18 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--counter", type=int)
     u = command("revoke", _users_revoke, "remove a staff login and end its sessions", logins)
     u.add_argument("name")
+
+    sounds = sub.add_parser("sounds", help="announcement audio").add_subparsers(
+        dest="sounds_command", required=True)
+    sr = command("render", _sounds_render, "render every announcement segment a centre can "
+                                           "need, with a progress bar", sounds)
+    sr.add_argument("--engine", choices=["gtts", "espeak", "tone"],
+                    help="default: each centre's announcement_engine")
+    sr.add_argument("--centre", help="default: every centre in the config")
+    sb = command("bench", _sounds_bench, "time rendering and call-to-clips on a private Redis",
+                 sounds)
+    sb.add_argument("--counters", type=int, default=30)
+    sb.add_argument("--engine", choices=["espeak", "tone"], default="espeak")
     return p
 
 

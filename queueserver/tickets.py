@@ -8,7 +8,7 @@ appends the event together.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 
@@ -18,6 +18,9 @@ from queueserver.config import Centre, Config
 from queueserver.errors import ApiError
 from queueserver.lua import AsyncScripts
 from queueserver.sounds.phrases import announcement_templates
+
+if TYPE_CHECKING:
+    from queueserver.sounds.announcer import Announcer
 
 CHIME_URL = "/sounds/chime.wav"
 
@@ -34,12 +37,14 @@ class Centres:
     """Every state change and read of the centres' queues."""
 
     def __init__(self, config: Config, r: redis.asyncio.Redis, clock: Clock,
-                 secret: bytes) -> None:
+                 secret: bytes, announcer: Announcer | None = None) -> None:
         self.config = config
         self.r = r
         self.clock = clock
         self.secret = secret
         self.scripts = AsyncScripts(r)
+        # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
+        self.announcer = announcer
 
     def centre(self, centre_id: str) -> Centre:
         centre = self.config.centre(centre_id)
@@ -144,24 +149,32 @@ class Centres:
             counter=self.counter(centre, number))
         return result
 
-    def _announcement(self, centre: Centre, number: int, recall: bool) -> dict[str, Any]:
+    async def _announcement(self, centre: Centre, number: int, recall: bool) -> dict[str, Any]:
         texts = announcement_templates(number, centre.announcement_languages, recall=recall)
-        return {"texts": texts, "clips": [CHIME_URL]}
+        voices = await self.announcer.voices(centre, number, recall) if self.announcer else []
+        return {"texts": texts, "clips": [CHIME_URL], "voices": voices}
+
+    def _announced(self, centre: Centre, result: dict[str, Any] | None,
+                   announcement: dict[str, Any]) -> None:
+        if self.announcer and result:
+            self.announcer.called(centre, result["number"], announcement["voices"])
 
     async def call(self, centre_id: str, number: int, ticket: str | None, by: str,
                    idem: Idem | None) -> dict[str, Any] | None:
         centre = self.centre(centre_id)
+        announcement = await self._announcement(centre, self.counter(centre, number), False)
         result: dict[str, Any] | None = await self._run(
-            "call", centre, by, idem, None, counter=self.counter(centre, number), ticket=ticket,
-            **self._announcement(centre, number, recall=False))
+            "call", centre, by, idem, None, counter=number, ticket=ticket, **announcement)
+        self._announced(centre, result, announcement)
         return result
 
     async def recall(self, centre_id: str, number: int, by: str,
                      idem: Idem | None) -> dict[str, Any]:
         centre = self.centre(centre_id)
+        announcement = await self._announcement(centre, self.counter(centre, number), True)
         result: dict[str, Any] = await self._run(
-            "recall", centre, by, idem, None, counter=self.counter(centre, number),
-            **self._announcement(centre, number, recall=True))
+            "recall", centre, by, idem, None, counter=number, **announcement)
+        self._announced(centre, result, announcement)
         return result
 
     async def no_show(self, centre_id: str, number: int, by: str,

@@ -1,8 +1,10 @@
 """Announcement audio under /sounds/: no credential, since a clip holds no personal data.
 
-URL scheme: `/sounds/chime.wav` is the one clip named by what it is; every rendered clip will live
-at `/sounds/clips/<sha256 of its bytes>.wav`, so its name changes whenever its content does and
-both can be cached as immutable. Everything else under /sounds/ is a 404 in the contract's shape.
+URL scheme: `/sounds/chime.wav` is the one clip named by what it is; every spoken clip lives at
+`/sounds/clips/<name>.wav`, where the name lists the content names of the segments it is joined
+from (sounds/segments.py), so its name changes whenever its content would and both can be cached
+as immutable. Any web process answers any clip from Redis (sounds/announcer.py). Everything else
+under /sounds/ is a 404 in the contract's shape.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from queueserver.sounds.chime import chime_wav
 
 PREFIX = "/sounds"
 CHIME_PATH = f"{PREFIX}/chime.wav"
-CLIPS_PREFIX = f"{PREFIX}/clips/"  # reserved for content-named clips; see the module docstring
+CLIPS_PREFIX = f"{PREFIX}/clips/"  # content-named spoken clips; see the module docstring
 
 AUDIO_TYPE = "audio/wav"
 # Displays fetch each clip once and replay it from cache all day. A clip's bytes never change under
@@ -57,6 +59,15 @@ async def chime(request: Request) -> Response:
     return audio_response(request, chime_wav())
 
 
+async def clip(request: Request) -> Response:
+    centres = getattr(request.state, "centres", None)
+    announcer = getattr(centres, "announcer", None)
+    body = await announcer.clip(request.path_params["name"]) if announcer else None
+    if body is None:
+        return await unknown_sound(request)
+    return audio_response(request, body)
+
+
 async def unknown_sound(request: Request) -> Response:
     # Without this catch-all, Starlette's own plain-text 404 would answer, not the contract's.
     error = ApiError("not_found")
@@ -66,5 +77,6 @@ async def unknown_sound(request: Request) -> Response:
 # Order matters: the catch-all stays last, so routes added for clips must go before it.
 routes: list[BaseRoute] = [
     Route(CHIME_PATH, chime, methods=["GET"]),
+    Route(CLIPS_PREFIX + "{name}.wav", clip, methods=["GET"]),
     Route(PREFIX + "/{name:path}", unknown_sound, methods=["GET"]),
 ]

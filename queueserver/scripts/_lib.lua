@@ -139,6 +139,36 @@ local function with_by(data)
   return data
 end
 
+-- The clips a call plays: CTX.clips (the chime), then one spoken clip per language in CTX.voices
+-- (play order). Each language lists candidate voices, best first, holding only segments that
+-- exist (Python read the index just before): the first with every segment this ticket needs
+-- names the clip, which lists its segments, so any web process can serve it. A language whose
+-- segments are missing is left out: the call never waits for audio.
+local function call_clips(number)
+  local clips = {}
+  for _, url in ipairs(CTX.clips or {}) do clips[#clips + 1] = url end
+  local letter, digits = string.match(number, '^(%u)(%d+)$')
+  if not letter then return clips end
+  for _, language in ipairs(CTX.voices or {}) do
+    for _, voice in ipairs(language.candidates) do
+      local ids = {}
+      for _, id in ipairs(voice.before) do ids[#ids + 1] = id end
+      local complete = voice.letters[letter] ~= nil
+      ids[#ids + 1] = voice.letters[letter]
+      for digit in string.gmatch(digits, '%d') do
+        if voice.digits[digit] == nil then complete = false end
+        ids[#ids + 1] = voice.digits[digit]
+      end
+      if complete then
+        for _, id in ipairs(voice.after) do ids[#ids + 1] = id end
+        clips[#clips + 1] = voice.prefix .. table.concat(ids, '.') .. voice.suffix
+        break
+      end
+    end
+  end
+  return clips
+end
+
 local RECENT_CALLS = 10
 local function announce(event_type, t, counter, texts)
   local text = {}
@@ -146,7 +176,7 @@ local function announce(event_type, t, counter, texts)
     text[lang] = string.gsub(template, '#T#', t.number)
   end
   local data = with_by({ticket = t.number, counter = tonumber(counter), service = t.service,
-                        announcement = {text = text, clips = CTX.clips}})
+                        announcement = {text = text, clips = call_clips(t.number)}})
   local calls = k('calls', CTX.date)
   redis.call('LPUSH', calls, cjson.encode({counter = tonumber(counter), ticket = t.number,
                                            called_at = CTX.now_iso}))

@@ -1,7 +1,7 @@
 -- Call the next waiting ticket (or a given one) to a counter, opening a closed counter.
 -- KEYS[1] the centre's event stream
 -- ARGV[1] context, plus counter (number), ticket (a number or null), texts {lang: template
---         with #T# for the ticket}, clips [URL]
+--         with #T# for the ticket}, clips [URL], voices (see call_clips in _lib.lua)
 local ctx = context()
 local n = ctx.counter
 local c = counter_state(n)

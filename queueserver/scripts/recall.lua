@@ -1,6 +1,7 @@
 -- Announce the counter's called ticket again.
 -- KEYS[1] the centre's event stream
--- ARGV[1] context, plus counter (number), texts {lang: template with #T#}, clips [URL]
+-- ARGV[1] context, plus counter (number), texts {lang: template with #T#}, clips [URL],
+--         voices (see call_clips in _lib.lua)
 local ctx = context()
 local n = ctx.counter
 local c = counter_state(n)

@@ -1,0 +1,182 @@
+"""The web process's side of announcements: what a call's script needs to name its clips, the
+joined clips themselves, and asking the worker for what is missing.
+
+A call's script picks its ticket atomically, so the clips cannot be named before it runs, and it
+must never wait for audio. So, just before it runs, `voices()` reads which of the segments this
+counter's calls can need exist (one SMISMEMBER on the index; segments are never deleted), and
+passes their names; the script names each language's clip from the segments of the ticket it
+picked, or leaves the language out (scripts/_lib.lua, `call_clips`). A clip's name lists its
+segments, so it exists as soon as they do: the calling process joins and caches it right after
+the call, and any other process that is asked for it first joins it from Redis too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import lru_cache
+from typing import Any
+
+from queueserver.api.sounds import CLIPS_PREFIX
+from queueserver.clips import AsyncClipStore
+from queueserver.config import Centre, Config
+from queueserver.sounds import audio, engines, render, segments, spoken
+
+log = logging.getLogger("queueserver.sounds")
+
+SUFFIX = ".wav"
+_DIGITS = "0123456789"
+
+
+@lru_cache(maxsize=4096)
+def _voice(engine: str, language: str, letters: tuple[str, ...], counter: int,
+           recall: bool) -> dict[str, Any]:
+    """Segment names of one voice for every call at one counter (pure: cached)."""
+    e = engines.engine(engine)
+
+    def name(text: str) -> str:
+        made: str = segments.segment_id(e.name, e.voice(language), language, text)
+        return made
+
+    said = spoken.SPOKEN[language]
+    before = ([said.recall] if recall else []) + [said.lead_in]
+    after = [said.please_go_to, spoken.counter_words(counter, language)]
+    after += [said.closing] if said.closing else []
+    return {
+        "prefix": CLIPS_PREFIX + segments.CLIP_FORMAT + ".",
+        "suffix": SUFFIX,
+        "before": [name(t) for t in before],
+        "letters": {c: name(spoken.letter_words(c, language)) for c in letters},
+        "digits": {d: name(spoken.digit_words(d, language)) for d in _DIGITS},
+        "after": [name(t) for t in after],
+    }
+
+
+def _keep(voice: dict[str, Any], present: set[str]) -> dict[str, Any] | None:
+    if not all(i in present for i in voice["before"] + voice["after"]):
+        return None
+    return {**voice,
+            "letters": {c: i for c, i in voice["letters"].items() if i in present},
+            "digits": {d: i for d, i in voice["digits"].items() if i in present}}
+
+
+def clip_urls(voices: list[dict[str, Any]], ticket: str) -> list[str]:
+    """The spoken clips the script names for `ticket` (the same rule as `call_clips` in Lua)."""
+    letter, digits = ticket[:1], ticket[1:]
+    out = []
+    for language in voices:
+        for v in language["candidates"]:
+            if letter in v["letters"] and all(d in v["digits"] for d in digits):
+                ids = v["before"] + [v["letters"][letter]] + [v["digits"][d] for d in digits]
+                out.append(v["prefix"] + ".".join(ids + v["after"]) + v["suffix"])
+                break
+    return out
+
+
+def clip_name(url: str) -> str:
+    return url.removeprefix(CLIPS_PREFIX).removesuffix(SUFFIX)
+
+
+class Announcer:
+    """One per web process (the app's lifespan); `Centres` asks it around every call."""
+
+    def __init__(self, config: Config, redis_url: str) -> None:
+        self.config = config
+        self.redis_url = redis_url
+        self.store = AsyncClipStore(redis_url)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._silent_logged: set[str] = set()
+
+    async def voices(self, centre: Centre, counter: int, recall: bool) -> list[dict[str, Any]]:
+        """Per language in play order, the voices whose segments exist, best engine first."""
+        letters = tuple(s.code for s in centre.services)
+        wanted = [(language, [_voice(e.name, language, letters, counter, recall)
+                              for e in engines.chain(centre.announcement_engine)])
+                  for language in centre.announcement_languages]
+        ids = sorted({i for _, vs in wanted for v in vs
+                      for i in [*v["before"], *v["after"], *v["letters"].values(),
+                                *v["digits"].values()]})
+        present = await self.store.existing(ids)
+        out = []
+        for language, vs in wanted:
+            kept = [k for k in (_keep(v, present) for v in vs) if k is not None]
+            out.append({"language": language, "candidates": kept})
+        return out
+
+    def called(self, centre: Centre, ticket: str, voices: list[dict[str, Any]]) -> None:
+        """After a call's script: join its clips into the cache, and ask for what is missing.
+        In the background, so that the answer to the counter does not wait for audio."""
+        task = asyncio.get_running_loop().create_task(self._after_call(centre, ticket, voices))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _after_call(self, centre: Centre, ticket: str,
+                          voices: list[dict[str, Any]]) -> None:
+        try:
+            urls = clip_urls(voices, ticket)
+            for url in urls:
+                name = clip_name(url)
+                if not await self.store.has_clip(name):
+                    joined = await self.join(name)
+                    if joined is not None:
+                        await self.store.put_clip(name, joined)
+            if len(urls) < len(voices):
+                if centre.id not in self._silent_logged:
+                    self._silent_logged.add(centre.id)
+                    log.warning("calls at %s go out without speech in some languages until "
+                                "their segments are rendered (is `queueserver worker` running?)",
+                                centre.id)
+                await asyncio.to_thread(render.request_render, self.config, centre.id,
+                                        self.redis_url)
+        except Exception:
+            # The call has happened; its audio is a courtesy that must not take the server down.
+            log.exception("preparing the announcement of %s at %s failed", ticket, centre.id)
+
+    async def join(self, name: str) -> bytes | None:
+        """A clip joined from its segments, or None when it names segments that are not there."""
+        ids = segments.clip_segments(name)
+        if ids is None:
+            return None
+        stored = await self.store.segments(ids)
+        if any(s is None for s in stored):
+            return None
+        wavs = [s for s in stored if s is not None]
+        return await asyncio.to_thread(
+            lambda: audio.to_wav(segments.join([audio.from_wav(w) for w in wavs])))
+
+    async def clip(self, name: str) -> bytes | None:
+        """What `/sounds/clips/<name>.wav` answers: the cached clip, else one joined now. A
+        request without a credential never writes: only calls fill the cache."""
+        if segments.clip_segments(name) is None:
+            return None
+        return await self.store.clip(name) or await self.join(name)
+
+    async def start(self) -> None:
+        """At start-up: ask the worker for every centre whose segments are not all rendered."""
+        for centre in self.config.centres:
+            try:
+                gaps = await asyncio.to_thread(self._missing, centre)
+                if gaps:
+                    log.info("%s: %d announcement segments to render; asking the worker",
+                             centre.id, gaps)
+                    await asyncio.to_thread(render.request_render, self.config, centre.id,
+                                            self.redis_url)
+            except Exception as e:  # noqa: BLE001 - Redis may be down at start; serving goes on
+                log.warning("could not check %s's announcement segments at start-up: %s",
+                            centre.id, e)
+
+    def _missing(self, centre: Centre) -> int:
+        from queueserver.clips import SegmentStore, connect
+
+        r = connect(self.redis_url)
+        try:
+            count: int = render.missing(SegmentStore(r), centre)
+            return count
+        finally:
+            r.close()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.close()

@@ -1,0 +1,218 @@
+"""Calls and recalls name their spoken clips in the event, never waiting for audio, naming only
+clips whose segments exist; the clips are served from Redis under those names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from conftest import HKIDS, MORNING, SECRET, bearer
+from rq import Queue
+from sound_fixtures import write_config
+
+from queueserver import clips, config, keys
+from queueserver.clock import Clock
+from queueserver.sounds import announcer, audio, engines, render, segments, spoken
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+C = "/api/v1/centres/wan-chai"
+CHIME = "/sounds/chime.wav"
+
+
+class Hall:
+    """The app on the suite's Redis with a config that speaks with the tone engine."""
+
+    def __init__(self, client: TestClient, cfg: config.Config, r: redis.Redis, url: str,
+                 tokens: dict[str, str], seed: Callable[..., Any], clock: Clock) -> None:
+        self.client, self.cfg, self.r, self.tokens, self.seed = client, cfg, r, tokens, seed
+        self.clock, self.url = clock, url
+        self.store = clips.SegmentStore(clips.connect(url))
+        self.count = 0
+
+    @property
+    def centre(self) -> config.Centre:
+        return self.cfg.centres[0]
+
+    def issue(self) -> str:
+        self.count += 1
+        ref, id_number = f"REF{self.count:04d}", HKIDS[self.count % len(HKIDS)]
+        self.seed(ref, id_number=id_number)
+        self.client.post(C + "/photo-receipts", json={"barcode": f"PH{self.count}"},
+                         headers=bearer(self.tokens["photo"]))
+        self.clock.set(MORNING + dt.timedelta(seconds=self.count))
+        answer = self.client.post(C + "/tickets", headers=bearer(self.tokens["desk"]), json={
+            "booking_ref": ref, "id_number": id_number, "photo_barcode": f"PH{self.count}"})
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["ticket"]["number"])
+
+    def act(self, counter: int, action: str) -> Any:
+        answer = self.client.post(f"{C}/counters/{counter}/{action}", json={},
+                                  headers=bearer(self.tokens["supervisor"]))
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def announcement(self) -> dict[str, Any]:
+        """The last call or recall's announcement, as the event stream holds it."""
+        for _, fields in reversed(self.r.xrange(keys.events("wan-chai"))):
+            if fields["type"] in ("ticket.called", "ticket.recalled"):
+                data: dict[str, Any] = json.loads(fields["data"])["announcement"]
+                return data
+        raise AssertionError("no call in the stream")
+
+    def render(self) -> None:
+        render.render_missing(self.store, self.centre)
+
+
+@pytest.fixture
+def hall(tmp_path: Path, r: redis.Redis, redis_url: str, tokens: dict[str, str],
+         seed: Callable[..., Any], clock: Clock,
+         request: pytest.FixtureRequest) -> Iterator[Hall]:
+    from queueserver.app import create_app
+
+    languages = getattr(request, "param", ("yue", "cmn", "en"))
+    cfg = config.load(write_config(tmp_path, "tone", languages=languages))
+    with TestClient(create_app(cfg, redis_url, SECRET, clock)) as client:
+        h = Hall(client, cfg, r, redis_url, tokens, seed, clock)
+        yield h
+        h.store.r.close()
+
+
+def segment_ids(ticket: str, counter: int, language: str, recall: bool = False) -> list[str]:
+    voice = engines.Tone().voice(language)
+    return [segments.segment_id("tone", voice, language, p.text)
+            for p in spoken.pieces(ticket, counter, language, recall)]
+
+
+def clip_url(ticket: str, counter: int, language: str, recall: bool = False) -> str:
+    return f"/sounds/clips/{segments.clip_name(segment_ids(ticket, counter, language, recall))}.wav"
+
+
+def wait_for_clip(r: redis.Redis, url: str) -> None:
+    key = keys.sound_clip(announcer.clip_name(url))
+    deadline = time.monotonic() + 10
+    while not r.exists(key):
+        assert time.monotonic() < deadline, f"{key} was never cached"
+        time.sleep(0.02)
+
+
+def test_a_call_names_the_chime_then_one_clip_per_language(hall: Hall) -> None:
+    hall.render()
+    hall.issue()
+    assert hall.act(2, "call")["ticket"]["number"] == "A001"
+    said = hall.announcement()
+    assert said["clips"] == [CHIME, clip_url("A001", 2, "yue"), clip_url("A001", 2, "cmn"),
+                             clip_url("A001", 2, "en")]
+    assert said["text"]["en"] == "Ticket A001, please go to counter 2"
+    for url in said["clips"][1:]:
+        wait_for_clip(hall.r, url)
+        answer = hall.client.get(url)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "audio/wav"
+        assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+        clip = audio.from_wav(answer.content)
+        assert 1.5 < clip.seconds < 6
+        assert audio.loudness(clip) == pytest.approx(audio.TARGET_LUFS, abs=0.2)
+        # Every word is there, spaced like speech: no gap longer than the comma's pause.
+        gaps = [length for _, length in audio.silences(clip)]
+        assert len(gaps) >= 6
+        assert max(gaps) < segments.COMMA_PAUSE_S + 0.1
+        assert answer.content == hall.store.get_clip(announcer.clip_name(url))
+
+
+def test_a_recall_says_calling_again_first(hall: Hall) -> None:
+    hall.render()
+    hall.issue()
+    hall.act(3, "call")
+    hall.act(3, "recall")
+    said = hall.announcement()
+    assert said["clips"] == [CHIME] + [clip_url("A001", 3, lang, recall=True)
+                                       for lang in ("yue", "cmn", "en")]
+    assert said["text"]["cmn"] == "再次广播，请 A001 号到 3 号柜台"
+    assert all(hall.client.get(u).status_code == 200 for u in said["clips"])
+
+
+@pytest.mark.parametrize("hall", [("en", "yue")], indirect=True)
+def test_clips_follow_the_centres_languages_and_order(hall: Hall) -> None:
+    hall.render()
+    hall.issue()
+    hall.act(1, "call")
+    assert hall.announcement()["clips"] == [CHIME, clip_url("A001", 1, "en"),
+                                            clip_url("A001", 1, "yue")]
+
+
+def test_without_segments_a_call_chimes_and_asks_the_worker(hall: Hall) -> None:
+    hall.issue()
+    started = time.monotonic()
+    hall.act(1, "call")
+    assert time.monotonic() - started < 2  # it did not wait for any rendering
+    assert hall.announcement()["clips"] == [CHIME]
+    queue = Queue(render.QUEUE, connection=hall.store.r)
+    deadline = time.monotonic() + 10
+    while render.job_id("wan-chai") not in queue.job_ids:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert queue.job_ids.count(render.job_id("wan-chai")) == 1
+
+
+def test_a_language_missing_a_segment_is_left_out(hall: Hall) -> None:
+    hall.render()
+    # English "seven" is gone (say, never rendered): a ticket with a 7 has no English clip, the
+    # others still do; a ticket without one keeps all three.
+    (seven,) = [i for i in segment_ids("A007", 1, "en") if i not in segment_ids("A001", 1, "en")]
+    hall.r.srem(keys.sound_segments(), seven)
+    hall.r.delete(keys.sound_segment(seven))
+    for _ in range(7):
+        hall.issue()
+    hall.client.post(f"{C}/counters/1/call", json={"ticket": "A007"},
+                     headers=bearer(hall.tokens["supervisor"]))
+    assert hall.announcement()["clips"] == [CHIME, clip_url("A007", 1, "yue"),
+                                            clip_url("A007", 1, "cmn")]
+    hall.act(2, "call")
+    assert hall.announcement()["clips"][1:] == [clip_url("A001", 2, lang)
+                                                for lang in ("yue", "cmn", "en")]
+
+
+def test_clip_urls_in_python_match_the_script(hall: Hall) -> None:
+    hall.render()
+    for _ in range(3):
+        hall.issue()
+    hall.act(1, "call")
+    import asyncio
+
+    async def voices() -> list[dict[str, Any]]:
+        a = announcer.Announcer(hall.cfg, hall.url)
+        try:
+            return await a.voices(hall.centre, 1, recall=False)
+        finally:
+            await a.close()
+
+    assert announcer.clip_urls(asyncio.run(voices()), "A001") == hall.announcement()["clips"][1:]
+
+
+def test_a_clip_not_cached_is_joined_on_request_but_not_stored(hall: Hall) -> None:
+    hall.render()
+    url = clip_url("P042", 3, "cmn")
+    answer = hall.client.get(url)
+    assert answer.status_code == 200
+    assert audio.from_wav(answer.content).seconds > 1.5
+    assert not hall.r.exists(keys.sound_clip(announcer.clip_name(url)))
+
+
+@pytest.mark.parametrize("path", [
+    "/sounds/clips/c1.0a1b2c3d4e5f.wav",  # a well-formed name whose segment does not exist
+    "/sounds/clips/c1.ZZZ.wav", "/sounds/clips/other.wav", "/sounds/clips/.wav"])
+def test_clips_that_cannot_be_made_are_404(hall: Hall, path: str) -> None:
+    hall.render()
+    answer = hall.client.get(path)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
