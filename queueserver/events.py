@@ -31,6 +31,9 @@ BLOCK_MS = 5000
 # Well under SUBSCRIBER_QUEUE: a whole batch is queued at once, before any socket can send.
 READ_COUNT = 100
 RETRY_S = 1.0
+# Open sockets' credentials are checked this often (all of a process's at once, one round trip),
+# so a revoked one closes within seconds.
+CREDENTIAL_CHECK_S = 2.0
 
 EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
@@ -47,10 +50,37 @@ def message(event_id: str, fields: dict[str, str]) -> dict[str, Any]:
 
 
 @dataclass(eq=False)
+class Event:
+    """One event as read from the stream, encoded at most once per audience however many
+    sockets it goes to: encoding it again for each socket was most of the fan-out's cost."""
+
+    id: str
+    key: tuple[int, int]
+    body: dict[str, Any]
+    _texts: dict[bool, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, event_id: str, fields: dict[str, str]) -> Event:
+        return cls(event_id, parse_id(event_id) or (0, 0), message(event_id, fields))
+
+    def text(self, device: bool) -> str:
+        """The message as sent; device credentials never learn who acted (`by`)."""
+        text = self._texts.get(device)
+        if text is None:
+            body = self.body
+            if device and "by" in body["data"]:
+                body = {**body, "data": {k: v for k, v in body["data"].items() if k != "by"}}
+            text = self._texts[device] = json.dumps(body, ensure_ascii=False)
+        return text
+
+
+@dataclass(eq=False)
 class Subscriber:
-    queue: asyncio.Queue[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
+    # The Redis key whose existence keeps the socket's credential valid (a token, a session).
+    credential: str = ""
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    revoked: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class CentreReader:
@@ -89,10 +119,10 @@ class CentreReader:
             entries: list[tuple[str, dict[str, str]]] = batches[0][1] if batches else []
             for event_id, fields in entries:
                 self.cursor = event_id
-                self.publish(message(event_id, fields))
+                self.publish(Event.read(event_id, fields))
 
-    def publish(self, event: dict[str, Any]) -> None:
-        metrics.observe_fanout(event["id"], len(self.subscribers))
+    def publish(self, event: Event) -> None:
+        metrics.observe_fanout(event.id, len(self.subscribers))
         for sub in list(self.subscribers):
             if sub.overflowed.is_set():
                 continue
@@ -109,13 +139,16 @@ class Hub:
         # Blocking reads get their own connections, apart from the request pool.
         self.r = connections.connect_async(redis_url, socket_timeout=BLOCK_MS / 1000 + 10)
         self.readers: dict[str, CentreReader] = {}
+        self.checker: asyncio.Task[None] | None = None
 
-    async def subscribe(self, centre: str) -> Subscriber:
+    async def subscribe(self, centre: str, credential: str) -> Subscriber:
         reader = self.readers.get(centre)
         if reader is None:
             reader = self.readers[centre] = CentreReader(self.r, centre)
             reader.task = asyncio.create_task(reader.run(), name=f"events:{centre}")
-        sub = Subscriber()
+        if self.checker is None:
+            self.checker = asyncio.create_task(self._check_credentials(), name="credentials")
+        sub = Subscriber(credential)
         reader.subscribers.add(sub)
         await reader.ready.wait()
         return sub
@@ -128,10 +161,34 @@ class Hub:
     def subscriber_count(self) -> int:
         return sum(len(r.subscribers) for r in self.readers.values())
 
+    async def _check_credentials(self) -> None:
+        """Every socket's credential, one EXISTS per distinct key in one round trip; a socket
+        whose key is gone is told to close. While Redis is away nobody is closed: the screens
+        keep what they show and their events resume with the readers."""
+        while True:
+            await asyncio.sleep(CREDENTIAL_CHECK_S)
+            subs = [s for reader in self.readers.values() for s in reader.subscribers]
+            wanted = sorted({s.credential for s in subs})
+            if not wanted:
+                continue
+            try:
+                pipe = self.r.pipeline(transaction=False)
+                for key in wanted:
+                    pipe.exists(key)
+                found = dict(zip(wanted, await pipe.execute(), strict=True))
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                continue
+            except Exception:
+                log.exception("checking open sockets' credentials failed; retrying")
+                continue
+            for sub in subs:
+                if not found.get(sub.credential):
+                    sub.revoked.set()
+
     async def close(self) -> None:
-        for reader in self.readers.values():
-            if reader.task:
-                reader.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader.task
+        tasks = [reader.task for reader in self.readers.values() if reader.task]
+        for task in [*tasks, *([self.checker] if self.checker else [])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.r.aclose()

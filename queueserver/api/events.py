@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -18,15 +16,13 @@ from queueserver import keys
 from queueserver.api.base import authorize, credential_key
 from queueserver.auth import DEVICE_ROLES, Action, Credential
 from queueserver.errors import ApiError
-from queueserver.events import Hub, Subscriber, message, parse_id
+from queueserver.events import Event, Hub, Subscriber, parse_id
 
 log = logging.getLogger("queueserver.events")
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 REPLAY_PAGE = 500
-# An open socket checks its credential this often, so a revoked one closes within seconds.
-CREDENTIAL_CHECK_S = 2.0
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -63,13 +59,6 @@ async def _resync_needed(r: redis.asyncio.Redis, stream: str, after: tuple[int, 
     return after < deleted
 
 
-def _for(cred: Credential, event: dict[str, Any]) -> dict[str, Any]:
-    """Device credentials never learn who acted."""
-    if cred.role in DEVICE_ROLES and "by" in event["data"]:
-        event = {**event, "data": {k: v for k, v in event["data"].items() if k != "by"}}
-    return event
-
-
 async def events(ws: WebSocket) -> None:
     centre_id = ws.path_params["centre"]
     try:
@@ -90,7 +79,8 @@ async def events(ws: WebSocket) -> None:
         await _close(ws, POLICY_VIOLATION)
         return
     hub: Hub = ws.state.hub
-    sub = await hub.subscribe(centre_id)
+    # A token's key, or a staff session's: either way, gone once revoked or signed out.
+    sub = await hub.subscribe(centre_id, credential_key(ws) or "")
     try:
         await _serve(ws, cred, centre_id, after, sub)
     finally:
@@ -107,6 +97,7 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
                  sub: Subscriber) -> None:
     r = ws.state.redis
     stream = keys.events(centre_id)
+    device = cred.role in DEVICE_ROLES
     if after is None:
         floor = await _send_board(ws, centre_id)
     elif await _resync_needed(r, stream, after):
@@ -117,28 +108,20 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
         while True:
             page = await r.xrange(stream, min=f"({floor[0]}-{floor[1]}", count=REPLAY_PAGE)
             for event_id, fields in page:
-                await ws.send_json(_for(cred, message(event_id, fields)))
+                await ws.send_text(Event.read(event_id, fields).text(device))
                 floor = parse_id(event_id) or floor
             if len(page) < REPLAY_PAGE:
                 break
 
-    # A token's key, or a staff session's: either way, gone once revoked or signed out.
-    alive = credential_key(ws) or ""
-
     async def forward() -> None:
         nonlocal floor
         while True:
-            try:
-                event = await asyncio.wait_for(sub.queue.get(), CREDENTIAL_CHECK_S)
-            except TimeoutError:
-                if not await r.exists(alive):
-                    return
-                continue
-            event_id = parse_id(event["id"]) or (0, 0)
-            if event_id <= floor:
+            # A bare get: a timeout around it would cost a task per event per socket.
+            event = await sub.queue.get()
+            if event.key <= floor:
                 continue  # already in the snapshot or the replay
-            floor = event_id
-            await ws.send_text(json.dumps(_for(cred, event), ensure_ascii=False))
+            floor = event.key
+            await ws.send_text(event.text(device))
 
     async def drain() -> None:
         with contextlib.suppress(WebSocketDisconnect):
@@ -147,7 +130,8 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
                 if received["type"] == "websocket.disconnect":
                     return
 
-    tasks = [asyncio.create_task(t) for t in (forward(), drain(), sub.overflowed.wait())]
+    tasks = [asyncio.create_task(t) for t in (forward(), drain(), sub.overflowed.wait(),
+                                              sub.revoked.wait())]
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
