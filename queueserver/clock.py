@@ -1,8 +1,9 @@
 """Time comes from here: the server's clock, or a test's.
 
 Lua has no time zones, so Python passes the local service date and the time into each script.
-A test injects a clock; a process-level test may set `QUEUESERVER_TEST_NOW` (an ISO time), which
-is honoured only with `QUEUESERVER_TEST_MODE=1` and announced loudly at start.
+A test injects a clock; a process-level test may set `QUEUESERVER_TEST_NOW` (an ISO time), and
+`QUEUESERVER_TEST_SPEED` (how fast it runs: `simulate` plays a day in minutes), which are honoured
+only with `QUEUESERVER_TEST_MODE=1` and announced loudly at start.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class Clock:
     # When set, time starts at this instant and runs on from it at the real rate.
     start: dt.datetime | None = None
     _t0: float = 0.0
+    # With a start, how many seconds pass per real second (`simulate` plays a day in minutes).
+    rate: float = 1.0
 
     def __post_init__(self) -> None:
         self._t0 = time.monotonic()
@@ -28,7 +31,8 @@ class Clock:
     def now(self) -> dt.datetime:
         if self.start is None:
             return dt.datetime.now(self.tz)
-        return (self.start + dt.timedelta(seconds=time.monotonic() - self._t0)).astimezone(self.tz)
+        passed = (time.monotonic() - self._t0) * self.rate
+        return (self.start + dt.timedelta(seconds=passed)).astimezone(self.tz)
 
     def today(self) -> str:
         return self.now().date().isoformat()
@@ -45,9 +49,11 @@ def from_environment(tz: zoneinfo.ZoneInfo) -> Clock:
         start = dt.datetime.fromisoformat(raw)
         if start.tzinfo is None:
             start = start.replace(tzinfo=tz)
-        print(f"*** TEST MODE: the clock starts at {start.isoformat()}, not the real time ***",
-              file=sys.stderr, flush=True)
-        return Clock(tz, start)
+        rate = float(os.environ.get("QUEUESERVER_TEST_SPEED") or 1.0)
+        faster = f", running {rate:g} times as fast" if rate != 1.0 else ""
+        print(f"*** TEST MODE: the clock starts at {start.isoformat()}{faster}, not the real "
+              "time ***", file=sys.stderr, flush=True)
+        return Clock(tz, start, rate=rate)
     return Clock(tz)
 
 
