@@ -9,6 +9,9 @@ const MAX_DELAY_MS = 20000;
 // A socket can look open on a dead network path: a health check this often finds out.
 const WATCHDOG_MS = 25000;
 const WATCHDOG_TIMEOUT_MS = 5000;
+// A connection that stays up this long counts as working: the next failure starts the backoff
+// afresh. (A server that accepts and drops at once must not be hammered.)
+const STABLE_MS = 5000;
 
 // Event ids are Redis stream ids, `<ms>-<seq>`: compared as two integers, never as strings.
 export function parseId(id) {
@@ -71,6 +74,12 @@ export class LiveEvents {
       return;
     }
     this.socket = socket;
+    socket.onopen = () => {
+      // Resuming with after= may bring no message at all until the next event: open is enough.
+      this.setStatus(true);
+      clearTimeout(this.stable);
+      this.stable = setTimeout(() => { if (this.socket === socket) this.attempt = 0; }, STABLE_MS);
+    };
     socket.onmessage = (m) => this.receive(m.data);
     socket.onclose = () => {
       if (this.socket !== socket) return;
@@ -105,8 +114,6 @@ export class LiveEvents {
     } catch (e) {
       return;
     }
-    // The server speaks: the connection works, so the next failure starts the backoff afresh.
-    this.attempt = 0;
     this.setStatus(true);
     try {
       if (message.type === "board") {
