@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from queueserver import config as config_mod
 from queueserver import connections, metrics, runtime
+from queueserver.api import bookings as booking_routes
 from queueserver.api import (
     collection,
     events,
@@ -86,6 +87,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),
         *queue.routes,
+        *booking_routes.routes,
         *sounds.routes,
         *events.routes,
         *operations.routes,

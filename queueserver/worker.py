@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import redis
 from rq import Queue, Worker
 
-from queueserver import connections, keys, runtime
+from queueserver import connections, keys, logs, runtime
 from queueserver.config import Config
 
 log = logging.getLogger("queueserver.worker")
@@ -79,6 +79,8 @@ def _schedule_loop(config: Config, conn: redis.Redis, stop: threading.Event) -> 
 
 def run(config: Config, burst: bool = False) -> int:
     conn = rq_connection(config, long_running=True)
+    # Jobs log through the `queueserver` loggers: the same lines as every command's, not lost.
+    logs.setup()
     load_schedule()
     stop = threading.Event()
     scheduler = threading.Thread(target=_schedule_loop, args=(config, conn, stop), daemon=True)

@@ -156,60 +156,7 @@ def test_rows_are_streamed() -> None:
     assert _first(_Endless(b'{"bookings": [', json_item), "json", 3) == [1, 2, 3]
 
 
-# --- validation ----------------------------------------------------------------------------------
-
-INVALID = [
-    ("booking_ref", "", "missing"),
-    ("booking_ref", "MEP-240001", "must be 1-32 letters or digits"),
-    ("booking_ref", "M" * 33, "must be 1-32 letters or digits"),
-    ("centre", "sha-tin", "not a centre of this configuration"),
-    ("centre", "", "missing"),
-    ("date", "2026-02-30", "must be a real date as YYYY-MM-DD"),
-    ("date", "27/11/2026", "must be a real date as YYYY-MM-DD"),
-    ("date", "2026-1-05", "must be a real date as YYYY-MM-DD"),
-    ("slot_start", "9:30", "must be a time as HH:MM"),
-    ("slot_start", "24:00", "must be a time as HH:MM"),
-    ("slot_end", "10:60", "must be a time as HH:MM"),
-    ("slot_end", "09:30", "must be after slot_start"),
-    ("slot_end", "09:00", "must be after slot_start"),
-    ("application_type", "new", "must be one of first, renewal, reissue_lost, reissue_damaged"),
-    ("surname", "", "missing"),
-    ("surname", "S" * 101, "longer than 100 characters"),
-    ("id_kind", "passport", "must be hkid or access_notice"),
-    ("id_number", "", "missing"),
-    ("id_number", "A123456(4)", "check digit does not match"),
-    ("id_number", "a1234564", "check digit does not match"),
-    (
-        "id_number",
-        "A12345(3)",
-        "not a Hong Kong identity card number (1-2 letters, 6 digits, check digit)",
-    ),
-    (
-        "id_number",
-        "A123456(3",
-        "not a Hong Kong identity card number (1-2 letters, 6 digits, check digit)",
-    ),
-    ("passport_no", "", "missing"),
-    ("passport_no", "K123", "must be 5-20 letters or digits"),
-    ("passport_no", "K123-4567", "must be 5-20 letters or digits"),
-    ("nationality", "GB", "must be three letters (ISO 3166 alpha-3)"),
-    ("nationality", "G8R", "must be three letters (ISO 3166 alpha-3)"),
-    ("status", "pending", "must be approved or cancelled"),
-    ("status", "", "missing"),
-]
-
-
-@pytest.mark.parametrize(("field", "value", "reason"), INVALID)
-def test_each_rule_rejects_with_its_line(
-    r: redis.Redis, tmp_path: Path, field: str, value: str, reason: str
-) -> None:
-    items = [booking(booking_ref="OK1"), booking(**{field: value})]
-    c, lines = run(r, write_csv(tmp_path / "export.csv", items))
-    assert str(c) == "imported=1 updated=0 cancelled=0 unchanged=0 rejected=1"
-    assert lines == [f"row 3: {field}: {reason}"]
-    c, lines = run(r, write_json(tmp_path / "export.json", items))
-    assert str(c) == "imported=0 updated=0 cancelled=0 unchanged=1 rejected=1"
-    assert lines == [f"row 2: {field}: {reason}"]
+# --- validation (the table of bad rows: test_bad_rows.py) ----------------------------------------
 
 
 def test_what_is_allowed(r: redis.Redis, tmp_path: Path) -> None:

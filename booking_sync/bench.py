@@ -1,0 +1,227 @@
+"""The booking import benchmark: time and memory at 10,000, 50,000 and 200,000 rows.
+
+    python -m queueserver.booking_sync.bench [--rows 10000 50000 200000] [--feed]
+
+Runs on a private redis-server it starts on a free loopback port (never the machine's own).
+Each size is imported in a fresh child process (so its peak memory is its own): the first
+import into an empty store, then the same export again (every row unchanged), and with
+`--feed` the same export pulled through `bookings sync`'s code from a loopback HTTP server.
+It reports rows per second and two peaks: the process's resident set (ru_maxrss) and, in a
+second run under tracemalloc (which slows Python down, so it is not timed), the Python heap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.server
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import redis
+
+from queueserver import identity
+from queueserver.booking_sync import importer
+from queueserver.bookings import BookingStore
+
+SIZES = (10_000, 50_000, 200_000)
+CENTRES = ("wan-chai", "kowloon-bay")
+SECRET = b"bench-secret"
+AT = "2026-11-26T18:00:00+08:00"
+FIRST_DAY = dt.date(2026, 11, 30)
+# Bookings spread over this many days, 20 half-hour slots a day, as a real month's export.
+DAYS = 30
+SLOTS = 20
+
+
+def booking_row(i: int) -> dict[str, str]:
+    """The i-th booking of a made-up export: valid, distinct, spread over centres and days."""
+    prefix = chr(ord("A") + i % 26)
+    digits = f"{i % 1_000_000:06d}"
+    slot = (i // len(CENTRES)) % SLOTS
+    start = 9 * 60 + 30 * slot
+    return {
+        "booking_ref": f"BENCH{i:08d}", "centre": CENTRES[i % len(CENTRES)],
+        "date": (FIRST_DAY + dt.timedelta(days=(i // 97) % DAYS)).isoformat(),
+        "slot_start": f"{start // 60:02d}:{start % 60:02d}",
+        "slot_end": f"{(start + 30) // 60:02d}:{(start + 30) % 60:02d}",
+        "application_type": ("first", "renewal", "reissue_lost", "reissue_damaged")[i % 4],
+        "surname": f"SURNAME{i % 5000}", "given_names": "TAI MAN", "id_kind": "hkid",
+        "id_number": f"{prefix}{digits}({identity.hkid_check_digit(prefix, digits)})",
+        "passport_no": f"K{i:08d}", "nationality": "GBR", "status": "approved",
+    }
+
+
+def write_export(out: IO[str], count: int) -> None:
+    """A `{"bookings": [...]}` export of `count` rows, written one row at a time."""
+    out.write('{"exported_at": "2026-11-26T18:00:00+08:00", "bookings": [\n')
+    for i in range(count):
+        out.write(("," if i else "") + json.dumps(booking_row(i)) + "\n")
+    out.write("]}\n")
+
+
+def import_file(r: redis.Redis, path: Path) -> importer.Counts:
+    store = BookingStore(r, SECRET, path.name, AT)
+
+    def opener() -> IO[bytes]:
+        return path.open("rb")
+
+    return importer.run(store, importer.from_file(opener, "json", frozenset(CENTRES)),
+                        lambda line: None)
+
+
+def sync_feed(r: redis.Redis, url: str) -> importer.Counts:
+    from queueserver.booking_sync.feed import Pull
+
+    with Pull(url) as pull:
+        pull.changed()
+        store = BookingStore(r, SECRET, "feed", AT)
+        return importer.run(store, pull.source(frozenset(CENTRES)), lambda line: None)
+
+
+# --- one measurement, in a child process ----------------------------------------------------------
+
+
+def _child(args: argparse.Namespace) -> None:
+    r = redis.Redis.from_url(args.redis_url, decode_responses=True)
+    if args.traced:
+        tracemalloc.start()
+    started = time.perf_counter()
+    if args.url:
+        counts = sync_feed(r, args.url)
+    else:
+        counts = import_file(r, Path(args.file))
+    elapsed = time.perf_counter() - started
+    heap = tracemalloc.get_traced_memory()[1] if args.traced else 0
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": elapsed, "rss_kib": rss_kib, "heap": heap,
+                      "counts": str(counts)}))
+
+
+def _measure(redis_url: str, file: Path | None = None, url: str | None = None,
+             traced: bool = False) -> dict[str, Any]:
+    command = [sys.executable, "-m", "queueserver.booking_sync.bench", "--child",
+               "--redis-url", redis_url]
+    command += ["--url", url] if url else ["--file", str(file)]
+    if traced:
+        command.append("--traced")
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- the private Redis and the loopback feed ------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = shutil.which("redis-server")
+    if not binary:
+        sys.exit("the benchmark needs redis-server (Debian: apt-get install redis-server)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc, url
+        except redis.ConnectionError:
+            time.sleep(0.02)
+    proc.kill()
+    sys.exit("the benchmark's redis-server did not start")
+
+
+def _serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: Any, **k: Any) -> None:
+            super().__init__(*a, directory=str(folder), **k)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
+
+
+def _rows(sizes: list[int], feed: bool) -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="queueserver-bench-") as name:
+        folder = Path(name)
+        proc, redis_url = _redis_server(folder)
+        server, port = _serve(folder)
+        r = redis.Redis.from_url(redis_url)
+        try:
+            for size in sizes:
+                path = folder / f"export-{size}.json"
+                with path.open("w", encoding="utf-8") as out:
+                    write_export(out, size)
+                r.flushall()  # the private server started above: nothing of anyone else's
+                first = _measure(redis_url, file=path)
+                again = _measure(redis_url, file=path)
+                r.flushall()
+                heap = _measure(redis_url, file=path, traced=True)["heap"]
+                line = (f"| {size:,} | {path.stat().st_size / 2**20:.1f} MiB "
+                        f"| {first['seconds']:.1f} s | {size / first['seconds']:,.0f} "
+                        f"| {size / again['seconds']:,.0f} ")
+                if feed:
+                    r.flushall()
+                    pulled = _measure(redis_url, url=f"http://127.0.0.1:{port}/{path.name}")
+                    line += f"| {size / pulled['seconds']:,.0f} "
+                yield line + (f"| {first['rss_kib'] / 1024:.0f} MiB "
+                              f"| {heap / 2**20:.1f} MiB |")
+                path.unlink()
+        finally:
+            server.shutdown()
+            r.close()
+            proc.terminate()
+            proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m queueserver.booking_sync.bench",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--feed", action="store_true", help="also pull it over loopback HTTP")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--redis-url", help=argparse.SUPPRESS)
+    p.add_argument("--file", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        _child(args)
+        return 0
+    print(f"booking import benchmark: Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, redis-server on loopback", flush=True)
+    header = "| rows | export | first import | rows/s | rows/s again (unchanged) "
+    header += "| rows/s over HTTP " if args.feed else ""
+    header += "| peak RSS | peak Python heap |"
+    print(header)
+    print("|" + "---|" * header.count(" | ") + "---|")
+    for line in _rows(args.rows, args.feed):
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Fixtures of the booking sync tests: a booking platform on loopback, a config naming it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from feed_server import FeedServer
+
+from queueserver import config
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def feed_cfg(cfg: config.Config, feed_server: FeedServer) -> config.Config:
+    return dataclasses.replace(cfg, booking_feed=config.BookingFeed(feed_server.url()))
