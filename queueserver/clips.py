@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import redis
 import redis.asyncio
 
-from queueserver import keys
+from queueserver import connections, keys
 
 # Displays fetch a call's clips within a second and keep them in their HTTP cache; a recall a few
 # minutes later is its own clip. After this, a clip is joined again on demand.
@@ -23,7 +23,7 @@ CLIP_TTL_S = 15 * 60
 
 def connect(url: str) -> redis.Redis:
     """A synchronous connection that returns bytes (audio, and RQ's pickled jobs)."""
-    return redis.Redis.from_url(url, health_check_interval=10)
+    return connections.connect(url, decode_responses=False)  # one Redis or a cluster
 
 
 def _bytes(value: bytes | str | None) -> bytes | None:
@@ -80,7 +80,7 @@ class AsyncClipStore:
     """For the web processes (an asyncio connection of their own, in bytes)."""
 
     def __init__(self, url: str) -> None:
-        self.r = redis.asyncio.Redis.from_url(url, health_check_interval=10)
+        self.r = connections.connect_async(url, decode_responses=False)
 
     async def existing(self, ids: Sequence[str]) -> set[str]:
         if not ids:

@@ -109,8 +109,8 @@ class Cluster:
                        check=True, stdout=subprocess.DEVNULL, timeout=60)
 
         def settled() -> bool:
-            return all(b"cluster_state:ok" in redis.Redis(port=p).execute_command("CLUSTER INFO")
-                       for p in self.ports)
+            return all(redis.Redis(port=p).execute_command("CLUSTER INFO")["cluster_state"]
+                       == "ok" for p in self.ports)
 
         wait_for(settled, 30, "cluster_state:ok on every node")
 
