@@ -45,6 +45,7 @@ class JsonLines(logging.Formatter):
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
                 timespec="milliseconds"),
             "level": record.levelname, "logger": record.name, "msg": record.getMessage(),
+            "pid": record.process,  # which of `serve --workers N`
         }
         # Stamped by the caller (`extra=`), else the request this line is written within.
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
