@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from queueserver import charts, keys, stats
+from queueserver import charts, keys, service, stats
 from queueserver.api.base import authorize
 from queueserver.auth import Action
 from queueserver.config import Centre
@@ -77,12 +77,8 @@ async def stats_csv(request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="stats-{centre.id}-{date}.csv"'})
 
 
-async def _takings(request: Request, centre: Centre, date: str) -> dict[str, Any] | None:
-    """The day's takings (issue 4's counter service), when this server has it."""
-    try:
-        from queueserver import service
-    except ImportError:  # pragma: no cover - counter service not installed in this build
-        return None
+async def _takings(request: Request, centre: Centre, date: str) -> dict[str, Any]:
+    """The day's takings, as `GET .../takings` gives them."""
     result: dict[str, Any] = await service.takings(request.state.centres, centre.id,
                                                    dt.date.fromisoformat(date))
     return result
