@@ -80,6 +80,18 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_cli.main(_config(args), args)
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from queueserver import backup
+
+    return backup.run_backup(_config(args), args.centre, args.file)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from queueserver import backup
+
+    return backup.run_restore(_config(args), args.centre, args.file, args.replace)
+
+
 def _worker(args: argparse.Namespace) -> int:
     from queueserver import worker
 
@@ -184,6 +196,16 @@ def parser() -> argparse.ArgumentParser:
                     help="the private Redis's setting (default: the embedded default's)")
     bn.add_argument("--centre", help="default: the config's first centre")
     bn.add_argument("--json", dest="json_path", help="also write the JSON document here")
+
+    bk = command("backup", _backup, "write one centre's data to a file, at one moment "
+                                    "(docs/deploy.md)")
+    bk.add_argument("centre")
+    bk.add_argument("file", help="a new file, or - for standard output")
+    rs = command("restore", _restore, "put one centre's data back from a backup file")
+    rs.add_argument("centre")
+    rs.add_argument("file")
+    rs.add_argument("--replace", action="store_true",
+                    help="delete what the centre holds now, in the same step")
 
     w = command("worker", _worker, "the background worker (announcement audio, booking sync, "
                                    "day close, purges)")

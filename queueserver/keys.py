@@ -120,6 +120,11 @@ def collection_flags(centre: str) -> str:
     return f"{_c(centre)}:collection-flags"
 
 
+
+def restore_check(centre: str) -> str:
+    """Where a restore tries each backed-up key before it deletes anything (then removed)."""
+    return f"{_c(centre)}:restore-check"
+
 # --- keys that belong to no centre --------------------------------------------------------------
 
 def token(token_hash: str) -> str:

@@ -62,6 +62,10 @@ def test_the_benchmark_floor_stream_belongs_to_no_centre() -> None:
     assert keys.bench_floor() == "qs:bench:floor"
 
 
+def test_a_restore_tries_payloads_in_the_centres_slot() -> None:
+    assert keys.restore_check("wan-chai") == "qs:{wan-chai}:restore-check"
+
+
 def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
     """Scripts derive keys from the centre's prefix: the names they write are these."""
     from conftest import SECRET, bearer
