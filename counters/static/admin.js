@@ -74,9 +74,10 @@ setInterval(tick, 1000);
 
 // --- logins and tokens -------------------------------------------------------------------------
 
-function centreName(id) {
+// Short in a table: the centre's id, with its names on hover.
+function centreCell(id) {
   const c = page.centres.find((x) => x.id === id);
-  return c ? `${c.name_zh} ${c.name_en}` : (id || "—");
+  return el("td", { text: id || "—", title: c ? `${c.name_zh} ${c.name_en}` : null });
 }
 
 function revokeButton(kind, name, box) {
@@ -97,7 +98,7 @@ function revokeButton(kind, name, box) {
 
 function rows(list, kind, box) {
   return list.map((x) => el("tr", { "data-name": x.name },
-    el("td", { text: x.name }), el("td", { text: x.role }), el("td", { text: centreName(x.centre) }),
+    el("td", { text: x.name }), el("td", { text: x.role }), centreCell(x.centre),
     el("td", { text: x.counter ? String(x.counter) : "" }),
     el("td", {}, revokeButton(kind, x.name, box))));
 }

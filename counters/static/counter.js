@@ -226,13 +226,14 @@ $("transfer").addEventListener("submit", guarded($("transfer-go"), () => act(cou
   return answer;
 })));
 
+// Ticket steps name this panel's counter, so a supervisor at any counter's panel acts there.
 function ticketPath(step) {
   return `${C}/tickets/${encodeURIComponent(state.ticket.number)}/${step}`;
 }
 
 $("accept").addEventListener("click", guarded($("accept"), () => act(serviceBox, async () => {
   if (!state.ticket) return null;
-  const answer = await api("POST", ticketPath("acceptance"), undefined,
+  const answer = await api("POST", ticketPath("acceptance"), { counter: N },
     { idempotencyKey: stepKey("acceptance", state.ticket.number) });
   setTicket(answer.ticket);
   return answer;
@@ -240,7 +241,7 @@ $("accept").addEventListener("click", guarded($("accept"), () => act(serviceBox,
 
 $("decline").addEventListener("submit", guarded($("decline-go"), () => act(serviceBox, async () => {
   if (!state.ticket) return null;
-  const body = { reason: $("decline-reason").value, note: $("decline-note").value.trim() };
+  const body = { reason: $("decline-reason").value, note: $("decline-note").value.trim(), counter: N };
   const answer = await api("POST", ticketPath("decline"), body,
     { idempotencyKey: stepKey("decline", state.ticket.number) });
   setTicket(answer.ticket);
@@ -250,7 +251,7 @@ $("decline").addEventListener("submit", guarded($("decline-go"), () => act(servi
 
 $("step-accepted").addEventListener("submit", guarded($("pay"), () => act(serviceBox, async () => {
   if (!state.ticket) return null;
-  const body = { method: $("pay-method").value, amount_hkd: Number($("pay-amount").value) };
+  const body = { method: $("pay-method").value, amount_hkd: Number($("pay-amount").value), counter: N };
   const reference = $("pay-reference").value.trim();
   if (reference) body.reference = reference;
   const answer = await api("POST", ticketPath("payment"), body,
@@ -264,7 +265,7 @@ $("step-accepted").addEventListener("submit", guarded($("pay"), () => act(servic
 $("receipt").addEventListener("click", guarded($("receipt"), () => act(serviceBox, async () => {
   if (!state.ticket) return null;
   const number = state.ticket.number;
-  const answer = await api("POST", ticketPath("receipt"), undefined,
+  const answer = await api("POST", ticketPath("receipt"), { counter: N },
     { idempotencyKey: stepKey("receipt", number) });
   state.receipt = answer;
   const ticket = await api("GET", `${C}/tickets/${encodeURIComponent(number)}`);

@@ -41,7 +41,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// One key per set of answers: resubmitting after a lost reply cannot issue a second number.
+// One key per set of answers until the server answers: resubmitting after a lost reply
+// cannot issue a second number.
 let attempt = { values: null, key: null };
 function keyFor(body) {
   const values = JSON.stringify(body);
@@ -94,6 +95,7 @@ form.addEventListener("submit", guarded(document.getElementById("issue"), async 
   }
   try {
     const answer = await api("POST", C + "/tickets", body, { idempotencyKey: keyFor(body) });
+    attempt = { values: null, key: null };
     state.issued.push(answer.ticket.number);
     showIssued(answer.ticket);
     message(box, "ok", `已發出籌號 ${answer.ticket.number}`, `Number ${answer.ticket.number} issued`);
@@ -103,6 +105,7 @@ form.addEventListener("submit", guarded(document.getElementById("issue"), async 
     if (document.getElementById("auto_print").checked) await print();
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
+    if (!e.unreachable) attempt = { values: null, key: null };
     state.refusals.push(e.code);
     refusal(box, e);
     if (e.code === "already_checked_in" && e.body.ticket) showIssued(e.body.ticket);

@@ -24,8 +24,9 @@ function show(barcode, issuedAt) {
     : "";
 }
 
-// The same barcode keeps its key, so a retry after a lost answer registers it once.
-const keys = new Map();
+// A retry after a lost answer keeps its key, so it registers the barcode once; any answer
+// ends the attempt, so scanning the same barcode again is a new request (and refused).
+const pending = new Map();
 
 $("register").addEventListener("submit", guarded($("register-go"), async () => {
   const barcode = $("barcode").value.trim();
@@ -34,9 +35,10 @@ $("register").addEventListener("submit", guarded($("register-go"), async () => {
     message(box, "bad", "條碼只可包含英文字母、數字及符號。", "A barcode holds letters, digits and symbols only.");
     return;
   }
-  if (!keys.has(barcode)) keys.set(barcode, newKey());
+  if (!pending.has(barcode)) pending.set(barcode, newKey());
   try {
-    const answer = await api("POST", C + "/photo-receipts", { barcode }, { idempotencyKey: keys.get(barcode) });
+    const answer = await api("POST", C + "/photo-receipts", { barcode }, { idempotencyKey: pending.get(barcode) });
+    pending.delete(barcode);
     state.registered.push(answer.barcode);
     show(answer.barcode, answer.issued_at);
     message(box, "ok", `已登記 ${answer.barcode}`, `Registered ${answer.barcode}`);
@@ -45,6 +47,7 @@ $("register").addEventListener("submit", guarded($("register-go"), async () => {
     if ($("auto_print").checked) await printSlip($("slip"));
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
+    if (!e.unreachable) pending.delete(barcode);
     refusal(box, e);
     if (e.code === "photo_receipt_exists") show(barcode, null);
     $("barcode").select();

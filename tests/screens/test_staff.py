@@ -1,0 +1,250 @@
+"""The staff screens in a real browser: signing in and out, CSRF refusals, the counter's guided
+flow to the receipt, a second tab following the first, the photo booth's barcode slip, the
+supervisor's screen, and a screenshot of every screen at both sizes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from conftest import make_booking, store
+from screens.helpers import PASSWORD, Api, C, Screens, shoot, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def checked_in(r: redis.Redis, api: Api, n: int) -> list[str]:
+    numbers = []
+    for i in range(1, n + 1):
+        store(r, [make_booking(f"MEP{i:04d}", application_type="renewal")])
+        api.post(C + "/photo-receipts", {"barcode": f"PH{i:04d}"}, expect=201)
+        answer = api.post(C + "/tickets", {"booking_ref": f"MEP{i:04d}",
+                                           "id_number": "A123456(3)",
+                                           "photo_barcode": f"PH{i:04d}"}, expect=201)
+        numbers.append(answer["ticket"]["number"])
+    return numbers
+
+
+def test_sign_in_sign_out_and_csrf_refusals(
+        screens: Screens, r: redis.Redis, make_login: Callable[..., str]) -> None:
+    make_login("dora", "desk")
+    page = screens.open("/desk/wan-chai")
+    assert "/login?next=/desk/wan-chai" in page.url
+    shoot(page, "login")
+    # A form whose CSRF token is not the one this browser was given is refused.
+    page.fill("#username", "dora")
+    page.fill("#password", PASSWORD)
+    page.evaluate("() => { document.querySelector('input[name=csrf_token]').value = 'forged'; }")
+    page.click("button[type=submit]")
+    assert page.locator("#problem, #login-error").first.get_attribute("data-code") == "csrf_failed"
+    assert list(r.scan_iter("qs:session:*")) == []
+    # A wrong password, in both languages.
+    page = screens.open("/login?next=/desk/wan-chai")
+    page.fill("#username", "dora")
+    page.fill("#password", "not the password")
+    page.click("button[type=submit]")
+    assert page.get_attribute("#login-error", "data-code") == "login_failed"
+    assert "用戶名稱或密碼不正確" in page.text_content("#login-error")
+    # Signed in: back where she was going.
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/desk/wan-chai")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "qs_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+    # An API call from the page without the session's CSRF token changes nothing.
+    refused = page.evaluate("""async () => {
+      const r = await fetch('/api/v1/centres/wan-chai/counters/1/open', {method: 'POST'});
+      return [r.status, (await r.json()).error.code];
+    }""")
+    assert refused == [403, "csrf_failed"]
+    # Signing out ends the session on the server; the desk asks for a login again.
+    page.click("form.logout button")
+    page.wait_for_url("**/login")
+    assert list(r.scan_iter("qs:session:*")) == []
+    page.goto(screens.server.url + "/desk/wan-chai")
+    assert "/login" in page.url
+
+
+def test_the_counter_panel_serves_a_ticket_to_its_receipt(
+        screens: Screens, r: redis.Redis, api: Api, make_login: Callable[..., str]) -> None:
+    [number] = checked_in(r, api, 1)
+    make_login("carl", "clerk", counter=2)
+    ctx = screens.context()
+    panel = sign_in(screens, "carl", "/counter/wan-chai/2", ctx=ctx)
+    other_tab = screens.open("/counter/wan-chai/2", ctx=ctx)
+    panel.wait_for_function("() => window.__counter.board !== null")
+    other_tab.wait_for_function("() => window.__counter.board !== null")
+    # Keyboard: N calls the next number; the other tab on this counter follows within a second.
+    panel.keyboard.press("n")
+    panel.wait_for_function(f"() => document.getElementById('current-number').textContent "
+                            f"=== '{number}'")
+    started = time.monotonic()
+    other_tab.wait_for_function(f"() => document.getElementById('current-number').textContent "
+                                f"=== '{number}'", timeout=1000)
+    assert time.monotonic() - started < 1.0
+    panel.wait_for_selector("#id-masked")
+    assert panel.text_content("#id-masked") == "A1****(3)"
+    assert "SMITH" in panel.text_content("#booking-facts")
+    # A then payment then receipt: the guided flow.
+    panel.keyboard.press("a")
+    panel.wait_for_selector("#step-accepted", state="visible")
+    assert panel.input_value("#pay-amount") == "320"
+    shoot(panel, "counter")
+    panel.click("#pay")
+    panel.wait_for_selector("#step-paid", state="visible")
+    panel.click("#receipt")
+    panel.wait_for_selector("#receipt-no")
+    receipt_no = panel.text_content("#receipt-no")
+    assert panel.get_attribute("#slip-link", "href") == f"/api/v1/receipts/{receipt_no}/slip"
+    assert "取證時須交回" in panel.text_content("#receipt-facts"), "a renewal surrenders"
+    ticket = api.get(f"{C}/tickets/{number}")["ticket"]
+    assert ticket["status"] == "done" and ticket["receipt_no"] == receipt_no
+    other_tab.wait_for_function("() => window.__counter.ticket && "
+                                "window.__counter.ticket.status === 'done'")
+    # The slip opens on the same server and holds to the same policy.
+    slip = screens.open(f"/api/v1/receipts/{receipt_no}/slip", ctx=ctx)
+    assert receipt_no[-4:] in slip.text_content("body").replace(" ", "")
+    # Buttons that cannot double-submit: a double click calls one ticket, not two.
+    [second, third] = checked_in_more(r, api)
+    panel.dblclick("#call-next")
+    panel.wait_for_function(f"() => document.getElementById('current-number').textContent "
+                            f"=== '{second}'")
+    time.sleep(0.5)
+    assert api.get(f"{C}/tickets/{third}")["ticket"]["status"] == "waiting"
+
+
+def checked_in_more(r: redis.Redis, api: Api) -> list[str]:
+    numbers = []
+    for i in (2, 3):
+        store(r, [make_booking(f"MEP{i:04d}")])
+        api.post(C + "/photo-receipts", {"barcode": f"PH{i:04d}"}, expect=201)
+        numbers.append(api.post(C + "/tickets", {"booking_ref": f"MEP{i:04d}",
+                                                 "id_number": "A123456(3)",
+                                                 "photo_barcode": f"PH{i:04d}"},
+                                expect=201)["ticket"]["number"])
+    return numbers
+
+
+def test_the_photo_booth_registers_and_prints_a_barcode(
+        screens: Screens, r: redis.Redis, api: Api, device: Callable[[str], str]) -> None:
+    page = screens.open(f"/photo/wan-chai?token={device('photo')}")
+    page.keyboard.type("PH-2026-0001")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.__slips === 1")
+    assert page.evaluate("window.__photo.registered") == ["PH-2026-0001"]
+    modules = page.get_attribute("#slip-bars svg", "data-modules") or ""
+    assert decode_code128(modules) == "PH-2026-0001"
+    shoot(page, "photo")
+    # The same barcode again: refused in both languages, with its slip ready to print again.
+    page.keyboard.type("PH-2026-0001")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#photo-message [data-code=photo_receipt_exists]")
+    assert "已登記" in page.text_content("#photo-message")
+
+
+def decode_code128(modules: str) -> str:
+    """Code 128 set B read back from its modules, checking start, check symbol and stop
+    (written from the standard's table, independently of the page's encoder)."""
+    assert modules.endswith("1100011101011"), "stop pattern"
+    body = modules[:-13]
+    assert len(body) % 11 == 0
+    symbols = [body[i:i + 11] for i in range(0, len(body), 11)]
+    table = _code128_table()
+    values = [table[s] for s in symbols]
+    assert values[0] == 104, "start B"
+    data, check = values[1:-1], values[-1]
+    assert check == (104 + sum(v * (i + 1) for i, v in enumerate(data))) % 103
+    return "".join(chr(v + 32) for v in data)
+
+
+def _code128_table() -> dict[str, int]:
+    # Each symbol is 3 bars and 3 spaces summing to 11 modules; the standard lists them as
+    # widths. These are values 0-105 (the stop symbol is checked separately).
+    widths = (
+        "212222 222122 222221 121223 121322 131222 122213 122312 132212 221213 "
+        "221312 231212 112232 122132 122231 113222 123122 123221 223211 221132 "
+        "221231 213212 223112 312131 311222 321122 321221 312212 322112 322211 "
+        "212123 212321 232121 111323 131123 131321 112313 132113 132311 211313 "
+        "231113 231311 112133 112331 132131 113123 113321 133121 313121 211331 "
+        "231131 213113 213311 213131 311123 311321 331121 312113 312311 332111 "
+        "314111 221411 431111 111224 111422 121124 121421 141122 141221 112214 "
+        "112412 122114 122411 142112 142211 241211 221114 413111 241112 134111 "
+        "111242 121142 121241 114212 124112 124211 411212 421112 421211 212141 "
+        "214121 412121 111143 111341 131141 114113 114311 411113 411311 113141 "
+        "114131 311141 411131 211412 211214 211232"
+    ).split()
+    table = {}
+    for value, w in enumerate(widths):
+        bits = "".join(("1" if i % 2 == 0 else "0") * int(n) for i, n in enumerate(w))
+        table[bits] = value
+    return table
+
+
+def test_the_supervisor_manages_logins_and_tokens_and_sees_the_counters(
+        screens: Screens, r: redis.Redis, api: Api, make_login: Callable[..., str]) -> None:
+    [number] = checked_in(r, api, 1)
+    api.post(C + "/counters/3/call")
+    make_login("sue", "supervisor")
+    page = sign_in(screens, "sue", "/admin")
+    page.wait_for_selector("tr[data-counter='3'] .number")
+    assert page.text_content("section.centre tr[data-counter='3'] td:nth-child(3)").startswith(
+        number)
+    page.on("dialog", lambda dialog: dialog.accept())
+    # A new login for a clerk at counter 1.
+    page.fill("#user-name", "nina")
+    page.fill("#user-password", PASSWORD)
+    page.select_option("#user-role", "clerk")
+    page.fill("#user-counter", "1")
+    page.click("#user-create")
+    page.wait_for_selector("#users tr[data-name='nina']")
+    # A display token: shown once, then usable, then revoked.
+    page.fill("#token-name", "hall-tv-9")
+    page.select_option("#token-role", "display")
+    page.click("#token-create")
+    page.wait_for_selector("#new-token-value")
+    token = page.text_content("#new-token-value") or ""
+    assert token.startswith("qs_")
+    shoot(page, "admin")
+    display = screens.open(f"/display/wan-chai?token={token}")
+    display.wait_for_function("() => window.__display.connected === true")
+    page.click("#tokens tr[data-name='hall-tv-9'] button[data-revoke]")
+    page.wait_for_selector("#tokens tr[data-name='hall-tv-9']", state="detached")
+    # Its open display is cut off within seconds, and cannot come back.
+    display.wait_for_selector("#offline", state="visible", timeout=10000)
+    # An admin login is beyond a supervisor.
+    refused = page.evaluate("""async () => {
+      const csrf = JSON.parse(document.body.dataset.page).csrf;
+      const r = await fetch('/api/v1/users', {method: 'POST', headers: {
+        'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+        body: JSON.stringify({name: 'eve', password: 'a long enough secret', role: 'admin'})});
+      return r.status;
+    }""")
+    assert refused == 403
+
+
+@pytest.mark.parametrize("size", ["1920x1080", "1280x720"])
+def test_screenshots_of_every_screen(
+        screens: Screens, r: redis.Redis, api: Api, make_login: Callable[..., str],
+        device: Callable[[str], str], size: str) -> None:
+    checked_in(r, api, 2)
+    api.post(C + "/counters/1/call")
+    make_login("sue", "supervisor")
+    ctx = screens.context(size)
+    shots: dict[str, Any] = {}
+    shots["home"] = sign_in(screens, "sue", "/", size, ctx)
+    for name, path in [("desk", "/desk/wan-chai"), ("counter", "/counter/wan-chai/1"),
+                       ("admin", "/admin")]:
+        shots[name] = screens.open(path, size, ctx)
+    shots["photo"] = screens.open(f"/photo/wan-chai?token={device('photo')}", size)
+    shots["kiosk"] = screens.open(f"/kiosk/wan-chai?token={device('kiosk')}", size)
+    shots["display"] = screens.open(f"/display/wan-chai?token={device('display')}", size)
+    shots["login"] = screens.open("/login", size)
+    shots["display"].wait_for_function("() => window.__display.board !== null")
+    shots["counter"].wait_for_selector("#id-masked")
+    for name, page in shots.items():
+        page.wait_for_load_state("networkidle")
+        path = shoot(page, name)
+        assert path.stat().st_size > 10_000, name
