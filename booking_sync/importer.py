@@ -81,7 +81,7 @@ def run(store: BookingStore, source: RowSource, report: Report,
     """Import every valid row; `report` hears each rejected or held row, in row order, a
     batch at a time.
 
-    Raises `rows.FileError` before anything is written when the export cannot be read."""
+    Raises `rows.FileError` before any booking is written when the export cannot be read."""
     plan = store.plan()
     try:
         total = _first_pass(store, plan, source, progress)

@@ -81,7 +81,8 @@ class FeedServer:
     def serve(self, path: str, items: list[Any], **page: Any) -> Page:
         """Serves `{"bookings": items}` (plus any `members`) at path."""
         members = page.pop("members", {})
-        self.pages[path] = Page(json.dumps({**members, "bookings": items}).encode(), **page)
+        # The other members after the array: a reader learns of `next` only at the page's end.
+        self.pages[path] = Page(json.dumps({"bookings": items, **members}).encode(), **page)
         return self.pages[path]
 
     def queue(self, path: str, *answers: Answer) -> None:
