@@ -22,13 +22,12 @@ pytestmark = pytest.mark.e2e
 def snapshot(r: redis.Redis, pattern: str) -> dict[str, Any]:
     """Every key's type, contents and whether it expires: what a restore must bring back."""
     out: dict[str, Any] = {}
+    read = {"string": r.get, "hash": r.hgetall, "list": lambda k: r.lrange(k, 0, -1),
+            "set": lambda k: sorted(r.smembers(k)),
+            "zset": lambda k: r.zrange(k, 0, -1, withscores=True), "stream": r.xrange}
     for key in r.scan_iter(pattern, count=1000):
         kind = r.type(key)
-        value: Any = {
-            "string": lambda: r.get(key), "hash": lambda: r.hgetall(key),
-            "list": lambda: r.lrange(key, 0, -1), "set": lambda: sorted(r.smembers(key)),
-            "zset": lambda: r.zrange(key, 0, -1, withscores=True),
-            "stream": lambda: r.xrange(key)}[kind]()
+        value: Any = read[kind](key)
         out[key] = (kind, value, r.ttl(key) > 0)
     return out
 
