@@ -1,0 +1,52 @@
+"""`queueserver bench --short` completes and prints well-formed figures (not that they are
+fast: speed is the full benchmark's business, docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from typing import Any
+
+import pytest
+from conftest import SAMPLE_CONFIG, server_env
+
+pytestmark = pytest.mark.e2e
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_the_short_benchmark_prints_a_table_and_json() -> None:
+    env = server_env(None)  # its own private Redis: REDIS_URL must not be needed
+    done = subprocess.run(["queueserver", "--config", str(SAMPLE_CONFIG), "bench", "--short"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    table = "\n".join(lines[:-1])
+    for row in ("check-in tickets/s", "30 displays event->display p99_ms",
+                "100 displays click->display p99_ms", "resident memory per idle display KiB"):
+        assert row in table
+    assert result["processes"] == 2 and result["machine"]["cpus"] >= 1
+    for side in ("project", "floor"):
+        check_in = result["check_in"][side]
+        assert check_in["count"] == result["plan"]["check_ins"] and check_in["errors"] == {}
+        assert positive(check_in["tickets_per_s"])
+        assert check_in["p50_ms"] <= check_in["p99_ms"] <= check_in["max_ms"]
+        for size in ("30", "100"):
+            for measure in ("event_to_display", "click_to_display"):
+                figures = result["call_to_display"][size][side][measure]
+                assert figures["samples"] == int(size) * result["plan"]["calls"]
+                assert 0 <= figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+        # A difference of two readings of resident memory: noisy in a short run, so only its
+        # form is checked here.
+        memory = result["memory_per_idle_display_kib"][side]
+        assert isinstance(memory, int | float) and math.isfinite(memory)
+    for size in ("30", "100"):
+        assert all(positive(r) for r in result["call_to_display"][size]["ratio_p99"].values())
+    assert set(result["targets_met"]) >= {"check_in_>=_1000_per_s_with_2_processes",
+                                          "call_p99_<=_10ms_30_displays",
+                                          "idle_display_<=_64KiB"}
+    assert all(isinstance(v, bool) for v in result["targets_met"].values())
