@@ -239,12 +239,12 @@ async function collect(receiptNo, idNumber, surrendered, key) {
   }
   delete state.cache.receipts[receiptNo];
   save();
+  $("ask").reset(); // clears the answer too, so before the new one is shown
   state.answer = { collected: true, offline };
   $("answer").replaceChildren(el("div", { class: "k-result ready", id: "result", "data-reason": "collected_now",
     "data-offline": offline ? "1" : "0" },
   el("h2", {}, el("span", { lang: "zh-Hant", text: "請取走您的證件" }), el("br"),
     el("span", { lang: "en", text: "Please take your permit" }))));
-  $("ask").reset();
   clearTimeout(clearTimer);
   clearTimer = setTimeout(reset, CLEAR_AFTER_MS);
 }
