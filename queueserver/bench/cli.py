@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from queueserver.bench.procs import BenchError
 from queueserver.bench.report import table
-from queueserver.bench.run import BenchError, run
+from queueserver.bench.run import run
 from queueserver.config import Config
 
 

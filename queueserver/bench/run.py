@@ -16,12 +16,10 @@ import json
 import os
 import platform
 import secrets
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +29,11 @@ import redis
 
 from queueserver import auth, connections, keys
 from queueserver.bench import report
+from queueserver.bench.procs import BenchError, Process, city_config, private_redis, started
 from queueserver.bench.wire import Display, Http, Tally, open_display
 from queueserver.bookings import Booking, BookingStore
 from queueserver.clock import Clock, iso
-from queueserver.config import Config
+from queueserver.config import Centre, Config, load
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,6 @@ class Plan:
 FULL = Plan(check_ins=6000, desks=64, displays=(30, 1000), calls=200)
 # A few seconds, for CI: it proves the command works, not that the machine is fast.
 SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15)
-START_S = 30.0
 # Sockets are opened this many at a time, well under the listen backlog.
 CONNECT_BATCH = 50
 # How long one call may take to reach every display before the run is declared broken.
@@ -58,149 +56,56 @@ DELIVERY_TIMEOUT_S = 15.0
 SETTLE_S = 1.0
 
 
-class BenchError(Exception):
-    """The benchmark could not run; the message says why."""
-
-
-@dataclass
-class Process:
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def rss_kib(self) -> int | None:
-        if self.proc is None:
-            return None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return None
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(p: Process, probe: str, log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline:
-        if p.proc is not None and p.proc.poll() is not None:
-            raise BenchError(f"a process exited at start:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(p.url + probe, timeout=1).status_code < 500:
-                return
-        time.sleep(0.1)
-    raise BenchError(f"{p.url} did not answer within {START_S:.0f} s")
-
-
-@contextlib.contextmanager
-def _processes(cmds: Sequence[list[str]], env: dict[str, str], folder: Path,
-               probe: str) -> Iterator[list[Process]]:
-    started: list[Process] = []
-    try:
-        for i, cmd in enumerate(cmds):
-            port = _free_port()
-            log = folder / f"{Path(cmd[2]).name}-{i}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=out,
-                                        stderr=subprocess.STDOUT)
-            started.append(Process("127.0.0.1", port, proc))
-            _wait_healthy(started[-1], probe, log)
-        yield started
-    finally:
-        for p in started:
-            if p.proc is not None:
-                p.proc.terminate()
-        for p in started:
-            if p.proc is not None:
-                try:
-                    p.proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.proc.kill()
-
-
-@contextlib.contextmanager
-def _private_redis(folder: Path, appendfsync: str) -> Iterator[str]:
-    """A redis-server on a unix socket in `folder`: never a TCP port, never the machine's own."""
-    binary = shutil.which("redis-server")
-    if not binary:
-        raise BenchError("redis-server is not installed (apt-get install redis-server)")
-    sock = folder / "redis.sock"
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--dir", str(folder), "--save", "", "--appendonly", "yes", "--appendfsync",
-         appendfsync], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"unix://{sock}"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + START_S
-        while True:
-            try:
-                client.ping()
-                break
-            except (redis.ConnectionError, FileNotFoundError):
-                if time.monotonic() > deadline:
-                    raise BenchError("the private redis-server did not start") from None
-                time.sleep(0.02)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def _body(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
+Request = tuple[str, bytes]  # a path and a body
+
+
 @dataclass
 class Seeded:
-    centre: str
+    centre: str  # where the calls are made and the displays watch
     admin: str
     display: str
     counters: list[int]
-    check_ins: list[bytes]
-    photos: list[bytes]
+    check_ins: list[Request]
+    photos: list[Request]
 
 
-def _seed(r: redis.Redis, config: Config, centre_id: str | None, secret: bytes,
+def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: bytes,
           plan: Plan) -> Seeded:
-    centre = config.centre(centre_id) if centre_id else config.centres[0]
-    if centre is None:
-        raise BenchError(f"unknown centre {centre_id!r}")
+    """Bookings for today spread over `centres`, as a city's desks would see them."""
     run = secrets.token_hex(3)
+    called = centres[0]
     admin, _ = auth.create_token(r, auth.Role.ADMIN, name=f"bench-admin-{run}")
-    display, _ = auth.create_token(r, auth.Role.DISPLAY, centre.id, name=f"bench-display-{run}")
+    display, _ = auth.create_token(r, auth.Role.DISPLAY, called.id, name=f"bench-display-{run}")
     clock = Clock(config.tz)
-    kind = next(t for s in centre.services if not s.priority for t in s.application_types)
-    bookings = [Booking(ref=f"BENCH{run}{i:06d}", centre=centre.id, date=clock.today(),
-                        slot_start="09:00", slot_end="09:30", application_type=kind,
-                        surname="BENCH", given_names="DESK", id_kind="access_notice",
-                        id_number=f"BENCH-{run}-{i}", passport_no="", nationality="HKG",
-                        status="approved") for i in range(plan.check_ins)]
+    bookings = []
+    for i in range(plan.check_ins):
+        centre = centres[i % len(centres)]
+        kind = next(t for s in centre.services if not s.priority for t in s.application_types)
+        bookings.append(Booking(
+            ref=f"BENCH{run}{i:06d}", centre=centre.id, date=clock.today(), slot_start="09:00",
+            slot_end="09:30", application_type=kind, surname="BENCH", given_names="DESK",
+            id_kind="access_notice", id_number=f"BENCH-{run}-{i}", passport_no="",
+            nationality="HKG", status="approved"))
     store = BookingStore(r, secret, "bench", iso(clock.now()))
     for start in range(0, len(bookings), 1000):
         store.apply(bookings[start:start + 1000])
     return Seeded(
-        centre.id, admin, display, [c.number for c in centre.counters],
+        called.id, admin, display, [c.number for c in called.counters],
         # The desk may check in outside the slot's window: the benchmark runs at any hour.
-        [_body({"booking_ref": b.ref, "id_number": b.id_number, "photo_barcode": b.ref,
-                "override_window": True}) for b in bookings],
-        [_body({"barcode": b.ref}) for b in bookings])
+        [(f"/api/v1/centres/{b.centre}/tickets",
+          _body({"booking_ref": b.ref, "id_number": b.id_number, "photo_barcode": b.ref,
+                 "override_window": True})) for b in bookings],
+        [(f"/api/v1/centres/{b.centre}/photo-receipts", _body({"barcode": b.ref}))
+         for b in bookings])
 
 
-async def _desks(targets: Sequence[Process], headers: dict[str, str], path: str,
-                 bodies: Sequence[bytes], desks: int) -> dict[str, Any]:
-    todo = iter(bodies)
+async def _desks(targets: Sequence[Process], headers: dict[str, str],
+                 requests: Sequence[Request], desks: int) -> dict[str, Any]:
+    todo = iter(requests)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
@@ -208,7 +113,7 @@ async def _desks(targets: Sequence[Process], headers: dict[str, str], path: str,
         t = targets[i % len(targets)]
         http = Http(t.host, t.port, headers)
         try:
-            for body in todo:
+            for path, body in todo:
                 started = time.perf_counter()
                 status, _ = await http.post(path, body)
                 latencies.append((time.perf_counter() - started) * 1000)
@@ -241,8 +146,9 @@ def _rss(targets: Sequence[Process]) -> int | None:
 
 async def _calls(targets: Sequence[Process], ws_path: str, displays_n: int, calls: int,
                  step: Any) -> tuple[dict[str, Any], float | None]:
-    """`calls` calls watched by `displays_n` displays; `step(k)` makes call k and the step
-    after it, returning the click's time. Returns the figures and KiB per idle display."""
+    """`calls` calls watched by `displays_n` displays; `step(k)` makes call k and returns the
+    click's time and the steps that follow it (each one event, waited for but not measured).
+    Returns the figures and KiB per idle display."""
     tally = Tally()
     before = _rss(targets)
     displays = await _connect(targets, ws_path, displays_n, tally)
@@ -255,15 +161,16 @@ async def _calls(targets: Sequence[Process], ws_path: str, displays_n: int, call
     try:
         for k in range(calls):
             tally.expect(displays_n)
-            clicked, finish = await step(k)
+            clicked, then = await step(k)
             await asyncio.wait_for(tally.reached.wait(), DELIVERY_TIMEOUT_S)
             for d in displays:
                 received_at, raw_id = d.received[-1]
                 event_ms.append(received_at * 1000 - int(raw_id.split(b"-")[0]))
                 click_ms.append((received_at - clicked) * 1000)
-            tally.expect(displays_n)
-            await finish()
-            await asyncio.wait_for(tally.reached.wait(), DELIVERY_TIMEOUT_S)
+            for follow in then:
+                tally.expect(displays_n)
+                await follow()
+                await asyncio.wait_for(tally.reached.wait(), DELIVERY_TIMEOUT_S)
     finally:
         for d in displays:
             d.close()
@@ -282,12 +189,11 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
                    plan: Plan) -> dict[str, Any]:
     c = f"/api/v1/centres/{seeded.centre}"
     admin = {"Authorization": f"Bearer {seeded.admin}"}
-    await _desks(serve, admin, c + "/photo-receipts", seeded.photos, plan.desks)
+    await _desks(serve, admin, seeded.photos, plan.desks)
     result: dict[str, Any] = {"check_in": {
-        "project": await _desks(serve, admin, c + "/tickets", seeded.check_ins, plan.desks),
-        "floor": await _desks(floor, {}, "/relay", [_body(_floor_event("ticket.issued", i))
-                                                    for i in range(plan.check_ins)],
-                              plan.desks)}}
+        "project": await _desks(serve, admin, seeded.check_ins, plan.desks),
+        "floor": await _desks(floor, {}, [("/relay", _body(_floor_event("ticket.issued", i)))
+                                          for i in range(plan.check_ins)], plan.desks)}}
     clerks = [Http(t.host, t.port, admin) for t in serve]
     floor_clerks = [Http(t.host, t.port, {}) for t in floor]
     for n in seeded.counters:
@@ -296,21 +202,30 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
     async def project_step(k: int) -> tuple[float, Any]:
         clerk, n = clerks[k % len(clerks)], seeded.counters[k % len(seeded.counters)]
         clicked = time.time()
-        _checked(await clerk.post(f"{c}/counters/{n}/call", b"{}"), "a call")
+        called = json.loads(_checked(await clerk.post(f"{c}/counters/{n}/call", b"{}"), "a call"))
+        number = called["ticket"]["number"]
 
-        async def finish() -> None:
+        async def no_show() -> None:
             _checked(await clerk.post(f"{c}/counters/{n}/no-show", b"{}"), "a no-show")
-        return clicked, finish
+
+        async def requeue() -> None:
+            # Back in the queue: the calls never run out of tickets, however many there are.
+            _checked(await clerk.post(f"{c}/tickets/{number}/requeue", b"{}"), "a requeue")
+        return clicked, [no_show, requeue]
 
     async def floor_step(k: int) -> tuple[float, Any]:
         clerk = floor_clerks[k % len(floor_clerks)]
         clicked = time.time()
         _checked(await clerk.post("/relay", _body(_floor_event("ticket.called", k))), "relay")
 
-        async def finish() -> None:
+        async def no_show() -> None:
             _checked(await clerk.post("/relay", _body(_floor_event("ticket.no_show", k))),
                      "relay")
-        return clicked, finish
+
+        async def requeue() -> None:
+            _checked(await clerk.post("/relay", _body(_floor_event("ticket.requeued", k))),
+                     "relay")
+        return clicked, [no_show, requeue]
 
     sizes: dict[str, Any] = {}
     memory: dict[str, float | None] = {"project": None, "floor": None}
@@ -354,12 +269,22 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
                                  "the target servers use (bookings are seeded there)")
             secret = raw_secret.encode()
         else:
-            url = stack.enter_context(_private_redis(folder, appendfsync))
+            url = stack.enter_context(private_redis(folder, appendfsync))
             secret = secrets.token_hex(16).encode()
         env = {**os.environ, "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode()}
         env.pop("QUEUESERVER_TEST_MODE", None)
-        if config.path:
-            env["QUEUESERVER_CONFIG"] = str(config.path)
+        if targets:
+            centre_ = config.centre(centre) if centre else config.centres[0]
+            if centre_ is None:
+                raise BenchError(f"unknown centre {centre!r}")
+            centres = [centre_]
+            if config.path:
+                env["QUEUESERVER_CONFIG"] = str(config.path)
+        else:
+            city = city_config(config, folder)
+            env["QUEUESERVER_CONFIG"] = str(city)
+            config = load(city)
+            centres = list(config.centres)
         r = connections.connect(url)
         stack.callback(r.close)
         stack.callback(r.delete, keys.bench_floor())
@@ -367,13 +292,13 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             serve = [Process(urlsplit(t).hostname or "127.0.0.1", urlsplit(t).port or 80)
                      for t in targets]
         else:
-            serve = stack.enter_context(_processes(
+            serve = stack.enter_context(started(
                 [[sys.executable, "-m", "queueserver.cli", "serve"]] * processes, env, folder,
                 "/healthz"))
-        floor = stack.enter_context(_processes(
+        floor = stack.enter_context(started(
             [[sys.executable, "-m", "queueserver.bench.floor", "--redis", url]] * len(serve),
             env, folder, "/relay"))
-        seeded = _seed(r, config, centre, secret, plan)
+        seeded = _seed(r, config, centres, secret, plan)
         result = asyncio.run(_measure(serve, floor, seeded, plan))
         info: Any = r.info("server")
     result = {"processes": len(serve), "appendfsync": "external" if targets else appendfsync,
