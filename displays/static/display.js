@@ -49,7 +49,10 @@ window.__display = state;
 
 // --- audio --------------------------------------------------------------------------------
 
-class SoundBlocked extends Error {}
+// What a browser says when it refuses sound until someone touches the page.
+function soundBlocked(error) {
+  return !!error && error.name === "NotAllowedError";
+}
 
 const audio = new Audio();
 audio.preload = "auto";
@@ -70,9 +73,7 @@ function playClip(url) {
     audio.onerror = () => finish(false, new Error("clip failed: " + url));
     audio.src = url;
     const started = audio.play();
-    if (started && started.catch) {
-      started.catch((e) => finish(false, e && e.name === "NotAllowedError" ? new SoundBlocked() : e));
-    }
+    if (started && started.catch) started.catch((e) => finish(false, e));
   });
 }
 
@@ -96,7 +97,7 @@ async function pump() {
         try {
           await (state.player || playClip)(url);
         } catch (e) {
-          if (e instanceof SoundBlocked) {
+          if (soundBlocked(e)) {
             blocked(a);
             return;
           }

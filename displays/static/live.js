@@ -37,6 +37,7 @@ export class LiveEvents {
     this.attempt = 0;
     this.connected = null; // not yet known: the first answer or failure says
     this.reconnects = 0;
+    this.resyncs = 0;
     this.timer = null;
     this.stopped = false;
   }
@@ -121,6 +122,7 @@ export class LiveEvents {
         this.handlers.onBoard(message.data);
       } else if (message.type === "resync_required") {
         this.lastId = null; // a fresh board follows
+        this.resyncs += 1;
       } else if (message.type === "error") {
         // Our cursor was refused: start again from a board.
         this.lastId = null;

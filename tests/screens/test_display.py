@@ -184,3 +184,49 @@ def test_display_screenshots_fit_without_scrolling(
     assert fits_without_scrolling(display)
     assert display.text_content("#latest-ticket") == "A003"
     shoot(display, "display")
+
+
+def test_a_display_whose_place_is_gone_takes_a_fresh_board(
+        screens: Screens, r: redis.Redis, api: Api, device: Callable[[str], str]) -> None:
+    for ref, barcode in ready_to_check_in(r, api, 2):
+        issue(api, ref, barcode)
+    display = open_display(screens, device("display"), clip_ms=10)
+    api.post(C + "/counters/1/call")
+    display.wait_for_function("() => window.__display.played.length === 1")
+    # The stream is trimmed under it (as at day close), then its connection drops: its `after`
+    # is no longer a place in the stream, so the server says resync_required, then a board.
+    r.delete("qs:{wan-chai}:events")
+    display.evaluate("() => window.__display.live.socket.close()")
+    display.wait_for_function("() => window.__display.live.resyncs === 1", timeout=10000)
+    display.wait_for_function("() => window.__display.connected === true")
+    assert display.text_content("#latest-ticket") == "A001"
+    api.post(C + "/counters/2/call")
+    display.wait_for_function("() => window.__display.played.length === 2")
+    assert display.text_content("#latest-ticket") == "A002"
+
+
+def test_where_the_browser_blocks_sound_one_tap_enables_it(
+        screens: Screens, r: redis.Redis, api: Api, device: Callable[[str], str]) -> None:
+    """A browser started without the kiosk flags refuses sound until someone taps: the display
+    asks once, keeps the call, and plays it after the tap. (Headless Chromium never refuses, so
+    the player refuses as such a browser does, with a NotAllowedError, until the tap.)"""
+    [(ref, barcode)] = ready_to_check_in(r, api, 1)
+    issue(api, ref, barcode)
+    display = open_display(screens, device("display"))
+    display.evaluate("""() => {
+      let tapped = false;
+      document.getElementById('enable-sound').addEventListener('click', () => { tapped = true; },
+                                                                 {capture: true});
+      window.__display.setPlayer((url) => tapped
+        ? new Promise((resolve) => setTimeout(resolve, 10))
+        : Promise.reject(new DOMException('play() needs a user gesture', 'NotAllowedError')));
+    }""")
+    api.post(C + "/counters/1/call")
+    display.wait_for_selector("#enable-sound", state="visible", timeout=5000)
+    assert display.evaluate("window.__display.soundBlocked") is True
+    assert display.text_content("#latest-ticket") == "A001", "shown even without sound"
+    assert display.evaluate("window.__display.pending.length") == 1, "the call is kept"
+    display.click("#enable-sound")
+    display.wait_for_function("() => window.__display.played.length === 1", timeout=5000)
+    assert display.is_hidden("#enable-sound")
+    assert display.evaluate("window.__display.played[0].ticket") == "A001"
