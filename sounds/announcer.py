@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from functools import lru_cache
 from typing import Any
+
+import redis
 
 from queueserver.api.sounds import CLIPS_PREFIX
 from queueserver.clips import AsyncClipStore
@@ -25,6 +28,9 @@ from queueserver.sounds import audio, engines, render, segments, spoken
 log = logging.getLogger("queueserver.sounds")
 
 SUFFIX = ".wav"
+# A call that lacks a voice asks the worker to render; while nothing can render (no engine
+# works), calls would ask every time: once a minute per process is plenty.
+ASK_WORKER_EVERY_S = 60.0
 _DIGITS = "0123456789"
 
 
@@ -85,10 +91,13 @@ class Announcer:
         self.redis_url = redis_url
         self.store = AsyncClipStore(redis_url)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._joining: dict[str, asyncio.Task[bytes | None]] = {}
+        self._asked_at: dict[str, float] = {}
         self._silent_logged: set[str] = set()
 
     async def voices(self, centre: Centre, counter: int, recall: bool) -> list[dict[str, Any]]:
-        """Per language in play order, the voices whose segments exist, best engine first."""
+        """Per language in play order, the voices whose segments exist, best engine first.
+        When that cannot be read, none: the call goes out with the chime rather than fail."""
         letters = tuple(s.code for s in centre.services)
         wanted = [(language, [_voice(e.name, language, letters, counter, recall)
                               for e in engines.chain(centre.announcement_engine)])
@@ -96,7 +105,11 @@ class Announcer:
         ids = sorted({i for _, vs in wanted for v in vs
                       for i in [*v["before"], *v["after"], *v["letters"].values(),
                                 *v["digits"].values()]})
-        present = await self.store.existing(ids)
+        try:
+            present = await self.store.existing(ids)
+        except (redis.RedisError, OSError) as e:
+            log.warning("announcement segments unreadable (%s): this call chimes only", e)
+            return []
         out = []
         for language, vs in wanted:
             kept = [k for k in (_keep(v, present) for v in vs) if k is not None]
@@ -117,7 +130,7 @@ class Announcer:
             for url in urls:
                 name = clip_name(url)
                 if not await self.store.has_clip(name):
-                    joined = await self.join(name)
+                    joined = await self._join_once(name)
                     if joined is not None:
                         await self.store.put_clip(name, joined)
             if len(urls) < len(voices):
@@ -126,11 +139,27 @@ class Announcer:
                     log.warning("calls at %s go out without speech in some languages until "
                                 "their segments are rendered (is `queueserver worker` running?)",
                                 centre.id)
-                await asyncio.to_thread(render.request_render, self.config, centre.id,
-                                        self.redis_url)
+                await self._ask_worker(centre)
         except Exception:
             # The call has happened; its audio is a courtesy that must not take the server down.
             log.exception("preparing the announcement of %s at %s failed", ticket, centre.id)
+
+    async def _ask_worker(self, centre: Centre) -> None:
+        now = time.monotonic()
+        if now - self._asked_at.get(centre.id, -ASK_WORKER_EVERY_S) < ASK_WORKER_EVERY_S:
+            return
+        self._asked_at[centre.id] = now
+        await asyncio.to_thread(render.request_render, self.config, centre.id, self.redis_url)
+
+    async def _join_once(self, name: str) -> bytes | None:
+        """One join per clip at a time in this process, however many displays ask at once."""
+        task = self._joining.get(name)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self.join(name))
+            self._joining[name] = task
+            task.add_done_callback(lambda _: self._joining.pop(name, None))
+        # Shielded: a display that hangs up does not cancel the join the others wait for.
+        return await asyncio.shield(task)
 
     async def join(self, name: str) -> bytes | None:
         """A clip joined from its segments, or None when it names segments that are not there."""
@@ -149,7 +178,7 @@ class Announcer:
         request without a credential never writes: only calls fill the cache."""
         if segments.clip_segments(name) is None:
             return None
-        return await self.store.clip(name) or await self.join(name)
+        return await self.store.clip(name) or await self._join_once(name)
 
     async def start(self) -> None:
         """At start-up: ask the worker for every centre whose segments are not all rendered."""
@@ -176,7 +205,8 @@ class Announcer:
             r.close()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        pending = [*self._tasks, *self._joining.values()]
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         await self.store.close()

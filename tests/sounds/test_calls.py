@@ -216,3 +216,48 @@ def test_clips_that_cannot_be_made_are_404(hall: Hall, path: str) -> None:
     answer = hall.client.get(path)
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_unreadable_segments_mean_a_chime_not_a_failed_call(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from conftest import free_port
+
+    cfg = config.load(write_config(tmp_path, "tone"))
+
+    async def voices() -> list[dict[str, Any]]:
+        nowhere = announcer.Announcer(cfg, f"redis://127.0.0.1:{free_port()}/0")
+        try:
+            return await nowhere.voices(cfg.centres[0], 1, recall=False)
+        finally:
+            await nowhere.close()
+
+    assert asyncio.run(voices()) == []
+    assert "this call chimes only" in caplog.text
+
+
+def test_displays_asking_at_once_share_one_join(hall: Hall) -> None:
+    import asyncio
+
+    hall.render()
+    url = clip_url("A123", 2, "yue")
+    joins: list[str] = []
+
+    async def ask_together() -> list[bytes | None]:
+        a = announcer.Announcer(hall.cfg, hall.url)
+        original = a.join
+
+        async def counted(name: str) -> bytes | None:
+            joins.append(name)
+            return await original(name)
+
+        a.join = counted  # type: ignore[method-assign]
+        try:
+            return await asyncio.gather(*(a.clip(announcer.clip_name(url)) for _ in range(20)))
+        finally:
+            await a.close()
+
+    answers = asyncio.run(ask_together())
+    assert len(joins) == 1
+    assert answers[0] is not None and all(answer == answers[0] for answer in answers)

@@ -15,6 +15,12 @@ from queueserver.sounds import audio, engines, segments, spoken
 LANGUAGES = ("yue", "cmn", "en")
 
 
+@pytest.fixture(autouse=True)
+def not_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Processes started in test mode never ask gTTS; here its service is stood in for.
+    monkeypatch.delenv("QUEUESERVER_TEST_MODE", raising=False)
+
+
 def speech_seconds(a: audio.Audio) -> float:
     start, end = audio.speech_bounds(a)
     return (end - start) / a.rate
@@ -78,6 +84,14 @@ def test_gtts_without_internet_is_unavailable() -> None:
         service.down = True
         with pytest.raises(engines.EngineUnavailable, match="gTTS failed"):
             engines.Gtts().render("籌號", "yue")
+
+
+def test_gtts_is_never_asked_in_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUEUESERVER_TEST_MODE", "1")
+    with google_tts() as service:
+        with pytest.raises(engines.EngineUnavailable, match="test mode"):
+            engines.Gtts().render("籌號", "yue")
+    assert service.attempts == 0
 
 
 def test_gtts_answer_without_audio_is_unavailable() -> None:

@@ -17,7 +17,8 @@ from queueserver.sounds import audio, engines, render, segments, spoken
 
 
 @pytest.fixture(autouse=True)
-def fresh_process() -> Iterator[None]:
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("QUEUESERVER_TEST_MODE", raising=False)
     render.forget_failures()
     yield
     render.forget_failures()
