@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import redis
 import redis.asyncio
 
-from queueserver import connections, keys
+from queueserver import connections, keys, runtime
 
 # Displays fetch a call's clips within a second and keep them in their HTTP cache; a recall a few
 # minutes later is its own clip. After this, a clip is joined again on demand.
@@ -22,8 +22,17 @@ CLIP_TTL_S = 15 * 60
 
 
 def connect(url: str) -> redis.Redis:
-    """A synchronous connection that returns bytes (audio, and RQ's pickled jobs)."""
+    """A synchronous connection that returns bytes (audio)."""
     return connections.connect(url, decode_responses=False)  # one Redis or a cluster
+
+
+def rq_connect(url: str) -> redis.Redis:
+    """RQ's connection for the announcement jobs: bytes (RQ stores pickles), never a cluster."""
+    if connections.is_cluster(url):
+        raise runtime.SetupError(
+            "RQ does not run on Redis Cluster: set RQ_REDIS_URL to a plain Redis for the "
+            "background jobs (REDIS_URL may stay on the cluster).")
+    return redis.Redis.from_url(url)
 
 
 def _bytes(value: bytes | str | None) -> bytes | None:

@@ -169,7 +169,7 @@ def job_id(centre_id: str) -> str:
 
 def request_render(cfg: Config, centre_id: str, redis_url: str) -> bool:
     """Enqueue `render_job` unless one for this centre is already waiting or running."""
-    connection = clips.connect(os.environ.get("RQ_REDIS_URL") or redis_url)
+    connection = clips.rq_connect(os.environ.get("RQ_REDIS_URL") or redis_url)
     try:
         q = worker.queue(cfg, QUEUE, connection)
         job = q.fetch_job(job_id(centre_id))

@@ -150,7 +150,7 @@ def test_the_worker_job_renders_and_is_enqueued_once_at_a_time(
     cfg = config.load(path)
     assert render.request_render(cfg, "wan-chai", redis_url)
     assert not render.request_render(cfg, "wan-chai", redis_url)  # already waiting
-    rq = clips.connect(redis_url)
+    rq = clips.rq_connect(redis_url)
     queue = Queue(render.QUEUE, connection=rq)
     assert queue.count == 1
     assert render.missing(store, cfg.centres[0]) > 0
