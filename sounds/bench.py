@@ -16,6 +16,7 @@ It prints a Markdown table (docs/benchmarks.md keeps the figures).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -136,6 +137,8 @@ def run(counters: int, engine: str) -> int:
         r.close()
     print(f"| {engine}, {counters} counters, services A and P, yue cmn en | |")
     print("|---|---|")
+    print(f"| machine: {os.cpu_count()} cores, load average at the end | "
+          f"{os.getloadavg()[0]:.1f} |")
     for what, figure in rows:
         print(f"| {what} | {figure} |")
     return 0
