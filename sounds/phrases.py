@@ -1,8 +1,8 @@
 """What a call says, in Cantonese, Putonghua and English (CONTRACT.md §6).
 
-The phrase table is data, one row per language, split where a spoken clip will be split: the
-text-to-speech worker renders each fixed part and each letter, number and counter once, then joins
-them, so `segments()` is the plan both for the displayed text and for the audio.
+The phrase table is data, one row per language: `segments()` is the plan of the displayed text,
+which events carry. What is said aloud follows the same order but reads the ticket digit by digit
+and the counter as a number (「籌號 A 零二三，請到 五 號櫃位」): that plan is `spoken.py`'s.
 """
 
 from __future__ import annotations
