@@ -22,6 +22,7 @@ from queueserver import identity, keys
 # does; a booking held across many syncs may have more.
 HISTORY_SHOWN = 50
 _HKID_SHAPE = re.compile(r"[A-Z]{1,2}[0-9]{6}\(?[0-9A]\)?")
+_REF = re.compile(r"[A-Za-z0-9]{1,32}")
 
 
 class NotAnIdentityNumber(ValueError):
@@ -69,6 +70,8 @@ class BookingLookup:
 
     async def by_ref(self, centre: str, ref: str) -> tuple[list[dict[str, Any]], str | None]:
         """The booking with that reference here; else the centre that holds it, if any."""
+        if not _REF.fullmatch(ref):
+            return [], None  # no booking has such a reference (the export's rule)
         found = await self._views(centre, [ref], with_history=True)
         if found:
             return found, None

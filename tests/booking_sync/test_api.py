@@ -93,6 +93,9 @@ def test_look_up_by_reference(client: TestClient, tokens: dict[str, str],
     assert [e["change"] for e in found["history"]] == ["created"]
     assert client.post(LOOKUP, json={"booking_ref": "NOPE"}, headers=h).json() == {
         "bookings": []}
+    for odd in ("MEP1:x", "MEP-1", "{wan-chai}", "M" * 33):
+        assert client.post(LOOKUP, json={"booking_ref": odd}, headers=h).json() == {
+            "bookings": []}
     assert client.post(LOOKUP, json={"booking_ref": "MEPKB"}, headers=h).json() == {
         "bookings": [], "other_centre": "kowloon-bay"}
 
