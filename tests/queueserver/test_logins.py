@@ -193,3 +193,23 @@ def test_pages_carry_no_inline_script_or_style(client: TestClient,
         assert " style=" not in html and "<style" not in html, path
         assert not re.search(r"\son[a-z]+=", html), path
         assert not re.search(r'(src|href)="(https?:)?//', html), path
+
+
+def test_a_session_opens_the_live_events_and_signing_out_closes_them(
+        client: TestClient, clerk: str) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    sign_in(client, clerk)
+    cookie = client.cookies.get(users.COOKIE) or ""
+    headers = {"cookie": f"{users.COOKIE}={cookie}"}
+    with client.websocket_connect("/ws/centres/wan-chai/events", headers=headers) as ws:
+        assert ws.receive_json()["type"] == "board"
+        home = client.get("/")
+        client.post("/logout", data={"csrf_token": form_token(home.text)})
+        # The socket re-checks its session every few seconds: signed out, it is closed.
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 1008
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect(
+            "/ws/centres/wan-chai/events", headers=headers) as ws:
+        ws.receive_json()
