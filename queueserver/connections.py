@@ -1,10 +1,14 @@
 """Redis connections from a URL: one Redis, or a Redis Cluster named by any one of its nodes.
 
 `REDIS_URL=redis+cluster://HOST:PORT` (or `rediss+cluster://` for TLS) names a node of a
-cluster; the client learns the others from it. Everything else (`redis://`, `rediss://`,
-`unix://`) is one Redis. The rest of the code talks to either through the same commands: a
-centre's keys share one hash slot, so each Lua script runs on the node that holds its centre,
-and the keys that belong to no centre are read and written one command at a time.
+cluster; the client learns the others from it.
+`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]` names Sentinels and the
+service they watch: every connection goes to the current master, and after a failover to the
+new one. Everything else (`redis://`, `rediss://`, `unix://`) is one Redis.
+
+The rest of the code talks to each through the same commands. On a cluster, a centre's keys
+share one hash slot, so each Lua script runs on the node that holds its centre, and the keys that
+belong to no centre are read and written one command at a time.
 
 On a cluster every script is sent with a `#!lua` first line. Without it, Redis 7 lets a script
 touch undeclared keys of other slots as long as they happen to live on the same node, so a
@@ -14,18 +18,23 @@ Redis refuses any key outside the declared key's slot, every time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.asyncio.sentinel
 import redis.cluster
+import redis.sentinel
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}  # -> TLS to the master
 STRICT_SHEBANG = "#!lua\n"
 # A dead connection is noticed before use when it has been idle this long (seconds).
 HEALTH_CHECK_S = 10
+DEFAULT_SENTINEL_PORT = 26379
 # Connections per cluster node. The cluster client has no waiting pool: past this a command
 # fails (503), so it is set well above what one process's requests need at once.
 CLUSTER_NODE_CONNECTIONS = 512
@@ -33,6 +42,37 @@ CLUSTER_NODE_CONNECTIONS = 512
 
 def is_cluster(url: str) -> bool:
     return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def is_sentinel(url: str) -> bool:
+    return urlsplit(url).scheme in SENTINEL_SCHEMES
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    sentinels: list[tuple[str, int]]
+    service: str
+    options: dict[str, Any]
+
+
+def sentinel_target(url: str) -> SentinelTarget:
+    """The Sentinels, the service name and the master's connection options of a URL."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    sentinels = []
+    for host in hosts.split(","):
+        name, colon, port = host.rpartition(":")
+        sentinels.append((name, int(port)) if colon else (host, DEFAULT_SENTINEL_PORT))
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError(f"{url!r}: name the Sentinel service, as in .../mymaster")
+    options: dict[str, Any] = {"db": int(path[1]) if len(path) > 1 else 0}
+    password = unquote(credentials.partition(":")[2]) if credentials else ""
+    if password:
+        options["password"] = password
+    if SENTINEL_SCHEMES[parts.scheme]:
+        options["ssl"] = True
+    return SentinelTarget(sentinels, path[0], options)
 
 
 def node_url(url: str) -> str:
@@ -63,6 +103,11 @@ def connect(url: str, decode_responses: bool = True, **options: Any) -> redis.Re
         # The cluster client answers the same commands; the type is the one callers use.
         return cast(redis.Redis, _Cluster.from_url(node_url(url),
                                                    decode_responses=decode_responses, **options))
+    if is_sentinel(url):
+        target = sentinel_target(url)
+        sentinel: Any = redis.sentinel.Sentinel(target.sentinels)  # type: ignore[no-untyped-call]
+        return cast(redis.Redis, sentinel.master_for(
+            target.service, decode_responses=decode_responses, **target.options, **options))
     return redis.Redis.from_url(url, decode_responses=decode_responses, **options)
 
 
@@ -75,6 +120,15 @@ def connect_async(url: str, pool_size: int | None = None, pool_wait_s: float | N
     if is_cluster(url):
         return cast(redis.asyncio.Redis, _AsyncCluster.from_url(
             node_url(url), max_connections=CLUSTER_NODE_CONNECTIONS, **options))
+    if is_sentinel(url):
+        # Sentinel's pool does not wait for a free connection: past pool_size, a 503.
+        target = sentinel_target(url)
+        if pool_size is not None:
+            options["max_connections"] = pool_size
+        watchers: Any = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            target.sentinels)
+        return cast(redis.asyncio.Redis, watchers.master_for(
+            target.service, **target.options, **options))
     if pool_size is None:
         return redis.asyncio.Redis.from_url(url, **options)
     pool = redis.asyncio.BlockingConnectionPool.from_url(

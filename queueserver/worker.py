@@ -57,8 +57,9 @@ def rq_connection(config: Config, long_running: bool = False) -> redis.Redis:
         raise runtime.SetupError(
             "RQ does not run on Redis Cluster: set RQ_REDIS_URL to a plain Redis for the "
             "background jobs (REDIS_URL may stay on the cluster).")
-    # RQ stores pickled job data: it needs a connection that returns bytes.
-    return redis.Redis.from_url(url)
+    # RQ stores pickled job data: it needs a connection that returns bytes. (A Sentinel URL
+    # gives one that follows the master.)
+    return connections.connect(url, decode_responses=False)
 
 
 def queue(config: Config, name: str, connection: redis.Redis | None = None) -> Queue:
