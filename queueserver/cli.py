@@ -67,13 +67,6 @@ def _simulate(args: argparse.Namespace) -> int:
                         args.speed, args.hours, args.seed, args.centre, args.json_path)
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from queueserver import simulate
-
-    return simulate.run(_config(args), args.url, args.bookings, args.counters,
-                        args.speed, args.hours, args.seed, args.centre, args.json_path)
-
-
 def _bench(args: argparse.Namespace) -> int:
     from queueserver.bench import cli as bench_cli
 
@@ -161,18 +154,6 @@ def parser() -> argparse.ArgumentParser:
                                "sample centres, bookings and credentials")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
-
-    sim = command("simulate", _simulate, "play a whole day against a running server (its API "
-                                         "and WebSocket) and report waits and estimate accuracy")
-    sim.add_argument("--bookings", type=int, default=600)
-    sim.add_argument("--counters", type=int, help="default: every counter of the centre")
-    sim.add_argument("--speed", type=float, default=1.0,
-                     help="how many times as fast as real time (the server's clock must match)")
-    sim.add_argument("--url", default="http://127.0.0.1:8000")
-    sim.add_argument("--hours", type=float, default=8.0, help="the day's booked hours")
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--centre", help="default: the config's first centre")
-    sim.add_argument("--json", dest="json_path", help="also write the report here as JSON")
 
     sim = command("simulate", _simulate, "play a whole day against a running server (its API "
                                          "and WebSocket) and report waits and estimate accuracy")
