@@ -10,14 +10,17 @@ Nothing reaches the network: `responses` refuses every request it was not told a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import lameenc
@@ -26,6 +29,8 @@ import requests
 import responses
 
 from queueserver.sounds import audio
+
+T = TypeVar("T")
 
 BATCHEXECUTE = re.compile(r"https://translate\.google\.[a-z.]+/_/TranslateWebserverUi/data/"
                           r"batchexecute")
@@ -119,3 +124,10 @@ announcement_engine = "{engine}"
     path = folder / f"sounds-{engine}.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Runs a coroutine on a loop of its own in another thread: earlier tests in the same
+    process (Playwright's synchronous API) may leave a loop running on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()

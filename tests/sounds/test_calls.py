@@ -15,7 +15,7 @@ import pytest
 import redis
 from conftest import HKIDS, MORNING, SECRET, bearer
 from rq import Queue
-from sound_fixtures import write_config
+from sound_fixtures import run_async, write_config
 
 from queueserver import clips, config, keys
 from queueserver.clock import Clock
@@ -187,7 +187,6 @@ def test_clip_urls_in_python_match_the_script(hall: Hall) -> None:
     for _ in range(3):
         hall.issue()
     hall.act(1, "call")
-    import asyncio
 
     async def voices() -> list[dict[str, Any]]:
         a = announcer.Announcer(hall.cfg, hall.url)
@@ -196,7 +195,7 @@ def test_clip_urls_in_python_match_the_script(hall: Hall) -> None:
         finally:
             await a.close()
 
-    assert announcer.clip_urls(asyncio.run(voices()), "A001") == hall.announcement()["clips"][1:]
+    assert announcer.clip_urls(run_async(voices), "A001") == hall.announcement()["clips"][1:]
 
 
 def test_a_clip_not_cached_is_joined_on_request_but_not_stored(hall: Hall) -> None:
@@ -220,7 +219,6 @@ def test_clips_that_cannot_be_made_are_404(hall: Hall, path: str) -> None:
 
 def test_unreadable_segments_mean_a_chime_not_a_failed_call(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    import asyncio
 
     from conftest import free_port
 
@@ -233,7 +231,7 @@ def test_unreadable_segments_mean_a_chime_not_a_failed_call(
         finally:
             await nowhere.close()
 
-    assert asyncio.run(voices()) == []
+    assert run_async(voices) == []
     assert "this call chimes only" in caplog.text
 
 
@@ -258,6 +256,6 @@ def test_displays_asking_at_once_share_one_join(hall: Hall) -> None:
         finally:
             await a.close()
 
-    answers = asyncio.run(ask_together())
+    answers = run_async(ask_together)
     assert len(joins) == 1
     assert answers[0] is not None and all(answer == answers[0] for answer in answers)
