@@ -55,7 +55,9 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
 def table(result: dict[str, Any]) -> str:
     lines = [f"queueserver bench: {result['processes']} serve process(es), "
              f"{result['machine']['cpus']} CPU(s), redis {result['machine']['redis']}, "
-             f"appendfsync {result['appendfsync']}",
+             f"appendfsync {result['appendfsync']}, load average "
+             f"{result['machine']['load_average_1m_before']} -> "
+             f"{result['machine']['load_average_1m_after']}",
              "",
              f"{'measure':<44}{'project':>12}{'floor':>12}{'ratio':>8}"]
 

@@ -259,6 +259,8 @@ def _floor_event(kind: str, k: int) -> dict[str, Any]:
 def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: bool = False,
         appendfsync: str = "always", centre: str | None = None) -> dict[str, Any]:
     plan = SHORT if short else FULL
+    # Other work on the machine shows in every figure: the run records how busy it was.
+    load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qs-bench-")))
         if targets:
@@ -303,7 +305,9 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
         info: Any = r.info("server")
     result = {"processes": len(serve), "appendfsync": "external" if targets else appendfsync,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(), "redis": info.get("redis_version")},
+                          "platform": platform.platform(), "redis": info.get("redis_version"),
+                          "load_average_1m_before": round(load_before[0], 2),
+                          "load_average_1m_after": round(os.getloadavg()[0], 2)},
               "plan": asdict(plan), **result}
     result["targets_met"] = report.verdicts(result)
     return result

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 
 EVENT_PREFIX = b'{"id": "'
-# Frames larger than this are no display event: the board, the only big message, is skipped.
-MAX_FRAME = 1 << 20
+# Under uvicorn's keep-alive timeout (5 s): an idle connection older than this is replaced.
+IDLE_REOPEN_S = 3.0
 
 
 class Http:
@@ -28,11 +28,18 @@ class Http:
         self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        # A POST is never sent twice: a connection the server may have closed for idleness
+        # (uvicorn: after 5 s) is replaced before sending, not retried after.
+        if self.reader is not None and (self.reader.at_eof()
+                                        or time.monotonic() - self.used > IDLE_REOPEN_S):
+            await self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
+        self.used = time.monotonic()
         self.writer.write(
             (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}"
              f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -49,7 +56,7 @@ class Http:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            self.writer = None
+            self.reader = self.writer = None
 
 
 class Tally:
