@@ -105,13 +105,11 @@ class Pull:
     def __init__(self, url: str, since: Validators = Validators(), policy: Policy = Policy(),
                  note: Callable[[str], None] = lambda _: None,
                  tick: Callable[[], None] = lambda: None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.url, self.since, self.policy = url, since, policy
         self.note, self.tick, self.sleep = note, tick, sleep
         self.validators = Validators()
         self.requests = 0
-        self._transport = transport
         self._pages: list[_Page] = []
         self._read_all = False
         self._folder: tempfile.TemporaryDirectory[str] | None = None
@@ -121,7 +119,6 @@ class Pull:
         self._folder = tempfile.TemporaryDirectory(prefix="queueserver-feed-")
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.policy.timeout_s), follow_redirects=True,
-            transport=self._transport,
             headers={"Accept": "application/json", "User-Agent": "queueserver booking sync"})
         return self
 
