@@ -52,8 +52,8 @@ class State(TypedDict):
 
 async def healthz(request: Request) -> JSONResponse:
     try:
-        await request.state.redis.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        await connections.check(request.state.redis)
+    except connections.UNAVAILABLE:
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
 

@@ -30,6 +30,11 @@ import redis.cluster
 import redis.sentinel
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+# What "Redis cannot be reached" looks like, on one Redis or a cluster missing a node: a 503
+# and a retry, never a 500.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError, OSError)
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}  # -> TLS to the master
 STRICT_SHEBANG = "#!lua\n"
 # A dead connection is noticed before use when it has been idle this long (seconds).
@@ -134,6 +139,17 @@ def connect_async(url: str, pool_size: int | None = None, pool_wait_s: float | N
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url, max_connections=pool_size, timeout=pool_wait_s, **options)
     return redis.asyncio.Redis.from_pool(pool)
+
+
+async def check(r: redis.asyncio.Redis) -> None:
+    """Raises one of UNAVAILABLE unless Redis can serve: a PING, and on a cluster its state too
+    (a cluster with a node down still answers PING, and CLUSTERDOWN to everything else)."""
+    if isinstance(r, redis.asyncio.cluster.RedisCluster):
+        info: Any = await r.cluster_info()
+        if info.get("cluster_state") != "ok":
+            raise redis.exceptions.ClusterDownError(f"cluster_state {info.get('cluster_state')}")
+    else:
+        await r.ping()
 
 
 class _Immediate:

@@ -104,7 +104,7 @@ class CentreReader:
                     self.ready.set()
                 batches: Any = await self.r.xread({self.key: self.cursor}, count=READ_COUNT,
                                              block=BLOCK_MS)
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            except connections.UNAVAILABLE as e:
                 metrics.REDIS_ERRORS.labels("events").inc()
                 log.warning("event reader for %s: redis unreachable (%s); retrying",
                             self.key, type(e).__name__)
@@ -176,7 +176,7 @@ class Hub:
                 for key in wanted:
                     pipe.exists(key)
                 found = dict(zip(wanted, await pipe.execute(), strict=True))
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
+            except connections.UNAVAILABLE:
                 continue
             except Exception:
                 log.exception("checking open sockets' credentials failed; retrying")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from queueserver import connections
 from queueserver.api.base import MAX_BODY_BYTES, error_response
 from queueserver.errors import ApiError
 
@@ -70,7 +70,7 @@ class Errors:
         except ApiError as e:
             if not started:
                 await error_response(e)(scope, receive, send)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+        except connections.UNAVAILABLE as e:
             log.warning("redis unreachable: %s", type(e).__name__)
             if not started:
                 await error_response(ApiError("unavailable"))(scope, receive, send)

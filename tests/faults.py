@@ -82,7 +82,10 @@ class Cluster:
     `redis-cli --cluster create`."""
 
     folder: Path
+    # How long a silent node takes to be declared failed (Redis's default: 15 s).
+    node_timeout_ms: int = 15000
     ports: list[int] = field(default_factory=list)
+    cmds: list[list[str]] = field(default_factory=list)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -95,12 +98,14 @@ class Cluster:
             node = self.folder / f"node-{i}"
             node.mkdir()
             self.ports.append(port)
-            self.procs.append(subprocess.Popen(
+            self.cmds.append(
                 ["redis-server", "--port", str(port), "--cluster-port", str(bus),
                  "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
-                 "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                 "--cluster-node-timeout", str(self.node_timeout_ms),
+                 "--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            self.procs.append(subprocess.Popen(self.cmds[-1], stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL))
         for port in self.ports:
             wait_for(redis.Redis(port=port).ping, REDIS_START_S, "cluster node start")
         subprocess.run(["redis-cli", "--cluster", "create",
@@ -113,6 +118,20 @@ class Cluster:
                        == "ok" for p in self.ports)
 
         wait_for(settled, 30, "cluster_state:ok on every node")
+
+    def settled(self) -> bool:
+        return all(redis.Redis(port=p).execute_command("CLUSTER INFO")["cluster_state"] == "ok"
+                   for p in self.ports)
+
+    def kill(self, i: int) -> None:
+        self.procs[i].kill()
+        self.procs[i].wait(10)
+
+    def restart(self, i: int) -> None:
+        """The node again, on its port, its cluster config and its append-only file."""
+        self.procs[i] = subprocess.Popen(self.cmds[i], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        wait_for(redis.Redis(port=self.ports[i]).ping, REDIS_START_S, "cluster node restart")
 
     def stop(self) -> None:
         for proc in self.procs:

@@ -13,15 +13,17 @@ import httpx
 import pytest
 import redis
 import redis.cluster
-from conftest import SAMPLE_CONFIG, server_env, start_server
-from faults import Cluster
+from conftest import HKIDS, SAMPLE_CONFIG, make_booking, server_env, start_server, store
+from faults import Cluster, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from queueserver import connections, keys
+from queueserver import auth, connections, keys
 
 C = "/api/v1/centres/wan-chai"
 BOOKINGS = SAMPLE_CONFIG.parent / "bookings.csv"
+# A node silent this long is declared failed, and the cluster down (no replica to promote).
+NODE_TIMEOUT_MS = 1000
 
 pytestmark = pytest.mark.e2e
 
@@ -125,3 +127,42 @@ def test_background_jobs_refuse_a_cluster_without_rq_redis_url(cluster: Cluster)
     done = cli(server_env(cluster.url), "worker", "--burst")
     assert done.returncode == 2
     assert "RQ_REDIS_URL" in done.stderr
+
+
+def test_a_node_down_answers_503_and_the_cluster_recovers_by_itself(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, node_timeout_ms=NODE_TIMEOUT_MS)
+    c.start()
+    server = None
+    try:
+        r = connections.connect(c.url)
+        store(r, [make_booking("MEP1"), make_booking("MEP2", id_number=HKIDS[1])])
+        sup, _ = auth.create_token(r, auth.Role.SUPERVISOR, "wan-chai")
+        h = {"Authorization": f"Bearer {sup}"}
+        server = start_server(server_env(c.url))
+
+        def check_in(i: int) -> httpx.Response:
+            return httpx.post(server.url + C + "/tickets", headers=h, timeout=60, json={
+                "booking_ref": f"MEP{i}", "id_number": HKIDS[i - 1], "photo_barcode": f"PH{i}"})
+
+        for i in (1, 2):
+            httpx.post(server.url + C + "/photo-receipts", json={"barcode": f"PH{i}"},
+                       headers=h, timeout=10).raise_for_status()
+        assert check_in(1).json()["ticket"]["number"] == "A001"
+        holder = c.ports.index(int(r.get_node_from_key(keys.events("wan-chai")).port))
+        r.close()
+        c.kill(holder)
+        wait_for(lambda: httpx.get(server.url + "/healthz", timeout=60).status_code == 503, 60,
+                 "healthz 503 with a node down")
+        refused = check_in(2)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (503, "unavailable")
+        c.restart(holder)
+        wait_for(c.settled, 60, "the cluster whole again")
+        wait_for(lambda: httpx.get(server.url + "/healthz", timeout=60).status_code == 200, 60,
+                 "healthz ok again, without restarting serve")
+        again = wait_for(lambda: (a := check_in(2)).status_code == 201 and a, 60,
+                         "a check-in after the node came back")
+        assert again.json()["ticket"]["number"] == "A002"  # A001 survived on the node's AOF
+    finally:
+        if server is not None:
+            server.stop()
+        c.stop()
