@@ -248,3 +248,31 @@ def test_screenshots_of_every_screen(
         page.wait_for_load_state("networkidle")
         path = shoot(page, name)
         assert path.stat().st_size > 10_000, name
+
+
+def test_the_desk_explains_a_refusal_and_requeues_a_no_show(
+        screens: Screens, r: redis.Redis, api: Api, make_login: Callable[..., str]) -> None:
+    store(r, [make_booking("MEP0001")])
+    api.post(C + "/photo-receipts", {"barcode": "PH0001"}, expect=201)
+    desk = sign_in(screens, make_login("dora", "desk"), "/desk/wan-chai")
+    assert desk.locator("#override_window").count() == 0, "a supervisor's switch only"
+    for text in ("MEP0001", "B987654(0)", "PH0001"):
+        desk.keyboard.type(text)
+        desk.keyboard.press("Enter")
+    desk.wait_for_selector("#desk-message [data-code=id_mismatch]")
+    message = desk.text_content("#desk-message") or ""
+    assert "身份證號碼與預約不符" in message and "does not match" in message
+    assert "Check that the card belongs" in message, "what to do next"
+    assert desk.evaluate("document.activeElement.id") == "id_number"
+    desk.keyboard.type("A123456(3)")
+    desk.keyboard.press("Enter")
+    desk.keyboard.press("Enter")  # the barcode is still there: Enter issues
+    desk.wait_for_function("() => window.__desk.issued.length === 1")
+    api.post(C + "/counters/1/call")
+    api.post(C + "/counters/1/no-show")
+    desk.fill("#lookup_number", "a001")
+    desk.press("#lookup_number", "Enter")
+    desk.wait_for_selector("#lookup-result [data-status=no_show]")
+    desk.click("#requeue")
+    desk.wait_for_selector("#lookup-result [data-status=waiting]")
+    assert api.get(C + "/tickets/A001")["ticket"]["status"] == "waiting"
