@@ -108,13 +108,15 @@ def _bookings_sync(args: argparse.Namespace) -> int:
 def _sounds_render(args: argparse.Namespace) -> int:
     from queueserver.sounds import cli as sounds_cli
 
-    return sounds_cli.run_render(_config(args), args.engine, args.centre)
+    code: int = sounds_cli.run_render(_config(args), args.engine, args.centre)
+    return code
 
 
 def _sounds_bench(args: argparse.Namespace) -> int:
     from queueserver.sounds import bench
 
-    return bench.run(args.counters, args.engine)
+    code: int = bench.run(args.counters, args.engine)
+    return code
 
 
 def _users_create(args: argparse.Namespace) -> int:
