@@ -75,7 +75,10 @@ class Errors:
             if not started:
                 await error_response(ApiError("unavailable"))(scope, receive, send)
         except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            # The route's name, never the raw path: a path may hold a receipt number.
+            endpoint = scope.get("endpoint")
+            log.exception("unhandled error on %s %s", scope.get("method"),
+                          getattr(endpoint, "__qualname__", "an unmatched route"))
             if not started:
                 await error_response(ApiError("internal", status=500,
                                               message_en="Internal error."))(

@@ -48,7 +48,7 @@ async def decline(centres: Centres, centre_id: str, number: str, acting: int | N
     centre = centres.centre(centre_id)
     result: dict[str, Any] = await centres.run_script(
         "decline", centre, by, idem, None, ticket=number, acting=acting, reason=reason,
-        note=note)
+        note=note or "")
     return result
 
 

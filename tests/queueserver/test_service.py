@@ -164,6 +164,10 @@ def test_a_decline_ends_the_ticket_and_frees_the_counter(
     assert "shadow" not in json.dumps(data)
     assert path.call(1) == second                              # the counter is free
     assert code(path.post(url, {"reason": "not_eligible"})) == (409, "invalid_state")
+    # A note is optional for the named reasons.
+    plain = path.post(f"tickets/{second}/decline", {"reason": "documents_missing"})
+    assert plain.status_code == 200, plain.text
+    assert r.hget(keys.ticket("wan-chai", "2026-11-27", second), "decline_note") == ""
 
 
 def test_the_amount_must_be_the_fee_for_the_type(
