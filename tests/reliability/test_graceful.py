@@ -21,10 +21,10 @@ from queueserver import auth
 
 C = "/api/v1/centres/wan-chai"
 # Redis holds writes this long: the check-in sent meanwhile is in flight when SIGTERM comes.
-PAUSE_MS = 1500
+PAUSE_MS = 3000
 SERVICE_RESTART = 1012
-# The supervisor of --workers looks at signals twice a second.
-STOP_ACCEPTING_S = 1.0
+# The supervisor of --workers looks at signals twice a second (with room for a busy machine).
+STOP_ACCEPTING_S = 1.5
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +66,7 @@ def test_sigterm_finishes_requests_and_closes_sockets_with_1012(
                 ws.recv(timeout=PAUSE_MS / 1000)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == SERVICE_RESTART
-            assert time.monotonic() - sent < 1.0
+            assert time.monotonic() - sent < PAUSE_MS / 1000 / 2
             # ...and the process soon takes no new connection (each of uvicorn's workers
             # closes its copy of the listening socket when it sees the signal, within 0.1 s).
             host, port = server.url.removeprefix("http://").split(":")
