@@ -185,6 +185,11 @@ def login_failures_address(address: str) -> str:
     return f"{PREFIX}:login-failures:addr:{address}"
 
 
+def rate_bucket(credential_id: str) -> str:
+    """One credential's request allowance (a token bucket), whatever centre it serves."""
+    return f"{PREFIX}:rate:{credential_id}"
+
+
 # --- booking sync (no centre) --------------------------------------------------------------------
 
 def import_plan(run: str) -> str:

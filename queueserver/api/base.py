@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from queueserver import keys, users
+from queueserver import keys, ratelimit, users
 from queueserver.auth import Action, Credential, hash_token, lookup_token_async
 from queueserver.errors import ApiError
 from queueserver.lua import decode
@@ -31,7 +31,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status)
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ async def authorize(conn: HTTPConnection, action: Action, centre: str | None = N
         cred = await _session(conn)
     if cred is None:
         raise ApiError("unauthenticated")
+    await ratelimit.take(conn.state.centres.scripts, cred)
     if not cred.allows(action, centre, counter):
         raise ApiError("forbidden")
     return cred
