@@ -25,6 +25,10 @@ MAX_BODY_BYTES = 64 * 1024
 IN_PROGRESS_TTL_S = 60
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_STRING = 256
+# No route reads below the top-level object's values; a deeper body is an attack on a parser.
+MAX_DEPTH = 8
+# The largest integer every JSON reader (and Lua's doubles) holds exactly.
+MAX_INT = 2**53 - 1
 # Staff pages send their session's CSRF token in this header with every state-changing call.
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -43,14 +47,33 @@ class Field:
     choices: tuple[str, ...] = ()
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    """How deeply a parsed body nests, without recursion (a deep one must not overflow here)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                todo.extend((v, level + 1) for v in
+                            (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def parse_body(raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
     if not raw.strip():
         body: Any = {}
     else:
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant)
         except (ValueError, RecursionError):
             raise ApiError("bad_request", message_en="The body is not valid JSON.") from None
+        if _depth(body) > MAX_DEPTH:
+            raise ApiError("bad_request", message_en="The body is nested too deeply.")
     if not isinstance(body, dict):
         raise ApiError("bad_request", message_en="The body must be a JSON object.")
     out: dict[str, Any] = {}
@@ -65,6 +88,8 @@ def parse_body(raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
             raise ApiError("bad_request", message_en=f"Field {name!r} has the wrong type.")
         if not isinstance(value, kinds):
             raise ApiError("bad_request", message_en=f"Field {name!r} has the wrong type.")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise ApiError("bad_request", message_en=f"Field {name!r} is out of range.")
         if isinstance(value, str):
             value = value.strip()
             if spec.required and not value:
