@@ -76,8 +76,10 @@ def started(cmds: Sequence[list[str]], env: dict[str, str], folder: Path,
             port = free_port()
             log = folder / f"{Path(cmd[2]).name}-{i}.log"
             with log.open("wb") as out:
+                # Run from the temporary folder: `python -m` puts the working folder first on
+                # the path, where a source tree's queueserver/ would shadow the installed one.
                 proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=out,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, cwd=folder)
             started.append(Process("127.0.0.1", port, proc))
             wait_healthy(started[-1], probe, log)
         yield started
