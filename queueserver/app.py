@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from queueserver import config as config_mod
 from queueserver import connections, metrics, runtime
-from queueserver.api import bookings as booking_routes
 from queueserver.api import (
+    audit,
     collection,
     events,
     login,
@@ -29,6 +29,7 @@ from queueserver.api import (
     sounds,
     staff,
 )
+from queueserver.api import bookings as booking_routes
 from queueserver.api.base import error_response
 from queueserver.clock import Clock, from_environment
 from queueserver.errors import ApiError
@@ -95,6 +96,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *service.routes,
         *collection.routes,
         *staff.routes,
+        *audit.routes,
         *login.routes,
         *pages.routes,
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -77,6 +78,11 @@ class Credential:
         return counter is None or self.counter is None or counter == self.counter
 
 
+def credential_record(cred_id: str, name: str, role: Role, centre: str | None) -> str:
+    """What the audit keeps of a credential, for as long as its actions are kept."""
+    return json.dumps({"id": cred_id, "name": name, "role": role.value, "centre": centre})
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -102,6 +108,7 @@ def create_token(r: redis.Redis, role: Role, centre: str | None = None,
         "counter": "" if counter is None else str(counter),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     r.hset(keys.token(digest), mapping=fields)
+    r.hset(keys.credential_names(), cred_id, credential_record(cred_id, name, role, centre))
     return token, Credential(cred_id, name, role, centre, counter)
 
 
@@ -154,6 +161,7 @@ async def create_token_async(r: redis.asyncio.Redis, role: Role, centre: str | N
               "counter": "" if counter is None else str(counter),
               "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     await r.hset(keys.token(digest), mapping=fields)  # type: ignore[arg-type]
+    await r.hset(keys.credential_names(), cred_id, credential_record(cred_id, name, role, centre))
     return token, Credential(cred_id, name, role, centre, counter)
 
 

@@ -136,6 +136,11 @@ def token_names() -> str:
     return f"{PREFIX}:token-names"
 
 
+def credential_names() -> str:
+    """Credential id -> its name and role, kept after revocation: the audit names who acted."""
+    return f"{PREFIX}:credential-names"
+
+
 def booking_index() -> str:
     """Booking reference -> the centre that holds it."""
     return f"{PREFIX}:booking-index"

@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.concurrency import run_in_threadpool
 
 from queueserver import keys
-from queueserver.auth import Credential, Role
+from queueserver.auth import Credential, Role, credential_record
 
 COOKIE = "qs_session"
 # A long shift: a browser left signed in at a counter overnight is signed out by morning.
@@ -94,6 +94,7 @@ async def create_user(r: redis.asyncio.Redis, name: str, password: str, role: Ro
     pipe = r.pipeline()
     pipe.hset(keys.user(name), mapping=fields)  # type: ignore[arg-type]
     pipe.sadd(keys.user_names(), name)
+    pipe.hset(keys.credential_names(), cred.id, credential_record(cred.id, name, role, centre))
     await pipe.execute()
     return cred
 

@@ -105,6 +105,7 @@ TABLE: list[Row] = [
                                     "name": "table-tv"})),
     row("GET", "/api/v1/staff", MANAGE, scoped=False),
     row("GET", AC + "/overview", MANAGE),
+    row("GET", AC + "/audit", MANAGE),
     row("GET", TK + "/booking", LOOK, T1 + "/booking"),
     row("GET", "/login", ANYONE),
     # Signing in needs the login form's own CSRF pair, whatever token comes along
