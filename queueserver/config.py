@@ -102,6 +102,8 @@ class Config:
     data_dir: Path | None = None
     booking_feed: BookingFeed | None = None
     path: Path | None = None
+    # Days after a permit's collection that its booking's personal fields are kept (PDPO DPP2).
+    personal_data_days: int = 30
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -111,7 +113,7 @@ class Config:
         return next((c for c in self.centres if c.id == centre_id), None)
 
 
-_TOP_KEYS = {"timezone", "fees", "centres", "data_dir", "booking_feed"}
+_TOP_KEYS = {"timezone", "fees", "centres", "data_dir", "booking_feed", "personal_data_days"}
 _CENTRE_KEYS = {
     "id", "name_en", "name_zh", "arrival_before_minutes", "arrival_after_minutes",
     "processing_working_days", "working_weekdays", "holidays", "holidays_file",
@@ -343,8 +345,11 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
         data_dir = Path(_get(data, "data_dir", str, ""))
         if base and not data_dir.is_absolute():
             data_dir = base / data_dir
+    keep_days = _get(data, "personal_data_days", int, "", 30)
+    if isinstance(keep_days, bool) or keep_days < 0:
+        raise ConfigError("personal_data_days: a whole number of days, 0 or more")
     return Config(centres=centres, timezone=tz, fees=fees, data_dir=data_dir,
-                  booking_feed=feed, path=path)
+                  booking_feed=feed, path=path, personal_data_days=keep_days)
 
 
 def load(path: str | Path) -> Config:

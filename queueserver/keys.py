@@ -97,6 +97,11 @@ def archive(centre: str, date: str) -> str:
     return f"{_c(centre)}:archive:{date}"
 
 
+def privacy_log(centre: str) -> str:
+    """Personal data exported, erased or purged: staff-only audit entries, never screen events."""
+    return f"{_c(centre)}:privacy-log"
+
+
 def idempotency(centre: str, digest: str) -> str:
     return f"{_c(centre)}:idem:{digest}"
 

@@ -42,7 +42,8 @@ class Periodic:
 # Filled by the modules that own the work (booking sync, day close, purges).
 SCHEDULE: list[Periodic] = []
 # The modules that own periodic jobs: each registers its own in SCHEDULE when imported.
-SCHEDULE_MODULES: list[str] = ["queueserver.booking_sync.schedule", "queueserver.dayclose"]
+SCHEDULE_MODULES: list[str] = ["queueserver.booking_sync.schedule", "queueserver.dayclose",
+                                "queueserver.privacy"]
 
 
 def load_schedule() -> list[Periodic]:

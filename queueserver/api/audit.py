@@ -1,6 +1,6 @@
 """The audit (CONTRACT §4, for supervisors and admins): a day's staff actions, read from the
-centre's event stream (its archive once the day is closed), each naming the credential that
-acted — by the name it had, even after it was revoked."""
+centre's event stream (its archive once the day is closed) and its privacy log, each naming the
+credential that acted — by the name it had, even after it was revoked."""
 
 from __future__ import annotations
 
@@ -23,13 +23,16 @@ async def day_actions(r: Any, centre: str, date: str) -> list[dict[str, Any]]:
         stream = keys.events(centre)
     names: dict[str, str] = await r.hgetall(keys.credential_names())
     out = []
-    for event_id, fields in await stats.read_events_async(r, stream):
+    events = [*await stats.read_events_async(r, stream),
+              *await stats.read_events_async(r, keys.privacy_log(centre))]
+    for event_id, fields in sorted(events, key=lambda e: str(e[1].get("at", ""))):
         data = json.loads(fields.get("data") or "{}")
         by = data.pop("by", None) if isinstance(data, dict) else None
         # The live stream holds yesterday's tail until the day closes: only this day's events.
         if not by or not str(fields.get("at", "")).startswith(date):
             continue
-        known = json.loads(names[by]) if by in names else {"id": by, "name": None, "role": None}
+        known = (json.loads(names[by]) if by in names
+                 else {"id": by, "name": "system" if by == "system" else None, "role": None})
         out.append({"id": event_id, "at": fields["at"], "type": fields.get("type"),
                     "credential": {"id": by, "name": known["name"], "role": known["role"]},
                     "data": data})

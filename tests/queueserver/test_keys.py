@@ -35,6 +35,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.token("ab12") == "qs:token:ab12"
     assert keys.token_names() == "qs:token-names"
     assert keys.credential_names() == "qs:credential-names"
+    assert keys.privacy_log("wan-chai") == "qs:{wan-chai}:privacy-log"
     assert keys.booking_index() == "qs:booking-index"
     assert keys.receipt_index() == "qs:receipt-index"
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"

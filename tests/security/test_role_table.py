@@ -106,6 +106,8 @@ TABLE: list[Row] = [
     row("GET", "/api/v1/staff", MANAGE, scoped=False),
     row("GET", AC + "/overview", MANAGE),
     row("GET", AC + "/audit", MANAGE),
+    row("POST", AC + "/personal-data/export", MANAGE, body={"booking_ref": "MEP9999"}),
+    row("POST", AC + "/personal-data/erase", MANAGE, body={"booking_ref": "MEP9999"}),
     row("GET", TK + "/booking", LOOK, T1 + "/booking"),
     row("GET", "/login", ANYONE),
     # Signing in needs the login form's own CSRF pair, whatever token comes along
