@@ -59,6 +59,7 @@ T1 = C + "/tickets/A001"
 
 TABLE: list[Row] = [
     row("GET", "/healthz", ANYONE),
+    row("GET", "/openapi.json", ANYONE),
     row("GET", "/metrics", ANYONE),
     row("POST", AC + "/photo-receipts", {A, S, P}, body={"barcode": "X1"}),
     row("POST", AC + "/tickets", {A, S, D}, body={
