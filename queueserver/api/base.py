@@ -224,19 +224,24 @@ class Post:
                                     status_code=stored["response"]["status"])
             return self.render(decode(stored["result"]))
         call.idem = Idem(idem_key, fp)
+
+        async def keep(status: int, body: Any) -> None:
+            # A script keeps its own answer with its change; what no script kept is kept here.
+            current = json.loads(await r.get(idem_key) or "null")
+            if current is None or current.get("state") == "in_progress":
+                done = {"state": "done", "fp": fp, "response": {"status": status, "body": body}}
+                await r.set(idem_key, json.dumps(done), ex=IDEMPOTENCY_TTL_S)
+
         try:
-            return self.render(await self.run(call))
+            response = self.render(await self.run(call))
         except ApiError as e:
             if e.status < 500:
-                # A refusal found by Python, not a script, is kept here; a script keeps its own.
-                current = json.loads(await r.get(idem_key) or "null")
-                if current is None or current.get("state") == "in_progress":
-                    done = {"state": "done", "fp": fp,
-                            "response": {"status": e.status, "body": e.body()}}
-                    await r.set(idem_key, json.dumps(done), ex=IDEMPOTENCY_TTL_S)
+                await keep(e.status, e.body())
             else:
                 await r.delete(idem_key)
             raise
         except BaseException:
             await r.delete(idem_key)
             raise
+        await keep(response.status_code, json.loads(response.body))
+        return response

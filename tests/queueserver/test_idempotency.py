@@ -116,3 +116,14 @@ def test_server_errors_are_not_kept(
     assert "fault" not in first.text       # nothing about internals in the answer
     second = post(client, tokens["photo"], "/photo-receipts", {"barcode": "PH9"}, key="f")
     assert second.status_code == 201
+
+
+def test_an_operation_without_a_script_keeps_its_answer_too(
+        client: TestClient, tokens: dict[str, str], r: redis.Redis) -> None:
+    body = {"role": "display", "centre": "wan-chai", "name": "hall-tv-7"}
+    headers = {**bearer(tokens["supervisor"]), "Idempotency-Key": "tv-7"}
+    first = client.post("/api/v1/tokens", json=body, headers=headers)
+    again = client.post("/api/v1/tokens", json=body, headers=headers)
+    assert first.status_code < 300, first.text
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert r.hexists(keys.token_names(), "hall-tv-7")
