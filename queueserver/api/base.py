@@ -243,5 +243,5 @@ class Post:
         except BaseException:
             await r.delete(idem_key)
             raise
-        await keep(response.status_code, json.loads(response.body))
+        await keep(response.status_code, json.loads(bytes(response.body)))
         return response
