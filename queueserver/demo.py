@@ -8,10 +8,12 @@ bookings in so that the board has numbers to call, and prints the URL of every s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import datetime as dt
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 import redis
+import redis.asyncio
 import uvicorn
 
 from queueserver import auth, embedded, identity, logs, runtime
@@ -85,6 +88,31 @@ def credentials(r: redis.Redis, config: Config) -> dict[str, str]:
     return out
 
 
+STAFF_ROLES = (auth.Role.SUPERVISOR, auth.Role.DESK, auth.Role.CLERK, auth.Role.PHOTO)
+
+
+def logins(url: str, config: Config) -> tuple[list[str], str]:
+    """Staff logins for the screens, all with one fresh password printed at start."""
+    from queueserver import users
+
+    password = secrets.token_urlsafe(9)
+    names = ["demo-admin"] + [f"demo-{role.value}-{c.id}" for c in config.centres
+                              for role in STAFF_ROLES]
+
+    async def create() -> None:
+        r = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        try:
+            for name in names:
+                await users.revoke_user(r, name)
+                _, role, centre = (name.split("-", 2) + [""])[:3]
+                await users.create_user(r, name, password, auth.Role(role), centre or None)
+        finally:
+            await r.aclose()
+
+    asyncio.run(create())
+    return names, password
+
+
 def _fakeredis() -> str:
     from fakeredis import TcpFakeServer
 
@@ -132,10 +160,12 @@ def _bring_to_life(base: str, config: Config, tokens: dict[str, str],
 
 
 def _print_screens(base: str, config: Config, tokens: dict[str, str],
-                   people: dict[str, list[Sample]]) -> None:
+                   people: dict[str, list[Sample]], staff: tuple[list[str], str]) -> None:
+    names, password = staff
     lines = [f"\nqueueserver demo is running at {base}\n",
              f"  admin token (API, every centre): {tokens['demo-admin']}",
-             f"  supervisor screen: {base}/admin", f"  staff login:       {base}/login"]
+             f"  supervisor screen: {base}/admin", f"  staff login:       {base}/login",
+             f"  staff logins: {', '.join(names)}", f"  password of every staff login: {password}"]
     for c in config.centres:
         t = {role.value: tokens[f"demo-{role.value}-{c.id}"] for role in auth.Role
              if role is not auth.Role.ADMIN}
@@ -164,6 +194,7 @@ def run(config: Config, host: str, port: int) -> int:
     clock: Clock = from_environment(config.tz)
     now = clock.now()
     tokens = credentials(r, config)
+    staff = logins(url, config)
     people = {c.id: samples(c, now) for c in config.centres}
     BookingStore(r, secret, "demo", now.isoformat()).apply(
         [s.booking for group in people.values() for s in group])
@@ -178,7 +209,7 @@ def run(config: Config, host: str, port: int) -> int:
             threading.Event().wait(0.05)
         if server.started:
             _bring_to_life(base, config, tokens, people)
-            _print_screens(base, config, tokens, people)
+            _print_screens(base, config, tokens, people, staff)
 
     threading.Thread(target=when_started, daemon=True).start()
     try:

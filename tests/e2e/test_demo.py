@@ -80,6 +80,18 @@ def test_the_demo_serves_a_board_whose_numbers_can_be_called(demo: Demo) -> None
                    "/display/kowloon-bay?token="):
         assert screen in out, screen
     call_a_sample_number(demo, admin)
+    # The printed staff login opens the staff screens.
+    password = re.search(r"password of every staff login: (\S+)", out)
+    assert password
+    with httpx.Client(base_url=demo.url) as browser:
+        form = browser.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf, form.text
+        signed_in = browser.post("/login", data={
+            "username": "demo-desk-wan-chai", "password": password.group(1),
+            "csrf_token": csrf.group(1)})
+        assert signed_in.status_code in (200, 303), signed_in.text
+        assert browser.get("/desk/wan-chai").status_code == 200
     # SIGTERM ends the demo and everything it started: the worker and the embedded Redis.
     started = children(demo.proc.pid)
     assert len(started) >= 2
