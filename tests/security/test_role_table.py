@@ -5,6 +5,7 @@ cannot ship without saying who may use it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -225,3 +226,29 @@ def test_the_table_agrees_with_the_code() -> None:
                  auth.Action.BOARD: BOARD, auth.Action.COLLECTION: {A, S, K},
                  auth.Action.KIOSK_KEY: {K}, auth.Action.MANAGE: MANAGE}
     assert {a: {r.value for r in roles} for a, roles in auth.PERMISSIONS.items()} == by_action
+
+
+def test_staff_sessions_follow_the_same_table(client: TestClient,
+                                              tokens: dict[str, str]) -> None:
+    """A signed-in browser is held to the same table as a token (reading routes; the POSTs'
+    CSRF rule is walked in tests/queueserver/test_logins.py). Its home page lists its screens."""
+    password = "a long enough password"
+    rows = [e for e in TABLE if e.method == "GET" and e.allowed != ANYONE
+            and "{receipt}" not in e.path]
+    for role in ROLES:
+        made = client.post("/api/v1/users", headers=bearer(tokens[A]), json={
+            "name": f"walk-{role}", "password": password, "role": role,
+            **({} if role == A else {"centre": "wan-chai"}),
+            **({"counter": 1} if role == CL else {})})
+        assert made.status_code == 201, made.text
+        with TestClient(client.app) as browser:
+            page = browser.get("/login")
+            found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert found
+            signed = browser.post("/login", follow_redirects=False, data={
+                "username": f"walk-{role}", "password": password, "csrf_token": found.group(1)})
+            assert signed.status_code == 303, signed.text
+            allowed = {e.template for e in rows if let_in(browser, e, None, tokens[A])}
+            wanted = {e.template for e in rows if role in e.allowed}
+            wanted.add("/")   # the home page is a session's
+            assert allowed == wanted, role
