@@ -91,25 +91,42 @@ class TokenError(Exception):
     pass
 
 
-def create_token(r: redis.Redis, role: Role, centre: str | None = None,
-                 counter: int | None = None, name: str | None = None) -> tuple[str, Credential]:
+@dataclass(frozen=True)
+class NewToken:
+    """A credential about to be stored: the token (shown once), its hash and its fields."""
+
+    token: str
+    digest: str
+    credential: Credential
+    fields: dict[Any, Any]
+
+
+def new_token(role: Role, centre: str | None, counter: int | None,
+              name: str | None) -> NewToken:
+    """The rules of a credential, checked before anything is stored."""
     if role is not Role.ADMIN and not centre:
-        raise TokenError(f"role {role.value} needs --centre")
+        raise TokenError(f"role {role.value} needs a centre (--centre)")
     if counter is not None and role is not Role.CLERK:
-        raise TokenError("--counter applies to the clerk role only")
+        raise TokenError("a counter (--counter) applies to the clerk role only")
     cred_id = "t_" + secrets.token_hex(6)
     name = name or f"{role.value}-{cred_id[2:]}"
     token = "qs_" + secrets.token_urlsafe(32)
-    digest = hash_token(token)
-    if not r.hsetnx(keys.token_names(), name, digest):
-        raise TokenError(f"a credential named {name!r} already exists")
-    fields: dict[Any, Any] = {
-        "id": cred_id, "name": name, "role": role.value, "centre": centre or "",
-        "counter": "" if counter is None else str(counter),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    r.hset(keys.token(digest), mapping=fields)
-    r.hset(keys.credential_names(), cred_id, credential_record(cred_id, name, role, centre))
-    return token, Credential(cred_id, name, role, centre, counter)
+    fields = {"id": cred_id, "name": name, "role": role.value, "centre": centre or "",
+              "counter": "" if counter is None else str(counter),
+              "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    return NewToken(token, hash_token(token), Credential(cred_id, name, role, centre, counter),
+                    fields)
+
+
+def create_token(r: redis.Redis, role: Role, centre: str | None = None,
+                 counter: int | None = None, name: str | None = None) -> tuple[str, Credential]:
+    new = new_token(role, centre, counter, name)
+    cred = new.credential
+    if not r.hsetnx(keys.token_names(), cred.name, new.digest):
+        raise TokenError(f"a credential named {cred.name!r} already exists")
+    r.hset(keys.token(new.digest), mapping=new.fields)
+    r.hset(keys.credential_names(), cred.id, credential_record(cred.id, cred.name, role, centre))
+    return new.token, cred
 
 
 def revoke_token(r: redis.Redis, name: str) -> bool:
@@ -147,22 +164,14 @@ async def create_token_async(r: redis.asyncio.Redis, role: Role, centre: str | N
                              counter: int | None = None,
                              name: str | None = None) -> tuple[str, Credential]:
     """`create_token` for the supervisor's screen, with the same rules and fields."""
-    if role is not Role.ADMIN and not centre:
-        raise TokenError(f"role {role.value} needs a centre")
-    if counter is not None and role is not Role.CLERK:
-        raise TokenError("a counter applies to the clerk role only")
-    cred_id = "t_" + secrets.token_hex(6)
-    name = name or f"{role.value}-{cred_id[2:]}"
-    token = "qs_" + secrets.token_urlsafe(32)
-    digest = hash_token(token)
-    if not await r.hsetnx(keys.token_names(), name, digest):
-        raise TokenError(f"a credential named {name!r} already exists")
-    fields = {"id": cred_id, "name": name, "role": role.value, "centre": centre or "",
-              "counter": "" if counter is None else str(counter),
-              "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    await r.hset(keys.token(digest), mapping=fields)  # type: ignore[arg-type]
-    await r.hset(keys.credential_names(), cred_id, credential_record(cred_id, name, role, centre))
-    return token, Credential(cred_id, name, role, centre, counter)
+    new = new_token(role, centre, counter, name)
+    cred = new.credential
+    if not await r.hsetnx(keys.token_names(), cred.name, new.digest):
+        raise TokenError(f"a credential named {cred.name!r} already exists")
+    await r.hset(keys.token(new.digest), mapping=new.fields)
+    await r.hset(keys.credential_names(), cred.id,
+                 credential_record(cred.id, cred.name, role, centre))
+    return new.token, cred
 
 
 async def revoke_token_async(r: redis.asyncio.Redis, name: str) -> bool:
