@@ -174,7 +174,9 @@ def session_key(secret: bytes, cookie: str | None) -> str | None:
     if not cookie or "." not in cookie:
         return None
     session_id, signature = cookie.rsplit(".", 1)
-    if not hmac.compare_digest(_sign(secret, session_id), signature):
+    # compare_digest refuses non-ASCII str (a TypeError, a 500): compare the bytes.
+    if not hmac.compare_digest(_sign(secret, session_id).encode(),
+                               signature.encode(errors="surrogatepass")):
         return None
     return keys.session(_digest(session_id))
 

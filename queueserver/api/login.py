@@ -84,7 +84,9 @@ async def login(request: Request) -> Response:
         return page
     nonce = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     sent = form.get("csrf_token", "")
-    if not nonce or not hmac.compare_digest(sent, _login_token(secret, nonce)):
+    # Bytes, not str: compare_digest raises on non-ASCII text, which a form may well send.
+    if not nonce or not hmac.compare_digest(sent.encode(errors="surrogatepass"),
+                                            _login_token(secret, nonce).encode()):
         return _form_page(request, 403, "csrf_failed", name, next_path)
     cred = await users.authenticate(r, name, form.get("password", ""))
     if cred is None:
@@ -105,7 +107,8 @@ async def logout(request: Request) -> Response:
     session = await users.lookup_session(r, secret, cookie)
     if session is not None:
         form = await _form(request)
-        if not hmac.compare_digest(form.get("csrf_token", ""), session.csrf):
+        if not hmac.compare_digest(form.get("csrf_token", "").encode(errors="surrogatepass"),
+                                   session.csrf.encode()):
             return problem(request, 403, "csrf_failed")
         await users.end_session(r, secret, cookie)
     response = RedirectResponse("/login", status_code=303)
