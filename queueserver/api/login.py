@@ -46,7 +46,11 @@ def _secure(request: Request) -> bool:
 async def _form(request: Request) -> dict[str, str]:
     """An urlencoded form (the only kind the login page sends)."""
     raw = (await request.body()).decode("utf-8", errors="replace")
-    fields = parse_qs(raw, keep_blank_values=True, max_num_fields=10)
+    try:
+        fields = parse_qs(raw, keep_blank_values=True, max_num_fields=10)
+    except ValueError:
+        # More fields than the form has: no form of ours; its CSRF check then refuses it.
+        return {}
     return {k: v[0][:MAX_FIELD] for k, v in fields.items() if v}
 
 

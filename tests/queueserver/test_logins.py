@@ -223,3 +223,12 @@ def test_non_ascii_tokens_are_refused_not_crashed_on(client: TestClient, clerk: 
     assert answer.status_code == 403
     # A cookie is decoded as Latin-1, so its signature may hold any of those characters.
     assert users.session_key(b"secret", "abc.sig¤") is None
+
+
+def test_a_form_with_too_many_fields_is_refused_not_crashed_on(client: TestClient) -> None:
+    """Found by schemathesis: parse_qs's field limit raised ValueError (a 500)."""
+    client.get("/login")
+    body = "&".join(f"f{i}=x" for i in range(20))
+    answer = client.post("/login", content=body, follow_redirects=False,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 403
