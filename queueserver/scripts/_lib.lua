@@ -197,6 +197,16 @@ local function ticket_at_counter(number, acting)
   return t
 end
 
+-- The counter's current ticket while it is called (recall, no-show and transfer need one), or
+-- nil and the refusal to return.
+local function called_at_counter(n)
+  local c = counter_state(n)
+  local t = c.ticket ~= '' and load_ticket(c.ticket) or nil
+  if not t then return nil, refuse('no_current_ticket') end
+  if t.status ~= 'called' then return nil, refuse('invalid_state', {ticket = ticket_view(t)}) end
+  return t
+end
+
 -- The ticket is the one its counter is serving now: no other step is in flight there.
 local function current_at_its_counter(t)
   return (t.counter or '') ~= '' and counter_state(t.counter).ticket == t.number

@@ -3,10 +3,8 @@
 -- ARGV[1] context, plus counter (number)
 local ctx = context()
 local n = ctx.counter
-local c = counter_state(n)
-local t = c.ticket ~= '' and load_ticket(c.ticket) or nil
-if not t then return refuse('no_current_ticket') end
-if t.status ~= 'called' then return refuse('invalid_state', {ticket = ticket_view(t)}) end
+local t, refusal = called_at_counter(n)
+if not t then return refusal end
 redis.call('HSET', ticket_key(t.number), 'status', 'no_show', 'ended_at', ctx.now_iso,
            'ended_ms', ctx.now_ms)
 set_counter(n, {ticket = ''})

@@ -3,10 +3,8 @@
 -- ARGV[1] context, plus counter (number), service (code)
 local ctx = context()
 local n = ctx.counter
-local c = counter_state(n)
-local t = c.ticket ~= '' and load_ticket(c.ticket) or nil
-if not t then return refuse('no_current_ticket') end
-if t.status ~= 'called' then return refuse('invalid_state', {ticket = ticket_view(t)}) end
+local t, refusal = called_at_counter(n)
+if not t then return refusal end
 local key = ticket_key(t.number)
 redis.call('HSET', key, 'status', 'waiting', 'service', ctx.service, 'counter', '',
            'called_at', '', 'called_ms', '')
