@@ -1,9 +1,9 @@
 """Lua scripts: one file per state change in `scripts/`, registered once per connection and
 called through one typed wrapper that turns a script's refusal into an `ApiError`.
 
-Every script starts with `_lib.lua` (shared helpers) and returns one JSON document: either
-`{"ok": ...}` or `{"error": CODE, ...extra}` (`status` and `because`, which words the
-code for one case, are not passed on). Scripts are never built in Python strings.
+Every script but a standalone one starts with `_lib.lua` (shared helpers); each returns one
+JSON document: either `{"ok": ...}` or `{"error": CODE, ...extra}` (`status` and `because`,
+which words the code for one case, are not passed on). Scripts are never built in Python strings.
 """
 
 from __future__ import annotations
@@ -18,14 +18,21 @@ import redis.asyncio
 
 from queueserver.errors import MESSAGES, ApiError
 
+# A script whose first line starts so uses none of the shared helpers and runs without them:
+# the prelude is defined anew on every call, which a per-request script should not pay for.
+STANDALONE = "-- standalone"
+
 
 @cache
 def source(name: str) -> str:
     folder = resources.files("queueserver.scripts")
+    own = (folder / f"{name}.lua").read_text(encoding="utf-8")
+    if own.startswith(STANDALONE):
+        return own
     lib = (folder / "_lib.lua").read_text(encoding="utf-8")
     # The wait-estimate model: after the prelude (it uses its helpers), before the script.
     model = (folder / "_estimate.lua").read_text(encoding="utf-8")
-    return lib + "\n" + model + "\n" + (folder / f"{name}.lua").read_text(encoding="utf-8")
+    return lib + "\n" + model + "\n" + own
 
 
 def decode(raw: Any) -> Any:

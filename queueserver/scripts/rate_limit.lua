@@ -1,3 +1,4 @@
+-- standalone: runs before every request, so it carries no shared helpers.
 -- Take one request from a credential's token bucket, in one round trip.
 -- KEYS[1] the credential's bucket (a hash: tokens, at_us)
 -- ARGV[1] refill per second; ARGV[2] the bucket's size (the burst)
