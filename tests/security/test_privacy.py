@@ -98,7 +98,7 @@ def test_the_purge_removes_personal_fields_days_after_collection(
     receipt = Path(client, tokens, seed).served()["receipt_no"]
     key = keys.receipt("wan-chai", receipt)
     before = figures(r)
-    # Collected at a kiosk today (the kiosk's own path is tests/tests/collection/test_collection.py).
+    # Collected at a kiosk today (the kiosk's own path is tests/collection/test_collection.py).
     r.hset(key, "collected_at", MORNING.isoformat())
     assert cfg.personal_data_days == 30
     early = MORNING + dt.timedelta(days=30)
