@@ -194,7 +194,7 @@ def test_every_command_and_option_the_docs_show_exists() -> None:
             continue
         for option in sorted(i.options - accepted(p) - root):
             wrong.append(f"{i.where}: `queueserver {' '.join(i.words)}` has no {option}")
-    assert wrong == []
+    assert not wrong, "\n" + "\n".join(wrong)
 
 
 def test_every_option_the_parser_has_is_documented() -> None:
@@ -210,7 +210,7 @@ def test_every_option_the_parser_has_is_documented() -> None:
     readme_spans = {s.text.split()[0] for s in snippets(ROOT / "README.md") if s.kind == "span"}
     for option in sorted(shown(cli.parser()) - readme_spans):
         missing.append(f"`queueserver {option}` (every command's) is not in the README")
-    assert missing == []
+    assert not missing, "\n" + "\n".join(missing)
 
 
 def test_the_runnable_examples_parse() -> None:
@@ -224,7 +224,7 @@ def test_the_runnable_examples_parse() -> None:
             cli.parser().parse_args([*i.words, *i.args])
         except SystemExit:
             wrong.append(f"{i.where}: queueserver {' '.join([*i.words, *i.args])}")
-    assert wrong == []
+    assert not wrong, "\n" + "\n".join(wrong)
 
 
 def help_options(text: str) -> set[str]:
@@ -330,7 +330,7 @@ def test_every_route_the_docs_name_exists(client: TestClient) -> None:
             wrong.append(f"{where}: {path} is no route")
         elif method and not any(method in table[r] for r in routes):
             wrong.append(f"{where}: {method} {path} is not served")
-    assert wrong == []
+    assert not wrong, "\n" + "\n".join(wrong)
 
 
 def test_the_route_matching_can_tell_a_wrong_route() -> None:
@@ -416,9 +416,9 @@ def test_every_event_type_the_code_emits_is_documented_and_no_other() -> None:
     assert {"ticket.called", "counter.opened", "collection.collected"} <= set(types)
     undocumented = [f"{t} ({where})" for t, where in sorted(types.items())
                     if t not in documented_events()]
-    assert undocumented == [], "add these to docs/events.md"
+    assert not undocumented, "add to docs/events.md: " + ", ".join(undocumented)
     stale = sorted(documented_events() - set(types))
-    assert stale == [], "docs/events.md lists types no code emits"
+    assert not stale, "docs/events.md lists types no code emits: " + ", ".join(stale)
 
 
 def test_every_message_the_socket_sends_is_documented() -> None:
