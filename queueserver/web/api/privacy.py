@@ -38,7 +38,7 @@ async def _refs(call: Call) -> list[str]:
     return sorted({b["booking_ref"] for b in found})
 
 
-async def _log(call: Call, why: str, refs: list[str]) -> None:
+async def _log(call: Call, why: privacy.Why, refs: list[str]) -> None:
     at = call.centres.clock.now().isoformat(timespec="seconds")
     data = {"by": call.credential.id, "bookings": len(refs),
             "ref_hashes": [privacy.ref_hash(call.centres.secret, ref) for ref in refs]}
@@ -54,7 +54,7 @@ async def export(call: Call) -> Any:
         booking: Any = await r.hgetall(keys.booking(call.centre, ref))
         history: Any = await r.lrange(keys.booking_history(call.centre, ref), 0, -1)
         out.append(privacy.exported(booking, history))
-    await _log(call, "exported", refs)
+    await _log(call, privacy.Why.EXPORTED, refs)
     return {"bookings": out}
 
 
@@ -63,8 +63,8 @@ async def erase(call: Call) -> Any:
     at = call.centres.clock.now().isoformat(timespec="seconds")
     erased = 0
     for ref in refs:
-        keys_, args = privacy.erase_args(call.centre, ref, at, "erase", call.credential.id,
-                                         call.centres.secret)
+        keys_, args = privacy.erase_args(call.centre, ref, at, privacy.Why.ERASE,
+                                         call.credential.id, call.centres.secret)
         if await call.centres.scripts("personal_erase", keys_, args) == "erased":
             erased += 1
     return {"erased": erased}
