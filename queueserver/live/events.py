@@ -5,6 +5,10 @@ bounded queues without ever waiting on one: a subscriber whose queue is full has
 is marked so, and its socket is closed (the screen resumes with `after=`). A subscriber is
 registered before it reads its snapshot, and the reader's cursor is fixed before that, so no
 event falls between the snapshot and the live events.
+
+Screens come first: a subscriber registered `after_screens` (the follow page's fan-out to phones,
+queueserver/follow/fanout.py) is handed each event after every screen's queue has it, so its
+tasks wake after theirs.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class CentreReader:
         self.r = r
         self.key = keys.events(centre)
         self.subscribers: set[Subscriber] = set()
+        self.after_screens: set[Subscriber] = set()
         self.cursor: str | None = None
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -125,7 +130,7 @@ class CentreReader:
 
     def publish(self, event: Event) -> None:
         metrics.observe_fanout(event.id, len(self.subscribers))
-        for sub in list(self.subscribers):
+        for sub in [*self.subscribers, *self.after_screens]:
             if sub.overflowed.is_set():
                 continue
             try:
@@ -143,7 +148,10 @@ class Hub:
         self.readers: dict[str, CentreReader] = {}
         self.checker: asyncio.Task[None] | None = None
 
-    async def subscribe(self, centre: str, credential: str) -> Subscriber:
+    async def subscribe(self, centre: str, credential: str,
+                        after_screens: bool = False) -> Subscriber:
+        """A queue of the centre's events from now on. `credential`: the key whose existence
+        keeps the socket open ("" for the process's own subscribers, never checked)."""
         reader = self.readers.get(centre)
         if reader is None:
             reader = self.readers[centre] = CentreReader(self.r, centre)
@@ -151,7 +159,7 @@ class Hub:
         if self.checker is None:
             self.checker = asyncio.create_task(self._check_credentials(), name="credentials")
         sub = Subscriber(credential)
-        reader.subscribers.add(sub)
+        (reader.after_screens if after_screens else reader.subscribers).add(sub)
         await reader.ready.wait()
         return sub
 
@@ -159,6 +167,7 @@ class Hub:
         reader = self.readers.get(centre)
         if reader:
             reader.subscribers.discard(sub)
+            reader.after_screens.discard(sub)
 
     def subscriber_count(self) -> int:
         return sum(len(r.subscribers) for r in self.readers.values())
@@ -169,7 +178,8 @@ class Hub:
         keep what they show and their events resume with the readers."""
         while True:
             await asyncio.sleep(CREDENTIAL_CHECK_S)
-            subs = [s for reader in self.readers.values() for s in reader.subscribers]
+            subs = [s for reader in self.readers.values() for s in reader.subscribers
+                    if s.credential]
             wanted = sorted({s.credential for s in subs})
             if not wanted:
                 continue

@@ -52,8 +52,12 @@ FANNED_OUT = Counter("queueserver_events_fanned_out_total",
 FANOUT_LAG = Histogram("queueserver_event_fanout_lag_seconds",
                        "From an event's append to its hand-over to this process's sockets",
                        buckets=LAG_BUCKETS)
+PHONE_LAG = Histogram("queueserver_phone_update_lag_seconds",
+                      "From an event's append to the follow message it changed leaving for a phone",
+                      buckets=LAG_BUCKETS)
 # A caller's own request id is kept when it looks like one; otherwise a new one is made.
 REQUEST_ID_FORMAT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+FOLLOW_SOCKETS = "/ws/follow/"
 # Probes are asked every few seconds: their lines would drown the rest.
 QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
 UNAVAILABLE = 503
@@ -147,7 +151,10 @@ class Observe:
 
 
 async def _role(scope: Scope) -> str:
-    """The accepted socket's role, from its token (sessions are staff: counted as `staff`)."""
+    """The accepted socket's role, from its token (sessions are staff: counted as `staff`); a
+    follow page's socket is a `phone` (its token is in the path, and never read here)."""
+    if str(scope.get("path", "")).startswith(FOLLOW_SOCKETS):
+        return "phone"
     conn = Request({**scope, "type": "http"})
     header = conn.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None

@@ -63,3 +63,11 @@ def iso(instant: dt.datetime) -> str:
 
 def ms(instant: dt.datetime) -> int:
     return int(instant.timestamp() * 1000)
+
+
+def seconds_left_today(instant: dt.datetime) -> int:
+    """Seconds until the local day of `instant` ends: what a ticket's follow token and phone
+    number live (at least one)."""
+    midnight = dt.datetime.combine(instant.date() + dt.timedelta(days=1), dt.time(0),
+                                   tzinfo=instant.tzinfo)
+    return max(1, int((midnight - instant).total_seconds()))

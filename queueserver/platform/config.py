@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import tomllib
+import urllib.parse
 import zoneinfo
 from dataclasses import dataclass, field
 from importlib import resources
@@ -94,6 +95,22 @@ class BookingFeed:
     interval_seconds: int = 300
 
 
+# --- the follow page and text messages (CONTRACT §9) --------------------------------------------
+
+# A text message goes out when this many people are ahead of the ticket (CONTRACT §9's default).
+DEFAULT_WHEN_AHEAD = 3
+
+
+@dataclass(frozen=True)
+class Notify:
+    """`[notify]`: text messages through the centre's own gateway, a signed webhook."""
+
+    webhook_url: str
+    # The name of the environment variable that holds the signing key (never the key itself).
+    secret_env: str
+    when_ahead: int = DEFAULT_WHEN_AHEAD
+
+
 @dataclass(frozen=True)
 class Config:
     centres: tuple[Centre, ...]
@@ -104,6 +121,9 @@ class Config:
     path: Path | None = None
     # Days after a permit's collection that its booking's personal fields are kept (PDPO DPP2).
     personal_data_days: int = 30
+    # The follow page's absolute URLs start so (CONTRACT §9); None: the request's scheme and host.
+    public_url: str | None = None
+    notify: Notify | None = None
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -113,7 +133,8 @@ class Config:
         return next((c for c in self.centres if c.id == centre_id), None)
 
 
-_TOP_KEYS = {"timezone", "fees", "centres", "data_dir", "booking_feed", "personal_data_days"}
+_TOP_KEYS = {"timezone", "fees", "centres", "data_dir", "booking_feed", "personal_data_days",
+             "public_url", "notify"}
 _CENTRE_KEYS = {
     "id", "name_en", "name_zh", "arrival_before_minutes", "arrival_after_minutes",
     "processing_working_days", "working_weekdays", "holidays", "holidays_file",
@@ -123,6 +144,7 @@ _CENTRE_KEYS = {
 _SERVICE_KEYS = {"code", "name_en", "name_zh", "application_types", "priority"}
 _COUNTER_KEYS = {"number", "services"}
 _FEED_KEYS = {"url", "interval_seconds"}
+_NOTIFY_KEYS = {"webhook_url", "secret_env", "when_ahead"}
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 
 
@@ -349,7 +371,41 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     if isinstance(keep_days, bool) or keep_days < 0:
         raise ConfigError("personal_data_days: a whole number of days, 0 or more")
     return Config(centres=centres, timezone=tz, fees=fees, data_dir=data_dir,
-                  booking_feed=feed, path=path, personal_data_days=keep_days)
+                  booking_feed=feed, path=path, personal_data_days=keep_days,
+                  public_url=_public_url(data), notify=_notify(data))
+
+
+def _http_url(value: str, where: str) -> str:
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{where}: {value!r} must be an http:// or https:// URL")
+    return value
+
+
+def _public_url(data: dict[str, Any]) -> str | None:
+    if "public_url" not in data:
+        return None
+    value = _http_url(_get(data, "public_url", str, ""), "public_url")
+    if urllib.parse.urlsplit(value).query or "#" in value:
+        raise ConfigError(f"public_url: {value!r} must be a scheme, host and path only")
+    return value.rstrip("/")
+
+
+def _notify(data: dict[str, Any]) -> Notify | None:
+    if "notify" not in data:
+        return None
+    raw = _get(data, "notify", dict, "")
+    _unknown(raw, _NOTIFY_KEYS, "notify.")
+    env = _get(raw, "secret_env", str, "notify.")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+        raise ConfigError(f"notify.secret_env: {env!r} must name an environment variable "
+                          "(the key itself is never written in the config)")
+    ahead = _get(raw, "when_ahead", int, "notify.", DEFAULT_WHEN_AHEAD)
+    if ahead < 1:
+        raise ConfigError("notify.when_ahead: must be 1 or more")
+    return Notify(webhook_url=_http_url(_get(raw, "webhook_url", str, "notify."),
+                                        "notify.webhook_url"),
+                  secret_env=env, when_ahead=ahead)
 
 
 def load(path: str | Path) -> Config:

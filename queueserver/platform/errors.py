@@ -67,6 +67,17 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
                 "證件尚未可領取，請於取證日期或之後再來。"),
     "old_permit_required": (422, "Surrender the old permit to collect the new one.",
                             "請交回舊證以領取新證。"),
+    # the follow page and text messages (CONTRACT §9)
+    "invalid_phone": (422, "The phone number must be in international form with its country "
+                           "code, like +85291234567.",
+                      "電話號碼須為連國家代碼的國際格式，例如 +85291234567。"),
+    "follow_not_found": (404, "This link does not follow any ticket today. Your paper ticket "
+                              "still counts: watch the hall displays for your number.",
+                         "此連結今天沒有對應的籌號。您的籌號紙仍然有效，請留意大堂顯示屏。"),
+    "already_given": (409, "Feedback for this visit was already given; thank you.",
+                      "此籌號已提交意見，謝謝。"),
+    "feedback_too_early": (409, "Feedback can be given once your visit at the counter is over.",
+                           "櫃位辦理完成後方可提交意見。"),
     # staff logins and the supervisor's screen
     "csrf_failed": (403, "This page is out of date or came from elsewhere; reload it and try "
                          "again.", "此頁面已過期或來源不明，請重新載入後再試。"),

@@ -1,8 +1,9 @@
 """Logging for every command: one JSON object a line on standard error (plain lines with
 `QUEUESERVER_LOG_FORMAT=plain`), credentials and personal data never in them.
 
-uvicorn logs each WebSocket's path with its query string, where a display's `?token=` rides:
-the filter below masks it before any handler writes the line. Each line of a request carries its
+uvicorn logs each WebSocket's path with its query string, where a display's `?token=` rides,
+and a phone's follow token is in the path itself: the filter below masks both before any
+handler writes the line. Each line of a request carries its
 request id (`X-Request-ID`, echoed back), so one request's lines can be found together.
 """
 
@@ -17,15 +18,23 @@ import re
 from typing import Any
 
 _SECRET_QUERY = re.compile(r"((?:token|after_token|password)=)[^&\s\"]+")
+# A follow token rides in the path of the follow page, its API and its socket (CONTRACT §9).
+_SECRET_PATH = re.compile(r"(/(?:t|ws/follow|api/v1/follow)/)[^/?&\s\"']+")
+
+
+def redact(text: str) -> str:
+    return _SECRET_PATH.sub(r"\1***", _SECRET_QUERY.sub(r"\1***", text))
 
 
 class RedactCredentials(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_SECRET_QUERY.sub(r"\1***", a) if isinstance(a, str) else a
-                                for a in record.args)
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _SECRET_QUERY.sub(r"\1***", record.msg)
+            record.msg = redact(record.msg)
+        if record.exc_info and not record.exc_text:
+            # A traceback may quote a path too: formatted once here, masked, and reused.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -57,7 +66,7 @@ class JsonLines(logging.Formatter):
             if name not in _STANDARD and not name.startswith("_"):
                 line[name] = value if isinstance(value, int | float | bool | None) else str(value)
         if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+            line["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
 
 

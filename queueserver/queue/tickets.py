@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 
-from queueserver.platform.clock import Clock, iso, ms
+from queueserver.platform.clock import Clock, iso, ms, seconds_left_today
 from queueserver.platform.config import Centre, Config
 from queueserver.platform.errors import ApiError
 from queueserver.rules import identity
+from queueserver.rules import phone as phones
 from queueserver.sounds.phrases import announcement_templates
 from queueserver.store import keys
 from queueserver.store.lua import AsyncScripts
@@ -99,8 +100,14 @@ class Centres:
 
     async def check_in(self, centre_id: str, booking_ref: str, id_number: str,
                        photo_barcode: str, priority: bool, override: bool, by: str,
-                       idem: Idem | None) -> dict[str, Any]:
+                       idem: Idem | None, follow_salt: str = "", phone: str | None = None,
+                       phone_base: str = "") -> dict[str, Any]:
+        """`follow_salt`: the ticket keeps it, and its follow token is made from it
+        (follow/tokens.py). `phone`: for text messages, kept apart until the day ends, with
+        `phone_base`, the URL its messages link to without `public_url`."""
         centre = self.centre(centre_id)
+        if phone is not None and not phones.valid(phone):
+            raise ApiError("invalid_phone")
         holder: str | None = await self.r.hget(keys.booking_index(), booking_ref)  # type: ignore[assignment]
         if holder is None:
             raise ApiError("booking_not_found")
@@ -125,7 +132,8 @@ class Centres:
             type_services={t: s.code for s in centre.services if not s.priority
                            for t in s.application_types},
             priority_service=priority_service.code if priority_service else None,
-            priority=priority,
+            priority=priority, follow_salt=follow_salt, phone=phone, phone_base=phone_base,
+            day_left_s=seconds_left_today(self.clock.now()),
         )
         return result
 

@@ -125,10 +125,44 @@ def collection_flags(centre: str) -> str:
     return f"{_c(centre)}:collection-flags"
 
 
-
 def restore_check(centre: str) -> str:
     """Where a restore tries each backed-up key before it deletes anything (then removed)."""
     return f"{_c(centre)}:restore-check"
+
+# --- the follow page, text messages and feedback (CONTRACT §9) ---------------------------------
+
+def phone(centre: str, date: str, number: str) -> str:
+    """The phone number given at check-in (and the URL base its messages link to); it expires
+    when the ticket's day ends."""
+    return f"{_c(centre)}:phone:{date}:{number}"
+
+
+def feedback(centre: str, date: str) -> str:
+    """The day's feedback, by ticket number (JSON each: rating, comment, counter, at)."""
+    return f"{_c(centre)}:feedback:{date}"
+
+
+def notify_delivery(centre: str, date: str, number: str, kind: str) -> str:
+    """One text message of one ticket (its kind, `near_turn` or `called`): made once, then
+    pending, sent or given up. It holds no phone number."""
+    return f"{_c(centre)}:notify:{date}:{number}:{kind}"
+
+
+def notify_pending(centre: str) -> str:
+    """Text messages not yet sent or given up (delivery keys, scored by when they were made),
+    so that one whose job was lost is enqueued again."""
+    return f"{_c(centre)}:notify-pending"
+
+
+def notify_cursor(centre: str) -> str:
+    """The last event of the centre's stream that the worker's text-message dispatch read."""
+    return f"{_c(centre)}:notify-cursor"
+
+
+def notify_sending(centre: str, date: str, number: str, kind: str) -> str:
+    """Held, expiring, by the one job that is sending that message now."""
+    return f"{_c(centre)}:notify-sending:{date}:{number}:{kind}"
+
 
 # --- keys that belong to no centre --------------------------------------------------------------
 
@@ -154,6 +188,22 @@ def booking_index() -> str:
 def receipt_index() -> str:
     """Receipt number -> the centre that holds it."""
     return f"{PREFIX}:receipt-index"
+
+
+def follow_token(token_hash: str) -> str:
+    """A follow token's SHA-256 -> its centre, date and ticket number (nothing about anyone);
+    it expires when the ticket's day ends."""
+    return f"{PREFIX}:follow:{token_hash}"
+
+
+def token_failures_address(address: str) -> str:
+    """Unknown follow (and booking) tokens tried from one address, in a 15-minute window."""
+    return f"{PREFIX}:token-failures:addr:{address}"
+
+
+def notify_counts() -> str:
+    """Text messages sent and given up, city-wide, for `/metrics`."""
+    return f"{PREFIX}:notify-counts"
 
 
 def idempotency_global(digest: str) -> str:

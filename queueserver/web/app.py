@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from queueserver.follow.fanout import Phones
+from queueserver.follow.service import Follow
 from queueserver.live.events import Hub
 from queueserver.operations import metrics
 from queueserver.platform import config as config_mod
@@ -27,6 +29,7 @@ from queueserver.web.api import (
     audit,
     collection,
     events,
+    follow,
     login,
     openapi,
     operations,
@@ -52,6 +55,8 @@ class State(TypedDict):
     redis: redis.asyncio.Redis
     centres: Centres
     hub: Hub
+    follow: Follow
+    phones: Phones
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -80,11 +85,14 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         hub = Hub(redis_url)
         announcer = Announcer(config, redis_url)
         await announcer.start()
+        centres = Centres(config, r, the_clock, secret, announcer)
+        phones = Phones(centres, hub)
         try:
-            yield {"redis": r, "centres": Centres(config, r, the_clock, secret, announcer),
-                   "hub": hub}
+            yield {"redis": r, "centres": centres, "hub": hub, "follow": Follow(centres),
+                   "phones": phones}
         finally:
             await announcer.close()
+            await phones.close()
             await hub.close()
             await r.aclose()
 
@@ -94,6 +102,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *booking_routes.routes,
         *sounds.routes,
         *events.routes,
+        *follow.routes,
         *operations.routes,
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *service.routes,

@@ -93,10 +93,23 @@ local function mean_service_s(service)
   return sum / #times
 end
 
+-- The hall's notices, oldest first, and whether new numbers are being issued (CONTRACT §10): what
+-- the board and the follow page both show, read in the same atomic step as the rest. Until
+-- notices and closures are kept (§10), none is ever posted and issuing never closes.
+local function hall_notices()
+  return {}
+end
+
+local function issuing_open()
+  return true
+end
+
 -- Minutes until the ticket at `position` of `service` (position = the queue's length: a newcomer)
 -- is called. The model is in _estimate.lua, which lua.py appends after this prelude: it needs
 -- the helpers below, and ticket_view needs it.
 local estimate_minutes
+-- Every waiting place's estimate at once, by service (the follow page's fan-out).
+local estimate_table
 
 local function ticket_key(number)
   return k('ticket', CTX.date, number)

@@ -4,7 +4,8 @@
 -- ARGV[1] context, plus: id_hash {hkid = hash|false, access_notice = hash|false},
 --         override (bool), arrival_before, arrival_after (minutes), now_minutes (local),
 --         type_services {application type: service code}, priority_service (code|null),
---         priority (bool)
+--         priority (bool); follow_salt (the ticket's follow token is made from it, CONTRACT
+--         §9), phone (E.164 or null), phone_base (the URL its messages link to), day_left_s
 local ctx = context()
 local b = hgetall(KEYS[2])
 if b.ref == nil or b.status == 'moved' then return refuse('booking_not_found') end
@@ -39,7 +40,14 @@ local place = place_at_back(queue)
 redis.call('HSET', ticket_key(number), 'number', number, 'service', service,
            'status', 'waiting', 'issued_at', ctx.now_iso, 'issued_ms', ctx.now_ms,
            'place', place, 'booking_ref', b.ref, 'application_type', b.application_type,
-           'priority', ctx.priority and '1' or '0', 'recalls', 0, 'issued_by', ctx.by)
+           'priority', ctx.priority and '1' or '0', 'recalls', 0, 'issued_by', ctx.by,
+           'follow_salt', ctx.follow_salt)
+-- The phone number lives apart from the ticket, and only until the ticket's day ends.
+if type(ctx.phone) == 'string' then
+  local phone = k('phone', ctx.date, number)
+  redis.call('HSET', phone, 'phone', ctx.phone, 'base', ctx.phone_base)
+  redis.call('EXPIRE', phone, ctx.day_left_s)
+end
 redis.call('ZADD', queue, place, number)
 redis.call('RPUSH', k('tickets', ctx.date), number)
 redis.call('HSET', KEYS[2], 'ticket', number)

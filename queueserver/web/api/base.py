@@ -46,6 +46,7 @@ class Field:
     kind: type | tuple[type, ...]
     required: bool = True
     choices: tuple[str, ...] = ()
+    max_length: int = MAX_STRING
 
 
 def _no_constant(name: str) -> Any:
@@ -95,7 +96,7 @@ def parse_body(raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
             value = value.strip()
             if spec.required and not value:
                 raise ApiError("bad_request", message_en=f"Field {name!r} is empty.")
-            if len(value) > MAX_STRING:
+            if len(value) > spec.max_length:
                 raise ApiError("bad_request", message_en=f"Field {name!r} is too long.")
         if spec.choices and value not in spec.choices:
             raise ApiError("bad_request", message_en=f"Field {name!r} must be one of "
@@ -162,10 +163,15 @@ class Call:
     params: dict[str, str]
     credential: Credential
     idem: Idem | None
+    # The request's scheme and host, for absolute URLs where the config sets no `public_url`.
+    base_url: str = ""
 
 
 Run = Callable[[Call], Awaitable[Any]]
 Check = Callable[[Call], None]
+# Adds to a TICKET what its audience gets besides (the desk: `follow_url`), on every answer
+# that carries one: fresh, repeated for an Idempotency-Key, or in a refusal's `ticket`.
+Finish = Callable[[Request, dict[str, Any] | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ class Post:
     status: int = 200
     wrap: str | None = "ticket"
     check: Check | None = None  # extra permission checks that need the body
+    finish: Finish | None = None
 
     def render(self, result: Any) -> JSONResponse:
         body = {self.wrap: result} if self.wrap else result
@@ -189,18 +196,34 @@ class Post:
         return Route(self.path, self.handle, methods=["POST"])
 
     async def handle(self, request: Request) -> Response:
+        if self.finish is None:
+            return await self._handle(request)
+        try:
+            return await self._handle(request)
+        except ApiError as e:
+            if isinstance(e.extra.get("ticket"), dict):
+                await self.finish(request, e.extra["ticket"])
+            raise
+
+    async def _result(self, request: Request, result: Any) -> JSONResponse:
+        if self.finish is not None:
+            await self.finish(request, result)
+        return self.render(result)
+
+    async def _handle(self, request: Request) -> Response:
         raw = await request.body()
         body = parse_body(raw, self.fields)
         centre = request.path_params.get("centre", "")
         counter = request.path_params.get("n")
         cred = await authorize(request, self.action, centre or None, counter)
         call = Call(request.state.centres, centre, counter, body,
-                    dict(request.path_params), cred, None)
+                    dict(request.path_params), cred, None,
+                    base_url=f"{request.url.scheme}://{request.url.netloc}")
         if self.check:
             self.check(call)
         key = request.headers.get("idempotency-key")
         if not key:
-            return self.render(await self.run(call))
+            return await self._result(request, await self.run(call))
         return await self._idempotent(request, call, key, raw)
 
     async def _idempotent(self, request: Request, call: Call, key: str, raw: bytes) -> Response:
@@ -223,7 +246,7 @@ class Post:
             if "response" in stored:
                 return JSONResponse(stored["response"]["body"],
                                     status_code=stored["response"]["status"])
-            return self.render(decode(stored["result"]))
+            return await self._result(request, decode(stored["result"]))
         call.idem = Idem(idem_key, fp)
 
         async def keep(status: int, body: Any) -> None:
@@ -234,7 +257,7 @@ class Post:
                 await r.set(idem_key, json.dumps(done), ex=IDEMPOTENCY_TTL_S)
 
         try:
-            response = self.render(await self.run(call))
+            response = await self._result(request, await self.run(call))
         except ApiError as e:
             if e.status < 500:
                 await keep(e.status, e.body())

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from queueserver.auth import users
-from queueserver.web.api.base import MAX_STRING, Field, Post
+from queueserver.web.api.base import Field, Post
 from queueserver.web.api.bookings import LOOKUP_FIELDS
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
@@ -47,7 +47,7 @@ def _schema(spec: Field) -> dict[str, Any]:
     out: dict[str, Any] = {"type": types[0]} if len(types) == 1 else {
         "anyOf": [{"type": t} for t in types]}
     if str in kinds:
-        out["maxLength"] = MAX_STRING
+        out["maxLength"] = spec.max_length
     if spec.choices:
         out["enum"] = list(spec.choices)
     return out

@@ -9,8 +9,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from queueserver.auth.credentials import Action
+from queueserver.follow import tokens
 from queueserver.platform.errors import ApiError
 from queueserver.web.api.base import Call, Field, Post, authorize
+from queueserver.web.api.follow import with_follow_url
 
 C = "/api/v1/centres/{centre}"
 N = C + "/counters/{n:int}"
@@ -42,7 +44,9 @@ async def check_in(call: Call) -> Any:
     b = call.body
     return await call.centres.check_in(
         call.centre, b["booking_ref"], b["id_number"], b["photo_barcode"],
-        bool(b.get("priority")), bool(b.get("override_window")), _by(call), call.idem)
+        bool(b.get("priority")), bool(b.get("override_window")), _by(call), call.idem,
+        # CONTRACT §9: the ticket's follow token, and the phone for its text messages.
+        follow_salt=tokens.new_salt(), phone=b.get("phone") or None, phone_base=call.base_url)
 
 
 async def requeue(call: Call) -> Any:
@@ -80,8 +84,9 @@ POSTS = [
     Post(C + "/tickets", Action.CHECK_IN, check_in, {
         "booking_ref": Field(str), "id_number": Field(str), "photo_barcode": Field(str),
         "priority": Field(bool, required=False), "override_window": Field(bool, required=False),
-    }, status=201, check=_override_allowed),
-    Post(T + "/requeue", Action.CHECK_IN, requeue),
+        "phone": Field(str, required=False),
+    }, status=201, check=_override_allowed, finish=with_follow_url),
+    Post(T + "/requeue", Action.CHECK_IN, requeue, finish=with_follow_url),
     *(Post(N + "/" + action, Action.COUNTER, _state(action))
       for action in ("open", "pause", "resume", "close")),
     Post(N + "/call", Action.COUNTER, call_next, {"ticket": Field(str, required=False)}),
@@ -95,6 +100,7 @@ async def get_ticket(request: Request) -> JSONResponse:
     centre = request.path_params["centre"]
     await authorize(request, Action.LOOK_UP, centre)
     ticket = await request.state.centres.ticket(centre, request.path_params["number"])
+    await with_follow_url(request, ticket)
     return JSONResponse({"ticket": ticket})
 
 

@@ -1,0 +1,118 @@
+"""The follow page's service (CONTRACT §9): a token checked within the limits, its ticket's
+state, feedback given once, and the follow URL on every desk answer.
+
+Every route of a token is limited per address as failed logins are: an unknown token, one of
+another day and a malformed one are each one failure and one identical 404, so that none can
+be told from another, and 10 failures in 15 minutes get 429 until they age out. A valid token is
+limited as a device credential is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from queueserver.auth import ratelimit
+from queueserver.follow import tokens
+from queueserver.follow.tokens import Followed
+from queueserver.platform.clock import seconds_left_today
+from queueserver.platform.config import Centre
+from queueserver.platform.errors import ApiError
+from queueserver.queue.tickets import Centres
+from queueserver.store import keys
+
+RATINGS = range(1, 6)
+COMMENT_MAX = 500
+
+
+def centre_view(centre: Centre) -> dict[str, str]:
+    return {"id": centre.id, "name_en": centre.name_en, "name_zh": centre.name_zh}
+
+
+class Follow:
+    """What the follow routes and the desk's answers ask of the follow page's room."""
+
+    def __init__(self, centres: Centres) -> None:
+        self.centres = centres
+        self.r = centres.r
+
+    # --- the desk's side ---------------------------------------------------------------------
+
+    async def url(self, base: str, centre: str, number: str) -> str | None:
+        """The absolute follow URL of one of today's tickets (None for a ticket issued before
+        follow tokens existed), its token registered until the day ends."""
+        now = self.centres.clock.now()
+        date = now.date().isoformat()
+        salt = await self.r.hget(keys.ticket(centre, date, number), "follow_salt")
+        if not salt:
+            return None
+        token = tokens.make(self.centres.secret, centre, date, number, str(salt))
+        await tokens.register(self.r, token, centre, date, number, seconds_left_today(now))
+        return tokens.url(self.centres.config.public_url or base, token)
+
+    # --- the phone's side --------------------------------------------------------------------
+
+    async def limit(self, address: str) -> None:
+        """429 for an address with too many unknown tokens, before anything else is read."""
+        wait = await ratelimit.token_retry_after(self.r, address)
+        if wait:
+            raise ratelimit.RateLimited(wait * 1000)
+
+    async def open(self, token: str, address: str, limited: bool = False) -> Followed:
+        """The ticket a token names, within the limits (`limited`: already checked); 404
+        `not_found` or 429 otherwise."""
+        if not limited:
+            await self.limit(address)
+        found = await tokens.find(self.r, token, self.centres.clock.today())
+        if found is None or self.centres.config.centre(found.centre) is None:
+            await ratelimit.token_failed(self.r, address)
+            raise ApiError("not_found")
+        await ratelimit.take_token(self.centres.scripts, "follow:" + found.token_hash[:32])
+        return found
+
+    async def state(self, found: Followed) -> dict[str, Any]:
+        """`GET /api/v1/follow/{token}`: the ticket, its centre, the hall's notices."""
+        centre = self.centres.centre(found.centre)
+        result: dict[str, Any] = await self.centres.run_script(
+            "follow_get", centre, "", None, ticket=found.number)
+        notices = result.get("notices")
+        return {"ticket": result["ticket"], "centre": centre_view(centre),
+                "notices": notices if isinstance(notices, list) else [],
+                "issuing": bool(result.get("issuing"))}
+
+    async def give_feedback(self, found: Followed, rating: int,
+                            comment: str | None) -> dict[str, Any]:
+        """Once, after the ticket ended at a counter: 409 `invalid_state` before, 409
+        `already_given` the second time."""
+        centre = self.centres.centre(found.centre)
+        result: dict[str, Any] = await self.centres.run_script(
+            "feedback", centre, "", None, [keys.feedback(centre.id, found.date)],
+            ticket=found.number, rating=rating, comment=comment)
+        return result
+
+    # --- the supervisor's side ---------------------------------------------------------------
+
+    async def feedback(self, centre: str, date: str) -> list[dict[str, Any]]:
+        """The day's feedback, in the order it was given."""
+        raw: dict[str, str] = await self.r.hgetall(keys.feedback(centre, date))  # type: ignore[assignment]
+        entries = [json.loads(v) for v in raw.values()]
+        return sorted(entries, key=lambda e: (str(e.get("at", "")), str(e.get("ticket", ""))))
+
+
+def summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """`stats`'s `feedback` block: how many, the mean, each rating's count, and by counter."""
+    ratings = [int(e["rating"]) for e in entries]
+    by_counter: dict[str, list[int]] = {}
+    for e in entries:
+        if e.get("counter") is not None:
+            by_counter.setdefault(str(e["counter"]), []).append(int(e["rating"]))
+    return {
+        "count": len(ratings), "mean": _mean(ratings),
+        "by_rating": {str(n): ratings.count(n) for n in RATINGS},
+        "by_counter": {n: {"count": len(v), "mean": _mean(v)}
+                       for n, v in sorted(by_counter.items(), key=lambda kv: int(kv[0]))},
+    }
+
+
+def _mean(values: list[int]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None

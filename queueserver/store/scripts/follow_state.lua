@@ -1,0 +1,33 @@
+-- What a web process's follow fan-out needs of a centre (queueserver/follow/fanout.py), read in
+-- one atomic step, with the stream id it is all valid at: the estimate of every waiting place
+-- and each queue's length; with `full`, also every queue's order, each of the day's tickets as
+-- the follow page shows it and the hall's notices (the fan-out applies only later events).
+-- KEYS[1] the centre's event stream
+-- ARGV[1] context, plus services [codes], full (bool)
+local ctx = context()
+local out = {estimates = estimate_table(ctx.services), lengths = {}}
+for _, s in ipairs(ctx.services) do
+  out.lengths[s] = redis.call('ZCARD', k('queue', ctx.date, s))
+end
+if ctx.full then
+  out.queues = {}
+  for _, s in ipairs(ctx.services) do
+    out.queues[s] = redis.call('ZRANGE', k('queue', ctx.date, s), 0, -1)
+  end
+  out.tickets = {}
+  for _, number in ipairs(redis.call('LRANGE', k('tickets', ctx.date), 0, -1)) do
+    local f = redis.call('HMGET', ticket_key(number), 'service', 'status', 'counter',
+                         'called_at', 'recalls')
+    if f[1] then
+      out.tickets[#out.tickets + 1] = {number, f[1], f[2], f[3] or '', f[4] or '',
+                                       tonumber(f[5] or '0')}
+    end
+  end
+  out.notices = hall_notices()
+  out.issuing = issuing_open()
+end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+out.last_event_id = '0-0'
+if #last == 1 then out.last_event_id = last[1][1] end
+-- (cjson writes an empty table as {}: Python reads either as empty.)
+return ok(out)

@@ -1,0 +1,223 @@
+"""The waiting person's routes (CONTRACT §9): the follow page `/t/{token}`, its state, its live
+socket and its feedback, each with the follow token in the path as the only credential; and
+the supervisor's view of the day's feedback, and the desk's QR code of a ticket's follow URL.
+
+The token never reaches a log line: the request log names routes by template, and the log
+filter masks these paths where uvicorn writes them (platform/logs.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import logging
+from typing import Any
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from queueserver.auth.credentials import Action
+from queueserver.follow import fanout
+from queueserver.follow.fanout import Phone, Phones
+from queueserver.follow.service import COMMENT_MAX, RATINGS, Follow, centre_view
+from queueserver.platform.errors import ApiError
+from queueserver.queue.tickets import CHIME_URL
+from queueserver.web.api.base import Field, authorize, error_response, parse_body
+from queueserver.web.api.events import POLICY_VIOLATION, TRY_AGAIN_LATER, _close, _same_origin
+from queueserver.web.api.pages import problem, render
+
+log = logging.getLogger("queueserver.follow")
+
+FEEDBACK_FIELDS = {"rating": Field(int), "comment": Field(str, required=False,
+                                                          max_length=COMMENT_MAX)}
+# A phone waits this long for the centre's model (one snapshot) before it is asked to come back.
+FIRST_MESSAGE_S = 10.0
+# Large enough for a phone camera at arm's length on an 80 mm slip (the URL is ~60 characters).
+QR_SCALE = 5
+
+
+def _address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
+
+
+def base_url(conn: HTTPConnection) -> str:
+    """The request's own scheme and host: the follow URL's start without `public_url`."""
+    return f"{conn.url.scheme}://{conn.url.netloc}".replace("ws://", "http://").replace(
+        "wss://", "https://")
+
+
+def follow_of(conn: HTTPConnection) -> Follow:
+    follow: Follow = conn.state.follow
+    return follow
+
+
+# --- the phone page and its API -------------------------------------------------------------
+
+async def page(request: Request) -> Response:
+    try:
+        found = await follow_of(request).open(request.path_params["follow_token"],
+                                              _address(request))
+        state = await follow_of(request).state(found)
+    except ApiError as e:
+        if e.code not in ("not_found", "rate_limited"):
+            raise
+        answer = problem(request, e.status, "follow_not_found" if e.code == "not_found"
+                         else e.code, device=True)
+        retry_after = getattr(e, "retry_after", None)
+        if retry_after:
+            answer.headers["Retry-After"] = str(retry_after)
+        return answer
+    centre = request.state.centres.centre(found.centre)
+    data = {"state": state, "chime": CHIME_URL,
+            "services": {s.code: [s.name_zh, s.name_en] for s in centre.services}}
+    return render(request, "follow.html", page=data, centre=centre_view(centre),
+                  ticket=state["ticket"])
+
+
+async def state(request: Request) -> JSONResponse:
+    follow = follow_of(request)
+    found = await follow.open(request.path_params["follow_token"], _address(request))
+    return JSONResponse(await follow.state(found))
+
+
+async def feedback(request: Request) -> JSONResponse:
+    follow = follow_of(request)
+    address = _address(request)
+    await follow.limit(address)
+    body = parse_body(await request.body(), FEEDBACK_FIELDS)
+    if body["rating"] not in RATINGS:
+        raise ApiError("bad_request", message_en="rating must be a whole number from 1 to 5.",
+                       message_zh="評分須為 1 至 5 的整數。")
+    found = await follow.open(request.path_params["follow_token"], address, limited=True)
+    given = await follow.give_feedback(found, body["rating"], body.get("comment") or None)
+    return JSONResponse({"feedback": given}, status_code=201)
+
+
+# --- the live socket ----------------------------------------------------------------------------
+
+async def _deny(ws: WebSocket, error: ApiError) -> None:
+    """The handshake answered as HTTP (404, 429) where the server can, else closed."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(error_response(error))
+    else:
+        await ws.close(POLICY_VIOLATION, reason=error.code)
+
+
+async def socket(ws: WebSocket) -> None:
+    follow = follow_of(ws)
+    try:
+        found = await follow.open(ws.path_params["follow_token"], _address(ws))
+        centre = ws.state.centres.centre(found.centre)
+    except ApiError as e:
+        await _deny(ws, e)
+        return
+    if not _same_origin(ws):
+        await _deny(ws, ApiError("forbidden"))
+        return
+    await ws.accept()
+    phones: Phones = ws.state.phones
+    model = phones.model(centre)
+    phone = Phone(found.number)
+    try:
+        phone = await asyncio.wait_for(model.follow(found.number), FIRST_MESSAGE_S)
+        if phone.text is None and not model.known(found.number):
+            # Checked in a moment ago: the model has not read its event yet. The first message
+            # comes from Redis; the model's own follow as soon as it knows the ticket.
+            first = await follow.state(found)
+            phone.said = ((tuple(first["ticket"].values())),
+                          fanout._shared(centre, first["notices"], first["issuing"]))
+            await ws.send_json({"type": "follow", "data": first})
+        await _serve(ws, phone)
+    except TimeoutError:
+        await _close(ws, TRY_AGAIN_LATER)
+    finally:
+        model.unfollow(phone)
+
+
+async def _serve(ws: WebSocket, phone: Phone) -> None:
+    async def send() -> None:
+        while True:
+            await phone.ready.wait()
+            text, since_ms = phone.take()
+            if text is not None:
+                await ws.send_text(text)
+                fanout.observe_sent(since_ms)
+
+    async def drain() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                received = await ws.receive()
+                if received["type"] == "websocket.disconnect":
+                    return
+
+    tasks = [asyncio.create_task(t) for t in (send(), drain(), phone.ended.wait())]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.wait(pending, timeout=1.0)
+    if ws.client_state == WebSocketState.CONNECTED:
+        # The day ended (the token answers 404 from now), or the socket failed.
+        await _close(ws, POLICY_VIOLATION)
+    for task in done:
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+            task.result()
+
+
+# --- staff: the day's feedback, the desk's QR code -----------------------------------------------
+
+async def centre_feedback(request: Request) -> JSONResponse:
+    centre_id = request.path_params["centre"]
+    raw = request.query_params.get("date")
+    await authorize(request, Action.MANAGE, centre_id)
+    centre = request.state.centres.centre(centre_id)
+    try:
+        date = (dt.date.fromisoformat(raw).isoformat() if raw
+                else str(request.state.centres.clock.today()))
+    except ValueError:
+        raise ApiError("bad_request", message_en="date must be YYYY-MM-DD.") from None
+    entries = await follow_of(request).feedback(centre.id, date)
+    return JSONResponse({"feedback": [
+        {"ticket": e.get("ticket"), "counter": e.get("counter"), "rating": e.get("rating"),
+         "comment": e.get("comment"), "at": e.get("at"), "service": e.get("service")}
+        for e in entries]})
+
+
+async def follow_qr(request: Request) -> Response:
+    """The QR code of a ticket's follow URL (SVG), for the desk's screen and slip: the desk asks
+    by ticket number with its own credential, so the token never appears in a URL of its own."""
+    import segno
+
+    centre_id = request.path_params["centre"]
+    await authorize(request, Action.CHECK_IN, centre_id)
+    centre = request.state.centres.centre(centre_id)
+    url = await follow_of(request).url(base_url(request), centre.id,
+                                       request.path_params["number"])
+    if url is None:
+        raise ApiError("not_found", message_en="This ticket has no follow page.")
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="svg", scale=QR_SCALE, border=4,
+                                                  xmldecl=False)
+    return Response(out.getvalue(), media_type="image/svg+xml")
+
+
+async def with_follow_url(request: Request, ticket: dict[str, Any] | None) -> None:
+    """Adds `follow_url` to a TICKET answered to the desk (CONTRACT §9)."""
+    if isinstance(ticket, dict) and ticket.get("number"):
+        centre = request.path_params["centre"]
+        ticket["follow_url"] = await follow_of(request).url(base_url(request), centre,
+                                                             str(ticket["number"]))
+
+
+routes: list[BaseRoute] = [
+    Route("/t/{follow_token}", page, methods=["GET"]),
+    Route("/api/v1/follow/{follow_token}", state, methods=["GET"]),
+    Route("/api/v1/follow/{follow_token}/feedback", feedback, methods=["POST"]),
+    WebSocketRoute("/ws/follow/{follow_token}", socket),
+    Route("/api/v1/centres/{centre}/feedback", centre_feedback, methods=["GET"]),
+    Route("/api/v1/centres/{centre}/tickets/{number}/follow-qr.svg", follow_qr,
+          methods=["GET"]),
+]
