@@ -72,6 +72,45 @@ for (const centre of page.centres) {
 }
 setInterval(tick, 1000);
 
+// --- feedback from the follow pages (CONTRACT §9): mean by counter, the day's comments --------
+
+// Feedback raises no event: the panel asks again this often.
+const FEEDBACK_REFRESH_MS = 60000;
+
+function mean(values) {
+  return values.length ? (values.reduce((a, b) => a + b, 0) / values.length).toFixed(2) : "–";
+}
+
+async function loadFeedback(centre) {
+  const section = document.querySelector(`section.centre[data-centre="${CSS.escape(centre.id)}"]`);
+  const answer = await api("GET", `/api/v1/centres/${encodeURIComponent(centre.id)}/feedback`);
+  const entries = answer.feedback || [];
+  window.__admin.feedback = { ...(window.__admin.feedback || {}), [centre.id]: entries };
+  const ratings = entries.map((e) => e.rating);
+  section.querySelector(".fb-summary").replaceChildren(entries.length
+    ? bi(`${entries.length} 個回應，平均 ${mean(ratings)} 分`, `${entries.length} answers, mean ${mean(ratings)} of 5`)
+    : bi("暫未有意見", "No feedback yet"));
+  const byCounter = {};
+  for (const e of entries) {
+    if (e.counter !== null && e.counter !== undefined) (byCounter[e.counter] ||= []).push(e.rating);
+  }
+  const table = section.querySelector("table.fb-counters");
+  table.hidden = Object.keys(byCounter).length === 0;
+  table.querySelector("tbody").replaceChildren(...Object.keys(byCounter).sort((a, b) => a - b).map((n) =>
+    el("tr", { "data-counter": n }, el("td", { class: "number", text: n }),
+      el("td", { text: String(byCounter[n].length) }), el("td", { class: "mean", text: mean(byCounter[n]) }))));
+  section.querySelector(".fb-comments").replaceChildren(...entries.filter((e) => e.comment).reverse().map((e) =>
+    el("li", {}, el("span", { class: "number", text: e.ticket }),
+      ` · ${e.counter ? `櫃位 counter ${e.counter} · ` : ""}${"★".repeat(e.rating)} — `,
+      el("q", { text: e.comment }))));
+}
+
+for (const centre of page.centres) {
+  const load = () => loadFeedback(centre).catch((e) => console.warn("feedback not loaded", e));
+  load();
+  setInterval(load, FEEDBACK_REFRESH_MS);
+}
+
 // --- logins and tokens -------------------------------------------------------------------------
 
 // Short in a table: the centre's id, with its names on hover.

@@ -17,7 +17,7 @@ const box = document.getElementById("desk-message");
 const state = { issued: [], refusals: [], lastTicket: null };
 window.__desk = state;
 
-// Which field to fix after a refusal.
+// Which field to fix after a refusal (the phone is not one of the three scanned fields).
 const FIELD_OF = {
   booking_not_found: 0, booking_cancelled: 0, wrong_centre: 0, wrong_date: 0,
   invalid_id_number: 1, id_mismatch: 1, photo_receipt_unknown: 2, photo_receipt_used: 2,
@@ -55,6 +55,19 @@ function serviceText(code) {
   return s ? `${s.code} ${s.name_zh} ${s.name_en}` : code;
 }
 
+// The QR code of the ticket's follow page (CONTRACT §9), asked for by number with the desk's own
+// credential: the token itself never appears in a URL the desk requests.
+function followQr(ticket) {
+  return `${C}/tickets/${encodeURIComponent(ticket.number)}/follow-qr.svg`;
+}
+
+// The desk may type a Hong Kong number as people say it; the API takes E.164 only.
+function phoneNumber(raw) {
+  const bare = raw.replace(/[\s()-]/g, "");
+  if (/^[4-9]\d{7}$/.test(bare)) return "+852" + bare;
+  return bare;
+}
+
 function showIssued(ticket) {
   state.lastTicket = ticket;
   document.getElementById("issued").hidden = false;
@@ -71,7 +84,14 @@ function showIssued(ticket) {
   document.getElementById("slip-time").textContent =
     new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone: page.timezone })
       .format(new Date(issuedAt));
-  document.getElementById("slip-qr").src = `/qr/${encodeURIComponent(ticket.number)}.svg`;
+  const follow = Boolean(ticket.follow_url);
+  document.getElementById("issued-follow").hidden = !follow;
+  document.getElementById("slip-qr").hidden = !follow;
+  document.getElementById("slip-qr-text").hidden = !follow;
+  if (follow) {
+    document.getElementById("issued-qr").src = followQr(ticket);
+    document.getElementById("slip-qr").src = followQr(ticket);
+  }
 }
 
 async function print() {
@@ -87,6 +107,8 @@ form.addEventListener("submit", guarded(document.getElementById("issue"), async 
   };
   const override = document.getElementById("override_window");
   if (override && override.checked) body.override_window = true;
+  const phone = document.getElementById("phone").value.trim();
+  if (phone) body.phone = phoneNumber(phone);
   const empty = fields.findIndex((f) => !f.value.trim());
   if (empty >= 0) {
     message(box, "bad", "請填寫所有欄位。", "Fill in every field.");
@@ -109,6 +131,10 @@ form.addEventListener("submit", guarded(document.getElementById("issue"), async 
     state.refusals.push(e.code);
     refusal(box, e);
     if (e.code === "already_checked_in" && e.body.ticket) showIssued(e.body.ticket);
+    if (e.code === "invalid_phone") {
+      document.getElementById("phone").select();
+      document.getElementById("phone").focus();
+    }
     const again = FIELD_OF[e.code];
     if (again !== undefined) {
       fields[again].select();

@@ -52,6 +52,7 @@ export const NEXT_STEP = {
   photo_receipt_unknown: ["請申請人先到相片檢測站拍照。", "Send the applicant to the photo booth first."],
   photo_receipt_used: ["此回執已使用，請申請人重新拍照。", "This receipt was used; the applicant needs a new photo."],
   no_service: ["請通知主管。", "Call a supervisor."],
+  invalid_phone: ["請核對手提電話號碼（例如 +852 9123 4567），或留空。", "Check the mobile number (e.g. +852 9123 4567), or leave it empty."],
   photo_receipt_exists: ["此回執已登記，可再列印條碼。", "Already registered; print its barcode again if needed."],
   counter_busy: ["請先完成目前的籌號。", "Finish the current number first."],
   counter_paused: ["請先恢復櫃位。", "Resume the counter first."],

@@ -184,9 +184,19 @@ async def _redis_families(request: Request) -> list[Metric]:
     appended = CounterMetricFamily("queueserver_events_appended",
                                    "Events appended to the centre's stream since it began",
                                    labels=["centre"])
+    messages = CounterMetricFamily(
+        "queueserver_text_messages", "Text messages to phones (CONTRACT §9), by outcome: sent, "
+        "given_up (10 minutes of failures), dropped (the day ended first)", labels=["outcome"])
+    pending = GaugeMetricFamily("queueserver_text_messages_pending",
+                                "Text messages made and not yet sent or given up",
+                                labels=["centre"])
     r: redis.asyncio.Redis = request.state.redis
     try:
+        counts: dict[str, str] = await r.hgetall(keys.notify_counts())  # type: ignore[assignment]
+        for outcome in ("sent", "given_up", "dropped"):
+            messages.add_metric([outcome], int(counts.get(outcome, 0)))
         for centre in config.centres:
+            pending.add_metric([centre.id], await r.zcard(keys.notify_pending(centre.id)))
             for service in centre.services:
                 count = await r.zcard(keys.queue(centre.id, today, service.code))
                 waiting.add_metric([centre.id, service.code], count)
@@ -198,7 +208,7 @@ async def _redis_families(request: Request) -> list[Metric]:
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         REDIS_ERRORS.labels("metrics").inc()
         return []
-    return [waiting, appended]
+    return [waiting, appended, messages, pending]
 
 
 async def endpoint(request: Request) -> Response:

@@ -243,7 +243,7 @@ _TIMES = ("mean", "median", "p90", "max")
 CSV_COLUMNS = (
     ["scope", "key", "arrivals", "calls", "served", "no_shows", "declined"]
     + [f"waiting_{m}_s" for m in _TIMES] + [f"service_{m}_s" for m in _TIMES]
-    + ["waited_over_target"]
+    + ["waited_over_target", "feedback_count", "feedback_mean"]
 )
 
 
@@ -256,21 +256,35 @@ def _row(scope: str, key: str, figures: dict[str, Any]) -> list[Any]:
             blank(figures.get("declined")),
             *(blank(figures.get("waiting_time_s", {}).get(m)) for m in _TIMES),
             *(blank(figures.get("service_time_s", {}).get(m)) for m in _TIMES),
-            blank(figures.get("waited_over_target"))]
+            blank(figures.get("waited_over_target")), "", ""]
+
+
+def _rated(row: list[Any], rated: dict[str, Any] | None) -> list[Any]:
+    """The feedback's count and mean (CONTRACT §9) in a row's last two columns."""
+    if rated:
+        row[-2:] = [rated.get("count", ""), "" if rated.get("mean") is None else rated["mean"]]
+    return row
 
 
 def to_csv(stats: dict[str, Any]) -> str:
-    """One table a spreadsheet opens as it is: the day, then each service, counter and hour."""
+    """One table a spreadsheet opens as it is: the day, then each service, counter and hour,
+    then (with feedback) how many gave each rating."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
-    w.writerow(_row("day", stats["date"], stats))
+    feedback: dict[str, Any] | None = stats.get("feedback")
+    w.writerow(_rated(_row("day", stats["date"], stats), feedback))
     for code, figures in stats["by_service"].items():
         w.writerow(_row("service", code, figures))
-    for number, figures in stats["by_counter"].items():
-        w.writerow(_row("counter", number, figures))
+    rated_counters = (feedback or {}).get("by_counter", {})
+    for number in sorted(set(stats["by_counter"]) | set(rated_counters), key=int):
+        w.writerow(_rated(_row("counter", number, stats["by_counter"].get(number, {})),
+                          rated_counters.get(number)))
     for h in stats["by_hour"]:
         w.writerow(_row("hour", f"{h['hour']:02d}", h))
+    if feedback is not None:
+        for rating, count in feedback.get("by_rating", {}).items():
+            w.writerow(_rated(_row("rating", rating, {}), {"count": count}))
     return out.getvalue()
 
 

@@ -31,12 +31,20 @@ class Periodic:
     interval: Callable[[Config], float | None]
 
 
-def rq_connection(config: Config, long_running: bool = False) -> redis.Redis:
+def rq_url(config: Config, long_running: bool = False) -> str:
     url = os.environ.get("RQ_REDIS_URL") or runtime.redis_url(config, long_running)
     if connections.is_cluster(url):
         raise runtime.SetupError(
             "RQ does not run on Redis Cluster: set RQ_REDIS_URL to a plain Redis for the "
             "background jobs (REDIS_URL may stay on the cluster).")
+    return url
+
+
+def rq_connection(config: Config, long_running: bool = False) -> redis.Redis:
+    return rq_connect(rq_url(config, long_running))
+
+
+def rq_connect(url: str) -> redis.Redis:
     # RQ stores pickled job data: it needs a connection that returns bytes. (A Sentinel URL
     # gives one that follows the master.)
     return connections.connect(url, decode_responses=False)

@@ -1,22 +1,31 @@
 """`queueserver worker`: the RQ worker, and the schedule of periodic jobs it enqueues.
 
 Background work goes to RQ (DESIGN.md): rendering announcement audio, the scheduled booking
-sync, closing the day, purging personal data. RQ does not run on Redis Cluster, so it uses
+sync, closing the day, purging personal data; with `[notify]`, text messages, in a process of
+their own (follow/notify.py). RQ does not run on Redis Cluster, so it uses
 `RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded default).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import multiprocessing
+import multiprocessing.process
+import os
+import signal
 import threading
 
 import redis
 from rq import Queue, Worker
 
 from queueserver.booking_sync.schedule import BOOKING_SYNC
+from queueserver.follow import notify
 from queueserver.operations.dayclose import DAY_CLOSE
 from queueserver.operations.privacy import PERSONAL_DATA_PURGE
-from queueserver.platform import logs
+from queueserver.platform import connections, jobs, logs, runtime
+from queueserver.platform.clock import from_environment
 from queueserver.platform.config import Config
 from queueserver.platform.jobs import QUEUES, Periodic, rq_connection
 from queueserver.store import keys
@@ -44,10 +53,56 @@ def schedule_loop(config: Config, conn: redis.Redis, schedule: list[Periodic],
                 log.info("enqueued %s", job.name)
 
 
+def _die_with_parent() -> None:
+    # The text-message worker must not outlive the worker command, even when it is killed.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def notify_main(config: Config, data_url: str, rq_url: str, burst: bool) -> None:
+    """The `notify` queue's own worker process, with the dispatch that reads each centre's
+    events (follow/notify.py): a gateway that never answers holds this process only."""
+    _die_with_parent()
+    logs.setup()
+    r = connections.connect(data_url)
+    rq = jobs.rq_connect(rq_url)
+    dispatch = notify.Dispatch(config, r, rq, from_environment(config.tz))
+    stop = threading.Event()
+    if burst:
+        dispatch.once()
+    else:
+        for centre in config.centres:
+            threading.Thread(target=dispatch.run_centre, args=(centre, stop), daemon=True,
+                             name=f"notify:{centre.id}").start()
+    try:
+        worker = Worker([Queue(notify.QUEUE, connection=rq)], connection=rq)
+        # The scheduler puts RQ's delayed retries back in the queue when they are due.
+        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+    finally:
+        stop.set()
+
+
+def _start_notify(config: Config, burst: bool) -> multiprocessing.process.BaseProcess | None:
+    if config.notify is None:
+        return None
+    if not os.environ.get(config.notify.secret_env):
+        raise runtime.SetupError(
+            f"[notify] signs text messages with the key in ${config.notify.secret_env}, which "
+            "is not set: set it (the gateway checks the same key), or remove [notify].")
+    data_url = runtime.redis_url(config, long_running=True)
+    process = multiprocessing.get_context("fork").Process(
+        target=notify_main, args=(config, data_url, jobs.rq_url(config, True), burst),
+        name="queueserver-notify")
+    process.start()
+    return process
+
+
 def run(config: Config, burst: bool = False) -> int:
     conn = rq_connection(config, long_running=True)
     # Jobs log through the `queueserver` loggers: the same lines as every command's, not lost.
     logs.setup()
+    # Started before any thread of this process: it is forked.
+    notifier = _start_notify(config, burst)
     stop = threading.Event()
     scheduler = threading.Thread(target=schedule_loop, args=(config, conn, SCHEDULE, stop),
                                  daemon=True)
@@ -57,4 +112,8 @@ def run(config: Config, burst: bool = False) -> int:
         worker.work(burst=burst, logging_level="INFO")
     finally:
         stop.set()
+        if notifier is not None:
+            if not burst:
+                notifier.terminate()  # RQ's warm shutdown: a message being sent is finished
+            notifier.join(60)
     return 0

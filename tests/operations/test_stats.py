@@ -85,7 +85,9 @@ def test_the_same_figures_as_csv(day: Day, client: TestClient, tokens: dict[str,
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert [(r["scope"], r["key"]) for r in rows] == [
         ("day", "2026-11-27"), ("service", "A"), ("service", "P"), ("counter", "1"),
-        ("counter", "2"), ("counter", "3"), ("hour", "09"), ("hour", "10")]
+        ("counter", "2"), ("counter", "3"), ("hour", "09"), ("hour", "10"),
+        # The follow pages' feedback (none given on this day): each rating's count.
+        *(("rating", str(n)) for n in range(1, 6))]
     whole = rows[0]
     assert (whole["arrivals"], whole["served"], whole["declined"]) == ("4", "2", "1")
     assert (whole["waiting_mean_s"], whole["waiting_median_s"], whole["service_p90_s"],

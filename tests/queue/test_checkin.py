@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,8 @@ def test_a_booking_checks_in_and_gets_the_first_number(
     answer = check_in(client, tokens["desk"], "MEP1")
     assert answer.status_code == 201
     ticket = answer.json()["ticket"]
+    # The desk's TICKET carries the follow page's URL (CONTRACT §9, tests/follow/).
+    assert re.fullmatch(r"http://testserver/t/[A-Za-z0-9_-]{32}", ticket.pop("follow_url"))
     assert ticket == {
         "number": "A001", "service": "A", "status": "waiting",
         "issued_at": MORNING.isoformat(), "position": 0, "estimated_wait_minutes": 0,

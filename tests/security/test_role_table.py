@@ -125,10 +125,20 @@ TABLE: list[Row] = [
     row("GET", "/counter/{centre}/{n:int}", COUNTER),
     row("GET", "/admin", MANAGE, scoped=False),
     row("GET", "/qr/{text}.svg", ANYONE, "/qr/A001.svg"),
+    # The follow page's routes (CONTRACT §9): the token in the path is their only credential,
+    # whatever else comes along (tests/follow/ walks them with real tokens).
+    row("GET", "/t/{follow_token}", ANYONE, "/t/" + "x" * 32),
+    row("GET", "/api/v1/follow/{follow_token}", ANYONE, "/api/v1/follow/" + "x" * 32),
+    row("POST", "/api/v1/follow/{follow_token}/feedback", ANYONE,
+        "/api/v1/follow/" + "x" * 32 + "/feedback", {"rating": 5}),
+    row("GET", AC + "/feedback", MANAGE),
+    row("GET", TK + "/follow-qr.svg", {A, S, D}, T1 + "/follow-qr.svg"),
     row("GET", "/static/displays", ANYONE, "/static/displays/display.js"),
     row("GET", "/static/counters", ANYONE, "/static/counters/counter.js"),
 ]
 WEBSOCKET = row("WS", "/ws/centres/{centre}/events", BOARD, "/ws/centres/wan-chai/events")
+# Opened with its follow token alone (tests/follow/ walks it with real ones).
+FOLLOW_SOCKET = row("WS", "/ws/follow/{follow_token}", ANYONE, "/ws/follow/" + "x" * 32)
 
 
 def declared(app: Any) -> set[tuple[str, str]]:
@@ -182,7 +192,7 @@ def let_in(client: TestClient, entry: Row, token: str | None, admin: str) -> boo
 
 
 def test_the_table_names_every_route(client: TestClient) -> None:
-    in_table = {(e.method, e.template) for e in [*TABLE, WEBSOCKET]}
+    in_table = {(e.method, e.template) for e in [*TABLE, WEBSOCKET, FOLLOW_SOCKET]}
     missing = declared(client.app) - in_table
     assert not missing, f"routes the role table does not name: {sorted(missing)}"
     assert not in_table - declared(client.app), "the table names routes the app does not have"

@@ -61,6 +61,21 @@ def test_announcement_audio_keys_belong_to_no_centre() -> None:
     assert keys.sound_clip("c1.0a1b2c3d4e5f") == "qs:sound:clip:c1.0a1b2c3d4e5f"
 
 
+def test_the_follow_pages_keys() -> None:
+    c, day = "wan-chai", "2026-11-27"
+    assert keys.phone(c, day, "A001") == "qs:{wan-chai}:phone:2026-11-27:A001"
+    assert keys.feedback(c, day) == "qs:{wan-chai}:feedback:2026-11-27"
+    assert keys.notify_delivery(c, day, "A001", "called") == \
+        "qs:{wan-chai}:notify:2026-11-27:A001:called"
+    assert keys.notify_pending(c) == "qs:{wan-chai}:notify-pending"
+    assert keys.notify_cursor(c) == "qs:{wan-chai}:notify-cursor"
+    assert keys.notify_sending(c, day, "A001", "near_turn") == \
+        "qs:{wan-chai}:notify-sending:2026-11-27:A001:near_turn"
+    assert keys.follow_token("ab12") == "qs:follow:ab12"
+    assert keys.token_failures_address("127.0.0.1") == "qs:token-failures:addr:127.0.0.1"
+    assert keys.notify_counts() == "qs:notify-counts"
+
+
 def test_the_benchmark_floor_stream_belongs_to_no_centre() -> None:
     assert keys.bench_floor() == "qs:bench:floor"
 
@@ -71,6 +86,8 @@ def test_a_restore_tries_payloads_in_the_centres_slot() -> None:
 
 def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type: ignore[no-untyped-def]
     """Scripts derive keys from the centre's prefix: the names they write are these."""
+    import hashlib
+
     from conftest import SECRET, bearer
 
     from queueserver.rules import identity
@@ -78,15 +95,17 @@ def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type:
     seed("MEP1")
     h = bearer(tokens["admin"])
     client.post("/api/v1/centres/wan-chai/photo-receipts", json={"barcode": "PH1"}, headers=h)
-    client.post("/api/v1/centres/wan-chai/tickets", headers=h, json={
+    issued = client.post("/api/v1/centres/wan-chai/tickets", headers=h, json={
         "booking_ref": "MEP1", "id_number": "A123456(3)", "photo_barcode": "PH1"})
     client.post("/api/v1/centres/wan-chai/counters/1/call", headers=h)
+    follow_token = issued.json()["ticket"]["follow_url"].rsplit("/", 1)[1]
     day, c = "2026-11-27", "wan-chai"
     expected = {keys.events(c), keys.booking(c, "MEP1"), keys.booking_history(c, "MEP1"),
                 keys.photo_receipt(c, "PH1"), keys.sequence(c, day, "A"),
                 keys.ticket(c, day, "A001"), keys.day_tickets(c, day), keys.counter(c, 1),
                 keys.recent_calls(c, day), keys.booking_index(), keys.bookings_on(c, day),
-                keys.bookings_by_id(c, identity.keyed_hash(SECRET, "hkid", "A123456(3)"))}
+                keys.bookings_by_id(c, identity.keyed_hash(SECRET, "hkid", "A123456(3)")),
+                keys.follow_token(hashlib.sha256(follow_token.encode()).hexdigest())}
     written = {k for k in r.scan_iter("qs:*")
                if not k.startswith("qs:token") and k != keys.credential_names()}
     assert written == expected

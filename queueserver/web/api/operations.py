@@ -18,6 +18,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from queueserver.auth.credentials import Action
+from queueserver.follow.service import Follow
+from queueserver.follow.service import summary as feedback_summary
 from queueserver.operations import charts, stats
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
@@ -65,6 +67,10 @@ async def _figures(request: Request) -> tuple[Centre, str, dict[str, Any]]:
     centre: Centre = request.state.centres.centre(centre_id)
     figures = await stats.for_day(request.state.redis, centre.id, date,
                                   centre.wait_target_minutes)
+    # Feedback keeps coming until the day's tokens stop working (midnight), after the day
+    # close froze the rest: read as it is at each request (CONTRACT §9).
+    follow: Follow = request.state.follow
+    figures["feedback"] = feedback_summary(await follow.feedback(centre.id, date))
     return centre, date, figures
 
 
@@ -96,7 +102,10 @@ async def report(request: Request) -> Response:
         return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
     closed_at = await request.state.redis.hget(keys.day_close(centre.id, date), "closed_at")
     live = closed_at is None and date == request.state.centres.clock.today()
+    follow: Follow = request.state.follow
+    comments = [e for e in await follow.feedback(centre.id, date) if e.get("comment")]
     html = TEMPLATES.get_template("report.html").render(
+        comments=comments,
         centre=centre, date=date, stats=figures, closed_at=closed_at, live=live,
         refresh_s=REPORT_REFRESH_S, takings=await _takings(request, centre, date),
         charts={
