@@ -8,8 +8,9 @@ built from one snapshot read in one atomic step with the stream id it is valid a
 (`follow_state.lua`), then kept current from the centre's events, which the process's reader
 hands over after every screen has them (live/events.py, `after_screens`). A batch of events
 costs one script for the centre — the estimate of every waiting place, from one play of the
-calling order — and then, in Python, one pass over the phones: each phone's place is looked up
-in a per-service index built once per batch, never by asking Redis, never by searching a queue.
+calling order, and the hall's notices — and then, in Python, one pass over the phones: each
+phone's place is looked up in a per-service index built once per batch, never by asking Redis,
+never by searching a queue.
 
 Each phone has a one-message mailbox: a newer state replaces an unsent one, so a phone that
 reads slowly delays nobody and holds no backlog, and a phone's messages always arrive in order.
@@ -206,24 +207,25 @@ class CentreFollow:
             number: Ticket(service, status, int(counter) if counter else None,
                            called_at or None, int(recalls))
             for number, service, status, counter, called_at, recalls in _rows(result["tickets"])}
-        self._set_estimates(result)
+        self._set_hall(result)
         self._places.clear()
-        self.shared = _shared(self.centre, list(_rows(result["notices"])),
-                              bool(result["issuing"]))
 
     async def _refresh(self) -> bool:
         """New estimates; False when a queue's length in Redis is not the model's at the same
         stream id (a restore, which emits no events): then the day is read again."""
         result = await self._state(full=False)
-        self._set_estimates(result)
+        self._set_hall(result)
         if parse_id(str(result["last_event_id"])) != self.floor:
             return True  # events the model has not read yet: compared at a later batch
         lengths = _mapping(result["lengths"])
         return all(int(lengths.get(s, 0)) == len(self.queues.get(s, [])) for s in self.services)
 
-    def _set_estimates(self, result: dict[str, Any]) -> None:
+    def _set_hall(self, result: dict[str, Any]) -> None:
+        """What is the same for every phone's place: the estimates, the notices, issuing."""
         self.estimates = {s: [int(m) for m in _rows(places)]
                           for s, places in _mapping(result["estimates"]).items()}
+        self.shared = _shared(self.centre, list(_rows(result["notices"])),
+                              bool(result["issuing"]))
 
     # --- the events --------------------------------------------------------------------------
 

@@ -235,12 +235,11 @@ class Dispatch:
         self.queue = Queue(QUEUE, connection=rq)
 
     def _cursor(self, centre: str) -> str:
-        stored = self.r.get(keys.notify_cursor(centre))
-        if stored:
-            return str(stored)
-        # The first start: from now on (no phone number was given before there was a worker).
-        last: Any = self.r.xrevrange(keys.events(centre), count=1)
-        return str(last[0][0]) if last else "0-0"
+        # The first start reads the live stream from its beginning: today's events in it are a
+        # few thousand at most, the others are passed over, and whatever was made is not made
+        # again. (A worker that starts after the desk opened still texts today's people.)
+        self.r.set(keys.notify_cursor(centre), "0-0", nx=True)
+        return str(self.r.get(keys.notify_cursor(centre)) or "0-0")
 
     def step(self, centre: Centre, cursor: str, block_ms: int | None) -> tuple[str, int]:
         """Reads the events after `cursor` (waiting up to `block_ms` for some) and makes the
@@ -249,13 +248,13 @@ class Dispatch:
                                     block=block_ms)
         made = 0
         for event_id, fields in (batches[0][1] if batches else []):
-            made += self._event(centre, fields)
+            made += self._event(centre, str(event_id), fields)
             cursor = str(event_id)
         if batches:
             self.r.set(keys.notify_cursor(centre.id), cursor)
         return cursor, made
 
-    def _event(self, centre: Centre, fields: dict[str, str]) -> int:
+    def _event(self, centre: Centre, event_id: str, fields: dict[str, str]) -> int:
         kind = fields.get("type", "")
         if kind not in QUEUE_EVENTS:
             return 0
@@ -264,7 +263,10 @@ class Dispatch:
             return 0  # a day gone by: its numbers were deleted with it
         data = json.loads(fields.get("data", "{}"))
         made = 0
-        if kind == "ticket.called":
+        # A call read long after it was made (a worker that was down) is not texted any more:
+        # by then the person was at the counter, or called again.
+        appended_s = int(event_id.split("-", 1)[0]) / 1000
+        if kind == "ticket.called" and time.time() - appended_s < GIVE_UP_AFTER_S:
             counter = data.get("counter")
             made += self.claim(centre.id, date, str(data.get("ticket")), CALLED,
                                counter=int(counter) if isinstance(counter, int) else None)

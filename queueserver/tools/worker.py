@@ -39,6 +39,24 @@ TICK_S = 1.0
 SCHEDULE: list[Periodic] = [BOOKING_SYNC, DAY_CLOSE, PERSONAL_DATA_PURGE]
 
 
+class PromptWorker(Worker):
+    """RQ's worker, stopping promptly: RQ's pub/sub thread waits up to 60 s for a message and
+    redis-py's `stop()` joins it without a limit, so a worker asked to stop lingered a minute."""
+
+    def unsubscribe(self) -> None:
+        thread = self.pubsub_thread
+        if thread is None or self.pubsub is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name,
+                      self.pubsub_channel_name)
+        self.pubsub.unsubscribe()
+        try:
+            thread.stop(timeout=1)
+        except TypeError:  # redis-py before 8: stop() does not wait at all
+            thread.stop()
+        self.pubsub.close()
+
+
 def schedule_loop(config: Config, conn: redis.Redis, schedule: list[Periodic],
                   stop: threading.Event) -> None:
     """Enqueue each periodic job when due, until `stop` is set."""
@@ -75,7 +93,7 @@ def notify_main(config: Config, data_url: str, rq_url: str, burst: bool) -> None
             threading.Thread(target=dispatch.run_centre, args=(centre, stop), daemon=True,
                              name=f"notify:{centre.id}").start()
     try:
-        worker = Worker([Queue(notify.QUEUE, connection=rq)], connection=rq)
+        worker = PromptWorker([Queue(notify.QUEUE, connection=rq)], connection=rq)
         # The scheduler puts RQ's delayed retries back in the queue when they are due.
         worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
     finally:
@@ -108,7 +126,7 @@ def run(config: Config, burst: bool = False) -> int:
                                  daemon=True)
     scheduler.start()
     try:
-        worker = Worker([Queue(q, connection=conn) for q in QUEUES], connection=conn)
+        worker = PromptWorker([Queue(q, connection=conn) for q in QUEUES], connection=conn)
         worker.work(burst=burst, logging_level="INFO")
     finally:
         stop.set()

@@ -1,7 +1,7 @@
 -- What a web process's follow fan-out needs of a centre (queueserver/follow/fanout.py), read in
--- one atomic step, with the stream id it is all valid at: the estimate of every waiting place
--- and each queue's length; with `full`, also every queue's order, each of the day's tickets as
--- the follow page shows it and the hall's notices (the fan-out applies only later events).
+-- one atomic step, with the stream id it is all valid at: the estimate of every waiting place,
+-- each queue's length and the hall's notices; with `full`, also every queue's order and each of
+-- the day's tickets as the follow page shows it (the fan-out applies only later events).
 -- KEYS[1] the centre's event stream
 -- ARGV[1] context, plus services [codes], full (bool)
 local ctx = context()
@@ -23,9 +23,9 @@ if ctx.full then
                                        tonumber(f[5] or '0')}
     end
   end
-  out.notices = hall_notices()
-  out.issuing = issuing_open()
 end
+out.notices = hall_notices()
+out.issuing = issuing_open()
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 out.last_event_id = '0-0'
 if #last == 1 then out.last_event_id = last[1][1] end

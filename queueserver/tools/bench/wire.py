@@ -4,16 +4,19 @@ every microsecond a client spends is one the servers do not get, and it shows in
 `Http` is one HTTP/1.1 keep-alive connection. `Display` is a hall display's WebSocket as an
 asyncio Protocol: frames are parsed in `data_received`, without a task per message, and each
 event's receipt time is taken there with its id (the first field of every event message).
+`Phone` is a follow page's socket the same way: every whole-state message, with its time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import struct
 import time
 from collections.abc import Callable
+from typing import Any
 
 EVENT_PREFIX = b'{"id": "'
 # Under uvicorn's keep-alive timeout (5 s): an idle connection older than this is replaced.
@@ -167,3 +170,37 @@ async def open_display(host: str, port: int, path: str, tally: Tally) -> Display
                                               host, port)
     await asyncio.wait_for(display.ready, 30)
     return display
+
+
+class Phone(Display):
+    """A follow page's socket (CONTRACT §9): (receipt time, message) for every message, each
+    counted on `tally`; ready with the first, the whole state."""
+
+    def __init__(self, host: str, port: int, path: str, tally: Tally) -> None:
+        super().__init__(host, port, path, tally)
+        self.messages: list[tuple[float, dict[str, Any]]] = []
+        self.closed_with: int | None = None
+
+    def _message(self, opcode: int, payload: bytes, now: float) -> None:
+        if opcode == 0x1:
+            self.messages.append((now, json.loads(payload)))
+            self.tally.hit()
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif opcode == 0x8:
+            self.closed_with = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 0
+            super()._message(opcode, payload, now)
+        else:
+            super()._message(opcode, payload, now)
+
+    def ticket(self) -> dict[str, Any]:
+        """The ticket as the newest message says."""
+        last: dict[str, Any] = self.messages[-1][1]["data"]["ticket"]
+        return last
+
+
+async def open_phone(host: str, port: int, path: str, tally: Tally) -> Phone:
+    loop = asyncio.get_running_loop()
+    _, phone = await loop.create_connection(lambda: Phone(host, port, path, tally), host, port)
+    await asyncio.wait_for(phone.ready, 60)
+    return phone
