@@ -103,7 +103,10 @@ function render() {
     return li;
   }));
   $("issuing-closed").hidden = s.issuing !== false;
-  $("alerts").hidden = !["waiting", "called"].includes(t.status);
+  // Sound stays on offer until the call; "alert me when N are ahead" only while waiting.
+  $("alerts").hidden = !["waiting", "called"].includes(t.status) || view.gone;
+  document.querySelector(".f-alert").hidden = t.status !== "waiting";
+  if (t.status !== "waiting") $("alerted").hidden = true;
   const ended = t.status === "done" || t.status === "declined";
   $("feedback").hidden = !ended;
   $("feedback-form").hidden = view.feedbackGiven;

@@ -67,7 +67,8 @@ def test_a_number_typed_at_the_desk_shows_on_the_display(
     desk.wait_for_function("() => window.__desk.issued.length === 1")
     assert desk.text_content("#issued-number") == "A001"
     desk.wait_for_function("() => window.__slips === 1")  # printed without being asked
-    assert desk.get_attribute("#slip-qr", "src") == "/qr/A001.svg"
+    # The slip's QR code is the ticket's follow page (CONTRACT §9; tests/screens/test_follow.py).
+    assert desk.get_attribute("#slip-qr", "src") == C + "/tickets/A001/follow-qr.svg"
     display.wait_for_function(
         "() => document.querySelector('.waiting-row[data-service=A] .count').textContent === '1'",
         timeout=1000)
