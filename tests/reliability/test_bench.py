@@ -27,7 +27,8 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     result = json.loads(lines[-1])
     table = "\n".join(lines[:-1])
     for row in ("check-in tickets/s", "30 displays event->display p99_ms",
-                "100 displays click->display p99_ms", "resident memory per idle display KiB"):
+                "100 displays click->display p99_ms", "resident memory per idle display KiB",
+                "200 phones event->phone p99_ms", "resident memory per idle phone KiB"):
         assert row in table
     assert result["processes"] == 2 and result["machine"]["cpus"] >= 1
     for side in ("project", "floor"):
@@ -46,7 +47,22 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
         assert isinstance(memory, int | float) and math.isfinite(memory)
     for size in ("30", "100"):
         assert all(positive(r) for r in result["call_to_display"][size]["ratio_p99"].values())
+    # The follow page's phones (CONTRACT §9): the hall's calls with and without them, and every
+    # phone's update of every call.
+    phones = result["phones"]
+    plan = result["plan"]
+    assert (phones["phones"], phones["displays"], phones["calls"]) == \
+        (plan["phones"], 30, plan["phone_calls"])
+    for measure in ("event_to_display_without_phones", "event_to_display_with_phones"):
+        assert phones[measure]["samples"] == 30 * plan["phone_calls"]
+    for measure in ("event_to_phone", "click_to_phone"):
+        assert phones[measure]["samples"] == plan["phones"] * plan["phone_calls"]
+        assert 0 <= phones[measure]["p50_ms"] <= phones[measure]["p99_ms"] \
+            <= phones[measure]["max_ms"]
+    assert positive(phones["ratio_p99"])
     assert set(result["targets_met"]) >= {"check_in_>=_1000_per_s_with_2_processes",
                                           "call_p99_<=_10ms_30_displays",
-                                          "idle_display_<=_64KiB"}
+                                          "idle_display_<=_64KiB",
+                                          "phone_update_p99_<=_1s_200_phones",
+                                          "call_p99_with_200_phones_<=_1.5x_without"}
     assert all(isinstance(v, bool) for v in result["targets_met"].values())

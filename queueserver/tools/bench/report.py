@@ -11,6 +11,9 @@ TARGET_CHECK_INS_PER_S = 1000
 TARGET_CALL_P99_MS = 10.0
 TARGET_FLOOR_RATIO = 1.5
 TARGET_IDLE_DISPLAY_KIB = 64
+# CONTRACT §9: a phone hears of a change within a second; phones never slow the hall's calls.
+TARGET_PHONE_P99_MS = 1000.0
+TARGET_PHONES_RATIO = 1.5
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -49,6 +52,13 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
     memory = result["memory_per_idle_display_kib"]["project"]
     if memory is not None:
         out["idle_display_<=_64KiB"] = memory <= TARGET_IDLE_DISPLAY_KIB
+    phones = result.get("phones")
+    if phones:
+        n = phones["phones"]
+        out[f"phone_update_p99_<=_1s_{n}_phones"] = \
+            phones["event_to_phone"]["p99_ms"] <= TARGET_PHONE_P99_MS
+        out[f"call_p99_with_{n}_phones_<=_1.5x_without"] = \
+            phones["ratio_p99"] <= TARGET_PHONES_RATIO
     return out
 
 
@@ -80,6 +90,22 @@ def table(result: dict[str, Any]) -> str:
                     f["floor"][measure][p], r)
     mem = result["memory_per_idle_display_kib"]
     row("resident memory per idle display KiB", mem["project"], mem["floor"], None)
+    phones = result.get("phones")
+    if phones:
+        n, d = phones["phones"], phones["displays"]
+        lines.append("")
+        lines.append(f"{'phones (follow page), one centre':<44}{'with':>12}{'without':>12}"
+                     f"{'ratio':>8}")
+        for p in ("p50_ms", "p99_ms", "max_ms"):
+            row(f"{d} displays event->display {p}", phones["event_to_display_with_phones"][p],
+                phones["event_to_display_without_phones"][p],
+                phones["ratio_p99"] if p == "p99_ms" else None)
+        for measure, label in (("event_to_phone", "event->phone"),
+                               ("click_to_phone", "click->phone")):
+            for p in ("p50_ms", "p99_ms", "max_ms"):
+                row(f"{n} phones {label} {p}", phones[measure][p], None, None)
+        row("resident memory per idle phone KiB", phones["memory_per_idle_phone_kib"], None,
+            None)
     lines.append("")
     for name, ok in verdicts(result).items():
         lines.append(f"target {name}: {'met' if ok else 'MISSED'}")

@@ -35,7 +35,7 @@ from queueserver.platform.config import Centre, Config, load
 from queueserver.store import keys
 from queueserver.tools.bench import report
 from queueserver.tools.bench.procs import BenchError, Process, city_config, private_redis, started
-from queueserver.tools.bench.wire import Display, Http, Tally, open_display
+from queueserver.tools.bench.wire import Display, Http, Phone, Tally, open_display, open_phone
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,20 @@ class Plan:
     desks: int
     displays: tuple[int, ...]
     calls: int
+    # The follow page (CONTRACT §9): phones following one centre's tickets while its 30
+    # displays get calls, and how many calls are measured with and without them.
+    phones: int = 0
+    phone_calls: int = 0
 
 
-# The issue's sizes: one centre's 30 screens, and 1,000 spread over the processes.
-FULL = Plan(check_ins=6000, desks=64, displays=(30, 1000), calls=200)
+# The issue's sizes: one centre's 30 screens, and 1,000 spread over the processes; 2,000 phones
+# on that centre.
+FULL = Plan(check_ins=6000, desks=64, displays=(30, 1000), calls=200, phones=2000,
+            phone_calls=50)
 # A few seconds, for CI: it proves the command works, not that the machine is fast.
-SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15)
+SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15, phones=200, phone_calls=6)
+# The displays that watch the phones' centre (one hall's screens).
+PHONE_HALL_DISPLAYS = 30
 # Sockets are opened this many at a time, well under the listen backlog.
 CONNECT_BATCH = 50
 # How long one call may take to reach every display before the run is declared broken.
@@ -73,6 +81,9 @@ class Seeded:
     counters: list[int]
     check_ins: list[Request]
     photos: list[Request]
+    # The phones' tickets, all in the first centre: checked in just before the phones' pass.
+    phone_check_ins: list[Request]
+    phone_photos: list[Request]
 
 
 def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: bytes,
@@ -84,8 +95,8 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
     display, _ = auth.create_token(r, auth.Role.DISPLAY, called.id, name=f"bench-display-{run}")
     clock = Clock(config.tz)
     bookings = []
-    for i in range(plan.check_ins):
-        centre = centres[i % len(centres)]
+    for i in range(plan.check_ins + plan.phones):
+        centre = centres[i % len(centres)] if i < plan.check_ins else called
         kind = next(t for s in centre.services if not s.priority for t in s.application_types)
         bookings.append(Booking(
             ref=f"BENCH{run}{i:06d}", centre=centre.id, date=clock.today(), slot_start="09:00",
@@ -95,14 +106,15 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
     store = BookingStore(r, secret, "bench", iso(clock.now()))
     for start in range(0, len(bookings), 1000):
         store.apply(bookings[start:start + 1000])
-    return Seeded(
-        called.id, admin, display, [c.number for c in called.counters],
-        # The desk may check in outside the slot's window: the benchmark runs at any hour.
-        [(f"/api/v1/centres/{b.centre}/tickets",
-          _body({"booking_ref": b.ref, "id_number": b.id_number, "photo_barcode": b.ref,
-                 "override_window": True})) for b in bookings],
-        [(f"/api/v1/centres/{b.centre}/photo-receipts", _body({"barcode": b.ref}))
-         for b in bookings])
+    # The desk may check in outside the slot's window: the benchmark runs at any hour.
+    check_ins = [(f"/api/v1/centres/{b.centre}/tickets",
+                  _body({"booking_ref": b.ref, "id_number": b.id_number,
+                         "photo_barcode": b.ref, "override_window": True})) for b in bookings]
+    photos = [(f"/api/v1/centres/{b.centre}/photo-receipts", _body({"barcode": b.ref}))
+              for b in bookings]
+    n = plan.check_ins
+    return Seeded(called.id, admin, display, [c.number for c in called.counters],
+                  check_ins[:n], photos[:n], check_ins[n:], photos[n:])
 
 
 async def _desks(targets: Sequence[Process], headers: dict[str, str],
@@ -242,7 +254,99 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
         await http.close()
     result["call_to_display"] = sizes
     result["memory_per_idle_display_kib"] = memory
+    if plan.phones:
+        result["phones"] = await _phones(serve, seeded, plan, ws_path, project_step)
     return result
+
+
+async def _phones(serve: Sequence[Process], seeded: Seeded, plan: Plan, ws_path: str,
+                  step: Any) -> dict[str, Any]:
+    """A hall's 30 displays get calls without phones, then with `plan.phones` phones following
+    tickets of the same centre, each call moving every one of them up a place: what the phones
+    cost the displays, and how soon each phone hears of its new place. (The phones' tickets are
+    checked in behind the centre's own, which the calls take and requeue behind them: each
+    centre holds 2 x `phone_calls` of its own at least.)"""
+    admin = {"Authorization": f"Bearer {seeded.admin}"}
+    await _desks(serve, admin, seeded.phone_photos, plan.desks)
+    tokens = await _phone_tokens(serve, admin, seeded.phone_check_ins, plan.desks)
+    without, _ = await _calls(serve, ws_path, PHONE_HALL_DISPLAYS, plan.phone_calls, step)
+    before = _rss(serve)
+    phones: list[Phone] = []
+    for start in range(0, len(tokens), CONNECT_BATCH):
+        phones += await asyncio.gather(*(
+            open_phone(serve[i % len(serve)].host, serve[i % len(serve)].port,
+                       f"/ws/follow/{tokens[i]}", Tally())
+            for i in range(start, min(len(tokens), start + CONNECT_BATCH))))
+    await asyncio.sleep(SETTLE_S)
+    after = _rss(serve)
+    tally = Tally()
+    displays = await _connect(serve, ws_path, PHONE_HALL_DISPLAYS, tally)
+    to_display: list[float] = []
+    to_phone: list[float] = []
+    click_to_phone: list[float] = []
+    try:
+        for k in range(plan.phone_calls):
+            wanted = [p.ticket()["position"] - 1 for p in phones]
+            tally.expect(PHONE_HALL_DISPLAYS)
+            clicked, then = await step(k)
+            await asyncio.wait_for(tally.reached.wait(), DELIVERY_TIMEOUT_S)
+            event_ms = int(displays[0].received[-1][1].split(b"-")[0])
+            to_display += [d.received[-1][0] * 1000 - event_ms for d in displays]
+            await _every_phone_moved(phones, wanted)
+            for p, want in zip(phones, wanted, strict=True):
+                at = next(t for t, m in reversed(p.messages)
+                          if m["data"]["ticket"]["position"] == want)
+                to_phone.append(at * 1000 - event_ms)
+                click_to_phone.append((at - clicked) * 1000)
+            for follow in then:
+                tally.expect(PHONE_HALL_DISPLAYS)
+                await follow()
+                await asyncio.wait_for(tally.reached.wait(), DELIVERY_TIMEOUT_S)
+    finally:
+        for d in displays:
+            d.close()
+        for p in phones:
+            p.close()
+    with_phones = report.spread(to_display)
+    return {
+        "phones": len(phones), "displays": PHONE_HALL_DISPLAYS, "calls": plan.phone_calls,
+        "event_to_display_without_phones": without["event_to_display"],
+        "event_to_display_with_phones": with_phones,
+        "ratio_p99": report.ratio(with_phones["p99_ms"],
+                                  without["event_to_display"]["p99_ms"]),
+        "event_to_phone": report.spread(to_phone),
+        "click_to_phone": report.spread(click_to_phone),
+        "memory_per_idle_phone_kib": (None if before is None or after is None
+                                      else round((after - before) / len(phones), 1)),
+    }
+
+
+async def _every_phone_moved(phones: Sequence[Phone], wanted: Sequence[int]) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+    while not all(p.ticket()["position"] == w for p, w in zip(phones, wanted, strict=True)):
+        if time.monotonic() > deadline:
+            raise BenchError(f"a call did not reach every phone within {DELIVERY_TIMEOUT_S:g} s")
+        await asyncio.sleep(0.005)
+
+
+async def _phone_tokens(targets: Sequence[Process], headers: dict[str, str],
+                        requests: Sequence[Request], desks: int) -> list[str]:
+    """The phones' tickets checked in at the desk; their follow tokens, from the answers."""
+    todo = iter(requests)
+    tokens: list[str] = []
+
+    async def desk(i: int) -> None:
+        t = targets[i % len(targets)]
+        http = Http(t.host, t.port, headers)
+        try:
+            for path, body in todo:
+                answer = json.loads(_checked(await http.post(path, body), "a phone's check-in"))
+                tokens.append(str(answer["ticket"]["follow_url"]).rsplit("/", 1)[1])
+        finally:
+            await http.close()
+
+    await asyncio.gather(*(desk(i) for i in range(desks)))
+    return tokens
 
 
 def _floor_event(kind: str, k: int) -> dict[str, Any]:
