@@ -17,6 +17,7 @@ from conftest import DAY, MORNING, SECRET, TZ, bearer
 from service_path import Path
 from starlette.testclient import TestClient
 
+from queueserver.follow import estimates
 from queueserver.follow import tokens as follow_tokens
 from queueserver.platform import config
 from queueserver.platform.clock import Clock
@@ -304,22 +305,95 @@ def test_the_phone_number_lives_apart_until_the_day_ends_and_nowhere_else(
 def test_estimates_of_every_place_match_each_tickets_own(
         path: Path, client: TestClient, tokens: dict[str, str], r: redis.Redis,
         clock: Clock) -> None:
-    """The fan-out's one play of the calling order gives each place what the ticket's own
-    estimate says (two services sharing counters, some open, one busy)."""
-    for i in range(7):
-        check_in(path, f"MEP{i}", **({"priority": True} if i % 3 == 0 else {}))
-    path.call(1)
-    assert path.post("counters/3/open", token=tokens["supervisor"]).status_code == 200
+    """The fan-out's one play of the calling order (in Python, from what Redis gives it) gives
+    each place what the ticket's own estimate (in Lua) says: with every counter closed; with
+    two services sharing counters, one busy, one paused, one counter's own pace measured."""
     from queueserver.store.lua import Scripts
 
-    now = clock.now()
-    ctx = {"prefix": keys.centre_prefix("wan-chai"), "date": DAY.isoformat(),
-           "now_iso": now.isoformat(), "now_ms": int(now.timestamp() * 1000),
-           "now_minutes": 0, "by": "", "idem": None, "default_service_s": 480,
-           "counters": {"1": ["P", "A"], "2": ["A", "P"], "3": ["A"]},
-           "services": ["A", "P"], "full": False}
-    table = Scripts(r)("follow_state", [keys.events("wan-chai")], [ctx])["estimates"]
-    for service in ("A", "P"):
-        for number in r.zrange(keys.queue("wan-chai", DAY.isoformat(), service), 0, -1):
-            own = look_up(client, tokens, number)
-            assert table[service][own["position"]] == own["estimated_wait_minutes"], number
+    sup = tokens["supervisor"]
+
+    def compare() -> int:
+        now = clock.now()
+        ctx = {"prefix": keys.centre_prefix("wan-chai"), "date": DAY.isoformat(),
+               "now_iso": now.isoformat(), "now_ms": int(now.timestamp() * 1000),
+               "now_minutes": 0, "by": "", "idem": None, "default_service_s": 480,
+               "counters": {"1": ["P", "A"], "2": ["A", "P"], "3": ["A"]},
+               "services": ["A", "P"], "full": False}
+        table = estimates.play(Scripts(r)("follow_state", [keys.events("wan-chai")], [ctx]))
+        compared = 0
+        for service in ("A", "P"):
+            for number in r.zrange(keys.queue("wan-chai", DAY.isoformat(), service), 0, -1):
+                own = look_up(client, tokens, number)
+                assert table[service][own["position"]] == own["estimated_wait_minutes"], number
+                compared += 1
+        return compared
+
+    for i in range(11):
+        check_in(path, f"MEP{i}", **({"priority": True} if i % 3 == 0 else {}))
+    assert compare() == 11                       # nobody open: each as if a counter opened
+    served = path.call(2)
+    assert path.accept(served, token=sup).status_code == 200
+    assert path.pay(served, token=sup).status_code == 200
+    assert path.receipt(served, token=sup).status_code == 201  # counter 2's pace, A's mean
+    path.call(1)                                 # busy
+    assert path.post("counters/3/open", token=sup).status_code == 200
+    assert compare() == 9
+    assert path.post("counters/2/pause", token=sup).status_code == 200
+    assert compare() == 9
+    # A queue no open counter serves: P, with counter 1 closed after its ticket ends.
+    assert path.post("counters/1/no-show", token=sup).status_code == 200
+    assert path.post("counters/1/close", token=sup).status_code == 200
+    assert compare() == 9
+
+
+def test_erasing_a_persons_data_takes_their_phone_number_too(
+        path: Path, client: TestClient, tokens: dict[str, str], r: redis.Redis) -> None:
+    ticket = check_in(path, "MEP1", phone="+85291234567").json()["ticket"]
+    key = keys.phone("wan-chai", DAY.isoformat(), ticket["number"])
+    assert r.exists(key)
+    erased = client.post(f"{C}/personal-data/erase", json={"booking_ref": "MEP1"},
+                         headers=bearer(tokens["supervisor"]))
+    assert erased.json() == {"erased": 1}
+    assert not r.exists(key)
+    actions = client.get(f"{C}/audit", headers=bearer(tokens["supervisor"])).json()["actions"]
+    (entry,) = [a for a in actions if a["type"] == "personal_data.erase"]
+    assert "phone" in entry["data"]["fields"]
+
+
+def test_the_three_kinds_of_bad_token_cost_the_same_work(
+        path: Path, r: redis.Redis, redis_url: str) -> None:
+    """Unknown, of another day and malformed: the same hash and the same one read, so their
+    answers cannot be told apart by their time either."""
+    import asyncio
+
+    import redis.asyncio
+
+    ticket = check_in(path, "MEP1").json()["ticket"]
+    token = token_of(ticket)
+    yesterday = follow_tokens.make(SECRET, "wan-chai", "2026-11-26", "A001", "11" * 16)
+    r.set(keys.follow_token(follow_tokens.token_hash(yesterday)),
+          json.dumps({"centre": "wan-chai", "date": "2026-11-26", "ticket": "A001"}), ex=600)
+
+    class Counting:
+        def __init__(self, inner: redis.asyncio.Redis) -> None:
+            self.inner = inner
+            self.calls: list[str] = []
+
+        def __getattr__(self, name: str) -> Any:
+            self.calls.append(name)
+            return getattr(self.inner, name)
+
+    async def work(candidate: str) -> tuple[list[str], bool]:
+        inner = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        counting = Counting(inner)
+        try:
+            found = await follow_tokens.find(counting, candidate,  # type: ignore[arg-type]
+                                             DAY.isoformat())
+        finally:
+            await inner.aclose()
+        return counting.calls, found is not None
+
+    unknown = "u" * 32
+    answers = [asyncio.run(work(t)) for t in (unknown, yesterday, "bad token!", token)]
+    assert [found for _, found in answers] == [False, False, False, True]
+    assert answers[0][0] == answers[1][0] == answers[2][0] == answers[3][0] == ["get"]

@@ -105,58 +105,21 @@ estimate_minutes = function(service, position)
   return math.floor(position * mean_service_s(service) / 60 + 0.5)
 end
 
--- The estimate of every waiting place of every service in `services`, from one play of the
--- calling order: {code: {minutes of place 0, of place 1, ...}}. A place gets exactly what
--- estimate_minutes gives it (the virtual counters of unserved services serve nobody else, so
--- playing them together changes nobody's turn), at the cost of one play instead of one a place.
-estimate_table = function(services)
+-- What playing the calling order needs, for every waiting place at once (the follow page's
+-- fan-out plays it in the web process, queueserver/follow/estimates.py, so that a long queue
+-- costs Redis nothing more): the open counters as open_counters gives them, the mean service
+-- time of each open counter for each service it serves ("n:code"), each service's own mean
+-- ("0:code", also the fall-back past MAX_STEPS) and each queue's length.
+estimate_inputs = function(services)
   local cache = {}
   local counters = open_counters(cache)
-  local served = {}
-  for _, c in ipairs(counters) do
-    for _, s in ipairs(c.services) do served[s] = true end
-  end
-  local waiting, taken, out = {}, {}, {}
-  local function track(s)
-    if waiting[s] == nil then
-      waiting[s] = redis.call('ZCARD', k('queue', CTX.date, s))
-      taken[s] = 0
-      out[s] = {}
-    end
-  end
+  local means, lengths = {}, {}
   for _, s in ipairs(services) do
-    track(s)
-    if not served[s] and waiting[s] > 0 then
-      counters[#counters + 1] = {n = 0, free_in = 0, services = {s}}
-    end
+    lengths[s] = redis.call('ZCARD', k('queue', CTX.date, s))
+    means['0:' .. s] = mean_service_s(s)
   end
   for _, c in ipairs(counters) do
-    for _, s in ipairs(c.services) do track(s) end
+    for _, s in ipairs(c.services) do means[c.n .. ':' .. s] = counter_mean_s(c.n, s, cache) end
   end
-  for _ = 1, MAX_STEPS do
-    if #counters == 0 then break end
-    local first = 1
-    for i = 2, #counters do
-      local a, b = counters[i], counters[first]
-      if a.free_in < b.free_in or (a.free_in == b.free_in and a.n < b.n) then first = i end
-    end
-    local c = counters[first]
-    local picked = nil
-    for _, s in ipairs(c.services) do
-      if taken[s] < waiting[s] then picked = s break end
-    end
-    if picked == nil then
-      table.remove(counters, first)
-    else
-      taken[picked] = taken[picked] + 1
-      out[picked][taken[picked]] = math.floor(c.free_in / 60 + 0.5)
-      c.free_in = c.free_in + counter_mean_s(c.n, picked, cache)
-    end
-  end
-  for s, places in pairs(out) do
-    for i = taken[s] + 1, waiting[s] do
-      places[i] = math.floor((i - 1) * mean_service_s(s) / 60 + 0.5)
-    end
-  end
-  return out
+  return {counters = counters, means = means, lengths = lengths}
 end

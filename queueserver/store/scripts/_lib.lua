@@ -108,8 +108,8 @@ end
 -- is called. The model is in _estimate.lua, which lua.py appends after this prelude: it needs
 -- the helpers below, and ticket_view needs it.
 local estimate_minutes
--- Every waiting place's estimate at once, by service (the follow page's fan-out).
-local estimate_table
+-- What the follow page's fan-out needs to estimate every waiting place at once.
+local estimate_inputs
 
 local function ticket_key(number)
   return k('ticket', CTX.date, number)

@@ -1,14 +1,12 @@
 -- What a web process's follow fan-out needs of a centre (queueserver/follow/fanout.py), read in
--- one atomic step, with the stream id it is all valid at: the estimate of every waiting place,
--- each queue's length and the hall's notices; with `full`, also every queue's order and each of
--- the day's tickets as the follow page shows it (the fan-out applies only later events).
+-- one atomic step, with the stream id it is all valid at: what estimates every waiting place
+-- (`estimate_inputs`: the open counters, the mean service times, each queue's length) and the
+-- hall's notices; with `full`, also every queue's order and each of the day's tickets as the
+-- follow page shows it (the fan-out applies only later events).
 -- KEYS[1] the centre's event stream
 -- ARGV[1] context, plus services [codes], full (bool)
 local ctx = context()
-local out = {estimates = estimate_table(ctx.services), lengths = {}}
-for _, s in ipairs(ctx.services) do
-  out.lengths[s] = redis.call('ZCARD', k('queue', ctx.date, s))
-end
+local out = estimate_inputs(ctx.services)
 if ctx.full then
   out.queues = {}
   for _, s in ipairs(ctx.services) do

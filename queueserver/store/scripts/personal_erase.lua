@@ -20,6 +20,10 @@ if b.id_hash and b.id_hash ~= '' then
 end
 -- Emptied, not deleted: every reader of a booking or receipt expects its fields to be there.
 if KEYS[4] then redis.call('HSET', KEYS[4], 'id_hash', '', 'id_verifier', '') end
+-- The phone number its ticket gave for text messages (CONTRACT §9), were its day not over yet.
+if (b.ticket or '') ~= '' and (b.date or '') ~= '' then
+  if redis.call('DEL', k('phone', b.date, b.ticket)) == 1 then table.insert(removed, 'phone') end
+end
 if #removed == 0 then return ok('none') end
 for _, name in ipairs(removed) do redis.call('HSET', KEYS[1], name, '') end
 redis.call('HSET', KEYS[1], 'personal_removed_at', at, 'personal_removed_because', why)

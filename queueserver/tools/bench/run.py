@@ -56,6 +56,7 @@ FULL = Plan(check_ins=6000, desks=64, displays=(30, 1000), calls=200, phones=200
             phone_calls=50)
 # A few seconds, for CI: it proves the command works, not that the machine is fast.
 SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15, phones=200, phone_calls=6)
+DISPLAYS_PER_TOKEN = 100
 # The displays that watch the phones' centre (one hall's screens).
 PHONE_HALL_DISPLAYS = 30
 # Sockets are opened this many at a time, well under the listen backlog.
@@ -77,7 +78,10 @@ Request = tuple[str, bytes]  # a path and a body
 class Seeded:
     centre: str  # where the calls are made and the displays watch
     admin: str
-    display: str
+    # Display credentials, each shared by DISPLAYS_PER_TOKEN screens at most: a credential's
+    # rate limit (auth/ratelimit.py) allows a burst of 600 requests, and a socket's opening is
+    # one (a hall's TVs have a token each; a thousand screens on one would be refused).
+    displays: list[str]
     counters: list[int]
     check_ins: list[Request]
     photos: list[Request]
@@ -92,7 +96,9 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
     run = secrets.token_hex(3)
     called = centres[0]
     admin, _ = auth.create_token(r, auth.Role.ADMIN, name=f"bench-admin-{run}")
-    display, _ = auth.create_token(r, auth.Role.DISPLAY, called.id, name=f"bench-display-{run}")
+    displays = [auth.create_token(r, auth.Role.DISPLAY, called.id,
+                                  name=f"bench-display-{run}-{i}")[0]
+                for i in range(-(-max(plan.displays) // DISPLAYS_PER_TOKEN))]
     clock = Clock(config.tz)
     bookings = []
     for i in range(plan.check_ins + plan.phones):
@@ -113,7 +119,7 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
     photos = [(f"/api/v1/centres/{b.centre}/photo-receipts", _body({"barcode": b.ref}))
               for b in bookings]
     n = plan.check_ins
-    return Seeded(called.id, admin, display, [c.number for c in called.counters],
+    return Seeded(called.id, admin, displays, [c.number for c in called.counters],
                   check_ins[:n], photos[:n], check_ins[n:], photos[n:])
 
 
@@ -143,13 +149,21 @@ async def _desks(targets: Sequence[Process], headers: dict[str, str],
             "count": ok, "errors": {str(s): n for s, n in statuses.items() if s >= 300}}
 
 
-async def _connect(targets: Sequence[Process], path: str, count: int,
+Paths = str | Sequence[str]  # one path for every display, or one each in turn
+
+
+async def _connect(targets: Sequence[Process], paths: Paths, count: int,
                    tally: Tally) -> list[Display]:
     displays: list[Display] = []
+
+    def path(i: int) -> str:
+        return paths if isinstance(paths, str) else paths[i % len(paths)]
+
     for start in range(0, count, CONNECT_BATCH):
         displays += await asyncio.gather(*(
-            open_display(targets[i % len(targets)].host, targets[i % len(targets)].port, path,
-                         tally) for i in range(start, min(count, start + CONNECT_BATCH))))
+            open_display(targets[i % len(targets)].host, targets[i % len(targets)].port,
+                         path(i), tally)
+            for i in range(start, min(count, start + CONNECT_BATCH))))
     return displays
 
 
@@ -158,7 +172,7 @@ def _rss(targets: Sequence[Process]) -> int | None:
     return None if any(v is None for v in values) else sum(v or 0 for v in values)
 
 
-async def _calls(targets: Sequence[Process], ws_path: str, displays_n: int, calls: int,
+async def _calls(targets: Sequence[Process], ws_path: Paths, displays_n: int, calls: int,
                  step: Any) -> tuple[dict[str, Any], float | None]:
     """`calls` calls watched by `displays_n` displays; `step(k)` makes call k and returns the
     click's time and the steps that follow it (each one event, waited for but not measured).
@@ -243,7 +257,8 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
 
     sizes: dict[str, Any] = {}
     memory: dict[str, float | None] = {"project": None, "floor": None}
-    ws_path = f"/ws/centres/{seeded.centre}/events?token={seeded.display}"
+    ws_path = [f"/ws/centres/{seeded.centre}/events?token={token}"
+               for token in seeded.displays]
     for size in plan.displays:
         project, memory["project"] = await _calls(serve, ws_path, size, plan.calls,
                                                   project_step)
@@ -259,7 +274,7 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
     return result
 
 
-async def _phones(serve: Sequence[Process], seeded: Seeded, plan: Plan, ws_path: str,
+async def _phones(serve: Sequence[Process], seeded: Seeded, plan: Plan, ws_path: Paths,
                   step: Any) -> dict[str, Any]:
     """A hall's 30 displays get calls without phones, then with `plan.phones` phones following
     tickets of the same centre, each call moving every one of them up a place: what the phones
@@ -323,10 +338,15 @@ async def _phones(serve: Sequence[Process], seeded: Seeded, plan: Plan, ws_path:
 
 async def _every_phone_moved(phones: Sequence[Phone], wanted: Sequence[int]) -> None:
     deadline = time.monotonic() + DELIVERY_TIMEOUT_S
-    while not all(p.ticket()["position"] == w for p, w in zip(phones, wanted, strict=True)):
+    waiting = set(range(len(phones)))
+    while waiting:
+        # Only the phones still behind are read again (each message is parsed once).
+        waiting = {i for i in waiting if phones[i].ticket()["position"] != wanted[i]}
+        if not waiting:
+            return
         if time.monotonic() > deadline:
             raise BenchError(f"a call did not reach every phone within {DELIVERY_TIMEOUT_S:g} s")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
 
 
 async def _phone_tokens(targets: Sequence[Process], headers: dict[str, str],

@@ -174,16 +174,19 @@ async def open_display(host: str, port: int, path: str, tally: Tally) -> Display
 
 class Phone(Display):
     """A follow page's socket (CONTRACT §9): (receipt time, message) for every message, each
-    counted on `tally`; ready with the first, the whole state."""
+    counted on `tally`; ready with the first, the whole state. Messages are kept as received
+    and parsed only when read, so that a thousand phones cost the client little while the
+    displays beside them are being timed."""
 
     def __init__(self, host: str, port: int, path: str, tally: Tally) -> None:
         super().__init__(host, port, path, tally)
-        self.messages: list[tuple[float, dict[str, Any]]] = []
+        self.raw: list[tuple[float, bytes]] = []
+        self._parsed: list[tuple[float, dict[str, Any]]] = []
         self.closed_with: int | None = None
 
     def _message(self, opcode: int, payload: bytes, now: float) -> None:
         if opcode == 0x1:
-            self.messages.append((now, json.loads(payload)))
+            self.raw.append((now, payload))
             self.tally.hit()
             if not self.ready.done():
                 self.ready.set_result(None)
@@ -192,6 +195,13 @@ class Phone(Display):
             super()._message(opcode, payload, now)
         else:
             super()._message(opcode, payload, now)
+
+    @property
+    def messages(self) -> list[tuple[float, dict[str, Any]]]:
+        """Every message so far, parsed (each once)."""
+        for at, payload in self.raw[len(self._parsed):]:
+            self._parsed.append((at, json.loads(payload)))
+        return self._parsed
 
     def ticket(self) -> dict[str, Any]:
         """The ticket as the newest message says."""

@@ -13,13 +13,15 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from queueserver.auth import users
 from queueserver.web.api.base import Field, Post
 from queueserver.web.api.bookings import LOOKUP_FIELDS
+from queueserver.web.api.follow import FEEDBACK_FIELDS
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message_en", "message_zh"],
     "properties": {"code": {"type": "string"}, "message_en": {"type": "string"},
                    "message_zh": {"type": "string"}}}}}
 # Routes whose body is read without a `Post`: their fields, declared where they are parsed.
-BODIES: dict[str, dict[str, Field]] = {"/api/v1/centres/{centre}/bookings/lookup": LOOKUP_FIELDS}
+BODIES: dict[str, dict[str, Field]] = {"/api/v1/centres/{centre}/bookings/lookup": LOOKUP_FIELDS,
+                                       "/api/v1/follow/{follow_token}/feedback": FEEDBACK_FIELDS}
 LOGIN_FORM = {"type": "object", "required": ["username", "password", "csrf_token"],
               "properties": {n: {"type": "string"}
                              for n in ("username", "password", "csrf_token", "next")}}
