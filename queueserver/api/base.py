@@ -103,11 +103,18 @@ def parse_body(raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
     return out
 
 
-def bearer(conn: HTTPConnection) -> str | None:
+def bearer(conn: HTTPConnection, url_token: bool = False) -> str | None:
+    """The token of `Authorization: Bearer`; else `?token=`, but only where CONTRACT §5 lets a
+    device that cannot send headers put it in the URL: every WebSocket, and the pages that say
+    so (`url_token`: the display and kiosk pages). Anywhere else a token in the URL is not
+    looked at, so a link, a browser's history or a proxy's log cannot carry a staff credential
+    that works on the API."""
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return conn.query_params.get("token") or None
+    if url_token or conn.scope["type"] == "websocket":
+        return conn.query_params.get("token") or None
+    return None
 
 
 def credential_key(conn: HTTPConnection) -> str | None:
@@ -134,10 +141,10 @@ async def _session(conn: HTTPConnection) -> Credential | None:
 
 
 async def authorize(conn: HTTPConnection, action: Action, centre: str | None = None,
-                    counter: int | None = None) -> Credential:
+                    counter: int | None = None, url_token: bool = False) -> Credential:
     """The one check of who may do what, for HTTP and WebSocket alike: a bearer token (or
-    `?token=`), else a staff session cookie."""
-    token = bearer(conn)
+    `?token=` where `bearer()` allows it), else a staff session cookie."""
+    token = bearer(conn, url_token)
     if token:
         cred = await lookup_token_async(conn.state.redis, token)
     else:

@@ -179,16 +179,18 @@ def test_security_headers_on_pages_and_api(client: TestClient, tokens: dict[str,
     assert client.get("/sounds/chime.wav").headers["cache-control"].startswith("public")
 
 
-def test_pages_carry_no_inline_script_or_style(client: TestClient,
+def test_pages_carry_no_inline_script_or_style(client: TestClient, redis_url: str,
                                                tokens: dict[str, str]) -> None:
+    # The device pages by their `?token=`, the staff pages signed in (CONTRACT §5).
+    make_user(redis_url, "sue", Role.SUPERVISOR)
     pages = [f"/display/wan-chai?token={tokens['display']}",
-             f"/kiosk/wan-chai?token={tokens['kiosk']}",
-             f"/photo/wan-chai?token={tokens['photo']}",
-             f"/desk/wan-chai?token={tokens['desk']}",
-             f"/counter/wan-chai/1?token={tokens['clerk']}",
-             f"/admin?token={tokens['admin']}", "/login"]
-    for path in pages:
-        html = client.get(path).text
+             f"/kiosk/wan-chai?token={tokens['kiosk']}", "/login"]
+    staff_pages = ["/photo/wan-chai", "/desk/wan-chai", "/counter/wan-chai/1", "/admin", "/"]
+    assert sign_in(client, "sue").status_code == 303
+    for path in pages + staff_pages:
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 200, path
+        html = answer.text
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
         assert " style=" not in html and "<style" not in html, path
         assert not re.search(r"\son[a-z]+=", html), path
