@@ -195,6 +195,12 @@ def login_failures_address(address: str) -> str:
     return f"{PREFIX}:login-failures:addr:{address}"
 
 
+def login_failures_device(device_hash: str) -> str:
+    """Failed logins from one browser trusted for a login (its device cookie), which are
+    counted apart from the login's own so that strangers cannot lock that browser out."""
+    return f"{PREFIX}:login-failures:device:{device_hash}"
+
+
 def rate_bucket(credential_id: str) -> str:
     """One credential's request allowance (a token bucket), whatever centre it serves."""
     return f"{PREFIX}:rate:{credential_id}"

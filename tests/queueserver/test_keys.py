@@ -52,6 +52,7 @@ def test_login_and_session_keys() -> None:
     assert keys.session("ab12") == "qs:session:ab12"
     assert keys.login_failures_user("amy") == "qs:login-failures:user:amy"
     assert keys.login_failures_address("127.0.0.1") == "qs:login-failures:addr:127.0.0.1"
+    assert keys.login_failures_device("ab12") == "qs:login-failures:device:ab12"
     assert keys.rate_bucket("t_0a1b2c") == "qs:rate:t_0a1b2c"
 
 
