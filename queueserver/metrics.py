@@ -52,6 +52,10 @@ FANNED_OUT = Counter("queueserver_events_fanned_out_total",
 FANOUT_LAG = Histogram("queueserver_event_fanout_lag_seconds",
                        "From an event's append to its hand-over to this process's sockets",
                        buckets=LAG_BUCKETS)
+LOOKUP_FAILURES = Counter(
+    "queueserver_booking_lookup_failures_total",
+    "Booking look-ups (by reference or identity number) that found nothing ('missed'), and "
+    "those refused after too many misses ('refused')", ["centre", "outcome"])
 # A caller's own request id is kept when it looks like one; otherwise a new one is made.
 REQUEST_ID_FORMAT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Probes are asked every few seconds: their lines would drown the rest.

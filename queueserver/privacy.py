@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from queueserver import config as config_mod
-from queueserver import keys, runtime
+from queueserver import identity, keys, runtime
 from queueserver.clock import from_environment, iso
 from queueserver.config import Config
 from queueserver.lua import Scripts
@@ -72,11 +72,30 @@ def purge(config: Config, r: redis.Redis, now: dt.datetime, secret: bytes) -> in
     return removed
 
 
+def shorten_verifiers(config: Config, r: redis.Redis) -> int:
+    """Cut every kiosk verifier stored in full (before CONTRACT §5 made it 16 bits) down to
+    `identity.VERIFIER_HEX` characters, in bookings and receipts; returns how many were cut.
+    Run with the purge, so the first worker after an upgrade leaves none within seconds."""
+    scripts = Scripts(r)
+    cut = 0
+    for centre in config.centres:
+        for pattern in (keys.booking(centre.id, "*"), keys.receipt(centre.id, "*")):
+            for key in r.scan_iter(pattern, count=SCAN_PAGE):
+                stored: Any = r.hget(key, "id_verifier")
+                if stored and len(stored) > identity.VERIFIER_HEX:
+                    cut += int(scripts("verifier_shorten", [str(key)],
+                                       [identity.VERIFIER_HEX]))
+    if cut:
+        log.info("kiosk verifiers cut to 16 bits: %d", cut)
+    return cut
+
+
 def run_purge() -> int:
     """The worker's job: config, Redis, secret and clock from the worker's environment."""
     config = config_mod.load_default()
     r = runtime.connect(runtime.redis_url(config))
     try:
+        shorten_verifiers(config, r)
         return purge(config, r, from_environment(config.tz).now(), runtime.secret(config))
     finally:
         r.close()

@@ -8,14 +8,22 @@ operator's scripts at thousands a second; a stolen one is a worse problem than i
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from queueserver import keys
+import redis.asyncio
+
+from queueserver import keys, metrics
 from queueserver.auth import Credential, Role
 from queueserver.errors import ApiError
 from queueserver.lua import AsyncScripts
 
 RATE_PER_S = 40
 BURST = 600
+# Booking look-ups that find nothing, per credential: a desk legitimately misses a few an hour
+# (a mistyped reference, a number booked at another centre); dozens a minute is someone reading
+# identity numbers off their masks, one guess a request. Then 429 until the window ends.
+LOOKUP_MISSES = 10
+LOOKUP_WINDOW_S = 15 * 60
 
 
 class RateLimited(ApiError):
@@ -33,3 +41,23 @@ async def take(scripts: AsyncScripts, credential: Credential) -> None:
                                 [RATE_PER_S, BURST]))
     if wait_ms:
         raise RateLimited(wait_ms)
+
+
+async def lookup_allowed(r: redis.asyncio.Redis, credential: Credential, centre: str) -> None:
+    """Refuses (429, `Retry-After`) a credential that has missed LOOKUP_MISSES look-ups in the
+    window; checked before the look-up, so an answer never comes after the limit."""
+    key = keys.lookup_failures(credential.id)
+    missed: Any = await r.get(key)
+    if missed is not None and int(missed) >= LOOKUP_MISSES:
+        metrics.LOOKUP_FAILURES.labels(centre, "refused").inc()
+        raise RateLimited(max(1, int(await r.ttl(key))) * 1000)
+
+
+async def lookup_missed(r: redis.asyncio.Redis, credential: Credential, centre: str) -> None:
+    """Counts a look-up that found nothing (or named no identity number)."""
+    metrics.LOOKUP_FAILURES.labels(centre, "missed").inc()
+    pipe = r.pipeline()
+    pipe.incr(keys.lookup_failures(credential.id))
+    # The window starts at the first miss and is not stretched by later ones.
+    pipe.expire(keys.lookup_failures(credential.id), LOOKUP_WINDOW_S, nx=True)
+    await pipe.execute()

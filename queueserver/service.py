@@ -12,7 +12,7 @@ import json
 from functools import cache
 from typing import Any
 
-from queueserver import keys, numbering
+from queueserver import identity, keys, numbering
 from queueserver.config import SURRENDER_TYPES, Centre
 from queueserver.errors import ApiError
 from queueserver.tickets import Centres, Idem
@@ -80,7 +80,8 @@ async def issue_receipt(centres: Centres, centre_id: str, number: str, acting: i
             result: dict[str, Any] = await centres.run_script(
                 "receipt", centre, by, idem, [keys.receipt(centre.id, receipt_no)],
                 ticket=number, acting=acting, centre_id=centre.id, receipt_no=receipt_no,
-                collection_date=due, surrender_types=sorted(SURRENDER_TYPES))
+                collection_date=due, surrender_types=sorted(SURRENDER_TYPES),
+                verifier_hex=identity.VERIFIER_HEX)
         except ApiError as e:
             if e.code == "receipt_no_taken":
                 continue
