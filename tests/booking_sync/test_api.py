@@ -11,7 +11,9 @@ from conftest import bearer
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from queueserver import auth, identity, keys
+from queueserver.auth import credentials as auth
+from queueserver.rules import identity
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 LOOKUP = C + "/bookings/lookup"

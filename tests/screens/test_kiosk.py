@@ -13,7 +13,7 @@ import redis
 from conftest import Server, make_booking, server_env, start_server, store
 from screens.helpers import Api, C, Screens, shoot
 
-from queueserver import keys
+from queueserver.store import keys
 
 pytestmark = pytest.mark.e2e
 
