@@ -1,5 +1,11 @@
 """Collection kiosk routes: eligibility, collect, the eligible feed and the kiosk key
-(CONTRACT §5, "Collection kiosk"), and the supervisor's list of flagged collections."""
+(CONTRACT §5, "Collection kiosk"), and the supervisor's list of flagged collections.
+
+Beyond the contract: an offline report (`collected_at`) may come without `id_number` (a kiosk
+restarted while offline has forgotten it, docs/screens.md): 422 `id_not_reported`, flagged. An
+offline report whose whole number is wrong is 422 `id_mismatch`, flagged too; neither is recorded
+as a collection. Each flag says why (`reason`: `collected_twice`, `id_mismatch`,
+`id_not_reported`). The feed's `date` is today or tomorrow; any other day is 422 `bad_date`."""
 
 from __future__ import annotations
 
