@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -32,13 +33,22 @@ SCAN_PAGE = 500
 NOT_EXPORTED = ("id_hash", "id_verifier", "held_fp")
 
 
+class Why(StrEnum):
+    """Why the privacy log has an entry; the entry's type is `personal_data.` and this
+    (docs/events.md). Every writer takes one of these, so the list of types is this list."""
+
+    EXPORTED = "exported"
+    ERASE = "erase"
+    PURGE = "purge"
+
+
 def ref_hash(secret: bytes, ref: str) -> str:
     """A booking reference as the privacy log keeps it: whoever holds the reference can match
     the entry, the log alone names nobody."""
     return hmac.new(secret, f"booking-ref:{ref}".encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def erase_args(centre: str, ref: str, at: str, why: str, by: str, secret: bytes,
+def erase_args(centre: str, ref: str, at: str, why: Why, by: str, secret: bytes,
                receipt_no: str | None = None) -> tuple[list[str], list[str]]:
     keys_ = [keys.booking(centre, ref), keys.booking_history(centre, ref),
              keys.privacy_log(centre)]
@@ -66,7 +76,7 @@ def purge(config: Config, r: redis.Redis, now: dt.datetime, secret: bytes) -> in
     removed = 0
     for centre in config.centres:
         for receipt_no, ref in _collected_before(r, centre.id, cutoff):
-            keys_, args = erase_args(centre.id, ref, iso(now), "purge", "system", secret,
+            keys_, args = erase_args(centre.id, ref, iso(now), Why.PURGE, "system", secret,
                                      receipt_no)
             if scripts("personal_erase", keys_, args) == "erased":
                 removed += 1

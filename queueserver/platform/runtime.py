@@ -40,8 +40,7 @@ def redis_url(config: Config, long_running: bool = False) -> str:
 
 
 def connect(url: str) -> redis.Redis:
-    """One Redis, or a cluster for a `redis+cluster://` URL
-    (queueserver/platform/connections.py)."""
+    """One Redis, or a cluster for a `redis+cluster://` URL (platform/connections.py)."""
     from queueserver.platform import connections
 
     return connections.connect(url)

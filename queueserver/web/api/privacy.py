@@ -58,7 +58,7 @@ async def _receipt_of(call: Call, ref: str) -> str | None:
     return str(receipt_no) if receipt_no else None
 
 
-async def _log(call: Call, why: str, refs: list[str]) -> None:
+async def _log(call: Call, why: privacy.Why, refs: list[str]) -> None:
     at = call.centres.clock.now().isoformat(timespec="seconds")
     data = {"by": call.credential.id, "bookings": len(refs),
             "ref_hashes": [privacy.ref_hash(call.centres.secret, ref) for ref in refs]}
@@ -74,7 +74,7 @@ async def export(call: Call) -> Any:
         booking: Any = await r.hgetall(keys.booking(call.centre, ref))
         history: Any = await r.lrange(keys.booking_history(call.centre, ref), 0, -1)
         out.append(privacy.exported(booking, history))
-    await _log(call, "exported", refs)
+    await _log(call, privacy.Why.EXPORTED, refs)
     return {"bookings": out}
 
 
@@ -83,8 +83,9 @@ async def erase(call: Call) -> Any:
     at = call.centres.clock.now().isoformat(timespec="seconds")
     erased = 0
     for ref in refs:
-        keys_, args = privacy.erase_args(call.centre, ref, at, "erase", call.credential.id,
-                                         call.centres.secret, await _receipt_of(call, ref))
+        keys_, args = privacy.erase_args(call.centre, ref, at, privacy.Why.ERASE,
+                                         call.credential.id, call.centres.secret,
+                                         await _receipt_of(call, ref))
         if await call.centres.scripts("personal_erase", keys_, args) == "erased":
             erased += 1
     # What Idempotency-Keys kept of requests about this person (check-in, collection, this
