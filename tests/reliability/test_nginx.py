@@ -24,7 +24,8 @@ from faults import wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from queueserver import auth, users
+from queueserver.auth import credentials as auth
+from queueserver.auth import users
 
 SITE = Path(__file__).parents[2] / "docs" / "deploy" / "nginx-queueserver.conf"
 C = "/api/v1/centres/wan-chai"

@@ -18,8 +18,8 @@ from conftest import HKIDS, Server, make_booking, store
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from queueserver import auth
-from queueserver.logs import JsonLines, RedactCredentials, redact_query
+from queueserver.auth import credentials as auth
+from queueserver.platform.logs import JsonLines, RedactCredentials, redact_query
 
 C = "/api/v1/centres/wan-chai"
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from queueserver import auth, users
+from queueserver.auth import credentials as auth
+from queueserver.auth import users
 
 C = "/api/v1/centres/wan-chai"
 ROLES = ("admin", "supervisor", "desk", "clerk", "display", "kiosk", "photo")
@@ -79,6 +80,7 @@ TABLE: list[Row] = [
     row("GET", TK, LOOK, T1),
     row("GET", AC + "/board", BOARD),
     row("GET", AC + "/bookings", LOOK),
+    row("GET", AC + "/bookings", MANAGE, C + "/bookings?date=2026-11-30"),  # not today's
     row("POST", AC + "/bookings/lookup", LOOK, body={"booking_ref": "WC-0000"}),
     row("GET", "/sounds/chime.wav", ANYONE),
     row("GET", "/sounds/clips/{name}.wav", ANYONE, "/sounds/clips/none.wav"),
@@ -121,7 +123,7 @@ TABLE: list[Row] = [
     row("GET", TK + "/booking", LOOK, T1 + "/booking"),
     row("GET", "/login", ANYONE),
     # Signing in needs the login form's own CSRF pair, whatever token comes along
-    # (tests/queueserver/test_logins.py walks the form).
+    # (tests/auth/test_logins.py walks the form).
     row("POST", "/login", set()),
     row("POST", "/logout", ANYONE),
     # The home page lists a staff session's screens; a bearer token is sent to sign in.
