@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import cache
-from importlib import resources
 
 import barcode
-import jinja2
 from barcode.writer import SVGWriter
 from markupsafe import Markup
 
 from queueserver.platform.config import Centre
 from queueserver.rules import numbering
+from queueserver.web import templating
 
 # Two dots of a 203-dpi thermal head (three at 300 dpi): whole dots keep the bars sharp.
 MODULE_MM = 0.25
@@ -38,14 +36,6 @@ WEEKDAYS = [("一", "Mon"), ("二", "Tue"), ("三", "Wed"), ("四", "Thu"), ("�
             ("六", "Sat"), ("日", "Sun")]
 
 
-@cache
-def environment() -> jinja2.Environment:
-    folder = str(resources.files("queueserver.templates"))
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder),
-                              autoescape=jinja2.select_autoescape(["html"]),
-                              undefined=jinja2.StrictUndefined)
-
-
 def barcode_svg(receipt_no: str) -> Markup:
     """The number as an inline SVG Code 128 (the text is printed apart, larger)."""
     code = barcode.get("code128", receipt_no, writer=SVGWriter())
@@ -62,7 +52,8 @@ def barcode_svg(receipt_no: str) -> Markup:
 
 def render(centre: Centre, receipt: dict[str, str]) -> str:
     due = dt.date.fromisoformat(receipt["collection_date"])
-    return environment().get_template("receipt_slip.html").render(
+    return templating.render(
+        "receipt_slip.html",
         centre=centre,
         receipt_no=receipt["receipt_no"],
         grouped=numbering.grouped(receipt["receipt_no"]),

@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -26,12 +24,9 @@ from queueserver.auth.credentials import Action, Credential, Role
 from queueserver.platform.clock import ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
+from queueserver.web import templating
 from queueserver.web.api.base import authorize, bearer
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(resources.files("queueserver.templates"))),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True,
-)
 # What a QR code on a ticket slip may hold: a ticket number, nothing else.
 QR_TEXT = re.compile(r"^[A-Z][0-9]{3,6}$")
 # Large enough for a phone camera at arm's length on an 80 mm slip.
@@ -42,14 +37,14 @@ PAYMENT_METHODS = ("cash", "eps", "octopus", "card")
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     context = {"page": {}, "viewer": None, "centre": None, **context}
-    html = TEMPLATES.get_template(template).render(request=request, **context)
+    html = templating.render(template, request=request, **context)
     return HTMLResponse(html, status_code=status)
 
 
-def problem(request: Request, status: int, code: str, **context: Any) -> HTMLResponse:
+def problem(request: Request, status: int, code: str, device: bool = False) -> HTMLResponse:
     """A page that says what went wrong in both languages and what to do."""
     error = ApiError(code, status=status)
-    return render(request, "problem.html", status=status, error=error, **context)
+    return render(request, "problem.html", status=status, error=error, device=device)
 
 
 def login_redirect(request: Request) -> RedirectResponse:
