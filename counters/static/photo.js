@@ -1,7 +1,7 @@
 // The photo booth station: each qualified-photo receipt is registered as it is printed, and its
 // barcode slip printed for the applicant to take to the inquiry counter.
 
-import { ApiError, api, guarded, newKey, pageData } from "/static/displays/api.js";
+import { ApiError, api, guarded, newKey, pageData } from "/static/shared/api.js";
 import { message, printSlip, refusal } from "./staff.js";
 
 const page = pageData();

@@ -126,6 +126,7 @@ TABLE: list[Row] = [
     row("GET", "/counter/{centre}/{n:int}", COUNTER),
     row("GET", "/admin", MANAGE, scoped=False),
     row("GET", "/qr/{text}.svg", ANYONE, "/qr/A001.svg"),
+    row("GET", "/static/shared", ANYONE, "/static/shared/api.js"),
     row("GET", "/static/displays", ANYONE, "/static/displays/display.js"),
     row("GET", "/static/counters", ANYONE, "/static/counters/counter.js"),
 ]

@@ -249,6 +249,9 @@ routes: list[BaseRoute] = [
     Route("/counter/{centre}/{n:int}", counter, methods=["GET"]),
     Route("/admin", admin, methods=["GET"]),
     Route("/qr/{text}.svg", qr, methods=["GET"]),
+    # What every screen loads (the API client, live events, the words, the common style).
+    Mount("/static/shared", StaticFiles(packages=[("queueserver.templates", "static")]),
+          name="static-shared"),
     Mount("/static/displays", StaticFiles(packages=[("queueserver.displays", "static")]),
           name="static-displays"),
     Mount("/static/counters", StaticFiles(packages=[("queueserver.counters", "static")]),
