@@ -134,9 +134,3 @@ export function clockText(page, ms) {
     hour: "2-digit", minute: "2-digit", hour12: false, timeZone: page.timezone || undefined,
   }).format(new Date(ms));
 }
-
-export function minutesSince(isoTime, nowMs) {
-  const at = Date.parse(isoTime);
-  if (!Number.isFinite(at)) return null;
-  return Math.max(0, Math.floor((nowMs - at) / 60000));
-}
