@@ -42,6 +42,18 @@ async def home_centre(centres: Centres, receipt_no: str) -> str | None:
     return None
 
 
+async def booking_of(centres: Centres, raw_receipt_no: str) -> tuple[str, str] | None:
+    """(centre, booking reference) of a receipt, or None when there is no such receipt."""
+    receipt_no = numbering.normalise(raw_receipt_no)
+    if not numbering.well_formed(receipt_no):
+        return None
+    home = await home_centre(centres, receipt_no)
+    if home is None:
+        return None
+    ref = await centres.r.hget(keys.receipt(home, receipt_no), "booking_ref")
+    return (home, str(ref)) if ref else None
+
+
 def _receipt_keys(centre: str, receipt_no: str) -> list[str]:
     return [keys.receipt(centre, receipt_no), keys.receipts_uncollected(centre),
             keys.collection_flags(centre)]
@@ -91,10 +103,15 @@ def _offline_time(centres: Centres, raw: str) -> dt.datetime:
     return at
 
 
-async def collect(centres: Centres, credential: Credential, raw_receipt_no: str, id_number: str,
-                  old_permit_surrendered: bool, collected_at: str | None,
+async def collect(centres: Centres, credential: Credential, raw_receipt_no: str,
+                  id_number: str | None, old_permit_surrendered: bool, collected_at: str | None,
                   idem: Idem | None) -> dict[str, Any]:
-    """Hand the permit over, once; `collected_at` reports a collection made while offline."""
+    """Hand the permit over, once; `collected_at` reports a collection made while offline.
+
+    Only such a report may come without the identity number (a kiosk restarted while offline
+    has forgotten it: docs/screens.md): it is flagged to the supervisor, not recorded."""
+    if id_number is None and not collected_at:
+        raise ApiError("bad_request", message_en="Missing field 'id_number'.")
     at = _offline_time(centres, collected_at) if collected_at else centres.clock.now()
     receipt_no = numbering.normalise(raw_receipt_no)
     if not numbering.well_formed(receipt_no):
@@ -107,17 +124,29 @@ async def collect(centres: Centres, credential: Credential, raw_receipt_no: str,
         raise ApiError("wrong_centre", message_en=RECEIPT_WRONG_CENTRE[0],
                        message_zh=RECEIPT_WRONG_CENTRE[1], extra={"centre": home})
     centre = centres.centre(home)
+    # Without a number (an offline report whose kiosk lost it) there is nothing to match.
+    id_hash = None if id_number is None else identity.hashes(centres.secret, id_number)
     result: dict[str, Any] = await centres.run_script(
         "collect", centre, credential.id, idem, _receipt_keys(centre.id, receipt_no), "collect",
-        id_hash=identity.hashes(centres.secret, id_number), on_date=at.date().isoformat(),
+        id_hash=id_hash, on_date=at.date().isoformat(),
         offline=collected_at is not None, collected_at=at.isoformat(timespec="seconds"),
         old_permit_surrendered=old_permit_surrendered)
     return result
 
 
+def feed_day(centres: Centres, day: dt.date) -> dt.date:
+    """The eligible feed's day: today or tomorrow only (CONTRACT §5), so a kiosk's copy holds
+    the receipts of the next day at most, never the weeks ahead."""
+    today = dt.date.fromisoformat(centres.clock.today())
+    if not today <= day <= today + dt.timedelta(days=1):
+        raise ApiError("bad_date")
+    return day
+
+
 async def eligible(centres: Centres, centre_id: str, day: dt.date) -> list[dict[str, Any]]:
     """Receipts not yet collected whose collection date is on or before `day`, for kiosks to
-    cache: each with the verifier that checks an identity number without revealing it."""
+    cache: each with the 16-bit verifier that checks an identity number without revealing it
+    (cut here too, so a verifier stored before it was 16 bits never leaves in full)."""
     centre = centres.centre(centre_id)
     numbers = await centres.r.zrangebyscore(keys.receipts_uncollected(centre.id), "-inf",
                                             int(day.strftime("%Y%m%d")))
@@ -127,9 +156,11 @@ async def eligible(centres: Centres, centre_id: str, day: dt.date) -> list[dict[
                    "surrender", "id_verifier", "collected_at")
     out = []
     for no, due, surrender, verifier, done in await pipe.execute():
-        if no is not None and not done:
+        # An erased person's receipt has no verifier left: no kiosk can hand it over offline.
+        if no is not None and not done and verifier:
             out.append({"receipt_no": no, "collection_date": due,
-                        "surrender_old_permit": surrender == "1", "id_verifier": verifier})
+                        "surrender_old_permit": surrender == "1",
+                        "id_verifier": (verifier or "")[:identity.VERIFIER_HEX]})
     return out
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from queueserver.platform.config import SURRENDER_TYPES, Centre
 from queueserver.platform.errors import ApiError
 from queueserver.queue.tickets import Centres, Idem
-from queueserver.rules import numbering
+from queueserver.rules import identity, numbering
 from queueserver.rules.workdays import Calendar
 from queueserver.store import keys
 
@@ -81,7 +81,8 @@ async def issue_receipt(centres: Centres, centre_id: str, number: str, acting: i
             result: dict[str, Any] = await centres.run_script(
                 "receipt", centre, by, idem, [keys.receipt(centre.id, receipt_no)],
                 ticket=number, acting=acting, centre_id=centre.id, receipt_no=receipt_no,
-                collection_date=due, surrender_types=sorted(SURRENDER_TYPES))
+                collection_date=due, surrender_types=sorted(SURRENDER_TYPES),
+                verifier_hex=identity.VERIFIER_HEX)
         except ApiError as e:
             if e.code == "receipt_no_taken":
                 continue
