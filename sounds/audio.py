@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pyloudnorm
 
 Samples = npt.NDArray[np.float32]
 
@@ -143,6 +142,10 @@ def trim(audio: Audio, pad_s: float) -> Audio:
 def loudness(audio: Audio) -> float:
     """Integrated loudness in LUFS (BS.1770-4, mono); -inf for silence. A clip shorter than a
     gating block (a single letter) is measured as one block of its own length."""
+    # Imported here: pyloudnorm loads scipy.signal, a second or more that every process
+    # importing this module (`serve`, every command) would pay; only one that measures does.
+    import pyloudnorm
+
     x = audio.samples.astype(np.float64)
     if len(x) < 2:
         return float("-inf")
