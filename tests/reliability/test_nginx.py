@@ -85,22 +85,26 @@ def behind_nginx(r: redis.Redis, redis_url: str, tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Nginx]:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     assert os.path.exists(binary), "nginx is required (apt-get install nginx)"
-    servers = [start_server(server_env(redis_url)) for _ in range(2)]
-    port, http_port = free_port(), free_port()
-    main = nginx_config(tmp_path, port, http_port, servers)
-    # httpx and websockets (through OpenSSL's defaults) trust the test's certificate alone.
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
-    proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(main), "-e",
-                             str(tmp_path / "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"https://127.0.0.1:{port}"
-    try:
+    servers: list[Server] = []
+    proc: subprocess.Popen[bytes] | None = None
+    try:   # whatever fails on the way, the processes started are stopped
+        for _ in range(2):
+            servers.append(start_server(server_env(redis_url)))
+        port, http_port = free_port(), free_port()
+        main = nginx_config(tmp_path, port, http_port, servers)
+        # httpx and websockets (through OpenSSL's defaults) trust the test's certificate alone.
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+        proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(main), "-e",
+                                 str(tmp_path / "error.log")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"https://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(url + "/healthz", timeout=1).status_code == 200, 20,
                  "nginx answering")
         yield Nginx(url, servers, f"http://127.0.0.1:{http_port}")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
         for s in servers:
             s.stop()
 
