@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
+from enum import StrEnum
 from functools import cache
 from importlib import resources
+from typing import TypeVar
 
 import barcode
 import jinja2
@@ -18,6 +21,7 @@ from markupsafe import Markup
 
 from queueserver.platform.config import Centre
 from queueserver.rules import numbering
+from queueserver.rules.vocab import APPLICATION_TYPE_WORDS, PAYMENT_METHOD_WORDS
 
 # Two dots of a 203-dpi thermal head (three at 300 dpi): whole dots keep the bars sharp.
 MODULE_MM = 0.25
@@ -25,15 +29,8 @@ BAR_HEIGHT_MM = 12.0
 # Code 128 asks for ten modules of white either side; scanners miss the code without it.
 QUIET_ZONE_MM = 10 * MODULE_MM
 
-APPLICATION_TYPES = {
-    "first": ("首次申請", "First application"),
-    "renewal": ("換發", "Renewal"),
-    "reissue_lost": ("補發（遺失）", "Replacement (lost)"),
-    "reissue_damaged": ("補發（損毀）", "Replacement (damaged)"),
-}
-METHODS = {"cash": ("現金", "Cash"), "eps": ("易辦事", "EPS"), "octopus": ("八達通", "Octopus"),
-           "card": ("信用卡", "Card")}
 _STYLE_FILL = re.compile(r'style="fill:\s*([a-z]+);?"')
+E = TypeVar("E", bound=StrEnum)
 WEEKDAYS = [("一", "Mon"), ("二", "Tue"), ("三", "Wed"), ("四", "Thu"), ("五", "Fri"),
             ("六", "Sat"), ("日", "Sun")]
 
@@ -60,6 +57,12 @@ def barcode_svg(receipt_no: str) -> Markup:
     return Markup(text)
 
 
+def _words(table: Mapping[E, tuple[str, str]], value: str | None) -> tuple[str, str]:
+    """A stored value's words (a member of a StrEnum is equal to its value); none for a
+    receipt that lacks it."""
+    return next((words for member, words in table.items() if member == value), ("", ""))
+
+
 def render(centre: Centre, receipt: dict[str, str]) -> str:
     due = dt.date.fromisoformat(receipt["collection_date"])
     return environment().get_template("receipt_slip.html").render(
@@ -71,8 +74,8 @@ def render(centre: Centre, receipt: dict[str, str]) -> str:
         weekday=WEEKDAYS[due.weekday()],
         accepted_on=receipt.get("date", ""),
         acceptance_no=receipt.get("acceptance_no", ""),
-        application_type=APPLICATION_TYPES.get(receipt.get("application_type", ""), ("", "")),
+        application_type=_words(APPLICATION_TYPE_WORDS, receipt.get("application_type")),
         amount_hkd=receipt.get("amount_hkd", ""),
-        method=METHODS.get(receipt.get("method", ""), ("", "")),
+        method=_words(PAYMENT_METHOD_WORDS, receipt.get("method")),
         surrender=receipt.get("surrender") == "1",
     )

@@ -26,6 +26,7 @@ from queueserver.auth.credentials import Action, Credential, Role
 from queueserver.platform.clock import ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
+from queueserver.rules.vocab import DeclineReason, PaymentMethod
 from queueserver.web.api.base import authorize, bearer
 
 TEMPLATES = jinja2.Environment(
@@ -36,8 +37,6 @@ TEMPLATES = jinja2.Environment(
 QR_TEXT = re.compile(r"^[A-Z][0-9]{3,6}$")
 # Large enough for a phone camera at arm's length on an 80 mm slip.
 QR_SCALE = 6
-DECLINE_REASONS = ("documents_missing", "photo_rejected", "not_eligible", "other")
-PAYMENT_METHODS = ("cash", "eps", "octopus", "card")
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -160,8 +159,9 @@ async def counter(request: Request) -> Response:
     n = int(request.path_params["n"])
     cfg = request.state.centres.config
     return await screen(request, "counter.html", Action.COUNTER, counter=n,
-                        counter_number=n, fees=dict(cfg.fees), decline_reasons=DECLINE_REASONS,
-                        payment_methods=PAYMENT_METHODS)
+                        counter_number=n, fees=dict(cfg.fees),
+                        decline_reasons=[r.value for r in DeclineReason],
+                        payment_methods=[m.value for m in PaymentMethod])
 
 
 async def admin(request: Request) -> Response:
