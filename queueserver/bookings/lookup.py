@@ -33,11 +33,6 @@ class NotAnIdentityNumber(ValueError):
     """Neither a valid identity card number nor an access notice reference."""
 
 
-def masked_passport(number: str) -> str:
-    """`K1234567` -> `K1****67`: enough to compare with the passport in hand."""
-    return number[:2] + "****" + number[-2:] if len(number) > 4 else "****"
-
-
 def view(b: dict[str, str], ticket_status: str | None,
          history: list[dict[str, Any]] | UnsetType = UNSET) -> Booking:
     ticket = b.get("ticket") or None
@@ -47,7 +42,7 @@ def view(b: dict[str, str], ticket_status: str | None,
         application_type=ApplicationType(b["application_type"]),
         surname=b["surname"], given_names=b["given_names"],
         id_kind=b["id_kind"], id_masked=b["id_masked"],
-        passport_masked=masked_passport(b["passport_no"]), nationality=b["nationality"],
+        passport_masked=identity.mask(b["passport_no"]), nationality=b["nationality"],
         status=b["status"],
         checked_in=ticket is not None,
         ticket=TicketRef(ticket, TicketStatus(ticket_status) if ticket_status else None)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from msgspec import UNSET, UnsetType
+
 from queueserver.platform.errors import Answer
 from queueserver.rules.vocab import Eligibility
 
@@ -57,13 +61,15 @@ class Collection(Answer, frozen=True):
     offline: bool
 
 
-class Flag(Answer, frozen=True):
-    """A permit handed over twice: an offline kiosk reported a collection of a receipt already
-    collected (`first`), which a supervisor must look into."""
+class Flag(Answer, frozen=True, kw_only=True):
+    """An offline kiosk's report a supervisor must look into, and why: the receipt was
+    collected already (`collected_twice`, with the `first` collection), or the whole identity
+    number, checked only now, is wrong (`id_mismatch`) or was lost (`id_not_reported`)."""
 
     receipt_no: str
     reported_at: str
-    first: Collection
+    reason: Literal["collected_twice", "id_mismatch", "id_not_reported"]
+    first: Collection | UnsetType = UNSET
     again: Collection
 
 

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -19,6 +20,7 @@ from queueserver.platform import runtime
 from queueserver.platform.clock import from_environment, iso
 from queueserver.platform.config import Config
 from queueserver.platform.jobs import Periodic
+from queueserver.rules import identity
 from queueserver.store import keys
 from queueserver.store.lua import Scripts
 
@@ -31,13 +33,22 @@ SCAN_PAGE = 500
 NOT_EXPORTED = ("id_hash", "id_verifier", "held_fp")
 
 
+class Why(StrEnum):
+    """Why the privacy log has an entry; the entry's type is `personal_data.` and this
+    (docs/events.md). Every writer takes one of these, so the list of types is this list."""
+
+    EXPORTED = "exported"
+    ERASE = "erase"
+    PURGE = "purge"
+
+
 def ref_hash(secret: bytes, ref: str) -> str:
     """A booking reference as the privacy log keeps it: whoever holds the reference can match
     the entry, the log alone names nobody."""
     return hmac.new(secret, f"booking-ref:{ref}".encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def erase_args(centre: str, ref: str, at: str, why: str, by: str, secret: bytes,
+def erase_args(centre: str, ref: str, at: str, why: Why, by: str, secret: bytes,
                receipt_no: str | None = None) -> tuple[list[str], list[str]]:
     keys_ = [keys.booking(centre, ref), keys.booking_history(centre, ref),
              keys.privacy_log(centre)]
@@ -65,7 +76,7 @@ def purge(config: Config, r: redis.Redis, now: dt.datetime, secret: bytes) -> in
     removed = 0
     for centre in config.centres:
         for receipt_no, ref in _collected_before(r, centre.id, cutoff):
-            keys_, args = erase_args(centre.id, ref, iso(now), "purge", "system", secret,
+            keys_, args = erase_args(centre.id, ref, iso(now), Why.PURGE, "system", secret,
                                      receipt_no)
             if scripts("personal_erase", keys_, args) == "erased":
                 removed += 1
@@ -73,11 +84,30 @@ def purge(config: Config, r: redis.Redis, now: dt.datetime, secret: bytes) -> in
     return removed
 
 
+def shorten_verifiers(config: Config, r: redis.Redis) -> int:
+    """Cut every kiosk verifier stored in full (before CONTRACT §5 made it 16 bits) down to
+    `identity.VERIFIER_HEX` characters, in bookings and receipts; returns how many were cut.
+    Run with the purge, so the first worker after an upgrade leaves none within seconds."""
+    scripts = Scripts(r)
+    cut = 0
+    for centre in config.centres:
+        for pattern in (keys.booking(centre.id, "*"), keys.receipt(centre.id, "*")):
+            for key in r.scan_iter(pattern, count=SCAN_PAGE):
+                stored: Any = r.hget(key, "id_verifier")
+                if stored and len(stored) > identity.VERIFIER_HEX:
+                    cut += int(scripts("verifier_shorten", [str(key)],
+                                       [identity.VERIFIER_HEX]))
+    if cut:
+        log.info("kiosk verifiers cut to 16 bits: %d", cut)
+    return cut
+
+
 def run_purge() -> int:
     """The worker's job: config, Redis, secret and clock from the worker's environment."""
     config = config_mod.load_default()
     r = runtime.connect(runtime.redis_url(config))
     try:
+        shorten_verifiers(config, r)
         return purge(config, r, from_environment(config.tz).now(), runtime.secret(config))
     finally:
         r.close()

@@ -16,7 +16,7 @@ from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Ticket
 from queueserver.queue.tickets import Centres, Idem, typed
-from queueserver.rules import numbering
+from queueserver.rules import identity, numbering
 from queueserver.rules.vocab import SURRENDER_TYPES, DeclineReason, PaymentMethod
 from queueserver.rules.workdays import Calendar
 from queueserver.service.models import (
@@ -85,7 +85,8 @@ async def issue_receipt(centres: Centres, centre_id: str, number: str, acting: i
             result = typed(await centres.run_script(
                 "receipt", centre, by, idem, [keys.receipt(centre.id, receipt_no)],
                 ticket=number, acting=acting, centre_id=centre.id, receipt_no=receipt_no,
-                collection_date=due, surrender_types=sorted(SURRENDER_TYPES)), Receipt)
+                collection_date=due, surrender_types=sorted(SURRENDER_TYPES),
+                verifier_hex=identity.VERIFIER_HEX), Receipt)
         except ApiError as e:
             if e.code == "receipt_no_taken":
                 continue

@@ -29,6 +29,7 @@ def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
     assert keys.receipt(c, "WC12345678X") == "qs:{wan-chai}:receipt:WC12345678X"
     assert keys.receipts_uncollected(c) == "qs:{wan-chai}:receipts-uncollected"
     assert keys.collection_flags(c) == "qs:{wan-chai}:collection-flags"
+    assert keys.booking_requests(c, "MEP1") == "qs:{wan-chai}:booking-requests:MEP1"
 
 
 def test_keys_of_no_centre_have_no_hash_tag() -> None:
@@ -39,6 +40,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.booking_index() == "qs:booking-index"
     assert keys.receipt_index() == "qs:receipt-index"
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
+    assert keys.lookup_failures("ab12") == "qs:lookup-failures:ab12"
     assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
     assert keys.import_plan("ab12") == "qs:import-plan:ab12"
     assert keys.booking_feed("ab12") == "qs:booking-feed:ab12"

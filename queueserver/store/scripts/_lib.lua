@@ -5,7 +5,8 @@
 --   prefix   the centre's key prefix, with its hash tag: every key built from it is in the
 --            centre's slot, so a script touches one slot even when it derives keys from data
 --   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
---   idem     {key, fp} or null: the answer is stored under key in the same script (24 h)
+--   idem     {key, fp} or null: the answer is stored under key in the same script (24 h),
+--            so no script's answer may hold personal data or a secret (api/base.py, Post)
 
 local CTX = nil
 

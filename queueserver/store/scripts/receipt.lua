@@ -3,7 +3,9 @@
 -- KEYS[1] the centre's event stream; KEYS[2] the receipt (keys.receipt)
 -- ARGV[1] context, plus ticket (number), acting (counter or null), centre_id, receipt_no
 --         (made in Python, with its check symbol), collection_date (YYYY-MM-DD, worked out in
---         Python from today), surrender_types [application types that give the old permit back]
+--         Python from today), surrender_types [application types that give the old permit back],
+--         verifier_hex (the kiosks' id_verifier is this many hex characters: a booking stored
+--         before it was cut short gives only that much)
 local ctx = context()
 local t, refusal = ticket_at_counter(ctx.ticket, ctx.acting)
 if not t then return refusal end
@@ -25,7 +27,8 @@ redis.call('HSET', KEYS[2], 'receipt_no', ctx.receipt_no, 'centre', ctx.centre_i
            'application_type', t.application_type, 'surrender', surrender and '1' or '0',
            'collection_date', ctx.collection_date, 'booking_ref', t.booking_ref,
            'id_kind', b.id_kind or '', 'id_hash', b.id_hash or '',
-           'id_verifier', b.id_verifier or '', 'amount_hkd', payment.amount_hkd,
+           'id_verifier', string.sub(b.id_verifier or '', 1, ctx.verifier_hex),
+           'amount_hkd', payment.amount_hkd,
            'method', payment.method, 'payment_id', payment.id)
 local day = string.gsub(ctx.collection_date, '-', '')
 redis.call('ZADD', k('receipts-uncollected'), tonumber(day), ctx.receipt_no)

@@ -1,5 +1,11 @@
 """Collection kiosk routes: eligibility, collect, the eligible feed and the kiosk key
-(CONTRACT §5, "Collection kiosk"), and the supervisor's list of flagged collections."""
+(CONTRACT §5, "Collection kiosk"), and the supervisor's list of flagged collections.
+
+Beyond the contract: an offline report (`collected_at`) may come without `id_number` (a kiosk
+restarted while offline has forgotten it, docs/screens.md): 422 `id_not_reported`, flagged. An
+offline report whose whole number is wrong is 422 `id_mismatch`, flagged too; neither is recorded
+as a collection. Each flag says why (`reason`: `collected_twice`, `id_mismatch`,
+`id_not_reported`). The feed's `date` is today or tomorrow; any other day is 422 `bad_date`."""
 
 from __future__ import annotations
 
@@ -30,21 +36,31 @@ class EligibilityBody(Body, frozen=True):
 
 
 class CollectBody(Body, frozen=True):
-    id_number: Given
+    # Optional only in an offline report (collection.collect says why).
+    id_number: Text | None = None
     old_permit_surrendered: bool | None = None
     # ISO 8601: a collection the kiosk made while offline, reported now.
     collected_at: Text | None = None
 
 
+async def _names_a_booking(call: Call[Any], receipt_no: str) -> None:
+    """A kept answer about a receipt is erased with its person's data (base.Call)."""
+    if call.idem is not None and (found := await collection.booking_of(call.centres,
+                                                                        receipt_no)):
+        call.bookings.append(found)
+
+
 async def eligibility(call: Call[EligibilityBody]) -> EligibilityAnswer:
+    await _names_a_booking(call, call.body.receipt_no)
     return await collection.eligibility(call.centres, call.credential, call.body.receipt_no,
                                         call.body.id_number, call.idem)
 
 
 async def collect(call: Call[CollectBody]) -> Collected:
     b = call.body
+    await _names_a_booking(call, call.params["receipt_no"])
     return await collection.collect(
-        call.centres, call.credential, call.params["receipt_no"], b.id_number,
+        call.centres, call.credential, call.params["receipt_no"], b.id_number or None,
         bool(b.old_permit_surrendered), b.collected_at or None, call.idem)
 
 
@@ -61,7 +77,7 @@ async def eligible(request: Request) -> EligibleReceipts:
     await authorize(request, Action.COLLECTION, centre)
     centres = request.state.centres
     centres.centre(centre)
-    day = day_param(request, centres.clock.today())
+    day = collection.feed_day(centres, day_param(request, centres.clock.today()))
     receipts = await collection.eligible(centres, centre, day)
     return EligibleReceipts(centre=centre, date=day.isoformat(), receipts=receipts)
 

@@ -9,13 +9,13 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
+from queueserver.auth import ratelimit
 from queueserver.auth.credentials import Action
 from queueserver.bookings.lookup import BookingLookup, NotAnIdentityNumber
 from queueserver.operations import privacy
 from queueserver.platform.errors import Answer, ApiError
-from queueserver.rules.vocab import EventType
 from queueserver.store import keys
-from queueserver.web.api.base import Call, Post
+from queueserver.web.api.base import Call, Post, forget_requests
 from queueserver.web.api.bookings import Who
 
 P = "/api/v1/centres/{centre}/personal-data"
@@ -38,24 +38,43 @@ def _check(call: Call[Who]) -> None:
 
 
 async def _refs(call: Call[Who]) -> list[str]:
+    """The person's bookings: a look-up like the desk's, limited alike (ratelimit.py)."""
     centre = call.centres.centre(call.centre)
-    find = BookingLookup(call.centres.r, call.centres.secret)
+    r = call.centres.r
+    await ratelimit.lookup_allowed(r, call.credential, centre.id)
+    find = BookingLookup(r, call.centres.secret)
     if call.body.booking_ref:
         found, _ = await find.by_ref(centre.id, call.body.booking_ref)
     else:
         try:
             found = await find.by_id(centre.id, call.body.id_number or "")
         except NotAnIdentityNumber:
+            await ratelimit.lookup_missed(r, call.credential, centre.id)
             raise ApiError("invalid_id_number") from None
-    return sorted({b.booking_ref for b in found})
+    if not found:
+        await ratelimit.lookup_missed(r, call.credential, centre.id)
+    refs = sorted({b.booking_ref for b in found})
+    call.bookings.extend((centre.id, ref) for ref in refs)
+    return refs
 
 
-async def _log(call: Call[Who], what: EventType, refs: list[str]) -> None:
+async def _receipt_of(call: Call[Who], ref: str) -> str | None:
+    """The receipt issued on the booking's visit, if any: it holds the identity hash and the
+    kiosks' verifier, which go with the booking's personal data."""
+    r = call.centres.r
+    ticket, date = await r.hmget(keys.booking(call.centre, ref), ["ticket", "date"])
+    if not ticket or not date:
+        return None
+    receipt_no = await r.hget(keys.ticket(call.centre, str(date), str(ticket)), "receipt_no")
+    return str(receipt_no) if receipt_no else None
+
+
+async def _log(call: Call[Who], why: privacy.Why, refs: list[str]) -> None:
     at = call.centres.clock.now().isoformat(timespec="seconds")
     data = {"by": call.credential.id, "bookings": len(refs),
             "ref_hashes": [privacy.ref_hash(call.centres.secret, ref) for ref in refs]}
     await call.centres.r.xadd(keys.privacy_log(call.centre), {
-        "type": what.value, "at": at, "data": json.dumps(data)})
+        "type": f"personal_data.{why}", "at": at, "data": json.dumps(data)})
 
 
 async def export(call: Call[Who]) -> Exported:
@@ -66,7 +85,7 @@ async def export(call: Call[Who]) -> Exported:
         booking: Any = await r.hgetall(keys.booking(call.centre, ref))
         history: Any = await r.lrange(keys.booking_history(call.centre, ref), 0, -1)
         out.append(privacy.exported(booking, history))
-    await _log(call, EventType.PERSONAL_DATA_EXPORTED, refs)
+    await _log(call, privacy.Why.EXPORTED, refs)
     return Exported(out)
 
 
@@ -75,15 +94,22 @@ async def erase(call: Call[Who]) -> Erased:
     at = call.centres.clock.now().isoformat(timespec="seconds")
     erased = 0
     for ref in refs:
-        keys_, args = privacy.erase_args(call.centre, ref, at, "erase", call.credential.id,
-                                         call.centres.secret)
+        keys_, args = privacy.erase_args(call.centre, ref, at, privacy.Why.ERASE,
+                                         call.credential.id, call.centres.secret,
+                                         await _receipt_of(call, ref))
         if await call.centres.scripts("personal_erase", keys_, args) == "erased":
             erased += 1
+    # What Idempotency-Keys kept of requests about this person (check-in, collection, this
+    # very request's earlier tries) goes too: the answer to this one names nobody.
+    await forget_requests(call.centres, call.centre, refs)
+    call.bookings.clear()
     return Erased(erased)
 
 
 POSTS: list[Post[Any]] = [
-    Post(P + "/export", Action.MANAGE, export, Who, Exported, wrap=None, check=_check),
+    # The export's answer is the person's data: never kept for a repeat (replay=False).
+    Post(P + "/export", Action.MANAGE, export, Who, Exported, wrap=None, check=_check,
+         replay=False),
     Post(P + "/erase", Action.MANAGE, erase, Who, Erased, wrap=None, check=_check),
 ]
 routes: list[BaseRoute] = [p.route() for p in POSTS]

@@ -64,6 +64,7 @@ def _override_allowed(call: Call[CheckInBody]) -> None:
 
 async def check_in(call: Call[CheckInBody]) -> Ticket:
     b = call.body
+    call.bookings.append((call.centre, b.booking_ref))
     return await call.centres.check_in(
         call.centre, b.booking_ref, b.id_number, b.photo_barcode, bool(b.priority),
         bool(b.override_window), _by(call), call.idem)

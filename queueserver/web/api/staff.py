@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
@@ -24,6 +25,7 @@ from queueserver.auth.credentials import (
 from queueserver.platform.errors import Answer, ApiError
 from queueserver.queue.models import Board
 from queueserver.queue.tickets import typed
+from queueserver.rules import identity
 from queueserver.rules.vocab import SURRENDER_TYPES, ApplicationType, TicketStatus
 from queueserver.store import keys
 from queueserver.web.api.base import (
@@ -81,9 +83,9 @@ class UserCreated(Answer, frozen=True):
 
 
 class TokenCreated(Answer, frozen=True):
-    """The new token, shown this once."""
+    """The new token, shown this once (null to a repeat of the request)."""
 
-    token: str
+    token: str | None
     credential: Bound
 
 
@@ -198,6 +200,12 @@ async def create_token(call: Call[NewToken]) -> TokenCreated:
     return TokenCreated(token, _bound(cred))
 
 
+def _token_withheld(answer: TokenCreated) -> TokenCreated:
+    """What a repeat of the request gets, and what is kept for it: the credential without its
+    token. A token is shown once; only its hash is ever stored (lost: revoke it, make another)."""
+    return msgspec.structs.replace(answer, token=None)
+
+
 async def _token(r: Any, name: str) -> dict[str, Any] | None:
     digest = await r.hget(keys.token_names(), name)
     if not digest:
@@ -261,13 +269,9 @@ async def overview(request: Request) -> Overview:
                     now=now.isoformat(timespec="seconds"))
 
 
-def _mask_passport(number: str) -> str:
-    return ("*" * max(len(number) - 4, 0)) + number[-4:] if number else ""
-
-
 async def ticket_booking(request: Request) -> TicketBooking:
     """The booking behind one of today's tickets, for the clerk who serves it: the identity
-    number masked, the passport number all but its last four characters."""
+    and passport numbers masked, as everywhere (`identity.mask`)."""
     centre_id = request.path_params["centre"]
     await authorize(request, Action.LOOK_UP, centre_id)
     centres = request.state.centres
@@ -284,7 +288,7 @@ async def ticket_booking(request: Request) -> TicketBooking:
         "booking_ref": booking.get("ref"), "surname": booking.get("surname"),
         "given_names": booking.get("given_names"), "application_type": kind or None,
         "id_kind": booking.get("id_kind"), "id_masked": booking.get("id_masked"),
-        "passport_masked": _mask_passport(booking.get("passport_no", "")),
+        "passport_masked": identity.mask(booking.get("passport_no", "")),
         "nationality": booking.get("nationality"), "date": booking.get("date"),
         "slot_start": booking.get("slot_start"), "slot_end": booking.get("slot_end"),
         "fee_hkd": centres.config.fees.get(kind), "surrender_old_permit": kind in SURRENDER_TYPES,
@@ -296,7 +300,7 @@ POSTS: list[Post[Any]] = [
          wrap=None, check=_target),
     Post("/api/v1/users/{name}/revoke", Action.MANAGE, revoke_user, Empty, Revoked, wrap=None),
     Post("/api/v1/tokens", Action.MANAGE, create_token, NewToken, TokenCreated, status=201,
-         wrap=None, check=_target),
+         wrap=None, check=_target, safe=_token_withheld),
     Post("/api/v1/tokens/{name}/revoke", Action.MANAGE, revoke_token, Empty, Revoked,
          wrap=None),
 ]
