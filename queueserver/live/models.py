@@ -4,8 +4,8 @@ Each event is `{"id", "type", "at", "data"}`: the scripts append it to the centr
 `live/events.py` forwards it as it is (it is read once and encoded once per audience, however
 many sockets it goes to). What `data` holds for each type is `DATA` below; `by`, the acting
 credential's id, is left out for device credentials and for the server's own changes. The
-models describe the socket in `/openapi.json`, and `tests/e2e/test_live_events.py` checks a
-real day's events against them.
+models describe the socket in `/openapi.json`; `tests/security/test_openapi.py` checks a day's
+events against them, and `tests/rules/test_vocab.py` that every type a script emits has one.
 """
 
 from __future__ import annotations

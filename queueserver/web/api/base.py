@@ -119,10 +119,10 @@ def parse_body(raw: bytes, model: type[B]) -> B:
             body = msgspec.convert(tree, model)
         else:
             body = msgspec.json.decode(raw if raw.strip() else b"{}", type=model)
+    except msgspec.ValidationError as e:  # a kind of DecodeError: it comes first
+        raise _wrong(e, model) from None
     except (msgspec.DecodeError, RecursionError):
         raise ApiError("bad_request", message_en="The body is not valid JSON.") from None
-    except msgspec.ValidationError as e:
-        raise _wrong(e, model) from None
     stripped = {name: value.strip() for name in body.__struct_fields__
                 if isinstance(value := getattr(body, name), str) and not isinstance(value, Enum)
                 and value != value.strip()}
