@@ -4,7 +4,7 @@ and the screens spell the same way (CONTRACT §1, §5, §6).
 They are `StrEnum`s, so a member is its own value (`TicketStatus.WAITING == "waiting"`): it reads
 well in `redis-cli` and JSON, and compares with what a Lua script or a stored record holds. The
 words each value is shown with, in Traditional Chinese and English, are here too; the screens'
-copy (`displays/static/words.js`) is checked against them by `tests/rules/test_vocab.py`.
+copy (`templates/static/words.js`) is checked against them by `tests/rules/test_vocab.py`.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ _ENTRY = re.compile(r"^\s+(\w+): (\[.*\]),$", re.M)
 
 def words_js() -> dict[str, dict[str, tuple[str, str]]]:
     """words.js's tables: name -> key -> (繁體中文, English)."""
-    text = (resources.files("queueserver.displays") / "static" / "words.js").read_text("utf-8")
+    text = (resources.files("queueserver.templates") / "static" / "words.js").read_text("utf-8")
     tables = {}
     for name, body in _TABLE.findall(text):
         entries = _ENTRY.findall(body)
