@@ -53,7 +53,7 @@ Given = Annotated[str, Meta(max_length=MAX_STRING, pattern=r"\S")]
 Whole = Annotated[int, Meta(ge=-MAX_INT, le=MAX_INT)]
 
 
-# msgspec rather than pydantic: a tenth of the cost on the check-in path (docs/benchmarks.md).
+# msgspec rather than pydantic: a sixth of the cost on the check-in path (docs/benchmarks.md).
 class Body(msgspec.Struct, frozen=True):
     """A request body: a JSON object whose fields are typed here (a missing or null optional
     field is its default); fields the route does not read are ignored."""
