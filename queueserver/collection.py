@@ -47,9 +47,10 @@ def _id_hashes(centres: Centres, id_number: str) -> dict[str, str | bool]:
             if identity.valid(kind, id_number) else False for kind in ID_KINDS}
 
 
-def _receipt_keys(centre: str, receipt_no: str) -> list[str]:
-    return [keys.receipt(centre, receipt_no), keys.receipts_uncollected(centre),
-            keys.collection_flags(centre)]
+def _receipt_keys(centre: str, receipt_no: str) -> dict[str, str]:
+    return {"receipt": keys.receipt(centre, receipt_no),
+            "receipts_uncollected": keys.receipts_uncollected(centre),
+            "collection_flags": keys.collection_flags(centre)}
 
 
 async def _remember(centres: Centres, idem: Idem | None, answer: dict[str, Any]) -> None:

@@ -18,10 +18,9 @@ from typing import Any
 import redis
 
 from queueserver import config as config_mod
-from queueserver import keys, runtime, stats
+from queueserver import keys, lua, runtime, stats
 from queueserver.clock import Clock, from_environment, iso, ms
 from queueserver.config import Centre, Config
-from queueserver.lua import Scripts
 from queueserver.worker import SCHEDULE, Periodic
 
 log = logging.getLogger("queueserver.dayclose")
@@ -40,13 +39,19 @@ def _closing(centre: Centre, day: dt.date, tz: Any) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=tz)
 
 
-def _context(centre: Centre, day: dt.date, at: dt.datetime) -> dict[str, Any]:
-    """The scripts' context (see _lib.lua) for the day being closed, at the close's time."""
-    return {
-        "prefix": keys.centre_prefix(centre.id), "date": day.isoformat(), "now_iso": iso(at),
-        "now_ms": ms(at), "now_minutes": at.hour * 60 + at.minute, "by": "",
+def _call(centre: Centre, day: dt.date, at: dt.datetime) -> tuple[list[str], dict[str, Any]]:
+    """The script's keys and context (see _lib.lua) for the day being closed, at the close's
+    time."""
+    date = day.isoformat()
+    names, at_keys = lua.declare({
+        **keys.centre_day(centre.id, date, [c.number for c in centre.counters],
+                          [s.code for s in centre.services]),
+        "day_close": keys.day_close(centre.id, date), "archive": keys.archive(centre.id, date)})
+    return names, {
+        "keys": at_keys, "ticket_prefix": keys.ticket(centre.id, date, ""), "date": date,
+        "now_iso": iso(at), "now_ms": ms(at), "now_minutes": at.hour * 60 + at.minute, "by": "",
         "counters": {str(c.number): list(c.services) for c in centre.counters},
-        "default_service_s": centre.default_service_minutes * 60, "idem": None,
+        "default_service_s": centre.default_service_minutes * 60, "idem_fp": None,
         "live_tail": LIVE_TAIL,
     }
 
@@ -57,9 +62,8 @@ def close_day(r: redis.Redis, centre: Centre, day: dt.date, now: dt.datetime) ->
     at = min(now, last_second)
     date = day.isoformat()
     record = keys.day_close(centre.id, date)
-    result: dict[str, Any] = Scripts(r)(
-        "day_close", [keys.events(centre.id), record, keys.archive(centre.id, date)],
-        [_context(centre, day, at)])
+    names, context = _call(centre, day, at)
+    result: dict[str, Any] = lua.Scripts(r)("day_close", names, [context])
     if not r.hexists(record, "stats"):
         figures = stats.compute(stats.read_events(r, keys.archive(centre.id, date)), date,
                                 centre.wait_target_minutes)

@@ -7,16 +7,16 @@ appends the event together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 
-from queueserver import identity, keys
+from queueserver import identity, keys, lua
 from queueserver.clock import Clock, iso, ms
 from queueserver.config import Centre, Config
 from queueserver.errors import ApiError
-from queueserver.lua import AsyncScripts
 from queueserver.sounds.phrases import announcement_templates
 
 if TYPE_CHECKING:
@@ -27,10 +27,12 @@ CHIME_URL = "/sounds/chime.wav"
 
 @dataclass(frozen=True)
 class Idem:
-    """Where a script stores its answer for an `Idempotency-Key`."""
+    """Where a script stores its answer for an `Idempotency-Key`: the record of a route with a
+    centre (`centre`) lies in the centre's slot, where its script can write it."""
 
     key: str
     fp: str
+    centre: str | None = None
 
 
 class Centres:
@@ -42,7 +44,7 @@ class Centres:
         self.r = r
         self.clock = clock
         self.secret = secret
-        self.scripts = AsyncScripts(r)
+        self.scripts = lua.AsyncScripts(r)
         # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
         self.announcer = announcer
 
@@ -60,26 +62,42 @@ class Centres:
     def _context(self, centre: Centre, by: str, idem: Idem | None,
                  **extra: Any) -> dict[str, Any]:
         now = self.clock.now()
+        date = now.date().isoformat()
         return {
-            "prefix": keys.centre_prefix(centre.id),
-            "date": now.date().isoformat(),
+            "ticket_prefix": keys.ticket(centre.id, date, ""),
+            "date": date,
             "now_iso": iso(now),
             "now_ms": ms(now),
             "now_minutes": now.hour * 60 + now.minute,
             "by": by,
             "counters": {str(c.number): list(c.services) for c in centre.counters},
             "default_service_s": centre.default_service_minutes * 60,
-            "idem": {"key": idem.key, "fp": idem.fp} if idem else None,
+            "idem_fp": idem.fp if idem else None,
             **extra,
         }
 
     async def _run(self, name: str, centre: Centre, by: str, idem: Idem | None,
-                   keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
-        ctx = self._context(centre, by, idem, **extra)
-        return await self.scripts(name, [keys.events(centre.id), *(keys_ or [])], [ctx, *args])
+                   keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
+        """Run a script with the centre's context and its keys: the centre's day, the ticket
+        the request names (`ticket=`), the Idempotency-Key's record and `keys_`."""
+        # A record outside the centre's slot (a route without a centre, as the kiosks') is kept
+        # by the route after the script (api/base.py): a script touches one slot.
+        kept = idem if idem is not None and idem.centre == centre.id else None
+        ctx = self._context(centre, by, kept, **extra)
+        date = ctx["date"]
+        named: dict[str, str | Mapping[str, str]] = {
+            **keys.centre_day(centre.id, date, [c.number for c in centre.counters],
+                              [s.code for s in centre.services]),
+            **(keys_ or {})}
+        if isinstance(extra.get("ticket"), str):
+            named["ticket"] = keys.ticket(centre.id, date, extra["ticket"])
+        if kept is not None:
+            named["idempotency"] = kept.key
+        names, ctx["keys"] = lua.declare(named)
+        return await self.scripts(name, names, [ctx, *args])
 
     async def run_script(self, name: str, centre: Centre, by: str, idem: Idem | None,
-                         keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
+                         keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
         """For the operations kept in other modules (counter service, collection): one script
         with the centre's context (date, time, who acts, the Idempotency-Key's record)."""
         return await self._run(name, centre, by, idem, keys_, *args, **extra)
@@ -90,8 +108,8 @@ class Centres:
                              idem: Idem | None) -> dict[str, Any]:
         centre = self.centre(centre_id)
         result: dict[str, Any] = await self._run(
-            "photo_register", centre, by, idem, [keys.photo_receipt(centre.id, barcode)],
-            barcode)
+            "photo_register", centre, by, idem,
+            {"photo_receipt": keys.photo_receipt(centre.id, barcode)}, barcode)
         return result
 
     # --- inquiry desk ------------------------------------------------------------------------
@@ -117,7 +135,8 @@ class Centres:
         priority_service = centre.priority_service
         result: dict[str, Any] = await self._run(
             "checkin", centre, by, idem,
-            [keys.booking(centre.id, booking_ref), keys.photo_receipt(centre.id, photo_barcode)],
+            {"booking": keys.booking(centre.id, booking_ref),
+             "photo_receipt": keys.photo_receipt(centre.id, photo_barcode)},
             id_hash=id_hash, override=override,
             arrival_before=centre.arrival_before_minutes,
             arrival_after=centre.arrival_after_minutes,

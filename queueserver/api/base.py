@@ -223,7 +223,7 @@ class Post:
                 return JSONResponse(stored["response"]["body"],
                                     status_code=stored["response"]["status"])
             return self.render(decode(stored["result"]))
-        call.idem = Idem(idem_key, fp)
+        call.idem = Idem(idem_key, fp, call.centre or None)
 
         async def keep(status: int, body: Any) -> None:
             # A script keeps its own answer with its change; what no script kept is kept here.
