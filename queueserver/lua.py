@@ -52,12 +52,17 @@ def decode(raw: Any) -> Any:
 Named = Mapping[str, str | Mapping[str, str]]
 
 
-def declare(named: Named) -> tuple[list[str], dict[str, int | dict[str, int]]]:
+# A script's KEYS, and where each name lies in them.
+Declared = tuple[list[str], dict[str, int | dict[str, int]]]
+
+
+def declare(named: Named, after: Declared | None = None) -> Declared:
     """A script's `KEYS` and where each name lies in them: the context's `keys`, from which
     `_lib.lua` makes `K` (`K.events`, `K.queue[code]`), so a script reads its keys and builds
-    none, and every key it touches is declared (Redis Cluster routes and checks by them)."""
-    names: list[str] = []
-    at: dict[str, int | dict[str, int]] = {}
+    none, and every key it touches is declared (Redis Cluster routes and checks by them).
+    `after`: keys declared already (a centre's day, kept between calls), which it extends."""
+    names = list(after[0]) if after else []
+    at = dict(after[1]) if after else {}
     for name, value in named.items():
         if isinstance(value, str):
             names.append(value)

@@ -47,6 +47,8 @@ class Centres:
         self.scripts = lua.AsyncScripts(r)
         # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
         self.announcer = announcer
+        # Each centre's day declared (its date, its keys), for the scripts of that day.
+        self._days: dict[str, tuple[str, lua.Declared]] = {}
 
     def centre(self, centre_id: str) -> Centre:
         centre = self.config.centre(centre_id)
@@ -85,16 +87,22 @@ class Centres:
         kept = idem if idem is not None and idem.centre == centre.id else None
         ctx = self._context(centre, by, kept, **extra)
         date = ctx["date"]
-        named: dict[str, str | Mapping[str, str]] = {
-            **keys.centre_day(centre.id, date, [c.number for c in centre.counters],
-                              [s.code for s in centre.services]),
-            **(keys_ or {})}
+        named: dict[str, str | Mapping[str, str]] = dict(keys_ or {})
         if isinstance(extra.get("ticket"), str):
             named["ticket"] = keys.ticket(centre.id, date, extra["ticket"])
         if kept is not None:
             named["idempotency"] = kept.key
-        names, ctx["keys"] = lua.declare(named)
+        names, ctx["keys"] = lua.declare(named, self._day(centre, date))
         return await self.scripts(name, names, [ctx, *args])
+
+    def _day(self, centre: Centre, date: str) -> lua.Declared:
+        """The keys of the centre's day (keys.centre_day), declared once a day."""
+        known = self._days.get(centre.id)
+        if known is None or known[0] != date:
+            known = self._days[centre.id] = (date, lua.declare(keys.centre_day(
+                centre.id, date, [c.number for c in centre.counters],
+                [s.code for s in centre.services])))
+        return known[1]
 
     async def run_script(self, name: str, centre: Centre, by: str, idem: Idem | None,
                          keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
