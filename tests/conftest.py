@@ -17,9 +17,10 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from queueserver import auth, config
-from queueserver.bookings import Booking, BookingStore, Upsert
-from queueserver.clock import Clock
+from queueserver.auth import credentials as auth
+from queueserver.bookings.store import Booking, BookingStore, Upsert
+from queueserver.platform import config
+from queueserver.platform.clock import Clock
 
 
 def free_port() -> int:
@@ -104,7 +105,7 @@ def clock(cfg: config.Config) -> Clock:
 @pytest.fixture
 def client(r: redis.Redis, redis_url: str, cfg: config.Config,
            clock: Clock) -> Iterator[TestClient]:
-    from queueserver.app import create_app
+    from queueserver.web.app import create_app
 
     with TestClient(create_app(cfg, redis_url, SECRET, clock)) as c:
         yield c

@@ -22,7 +22,7 @@ const FEED_REFRESH_MS = 2 * 60 * 1000;
 // An answer stays on screen this long untouched, then the kiosk clears it for the next person.
 const CLEAR_AFTER_MS = 60 * 1000;
 
-// Receipt numbers as the server reads them (queueserver/numbering.py): any case, no
+// Receipt numbers as the server reads them (queueserver/rules/numbering.py): any case, no
 // separators, O read as 0 and I or L as 1; the last symbol is a Damm check over GF(32).
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const RANDOM_SYMBOLS = 8;

@@ -10,7 +10,7 @@ import redis
 from conftest import bearer
 from starlette.testclient import TestClient
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 C = "/api/v1/centres/wan-chai"
 LOOKUP = C + "/bookings/lookup"

@@ -13,8 +13,10 @@ from conftest import MORNING, SECRET, bearer
 from service_path import Path
 from starlette.testclient import TestClient
 
-from queueserver import config as config_mod
-from queueserver import keys, privacy, stats, worker
+from queueserver.operations import privacy, stats
+from queueserver.platform import config as config_mod
+from queueserver.store import keys
+from queueserver.tools.worker import SCHEDULE
 
 C = "/api/v1/centres/wan-chai"
 PERSONAL = ("surname", "given_names", "id_hash", "id_masked", "id_verifier", "passport_no",
@@ -96,7 +98,7 @@ def test_the_purge_removes_personal_fields_days_after_collection(
     receipt = Path(client, tokens, seed).served()["receipt_no"]
     key = keys.receipt("wan-chai", receipt)
     before = figures(r)
-    # Collected at a kiosk today (the kiosk's own path is tests/queueserver/test_collection.py).
+    # Collected at a kiosk today (the kiosk's own path is tests/collection/test_collection.py).
     r.hset(key, "collected_at", MORNING.isoformat())
     assert cfg.personal_data_days == 30
     early = MORNING + dt.timedelta(days=30)
@@ -110,7 +112,7 @@ def test_the_purge_removes_personal_fields_days_after_collection(
     assert r.hget(key, "id_hash") == "" and r.hget(key, "amount_hkd")
     assert figures(r) == before
     assert privacy.purge(cfg, r, late, SECRET) == 0
-    assert "personal-data-purge" in {job.name for job in worker.load_schedule()}
+    assert "personal-data-purge" in {job.name for job in SCHEDULE}
 
 
 def test_the_number_of_days_is_configured(tmp_path: Any) -> None:

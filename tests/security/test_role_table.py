@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 C = "/api/v1/centres/wan-chai"
 ROLES = ("admin", "supervisor", "desk", "clerk", "display", "kiosk", "photo")
@@ -113,7 +113,7 @@ TABLE: list[Row] = [
     row("GET", TK + "/booking", LOOK, T1 + "/booking"),
     row("GET", "/login", ANYONE),
     # Signing in needs the login form's own CSRF pair, whatever token comes along
-    # (tests/queueserver/test_logins.py walks the form).
+    # (tests/tests/auth/test_logins.py walks the form).
     row("POST", "/login", set()),
     row("POST", "/logout", ANYONE),
     # The home page lists a staff session's screens; a bearer token is sent to sign in.
@@ -231,7 +231,7 @@ def test_the_table_agrees_with_the_code() -> None:
 def test_staff_sessions_follow_the_same_table(client: TestClient,
                                               tokens: dict[str, str]) -> None:
     """A signed-in browser is held to the same table as a token (reading routes; the POSTs'
-    CSRF rule is walked in tests/queueserver/test_logins.py). Its home page lists its screens."""
+    CSRF rule is walked in tests/tests/auth/test_logins.py). Its home page lists its screens."""
     password = "a long enough password"
     rows = [e for e in TABLE if e.method == "GET" and e.allowed != ANYONE
             and "{receipt}" not in e.path]

@@ -1,0 +1,253 @@
+-- Shared by every script (prepended by queueserver/store/lua.py). Each script returns one JSON
+-- document: ok(value) or refuse(code, extra).
+--
+-- No script builds a key name (keys.py does): each gets the keys it touches in KEYS. Ticket and
+-- counter scripts take a context as ARGV[1] (see queueserver/queue/tickets.py):
+--   keys     where each of its keys lies in KEYS, by name (lua.declare), which context() turns
+--            into K: the centre's day (keys.centre_day: K.events, K.day_tickets, K.recent_calls,
+--            K.counter[n], K.counter_service_times[n], K.queue[code], K.service_times[code]),
+--            K.idempotency when the answer is kept, and the script's own (its header names them)
+--   ticket_prefix  keys.ticket(centre, date, ''): see ticket_key
+--   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
+--   idem_fp  the request's fingerprint, kept with the answer under K.idempotency (24 h)
+
+local CTX = nil
+local K = {}
+
+local function context()
+  CTX = cjson.decode(ARGV[1])
+  for name, at in pairs(CTX.keys) do
+    if type(at) == 'table' then
+      local group = {}
+      for part, i in pairs(at) do group[part] = KEYS[i] end
+      K[name] = group
+    else
+      K[name] = KEYS[at]
+    end
+  end
+  return CTX
+end
+
+local IDEMPOTENCY_TTL_S = 86400
+
+local function finish(doc)
+  local encoded = cjson.encode(doc)
+  if K.idempotency then
+    redis.call('SET', K.idempotency,
+               cjson.encode({state = 'done', fp = CTX.idem_fp, result = encoded}),
+               'EX', IDEMPOTENCY_TTL_S)
+  end
+  return encoded
+end
+
+local function ok(value)
+  if value == nil then value = cjson.null end
+  return finish({ok = value})
+end
+
+local function refuse(code, extra)
+  local out = extra or {}
+  out['error'] = code
+  return finish(out)
+end
+
+local function hgetall(key)
+  local flat = redis.call('HGETALL', key)
+  local out = {}
+  for i = 1, #flat, 2 do out[flat[i]] = flat[i + 1] end
+  return out
+end
+
+-- Append an event to the centre's stream: the stream is what screens see and the audit log.
+local function emit(stream, event_type, at, data)
+  return redis.call('XADD', stream, '*', 'type', event_type, 'at', at,
+                    'data', cjson.encode(data))
+end
+
+local function null_if_empty(v)
+  if v == nil or v == '' then return cjson.null end
+  return v
+end
+
+-- A counter's state today: every counter is closed at the start of each day. A counter the
+-- config no longer lists (a ticket served there before a restart) is closed.
+local function counter_state(n)
+  local key = K.counter[tostring(n)]
+  local c = key and hgetall(key) or {}
+  if c.date ~= CTX.date then
+    return {state = 'closed', ticket = ''}
+  end
+  c.state = c.state or 'closed'
+  c.ticket = c.ticket or ''
+  return c
+end
+
+local function set_counter(n, fields)
+  local key = K.counter[tostring(n)]
+  redis.call('HSET', key, 'date', CTX.date)
+  for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
+end
+
+local function serves(n, service)
+  for _, code in ipairs(CTX.counters[tostring(n)] or {}) do
+    if code == service then return true end
+  end
+  return false
+end
+
+-- Mean of the service's recent service times, or the configured default.
+local RECENT_SERVICES = 20
+local function mean_service_s(service)
+  local key = K.service_times[service]
+  local times = key and redis.call('LRANGE', key, 0, RECENT_SERVICES - 1) or {}
+  if #times == 0 then return CTX.default_service_s end
+  local sum = 0
+  for _, t in ipairs(times) do sum = sum + tonumber(t) end
+  return sum / #times
+end
+
+-- Minutes until the ticket at `position` of `service` (position = the queue's length: a newcomer)
+-- is called. The model is in _estimate.lua, which lua.py appends after this prelude: it needs
+-- the helpers below, and ticket_view needs it.
+local estimate_minutes
+
+-- A ticket's key. The ticket a request names is declared (K.ticket); every other one a script
+-- finds only while it runs (a counter's current ticket, a queue's head, the number just drawn,
+-- the day's list), so it is named from the day's ticket prefix that Python built
+-- (keys.ticket(centre, date, '')), which holds the centre's hash tag: the key lies in the slot
+-- of the declared keys.
+local function ticket_key(number)
+  if number == CTX.ticket and K.ticket then return K.ticket end
+  return CTX.ticket_prefix .. number  -- key from data: a ticket found while the script runs
+end
+
+local function ticket_view(t)
+  local position = 0
+  local estimate = 0
+  -- (A service the config no longer lists has no queue here: nobody calls from it.)
+  if t.status == 'waiting' and K.queue[t.service] then
+    position = redis.call('ZRANK', K.queue[t.service], t.number) or 0
+    estimate = estimate_minutes(t.service, position)
+  end
+  local counter = cjson.null
+  if t.counter and t.counter ~= '' then counter = tonumber(t.counter) end
+  return {
+    number = t.number, service = t.service, status = t.status,
+    issued_at = t.issued_at, position = position, estimated_wait_minutes = estimate,
+    counter = counter, called_at = null_if_empty(t.called_at),
+    recalls = tonumber(t.recalls or '0'),
+    acceptance_no = null_if_empty(t.acceptance_no), receipt_no = null_if_empty(t.receipt_no),
+  }
+end
+
+local function load_ticket(number)
+  local t = hgetall(ticket_key(number))
+  if t.number == nil then return nil end
+  return t
+end
+
+-- A place in a queue after every ticket already in it (requeue, and the tie-breaker of issue).
+local function place_at_back(queue_key)
+  local place = CTX.now_ms * 1000
+  local last = redis.call('ZRANGE', queue_key, -1, -1, 'WITHSCORES')
+  if #last == 2 and tonumber(last[2]) >= place then place = tonumber(last[2]) + 1 end
+  return place
+end
+
+local function with_by(data)
+  if CTX.by and CTX.by ~= '' then data.by = CTX.by end
+  return data
+end
+
+-- The clips a call plays: CTX.clips (the chime), then one spoken clip per language in CTX.voices
+-- (play order). Each language lists candidate voices, best first, holding only segments that
+-- exist (Python read the index just before): the first with every segment this ticket needs
+-- names the clip, which lists its segments, so any web process can serve it. A language whose
+-- segments are missing is left out: the call never waits for audio.
+local function call_clips(number)
+  local clips = {}
+  for _, url in ipairs(CTX.clips or {}) do clips[#clips + 1] = url end
+  local letter, digits = string.match(number, '^(%u)(%d+)$')
+  if not letter then return clips end
+  for _, language in ipairs(CTX.voices or {}) do
+    for _, voice in ipairs(language.candidates) do
+      local ids = {}
+      for _, id in ipairs(voice.before) do ids[#ids + 1] = id end
+      local complete = voice.letters[letter] ~= nil
+      ids[#ids + 1] = voice.letters[letter]
+      for digit in string.gmatch(digits, '%d') do
+        if voice.digits[digit] == nil then complete = false end
+        ids[#ids + 1] = voice.digits[digit]
+      end
+      if complete then
+        for _, id in ipairs(voice.after) do ids[#ids + 1] = id end
+        clips[#clips + 1] = voice.prefix .. table.concat(ids, '.') .. voice.suffix
+        break
+      end
+    end
+  end
+  return clips
+end
+
+local RECENT_CALLS = 10
+local function announce(event_type, t, counter, texts)
+  local text = {}
+  for lang, template in pairs(texts) do
+    text[lang] = string.gsub(template, '#T#', t.number)
+  end
+  local data = with_by({ticket = t.number, counter = tonumber(counter), service = t.service,
+                        announcement = {text = text, clips = call_clips(t.number)}})
+  redis.call('LPUSH', K.recent_calls, cjson.encode({counter = tonumber(counter),
+                                                   ticket = t.number, called_at = CTX.now_iso}))
+  redis.call('LTRIM', K.recent_calls, 0, RECENT_CALLS - 1)
+  return emit(K.events, event_type, CTX.now_iso, data)
+end
+
+-- A ticket addressed by number (the acceptance, payment and receipt routes), or nil and the
+-- refusal: unknown today, or served at another counter than `acting` (a number, or nil when
+-- the credential may act at any counter of the centre).
+local function ticket_at_counter(number, acting)
+  local t = load_ticket(number)
+  if not t then return nil, refuse('not_found', {status = 404}) end
+  if type(acting) == 'number' and (t.counter or '') ~= '' and tonumber(t.counter) ~= acting then
+    return nil, refuse('forbidden', {status = 403, because = 'served_elsewhere',
+                                     counter = tonumber(t.counter)})
+  end
+  return t
+end
+
+-- The counter's current ticket while it is called (recall, no-show and transfer need one), or
+-- nil and the refusal to return.
+local function called_at_counter(n)
+  local c = counter_state(n)
+  local t = c.ticket ~= '' and load_ticket(c.ticket) or nil
+  if not t then return nil, refuse('no_current_ticket') end
+  if t.status ~= 'called' then return nil, refuse('invalid_state', {ticket = ticket_view(t)}) end
+  return t
+end
+
+-- The ticket is the one its counter is serving now: no other step is in flight there.
+local function current_at_its_counter(t)
+  return (t.counter or '') ~= '' and counter_state(t.counter).ticket == t.number
+end
+
+-- The service ended (done or declined): the counter is free, and the time it took teaches the
+-- wait estimates (mean_service_s reads the newest RECENT_SERVICES).
+local function end_service(t, status, fields)
+  local key = ticket_key(t.number)
+  redis.call('HSET', key, 'status', status, 'ended_at', CTX.now_iso, 'ended_ms', CTX.now_ms)
+  for name, value in pairs(fields or {}) do redis.call('HSET', key, name, value) end
+  if current_at_its_counter(t) then set_counter(tonumber(t.counter), {ticket = ''}) end
+  local called_ms = tonumber(t.called_ms or '')
+  if not called_ms then return end
+  local took = math.max(0, math.floor((CTX.now_ms - called_ms) / 1000))
+  -- The service's pace, and the counter's own: clerks differ, and the estimates weigh each
+  -- counter's. (A service or counter the config no longer lists teaches nothing.)
+  local times = {K.service_times[t.service], K.counter_service_times[t.counter or '']}
+  for i = 1, 2 do
+    if times[i] then
+      redis.call('LPUSH', times[i], took)
+      redis.call('LTRIM', times[i], 0, RECENT_SERVICES - 1)
+    end
+  end
+end
