@@ -29,7 +29,7 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     # Run from the copy, so that neither this checkout nor an editable install is analysed.
     return subprocess.run(
         [sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; c()",
-         "--no-cache", str(PYPROJECT)],
+         "--no-cache", "--config", str(PYPROJECT)],
         cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=120)
 

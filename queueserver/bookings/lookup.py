@@ -30,11 +30,6 @@ class NotAnIdentityNumber(ValueError):
     """Neither a valid identity card number nor an access notice reference."""
 
 
-def masked_passport(number: str) -> str:
-    """`K1234567` -> `K1****67`: enough to compare with the passport in hand."""
-    return number[:2] + "****" + number[-2:] if len(number) > 4 else "****"
-
-
 def view(b: dict[str, str], ticket_status: str | None) -> dict[str, Any]:
     ticket = b.get("ticket") or None
     return {
@@ -43,7 +38,7 @@ def view(b: dict[str, str], ticket_status: str | None) -> dict[str, Any]:
         "application_type": b["application_type"],
         "surname": b["surname"], "given_names": b["given_names"],
         "id_kind": b["id_kind"], "id_masked": b["id_masked"],
-        "passport_masked": masked_passport(b["passport_no"]), "nationality": b["nationality"],
+        "passport_masked": identity.mask(b["passport_no"]), "nationality": b["nationality"],
         "status": b["status"],
         "checked_in": ticket is not None,
         "ticket": {"number": ticket, "status": ticket_status} if ticket else None,

@@ -43,7 +43,21 @@ async def home_centre(centres: Centres, receipt_no: str) -> str | None:
     return None
 
 
-def _id_hashes(centres: Centres, id_number: str) -> dict[str, str | bool]:
+async def booking_of(centres: Centres, raw_receipt_no: str) -> tuple[str, str] | None:
+    """(centre, booking reference) of a receipt, or None when there is no such receipt."""
+    receipt_no = numbering.normalise(raw_receipt_no)
+    if not numbering.well_formed(receipt_no):
+        return None
+    home = await home_centre(centres, receipt_no)
+    if home is None:
+        return None
+    ref = await centres.r.hget(keys.receipt(home, receipt_no), "booking_ref")
+    return (home, str(ref)) if ref else None
+
+
+def _id_hashes(centres: Centres, id_number: str | None) -> dict[str, str | bool] | None:
+    if id_number is None:
+        return None
     return {kind: identity.keyed_hash(centres.secret, kind, id_number)
             if identity.valid(kind, id_number) else False for kind in ID_KINDS}
 
@@ -98,10 +112,15 @@ def _offline_time(centres: Centres, raw: str) -> dt.datetime:
     return at
 
 
-async def collect(centres: Centres, credential: Credential, raw_receipt_no: str, id_number: str,
-                  old_permit_surrendered: bool, collected_at: str | None,
+async def collect(centres: Centres, credential: Credential, raw_receipt_no: str,
+                  id_number: str | None, old_permit_surrendered: bool, collected_at: str | None,
                   idem: Idem | None) -> dict[str, Any]:
-    """Hand the permit over, once; `collected_at` reports a collection made while offline."""
+    """Hand the permit over, once; `collected_at` reports a collection made while offline.
+
+    Only such a report may come without the identity number (a kiosk restarted while offline
+    has forgotten it: docs/screens.md): it is flagged to the supervisor, not recorded."""
+    if id_number is None and not collected_at:
+        raise ApiError("bad_request", message_en="Missing field 'id_number'.")
     at = _offline_time(centres, collected_at) if collected_at else centres.clock.now()
     receipt_no = numbering.normalise(raw_receipt_no)
     if not numbering.well_formed(receipt_no):
@@ -122,9 +141,19 @@ async def collect(centres: Centres, credential: Credential, raw_receipt_no: str,
     return result
 
 
+def feed_day(centres: Centres, day: dt.date) -> dt.date:
+    """The eligible feed's day: today or tomorrow only (CONTRACT §5), so a kiosk's copy holds
+    the receipts of the next day at most, never the weeks ahead."""
+    today = dt.date.fromisoformat(centres.clock.today())
+    if not today <= day <= today + dt.timedelta(days=1):
+        raise ApiError("bad_date")
+    return day
+
+
 async def eligible(centres: Centres, centre_id: str, day: dt.date) -> list[dict[str, Any]]:
     """Receipts not yet collected whose collection date is on or before `day`, for kiosks to
-    cache: each with the verifier that checks an identity number without revealing it."""
+    cache: each with the 16-bit verifier that checks an identity number without revealing it
+    (cut here too, so a verifier stored before it was 16 bits never leaves in full)."""
     centre = centres.centre(centre_id)
     numbers = await centres.r.zrangebyscore(keys.receipts_uncollected(centre.id), "-inf",
                                             int(day.strftime("%Y%m%d")))
@@ -134,9 +163,11 @@ async def eligible(centres: Centres, centre_id: str, day: dt.date) -> list[dict[
                    "surrender", "id_verifier", "collected_at")
     out = []
     for no, due, surrender, verifier, done in await pipe.execute():
-        if no is not None and not done:
+        # An erased person's receipt has no verifier left: no kiosk can hand it over offline.
+        if no is not None and not done and verifier:
             out.append({"receipt_no": no, "collection_date": due,
-                        "surrender_old_permit": surrender == "1", "id_verifier": verifier})
+                        "surrender_old_permit": surrender == "1",
+                        "id_verifier": (verifier or "")[:identity.VERIFIER_HEX]})
     return out
 
 

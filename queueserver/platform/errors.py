@@ -67,6 +67,10 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
                 "證件尚未可領取，請於取證日期或之後再來。"),
     "old_permit_required": (422, "Surrender the old permit to collect the new one.",
                             "請交回舊證以領取新證。"),
+    "id_not_reported": (422, "This offline collection came without the identity number; it is "
+                             "flagged for the supervisor to check.",
+                        "此離線取證報告沒有身份證號碼，已交主管核查。"),
+    "bad_date": (422, "The date must be today or tomorrow.", "日期必須是今天或明天。"),
     # staff logins and the supervisor's screen
     "csrf_failed": (403, "This page is out of date or came from elsewhere; reload it and try "
                          "again.", "此頁面已過期或來源不明，請重新載入後再試。"),

@@ -15,7 +15,7 @@ from typing import Any
 from queueserver.platform.config import SURRENDER_TYPES, Centre
 from queueserver.platform.errors import ApiError
 from queueserver.queue.tickets import Centres, Idem
-from queueserver.rules import numbering
+from queueserver.rules import identity, numbering
 from queueserver.rules.workdays import Calendar
 from queueserver.store import keys
 
@@ -84,7 +84,7 @@ async def issue_receipt(centres: Centres, centre_id: str, number: str, acting: i
                  "receipts_uncollected": keys.receipts_uncollected(centre.id)},
                 ticket=number, acting=acting, centre_id=centre.id, receipt_no=receipt_no,
                 collection_date=due, surrender_types=sorted(SURRENDER_TYPES),
-                booking_prefix=keys.booking(centre.id, ""))
+                verifier_hex=identity.VERIFIER_HEX, booking_prefix=keys.booking(centre.id, ""))
         except ApiError as e:
             if e.code == "receipt_no_taken":
                 continue

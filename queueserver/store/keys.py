@@ -128,9 +128,17 @@ def receipts_uncollected(centre: str) -> str:
 
 
 def collection_flags(centre: str) -> str:
-    """Collections reported twice (a kiosk offline), newest first, for the supervisor."""
+    """Offline collections the server did not accept as reported (twice, or on a wrong or a
+    lost identity number), newest first, for the supervisor."""
     return f"{_c(centre)}:collection-flags"
 
+
+
+def booking_requests(centre: str, ref: str) -> str:
+    """The kept `Idempotency-Key` records of requests that named this booking (check-in,
+    collection, personal data), so that erasing the person's data removes them too (24 h, as
+    the records themselves)."""
+    return f"{_c(centre)}:booking-requests:{ref}"
 
 
 def restore_check(centre: str) -> str:
@@ -218,6 +226,11 @@ def login_failures_user(name: str) -> str:
 
 def login_failures_address(address: str) -> str:
     return f"{PREFIX}:login-failures:addr:{address}"
+
+
+def lookup_failures(credential_id: str) -> str:
+    """One credential's failed booking look-ups in the current window (their count)."""
+    return f"{PREFIX}:lookup-failures:{credential_id}"
 
 
 def rate_bucket(credential_id: str) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import bearer
+from conftest import bearer, everything_in
 from starlette.testclient import TestClient
 
 from queueserver.auth import credentials as auth
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 ROLES = ["admin", "supervisor", "desk", "clerk", "display", "kiosk", "photo"]
@@ -85,9 +86,22 @@ def test_a_revoked_token_is_refused_on_the_next_request(
     assert client.get(C + "/board", params={"token": token}).status_code == 401
 
 
-def test_tokens_are_stored_hashed(r: Any) -> None:
+def test_tokens_are_stored_hashed(client: TestClient, tokens: dict[str, str], r: Any) -> None:
+    """Nowhere in Redis, of any key type, under any key: made by the command and by the API,
+    whose Idempotency-Key keeps answers for a repeat (the repeat gets the credential, not the
+    token again)."""
     token, _ = auth.create_token(r, auth.Role.DESK, "wan-chai")
-    for key in r.scan_iter("qs:*"):
-        assert token not in key
-        value = r.hgetall(key) if r.type(key) == "hash" else {}
-        assert token not in str(value)
+    made = client.post("/api/v1/tokens", json={"role": "display", "centre": "wan-chai"},
+                       headers={**bearer(tokens["admin"]), "Idempotency-Key": "tv-1"})
+    assert made.status_code == 201, made.text
+    by_api = made.json()["token"]
+    assert auth.lookup_token(r, by_api) is not None
+    stored = everything_in(r)
+    assert "qs:idem:" in stored and auth.hash_token(by_api) in stored  # the scan reaches them
+    for plain in (token, by_api, by_api[3:]):
+        assert plain not in stored
+    again = client.post("/api/v1/tokens", json={"role": "display", "centre": "wan-chai"},
+                        headers={**bearer(tokens["admin"]), "Idempotency-Key": "tv-1"})
+    assert again.status_code == 201
+    assert again.json() == {**made.json(), "token": None}
+    assert r.hlen(keys.token_names()) == len(tokens) + 2     # the repeat made none

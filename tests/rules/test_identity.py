@@ -74,6 +74,15 @@ def test_masked() -> None:
     assert identity.masked("hkid", "a1234563") == "A1****(3)"
     assert identity.masked("hkid", "AB987654(3)") == "AB9****(3)"
     assert identity.masked("access_notice", "AN2026001") == "AN****01"
+    assert identity.masked("access_notice", "AN123") == "A****3"
+
+
+def test_one_mask_shows_at_most_four_characters() -> None:
+    assert identity.mask("K1234567") == "K1****67"
+    assert identity.mask("X00000007") == "X0****07"
+    assert identity.mask("ABCDEFGHIJKLMNOPQRST") == "AB****ST"
+    assert identity.mask("ABCDE") == "A****E"          # never half of a short one
+    assert identity.mask("") == ""
 
 
 def test_keyed_hash_matches_every_written_form() -> None:
@@ -90,6 +99,6 @@ def test_keyed_hash_matches_every_written_form() -> None:
 
 def test_id_verifier_is_the_contracts_hmac() -> None:
     key = identity.kiosk_key(b"test-secret", "wan-chai")
-    expected = hmac.new(bytes.fromhex(key.hex()), b"A1234563", "sha256").hexdigest()
+    expected = hmac.new(bytes.fromhex(key.hex()), b"A1234563", "sha256").hexdigest()[:4]
     assert identity.id_verifier(key, "hkid", "a123456(3)") == expected
     assert key != identity.kiosk_key(b"test-secret", "kowloon-bay")

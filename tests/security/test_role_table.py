@@ -72,6 +72,7 @@ TABLE: list[Row] = [
     row("GET", TK, LOOK, T1),
     row("GET", AC + "/board", BOARD),
     row("GET", AC + "/bookings", LOOK),
+    row("GET", AC + "/bookings", MANAGE, C + "/bookings?date=2026-11-30"),  # not today's
     row("POST", AC + "/bookings/lookup", LOOK, body={"booking_ref": "WC-0000"}),
     row("GET", "/sounds/chime.wav", ANYONE),
     row("GET", "/sounds/clips/{name}.wav", ANYONE, "/sounds/clips/none.wav"),

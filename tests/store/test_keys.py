@@ -22,7 +22,7 @@ from service_path import Path as ServicePath
 from starlette.testclient import TestClient
 
 from queueserver.bookings.feed_state import FeedLock
-from queueserver.operations import backup, dayclose
+from queueserver.operations import backup, dayclose, privacy
 from queueserver.platform import config
 from queueserver.platform.clock import Clock
 from queueserver.store import keys, lua
@@ -52,6 +52,7 @@ def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
     assert keys.receipt(c, "WC12345678X") == "qs:{wan-chai}:receipt:WC12345678X"
     assert keys.receipts_uncollected(c) == "qs:{wan-chai}:receipts-uncollected"
     assert keys.collection_flags(c) == "qs:{wan-chai}:collection-flags"
+    assert keys.booking_requests(c, "MEP1") == "qs:{wan-chai}:booking-requests:MEP1"
 
 
 def test_keys_of_no_centre_have_no_hash_tag() -> None:
@@ -62,6 +63,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.booking_index() == "qs:booking-index"
     assert keys.receipt_index() == "qs:receipt-index"
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
+    assert keys.lookup_failures("ab12") == "qs:lookup-failures:ab12"
     assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
     assert keys.import_plan("ab12") == "qs:import-plan:ab12"
     assert keys.booking_feed("ab12") == "qs:booking-feed:ab12"
@@ -426,7 +428,7 @@ def given_prefixes(script: str, argv: list[bytes]) -> list[bytes]:
         return argv[6:8]        # the day lists' and identity indexes'
     if script in ("personal_erase", "centre_backup", "centre_restore"):
         return argv[:1]         # the identity indexes'; the centre's, for what SCAN finds
-    if script in ("rate_limit", "booking_feed_lock"):
+    if script in ("rate_limit", "booking_feed_lock", "verifier_shorten"):
         return []
     context = json.loads(argv[0])
     return [context[p].encode() for p in ("ticket_prefix", "booking_prefix") if p in context]
@@ -435,7 +437,8 @@ def given_prefixes(script: str, argv: list[bytes]) -> list[bytes]:
 def drive_every_script(client: TestClient, tokens: dict[str, str], seed: Callable[..., Any],
                        r: redis.Redis, redis_url: str, clock: Clock) -> None:
     """A day in which every script runs: the counters' steps, collection, an erasure, a booking
-    moving centre, the day close, a backup and its restore, a feed's lock."""
+    moving centre, a verifier cut short, the day close, a backup and its restore, a feed's
+    lock."""
     path = ServicePath(client, tokens, seed)
     sup = tokens["supervisor"]
     receipt_no = path.served("renewal")["receipt_no"]
@@ -470,7 +473,10 @@ def drive_every_script(client: TestClient, tokens: dict[str, str], seed: Callabl
     assert erased.json() == {"erased": 1}
     seed("MEP0009", id_number=HKIDS[3])
     store(r, [make_booking("MEP0009", id_number=HKIDS[3], centre="kowloon-bay")])
-    centre = config.load(SAMPLE_CONFIG).centre("wan-chai")
+    cfg = config.load(SAMPLE_CONFIG)
+    r.hset(keys.booking("wan-chai", "MEP0002"), "id_verifier", "0f" * 32)  # stored in full
+    assert privacy.shorten_verifiers(cfg, r) == 1
+    centre = cfg.centre("wan-chai")
     assert centre is not None
     assert dayclose.close_day(r, centre, DAY, clock.now())["closed"]
     raw = redis.Redis.from_url(redis_url)

@@ -9,7 +9,8 @@
 --            K.idempotency when the answer is kept, and the script's own (its header names them)
 --   ticket_prefix  keys.ticket(centre, date, ''): see ticket_key
 --   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
---   idem_fp  the request's fingerprint, kept with the answer under K.idempotency (24 h)
+--   idem_fp  the request's fingerprint, kept with the answer under K.idempotency (24 h), so
+--            no script's answer may hold personal data or a secret (api/base.py, Post)
 
 local CTX = nil
 local K = {}

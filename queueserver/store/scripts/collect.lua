@@ -4,7 +4,8 @@
 -- receipt numbers.
 -- KEYS (K, see _lib.lua) the centre's day, plus receipt, receipts_uncollected and
 --         collection_flags
--- ARGV[1] context, plus id_hash {hkid = hash|false, access_notice = hash|false}, on_date (today,
+-- ARGV[1] context, plus id_hash {hkid = hash|false, access_notice = hash|false} (null: an
+--         offline report that lost the identity number, see docs/screens.md), on_date (today,
 --         or the local day an offline collection happened), offline (bool), collected_at (ISO),
 --         old_permit_surrendered (bool)
 -- ARGV[2] the mode: check | collect
@@ -27,9 +28,27 @@ if r.receipt_no == nil then
   if mode == 'check' then return answer(false, 'not_found', false) end
   return refuse('not_found', {status = 404})
 end
-local given = ctx.id_hash[r.id_kind]
+-- The supervisor looks into every flag (the list is never trimmed: each one matters).
+local function flag(entry)
+  entry.receipt_no = r.receipt_no
+  entry.reported_at = ctx.now_iso
+  entry.again = {collected_at = ctx.collected_at, by = ctx.by, offline = true}
+  redis.call('LPUSH', K.collection_flags, cjson.encode(entry))
+  emit(K.events, 'collection.flagged', ctx.now_iso,
+       with_by({flags = redis.call('LLEN', K.collection_flags)}))
+end
+
+local reported = type(ctx.id_hash) == 'table'
+local given = reported and ctx.id_hash[r.id_kind] or nil
 if type(given) ~= 'string' or given ~= r.id_hash then
   if mode == 'check' then return answer(false, 'id_mismatch', false) end
+  if ctx.offline then
+    -- The kiosk handed the permit over on its 16-bit verifier; the whole number, checked only
+    -- now, is wrong (or was lost): it is not recorded as a collection, and the supervisor knows.
+    local why = reported and 'id_mismatch' or 'id_not_reported'
+    flag({reason = why})
+    return refuse(why, {flagged = true})
+  end
   return refuse('id_mismatch')
 end
 if (r.collected_at or '') ~= '' then
@@ -40,15 +59,10 @@ if (r.collected_at or '') ~= '' then
     return ok(collected(r))
   end
   if ctx.offline then
-    -- A kiosk handed this permit over while offline, but it had been collected already: the
-    -- supervisor must look into it (the flags list is never trimmed: each one matters).
-    redis.call('LPUSH', K.collection_flags, cjson.encode({
-      receipt_no = r.receipt_no, reported_at = ctx.now_iso,
-      first = {collected_at = r.collected_at, by = r.collected_by,
-               offline = r.collected_offline == '1'},
-      again = {collected_at = ctx.collected_at, by = ctx.by, offline = true}}))
-    emit(K.events, 'collection.flagged', ctx.now_iso,
-         with_by({flags = redis.call('LLEN', K.collection_flags)}))
+    -- A kiosk handed this permit over while offline, but it had been collected already.
+    flag({reason = 'collected_twice',
+          first = {collected_at = r.collected_at, by = r.collected_by,
+                   offline = r.collected_offline == '1'}})
     return refuse('already_collected', {flagged = true})
   end
   return refuse('already_collected')

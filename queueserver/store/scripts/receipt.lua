@@ -5,7 +5,9 @@
 -- ARGV[1] context, plus ticket (number), acting (counter or null), centre_id, receipt_no
 --         (made in Python, with its check symbol), collection_date (YYYY-MM-DD, worked out in
 --         Python from today), surrender_types [application types that give the old permit back],
---         booking_prefix (keys.booking(centre, ''): the booking is named by the ticket)
+--         verifier_hex (the kiosks' id_verifier is this many hex characters: a booking stored
+--         before it was cut short gives only that much), booking_prefix (keys.booking(centre,
+--         ''): the booking is named by the ticket)
 local ctx = context()
 local t, refusal = ticket_at_counter(ctx.ticket, ctx.acting)
 if not t then return refusal end
@@ -27,7 +29,8 @@ redis.call('HSET', K.receipt, 'receipt_no', ctx.receipt_no, 'centre', ctx.centre
            'application_type', t.application_type, 'surrender', surrender and '1' or '0',
            'collection_date', ctx.collection_date, 'booking_ref', t.booking_ref,
            'id_kind', b.id_kind or '', 'id_hash', b.id_hash or '',
-           'id_verifier', b.id_verifier or '', 'amount_hkd', payment.amount_hkd,
+           'id_verifier', string.sub(b.id_verifier or '', 1, ctx.verifier_hex),
+           'amount_hkd', payment.amount_hkd,
            'method', payment.method, 'payment_id', payment.id)
 local day = string.gsub(ctx.collection_date, '-', '')
 redis.call('ZADD', K.receipts_uncollected, tonumber(day), ctx.receipt_no)

@@ -33,6 +33,7 @@ MAX_INT = 2**53 - 1
 # Staff pages send their session's CSRF token in this header with every state-changing call.
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOO_MANY = 429
 
 
 def error_response(error: ApiError) -> JSONResponse:
@@ -153,7 +154,10 @@ async def authorize(conn: HTTPConnection, action: Action, centre: str | None = N
 
 @dataclass
 class Call:
-    """What an operation gets: the parsed body, the path's centre and counter, who acts."""
+    """What an operation gets: the parsed body, the path's centre and counter, who acts.
+
+    An operation that acts on a person's booking names it in `bookings` ((centre, reference)
+    pairs): the record its `Idempotency-Key` keeps is then erased with the person's data."""
 
     centres: Centres
     centre: str
@@ -162,16 +166,45 @@ class Call:
     params: dict[str, str]
     credential: Credential
     idem: Idem | None
+    bookings: list[tuple[str, str]] = field(default_factory=list)
 
 
 Run = Callable[[Call], Awaitable[Any]]
 Check = Callable[[Call], None]
+Safe = Callable[[Any], Any]
+
+
+def fingerprint(secret: bytes, raw: bytes) -> str:
+    """What an `Idempotency-Key`'s record keeps of the body: keyed, because a body may hold an
+    identity number or a password, which a plain hash of a short text would give away."""
+    return hmac.new(secret, b"idempotency-body:" + raw, hashlib.sha256).hexdigest()
+
+
+async def forget_requests(centres: Centres, centre: str, refs: list[str]) -> int:
+    """Delete the kept records of requests that named these bookings (a person's erasure);
+    returns how many there were."""
+    r = centres.r
+    gone = 0
+    for ref in refs:
+        index = keys.booking_requests(centre, ref)
+        records: Any = await r.smembers(index)
+        # One key at a time: a record of a route without a centre lives in another slot.
+        for record in records:
+            gone += int(await r.delete(str(record)))
+        await r.delete(index)
+    return gone
 
 
 @dataclass(frozen=True)
 class Post:
     """A state-changing route: body, credential, role and centre, then the operation, whose
-    answer is `{wrap: result}` (or the result itself) with `status`."""
+    answer is `{wrap: result}` (or the result itself) with `status`.
+
+    A repeat of its `Idempotency-Key` within 24 hours returns the first answer, which is kept
+    for that: so a kept answer must hold no personal data and no secret. A route whose answer
+    holds a secret gives `safe`, the form kept and returned to a repeat instead; a route whose
+    answer is personal data sets `replay=False`: only the key's use is kept, and a repeat runs
+    again on what is stored then (after an erasure, nothing)."""
 
     path: str
     action: Action
@@ -180,6 +213,8 @@ class Post:
     status: int = 200
     wrap: str | None = "ticket"
     check: Check | None = None  # extra permission checks that need the body
+    safe: Safe | None = None
+    replay: bool = True
 
     def render(self, result: Any) -> JSONResponse:
         body = {self.wrap: result} if self.wrap else result
@@ -210,7 +245,7 @@ class Post:
         ).hexdigest()
         idem_key = (keys.idempotency(call.centre, digest) if call.centre
                     else keys.idempotency_global(digest))
-        fp = hashlib.sha256(raw).hexdigest()
+        fp = fingerprint(call.centres.secret, raw)
         claim = json.dumps({"state": "in_progress", "fp": fp})
         if not await r.set(idem_key, claim, nx=True, ex=IN_PROGRESS_TTL_S):
             stored = json.loads(await r.get(idem_key) or "null")
@@ -223,20 +258,32 @@ class Post:
             if "response" in stored:
                 return JSONResponse(stored["response"]["body"],
                                     status_code=stored["response"]["status"])
-            return self.render(decode(stored["result"]))
-        call.idem = Idem(idem_key, fp, call.centre or None)
+            if "result" in stored:
+                return self.render(decode(stored["result"]))
+            # Only the key's use was kept (replay=False): answer from what is stored now.
+            return self.render(await self.run(call))
+        call.idem = None if not self.replay else Idem(idem_key, fp, call.centre or None)
 
         async def keep(status: int, body: Any) -> None:
             # A script keeps its own answer with its change; what no script kept is kept here.
             current = json.loads(await r.get(idem_key) or "null")
             if current is None or current.get("state") == "in_progress":
-                done = {"state": "done", "fp": fp, "response": {"status": status, "body": body}}
+                done: dict[str, Any] = {"state": "done", "fp": fp}
+                if self.replay:
+                    done["response"] = {"status": status, "body": body}
                 await r.set(idem_key, json.dumps(done), ex=IDEMPOTENCY_TTL_S)
+            for centre, ref in call.bookings:
+                if not await r.exists(keys.booking(centre, ref)):
+                    continue  # a mistyped reference names nobody: no key is named after it
+                index = keys.booking_requests(centre, ref)
+                await r.sadd(index, idem_key)
+                await r.expire(index, IDEMPOTENCY_TTL_S)
 
         try:
-            response = self.render(await self.run(call))
+            result = await self.run(call)
         except ApiError as e:
-            if e.status < 500:
+            # A 429 is about the moment, not the request: a repeat later must really run.
+            if e.status < 500 and e.status != TOO_MANY:
                 await keep(e.status, e.body())
             else:
                 await r.delete(idem_key)
@@ -244,5 +291,7 @@ class Post:
         except BaseException:
             await r.delete(idem_key)
             raise
-        await keep(response.status_code, json.loads(bytes(response.body)))
+        response = self.render(result)
+        kept = self.render(self.safe(result)) if self.safe else response
+        await keep(kept.status_code, json.loads(bytes(kept.body)))
         return response

@@ -9,12 +9,13 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
+from queueserver.auth import ratelimit
 from queueserver.auth.credentials import Action
 from queueserver.bookings.lookup import BookingLookup, NotAnIdentityNumber
 from queueserver.operations import privacy
 from queueserver.platform.errors import ApiError
 from queueserver.store import keys
-from queueserver.web.api.base import Call, Field, Post
+from queueserver.web.api.base import Call, Field, Post, forget_requests
 
 P = "/api/v1/centres/{centre}/personal-data"
 WHO = {"booking_ref": Field(str, required=False), "id_number": Field(str, required=False)}
@@ -26,16 +27,35 @@ def _check(call: Call) -> None:
 
 
 async def _refs(call: Call) -> list[str]:
+    """The person's bookings: a look-up like the desk's, limited alike (ratelimit.py)."""
     centre = call.centres.centre(call.centre)
-    find = BookingLookup(call.centres.r, call.centres.secret)
+    r = call.centres.r
+    await ratelimit.lookup_allowed(r, call.credential, centre.id)
+    find = BookingLookup(r, call.centres.secret)
     if call.body.get("booking_ref"):
         found, _ = await find.by_ref(centre.id, call.body["booking_ref"])
     else:
         try:
             found = await find.by_id(centre.id, call.body["id_number"])
         except NotAnIdentityNumber:
+            await ratelimit.lookup_missed(r, call.credential, centre.id)
             raise ApiError("invalid_id_number") from None
-    return sorted({b["booking_ref"] for b in found})
+    if not found:
+        await ratelimit.lookup_missed(r, call.credential, centre.id)
+    refs = sorted({b["booking_ref"] for b in found})
+    call.bookings.extend((centre.id, ref) for ref in refs)
+    return refs
+
+
+async def _receipt_of(call: Call, ref: str) -> str | None:
+    """The receipt issued on the booking's visit, if any: it holds the identity hash and the
+    kiosks' verifier, which go with the booking's personal data."""
+    r = call.centres.r
+    ticket, date = await r.hmget(keys.booking(call.centre, ref), ["ticket", "date"])
+    if not ticket or not date:
+        return None
+    receipt_no = await r.hget(keys.ticket(call.centre, str(date), str(ticket)), "receipt_no")
+    return str(receipt_no) if receipt_no else None
 
 
 async def _log(call: Call, why: privacy.Why, refs: list[str]) -> None:
@@ -64,14 +84,20 @@ async def erase(call: Call) -> Any:
     erased = 0
     for ref in refs:
         keys_, args = privacy.erase_args(call.centre, ref, at, privacy.Why.ERASE,
-                                         call.credential.id, call.centres.secret)
+                                         call.credential.id, call.centres.secret,
+                                         await _receipt_of(call, ref))
         if await call.centres.scripts("personal_erase", keys_, args) == "erased":
             erased += 1
+    # What Idempotency-Keys kept of requests about this person (check-in, collection, this
+    # very request's earlier tries) goes too: the answer to this one names nobody.
+    await forget_requests(call.centres, call.centre, refs)
+    call.bookings.clear()
     return {"erased": erased}
 
 
 POSTS = [
-    Post(P + "/export", Action.MANAGE, export, WHO, wrap=None, check=_check),
+    # The export's answer is the person's data: never kept for a repeat (replay=False).
+    Post(P + "/export", Action.MANAGE, export, WHO, wrap=None, check=_check, replay=False),
     Post(P + "/erase", Action.MANAGE, erase, WHO, wrap=None, check=_check),
 ]
 routes: list[BaseRoute] = [p.route() for p in POSTS]

@@ -40,6 +40,7 @@ def _override_allowed(call: Call) -> None:
 
 async def check_in(call: Call) -> Any:
     b = call.body
+    call.bookings.append((call.centre, b["booking_ref"]))
     return await call.centres.check_in(
         call.centre, b["booking_ref"], b["id_number"], b["photo_barcode"],
         bool(b.get("priority")), bool(b.get("override_window")), _by(call), call.idem)

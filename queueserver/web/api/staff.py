@@ -24,6 +24,7 @@ from queueserver.auth.credentials import (
 )
 from queueserver.platform.config import SURRENDER_TYPES
 from queueserver.platform.errors import ApiError
+from queueserver.rules import identity
 from queueserver.store import keys
 from queueserver.web.api.base import Call, Field, Post, authorize
 
@@ -89,6 +90,12 @@ async def create_token(call: Call) -> Any:
                                            "centre": cred.centre, "counter": cred.counter}}
 
 
+def _token_withheld(answer: dict[str, Any]) -> dict[str, Any]:
+    """What a repeat of the request gets, and what is kept for it: the credential without its
+    token. A token is shown once; only its hash is ever stored (lost: revoke it, make another)."""
+    return {**answer, "token": None}
+
+
 async def _token(r: Any, name: str) -> dict[str, Any] | None:
     digest = await r.hget(keys.token_names(), name)
     if not digest:
@@ -150,13 +157,9 @@ async def overview(request: Request) -> JSONResponse:
                          "now": now.isoformat(timespec="seconds")})
 
 
-def _mask_passport(number: str) -> str:
-    return ("*" * max(len(number) - 4, 0)) + number[-4:] if number else ""
-
-
 async def ticket_booking(request: Request) -> JSONResponse:
     """The booking behind one of today's tickets, for the clerk who serves it: the identity
-    number masked, the passport number all but its last four characters."""
+    and passport numbers masked, as everywhere (`identity.mask`)."""
     centre_id = request.path_params["centre"]
     await authorize(request, Action.LOOK_UP, centre_id)
     centres = request.state.centres
@@ -173,7 +176,7 @@ async def ticket_booking(request: Request) -> JSONResponse:
         "booking_ref": booking.get("ref"), "surname": booking.get("surname"),
         "given_names": booking.get("given_names"), "application_type": kind,
         "id_kind": booking.get("id_kind"), "id_masked": booking.get("id_masked"),
-        "passport_masked": _mask_passport(booking.get("passport_no", "")),
+        "passport_masked": identity.mask(booking.get("passport_no", "")),
         "nationality": booking.get("nationality"), "date": booking.get("date"),
         "slot_start": booking.get("slot_start"), "slot_end": booking.get("slot_end"),
         "fee_hkd": centres.config.fees.get(kind), "surrender_old_permit": kind in SURRENDER_TYPES,
@@ -190,7 +193,7 @@ POSTS = [
     Post("/api/v1/tokens", Action.MANAGE, create_token, {
         "role": ROLE_FIELD, "centre": Field(str, required=False),
         "counter": Field(int, required=False), "name": Field(str, required=False),
-    }, status=201, wrap=None, check=_target),
+    }, status=201, wrap=None, check=_target, safe=_token_withheld),
     Post("/api/v1/tokens/{name}/revoke", Action.MANAGE, revoke_token, wrap=None),
 ]
 
