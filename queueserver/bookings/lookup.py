@@ -77,12 +77,15 @@ class BookingLookup:
     async def by_id(self, centre: str, id_number: str) -> list[dict[str, Any]]:
         """The bookings here made with that identity number, matched by its keyed hash."""
         shape = re.sub(r"\s+", "", id_number).upper()
-        kinds = [k for k in ("hkid", "access_notice") if identity.valid(k, id_number)]
-        if not kinds or (_HKID_SHAPE.fullmatch(shape) and "hkid" not in kinds):
+        by_kind = identity.hashes(self._secret, id_number)
+        # Shaped like an identity card number but with a wrong check digit: a typing mistake
+        # to report, not an access notice reference to look for.
+        if not any(by_kind.values()) or (_HKID_SHAPE.fullmatch(shape) and not by_kind["hkid"]):
             raise NotAnIdentityNumber
         refs: set[str] = set()
-        for kind in kinds:
-            id_hash = identity.keyed_hash(self._secret, kind, id_number)
+        for id_hash in by_kind.values():
+            if not isinstance(id_hash, str):
+                continue
             found: Any = await self._r.smembers(keys.bookings_by_id(centre, id_hash))
             refs |= set(found)
         views = await self._views(centre, sorted(refs), with_history=True)

@@ -20,7 +20,6 @@ from queueserver.store import keys
 
 # A kiosk's clock may run this far ahead of the server's before its offline time is refused.
 OFFLINE_CLOCK_SKEW = dt.timedelta(minutes=5)
-ID_KINDS = ("hkid", "access_notice")
 RECEIPT_WRONG_CENTRE = ("This receipt is for another service centre; collect the permit there.",
                         "此收據回執屬於另一證件服務中心，請到該中心取證。")
 RECEIPT_NOT_FOUND = ("No receipt has this number; check it and type it again.",
@@ -55,13 +54,6 @@ async def booking_of(centres: Centres, raw_receipt_no: str) -> tuple[str, str] |
     return (home, str(ref)) if ref else None
 
 
-def _id_hashes(centres: Centres, id_number: str | None) -> dict[str, str | bool] | None:
-    if id_number is None:
-        return None
-    return {kind: identity.keyed_hash(centres.secret, kind, id_number)
-            if identity.valid(kind, id_number) else False for kind in ID_KINDS}
-
-
 def _receipt_keys(centre: str, receipt_no: str) -> dict[str, str]:
     return {"receipt": keys.receipt(centre, receipt_no),
             "receipts_uncollected": keys.receipts_uncollected(centre),
@@ -94,8 +86,8 @@ async def eligibility(centres: Centres, credential: Credential, raw_receipt_no: 
     centre = centres.centre(home)
     result: dict[str, Any] = await centres.run_script(
         "collect", centre, credential.id, idem, _receipt_keys(centre.id, receipt_no), "check",
-        id_hash=_id_hashes(centres, id_number), on_date=centres.clock.today(), offline=False,
-        collected_at=None, old_permit_surrendered=False)
+        id_hash=identity.hashes(centres.secret, id_number), on_date=centres.clock.today(),
+        offline=False, collected_at=None, old_permit_surrendered=False)
     return result
 
 
@@ -133,9 +125,11 @@ async def collect(centres: Centres, credential: Credential, raw_receipt_no: str,
         raise ApiError("wrong_centre", message_en=RECEIPT_WRONG_CENTRE[0],
                        message_zh=RECEIPT_WRONG_CENTRE[1], extra={"centre": home})
     centre = centres.centre(home)
+    # Without a number (an offline report whose kiosk lost it) there is nothing to match.
+    id_hash = None if id_number is None else identity.hashes(centres.secret, id_number)
     result: dict[str, Any] = await centres.run_script(
         "collect", centre, credential.id, idem, _receipt_keys(centre.id, receipt_no), "collect",
-        id_hash=_id_hashes(centres, id_number), on_date=at.date().isoformat(),
+        id_hash=id_hash, on_date=at.date().isoformat(),
         offline=collected_at is not None, collected_at=at.isoformat(timespec="seconds"),
         old_permit_surrendered=old_permit_surrendered)
     return result

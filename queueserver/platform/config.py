@@ -80,13 +80,6 @@ class Centre:
     def priority_service(self) -> Service | None:
         return next((s for s in self.services if s.priority), None)
 
-    def service_for_type(self, application_type: str) -> Service | None:
-        return next(
-            (s for s in self.services
-             if application_type in s.application_types and not s.priority),
-            None,
-        )
-
 
 @dataclass(frozen=True)
 class BookingFeed:

@@ -136,17 +136,12 @@ class Centres:
             if status in (None, "moved"):
                 raise ApiError("booking_not_found")
             raise ApiError("booking_cancelled" if status == "cancelled" else "wrong_centre")
-        id_hash = {
-            kind: identity.keyed_hash(self.secret, kind, id_number)
-            if identity.valid(kind, id_number) else False
-            for kind in ("hkid", "access_notice")
-        }
         priority_service = centre.priority_service
         result: dict[str, Any] = await self._run(
             "checkin", centre, by, idem,
             {"booking": keys.booking(centre.id, booking_ref),
              "photo_receipt": keys.photo_receipt(centre.id, photo_barcode)},
-            id_hash=id_hash, override=override,
+            id_hash=identity.hashes(self.secret, id_number), override=override,
             arrival_before=centre.arrival_before_minutes,
             arrival_after=centre.arrival_after_minutes,
             type_services={t: s.code for s in centre.services if not s.priority

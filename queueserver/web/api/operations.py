@@ -8,11 +8,9 @@ with inline SVG charts (queueserver/operations/charts.py) and the takings, and p
 from __future__ import annotations
 
 import datetime as dt
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -23,28 +21,13 @@ from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
 from queueserver.service import counter_service as service
 from queueserver.store import keys
+from queueserver.web import templating
 from queueserver.web.api.base import authorize
 
 C = "/api/v1/centres/{centre}"
 # A live report reloads itself this often: fresh enough for a supervisor, light for Redis.
 REPORT_REFRESH_S = 60
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(resources.files("queueserver.templates"))),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True,
-)
-
-
-def _minutes(seconds: float | int | None) -> str:
-    return "–" if seconds is None else f"{seconds / 60:.1f}"
-
-
-def _share(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f}%"
-
-
-TEMPLATES.filters["minutes"] = _minutes
-TEMPLATES.filters["share"] = _share
 
 
 def _date(request: Request) -> str:
@@ -96,7 +79,8 @@ async def report(request: Request) -> Response:
         return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
     closed_at = await request.state.redis.hget(keys.day_close(centre.id, date), "closed_at")
     live = closed_at is None and date == request.state.centres.clock.today()
-    html = TEMPLATES.get_template("report.html").render(
+    html = templating.render(
+        "report.html",
         centre=centre, date=date, stats=figures, closed_at=closed_at, live=live,
         refresh_s=REPORT_REFRESH_S, takings=await _takings(request, centre, date),
         charts={
