@@ -24,6 +24,7 @@ from queueserver.auth.credentials import Action, Credential, Role
 from queueserver.platform.clock import ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
+from queueserver.rules.vocab import DeclineReason, PaymentMethod
 from queueserver.web import slip, templating
 from queueserver.web.api.base import MAX_STRING, authorize, bearer
 
@@ -34,8 +35,6 @@ QR_SCALE = 6
 # What the photo booth's slip may draw as a barcode: what a scanner reads back as typed
 # (printable ASCII), no longer than the API takes a photo receipt's barcode.
 BARCODE_TEXT = re.compile(rf"[\x20-\x7e]{{1,{MAX_STRING}}}")
-DECLINE_REASONS = ("documents_missing", "photo_rejected", "not_eligible", "other")
-PAYMENT_METHODS = ("cash", "eps", "octopus", "card")
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -158,8 +157,9 @@ async def counter(request: Request) -> Response:
     n = int(request.path_params["n"])
     cfg = request.state.centres.config
     return await screen(request, "counter.html", Action.COUNTER, counter=n,
-                        counter_number=n, fees=dict(cfg.fees), decline_reasons=DECLINE_REASONS,
-                        payment_methods=PAYMENT_METHODS)
+                        counter_number=n, fees=dict(cfg.fees),
+                        decline_reasons=[r.value for r in DeclineReason],
+                        payment_methods=[m.value for m in PaymentMethod])
 
 
 async def admin(request: Request) -> Response:
