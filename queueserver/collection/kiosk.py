@@ -57,9 +57,10 @@ async def booking_of(centres: Centres, raw_receipt_no: str) -> tuple[str, str] |
     return (home, str(ref)) if ref else None
 
 
-def _receipt_keys(centre: str, receipt_no: str) -> list[str]:
-    return [keys.receipt(centre, receipt_no), keys.receipts_uncollected(centre),
-            keys.collection_flags(centre)]
+def _receipt_keys(centre: str, receipt_no: str) -> dict[str, str]:
+    return {"receipt": keys.receipt(centre, receipt_no),
+            "receipts_uncollected": keys.receipts_uncollected(centre),
+            "collection_flags": keys.collection_flags(centre)}
 
 
 async def _remember(centres: Centres, idem: Idem | None, answer: EligibilityAnswer) -> None:

@@ -83,10 +83,13 @@ async def issue_receipt(centres: Centres, centre_id: str, number: str, acting: i
         receipt_no = numbering.new_receipt_no(centre.receipt_prefix)
         try:
             result = typed(await centres.run_script(
-                "receipt", centre, by, idem, [keys.receipt(centre.id, receipt_no)],
+                "receipt", centre, by, idem,
+                {"receipt": keys.receipt(centre.id, receipt_no),
+                 "receipts_uncollected": keys.receipts_uncollected(centre.id)},
                 ticket=number, acting=acting, centre_id=centre.id, receipt_no=receipt_no,
                 collection_date=due, surrender_types=sorted(SURRENDER_TYPES),
-                verifier_hex=identity.VERIFIER_HEX), Receipt)
+                verifier_hex=identity.VERIFIER_HEX, booking_prefix=keys.booking(centre.id, "")),
+                Receipt)
         except ApiError as e:
             if e.code == "receipt_no_taken":
                 continue

@@ -303,7 +303,7 @@ class Post(Generic[B]):
                 return self.render(decode(stored["result"]))
             # Only the key's use was kept (replay=False): answer from what is stored now.
             return self.render(await self.run(call))
-        call.idem = None if not self.replay else Idem(idem_key, fp)
+        call.idem = None if not self.replay else Idem(idem_key, fp, call.centre or None)
 
         async def keep(status: int, body: Any) -> None:
             # A script keeps its own answer with its change; what no script kept is kept here.
