@@ -8,7 +8,6 @@ appends the event together.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -21,7 +20,8 @@ from queueserver.queue.models import Board, PhotoReceipt, Ticket
 from queueserver.rules import identity
 from queueserver.rules.vocab import CounterAction
 from queueserver.sounds.phrases import announcement_templates
-from queueserver.store import keys, lua
+from queueserver.store import idempotency, keys, lua
+from queueserver.store.idempotency import Idem
 
 if TYPE_CHECKING:
     from queueserver.sounds.announcer import Announcer
@@ -33,16 +33,6 @@ T = TypeVar("T")
 def typed(value: Any, model: type[T]) -> T:
     """A script's answer read into its model."""
     return msgspec.convert(value, model)
-
-
-@dataclass(frozen=True)
-class Idem:
-    """Where a script stores its answer for an `Idempotency-Key`: the record of a route with a
-    centre (`centre`) lies in the centre's slot, where its script can write it."""
-
-    key: str
-    fp: str
-    centre: str | None = None
 
 
 class Centres:
@@ -85,6 +75,7 @@ class Centres:
             "counters": {str(c.number): list(c.services) for c in centre.counters},
             "default_service_s": centre.default_service_minutes * 60,
             "idem_fp": idem.fp if idem else None,
+            "idem_kept_s": idempotency.KEPT_S,
             **extra,
         }
 

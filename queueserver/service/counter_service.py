@@ -15,7 +15,7 @@ import msgspec
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Ticket
-from queueserver.queue.tickets import Centres, Idem, typed
+from queueserver.queue.tickets import Centres, typed
 from queueserver.rules import identity, numbering
 from queueserver.rules.vocab import SURRENDER_TYPES, DeclineReason, PaymentMethod
 from queueserver.rules.workdays import Calendar
@@ -28,6 +28,7 @@ from queueserver.service.models import (
     Void,
 )
 from queueserver.store import keys
+from queueserver.store.idempotency import Idem
 
 # A fresh receipt number meets a taken one about once in 2^40 receipts; three draws are plenty.
 RECEIPT_NO_DRAWS = 3

@@ -9,8 +9,9 @@
 --            K.idempotency when the answer is kept, and the script's own (its header names them)
 --   ticket_prefix  keys.ticket(centre, date, ''): see ticket_key
 --   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
---   idem_fp  the request's fingerprint, kept with the answer under K.idempotency (24 h), so
---            no script's answer may hold personal data or a secret (api/base.py, Post)
+--   idem_fp, idem_kept_s  the request's fingerprint, kept with the answer under K.idempotency
+--            for idem_kept_s (store/idempotency.py), so no script's answer may hold personal
+--            data or a secret (web/api/base.py, Post)
 
 local CTX = nil
 local K = {}
@@ -29,14 +30,12 @@ local function context()
   return CTX
 end
 
-local IDEMPOTENCY_TTL_S = 86400
-
 local function finish(doc)
   local encoded = cjson.encode(doc)
   if K.idempotency then
     redis.call('SET', K.idempotency,
                cjson.encode({state = 'done', fp = CTX.idem_fp, result = encoded}),
-               'EX', IDEMPOTENCY_TTL_S)
+               'EX', CTX.idem_kept_s)
   end
   return encoded
 end
