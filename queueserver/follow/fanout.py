@@ -234,7 +234,7 @@ class CentreFollow:
     def _set_hall(self, result: dict[str, Any]) -> None:
         """What is the same for every phone's place: the estimates, the notices, issuing."""
         self.estimates = estimates.play(result)
-        self.shared = _shared(self.centre, list(_rows(result["notices"])),
+        self.shared = shared_part(self.centre, list(_rows(result["notices"])),
                               bool(result["issuing"]))
 
     # --- the events --------------------------------------------------------------------------
@@ -338,7 +338,7 @@ def _rows(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _shared(centre: Centre, notices: list[Any], issuing: bool) -> str:
+def shared_part(centre: Centre, notices: list[Any], issuing: bool) -> str:
     """The part of every phone's message that is the centre's, encoded once."""
     body = json.dumps({"centre": {"id": centre.id, "name_en": centre.name_en,
                                   "name_zh": centre.name_zh},

@@ -156,8 +156,8 @@ class Delivery:
     def _send(self, centre_id: str, date: str, number: str, kind: str, record: dict[str, str],
               attempts: int) -> str:
         centre = self.config.centre(centre_id)
-        phone: dict[str, str] = self.r.hgetall(  # type: ignore[assignment]
-            keys.phone(centre_id, date, number))
+        stored: Any = self.r.hget(keys.phones(centre_id, date), number)
+        phone: dict[str, str] = json.loads(stored) if stored else {}
         notify = self.config.notify
         if centre is None or notify is None or not phone.get("phone"):
             # The day ended (the number was deleted with it), or text messages were turned off.
@@ -281,10 +281,10 @@ class Dispatch:
     def claim(self, centre: str, date: str, number: str, kind: str,
               counter: int | None = None, ahead: int | None = None) -> int:
         made = self.scripts("notify_claim", [
-            keys.phone(centre, date, number), keys.notify_delivery(centre, date, number, kind),
+            keys.phones(centre, date), keys.notify_delivery(centre, date, number, kind),
             keys.notify_pending(centre)], [
             uuid.uuid4().hex, int(time.time() * 1000), "" if counter is None else counter,
-            "" if ahead is None else ahead, RECORD_TTL_S, _member(date, number, kind)])
+            "" if ahead is None else ahead, RECORD_TTL_S, _member(date, number, kind), number])
         if made:
             self.enqueue(centre, date, number, kind)
         return int(made)

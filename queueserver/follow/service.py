@@ -13,12 +13,13 @@ import json
 from typing import Any
 
 from queueserver.auth import ratelimit
-from queueserver.follow import tokens
+from queueserver.follow import models, tokens
 from queueserver.follow.tokens import Followed
+from queueserver.operations.models import CounterFeedback, FeedbackFigures
 from queueserver.platform.clock import seconds_left_today
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
-from queueserver.queue.tickets import Centres
+from queueserver.queue.tickets import Centres, typed
 from queueserver.store import keys
 
 RATINGS = range(1, 6)
@@ -70,48 +71,46 @@ class Follow:
         await ratelimit.take_token(self.centres.scripts, "follow:" + found.token_hash[:32])
         return found
 
-    async def state(self, found: Followed) -> dict[str, Any]:
+    async def state(self, found: Followed) -> models.Follow:
         """`GET /api/v1/follow/{token}`: the ticket, its centre, the hall's notices."""
         centre = self.centres.centre(found.centre)
         result: dict[str, Any] = await self.centres.run_script(
             "follow_get", centre, "", None, ticket=found.number)
         notices = result.get("notices")
-        return {"ticket": result["ticket"], "centre": centre_view(centre),
-                "notices": notices if isinstance(notices, list) else [],
-                "issuing": bool(result.get("issuing"))}
+        return typed({"ticket": result["ticket"], "centre": centre_view(centre),
+                      "notices": notices if isinstance(notices, list) else [],
+                      "issuing": bool(result.get("issuing"))}, models.Follow)
 
     async def give_feedback(self, found: Followed, rating: int,
-                            comment: str | None) -> dict[str, Any]:
+                            comment: str | None) -> models.Feedback:
         """Once, after the ticket ended at a counter: 409 `invalid_state` before, 409
         `already_given` the second time."""
         centre = self.centres.centre(found.centre)
-        result: dict[str, Any] = await self.centres.run_script(
-            "feedback", centre, "", None, [keys.feedback(centre.id, found.date)],
-            ticket=found.number, rating=rating, comment=comment)
-        return result
+        return typed(await self.centres.run_script(
+            "feedback", centre, "", None, {"feedback": keys.feedback(centre.id, found.date)},
+            ticket=found.number, rating=rating, comment=comment), models.Feedback)
 
     # --- the supervisor's side ---------------------------------------------------------------
 
-    async def feedback(self, centre: str, date: str) -> list[dict[str, Any]]:
+    async def feedback(self, centre: str, date: str) -> list[models.Feedback]:
         """The day's feedback, in the order it was given."""
         raw: dict[str, str] = await self.r.hgetall(keys.feedback(centre, date))  # type: ignore[assignment]
-        entries = [json.loads(v) for v in raw.values()]
-        return sorted(entries, key=lambda e: (str(e.get("at", "")), str(e.get("ticket", ""))))
+        entries = [typed(json.loads(v), models.Feedback) for v in raw.values()]
+        return sorted(entries, key=lambda e: (e.at, e.ticket))
 
 
-def summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(entries: list[models.Feedback]) -> FeedbackFigures:
     """`stats`'s `feedback` block: how many, the mean, each rating's count, and by counter."""
-    ratings = [int(e["rating"]) for e in entries]
+    ratings = [e.rating for e in entries]
     by_counter: dict[str, list[int]] = {}
     for e in entries:
-        if e.get("counter") is not None:
-            by_counter.setdefault(str(e["counter"]), []).append(int(e["rating"]))
-    return {
-        "count": len(ratings), "mean": _mean(ratings),
-        "by_rating": {str(n): ratings.count(n) for n in RATINGS},
-        "by_counter": {n: {"count": len(v), "mean": _mean(v)}
-                       for n, v in sorted(by_counter.items(), key=lambda kv: int(kv[0]))},
-    }
+        if e.counter is not None:
+            by_counter.setdefault(str(e.counter), []).append(e.rating)
+    return FeedbackFigures(
+        count=len(ratings), mean=_mean(ratings),
+        by_rating={str(n): ratings.count(n) for n in RATINGS},
+        by_counter={n: CounterFeedback(len(v), _mean(v))
+                    for n, v in sorted(by_counter.items(), key=lambda kv: int(kv[0]))})
 
 
 def _mean(values: list[int]) -> float | None:

@@ -20,6 +20,7 @@ from queueserver.platform import runtime
 from queueserver.platform.clock import from_environment, iso
 from queueserver.platform.config import Config
 from queueserver.platform.jobs import Periodic
+from queueserver.rules import identity
 from queueserver.store import keys
 from queueserver.store.lua import Scripts
 
@@ -53,7 +54,8 @@ def erase_args(centre: str, ref: str, at: str, why: Why, by: str, secret: bytes,
              keys.privacy_log(centre)]
     if receipt_no:
         keys_.append(keys.receipt(centre, receipt_no))
-    return keys_, [keys.centre_prefix(centre), at, why, by, ref_hash(secret, ref)]
+    return keys_, [keys.bookings_by_id(centre, ""), at, why, by, ref_hash(secret, ref),
+                   keys.phones(centre, "")]
 
 
 def _collected_before(r: redis.Redis, centre: str, cutoff: dt.date) -> list[tuple[str, str]]:
@@ -83,11 +85,30 @@ def purge(config: Config, r: redis.Redis, now: dt.datetime, secret: bytes) -> in
     return removed
 
 
+def shorten_verifiers(config: Config, r: redis.Redis) -> int:
+    """Cut every kiosk verifier stored in full (before CONTRACT §5 made it 16 bits) down to
+    `identity.VERIFIER_HEX` characters, in bookings and receipts; returns how many were cut.
+    Run with the purge, so the first worker after an upgrade leaves none within seconds."""
+    scripts = Scripts(r)
+    cut = 0
+    for centre in config.centres:
+        for pattern in (keys.booking(centre.id, "*"), keys.receipt(centre.id, "*")):
+            for key in r.scan_iter(pattern, count=SCAN_PAGE):
+                stored: Any = r.hget(key, "id_verifier")
+                if stored and len(stored) > identity.VERIFIER_HEX:
+                    cut += int(scripts("verifier_shorten", [str(key)],
+                                       [identity.VERIFIER_HEX]))
+    if cut:
+        log.info("kiosk verifiers cut to 16 bits: %d", cut)
+    return cut
+
+
 def run_purge() -> int:
     """The worker's job: config, Redis, secret and clock from the worker's environment."""
     config = config_mod.load_default()
     r = runtime.connect(runtime.redis_url(config))
     try:
+        shorten_verifiers(config, r)
         return purge(config, r, from_environment(config.tz).now(), runtime.secret(config))
     finally:
         r.close()

@@ -55,6 +55,13 @@ POLL_INTERVAL = 0.02
 STOP_TIMEOUT = 5.0
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# The append-only file holds names and passport numbers: the data folder is its owner's only,
+# and so is everything in it (the redis-server writes with this umask).
+PRIVATE_UMASK = 0o077
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
+# Where redis-server keeps the append-only file's parts (its `appenddirname` default).
+AOF_FOLDER = "appendonlydir"
 
 
 class EmbeddedRedisUnavailable(RuntimeError):
@@ -79,6 +86,30 @@ _owner_pid = os.getpid()
 _sigterm_installed = False
 # Set once the process is exiting: nothing may start a server after its owner stopped it.
 _exiting = False
+
+
+# --- the data folder ---------------------------------------------------------------------------
+
+
+def private_folder(data_dir: Path) -> Path:
+    """The data folder, made (0700) if need be, and what an older version left readable by
+    others in it (the folder, its files, the append-only file's folder) made this user's only."""
+    data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    for folder in (data_dir, data_dir / AOF_FOLDER):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        _tighten(folder, PRIVATE_FOLDER)
+        for entry in folder.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                _tighten(entry, PRIVATE_FILE)
+    return data_dir
+
+
+def _tighten(path: Path, mode: int) -> None:
+    info = path.lstat()
+    # Another user's file is not ours to change (and chmod would fail): leave it as it is.
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & ~mode:
+        path.chmod(stat.S_IMODE(info.st_mode) & mode)
 
 
 # --- where the socket is -----------------------------------------------------------------------
@@ -189,6 +220,7 @@ def _preexec(parent_pid: int) -> Callable[[], None]:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def run() -> None:
+        os.umask(PRIVATE_UMASK)
         if prctl is not None:
             prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
             # The parent may have died between fork and prctl: then no signal would ever come.
@@ -323,8 +355,7 @@ def ensure(data_dir: Path, long_running: bool = False, timeout: float = START_TI
     """
     if _exiting:
         raise EmbeddedRedisUnavailable("this process is exiting; it starts no embedded Redis")
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_folder(data_dir.resolve())
     sock = socket_path(data_dir)
     deadline = time.monotonic() + timeout
     with _guard:
@@ -363,13 +394,6 @@ def ensure(data_dir: Path, long_running: bool = False, timeout: float = START_TI
     if long_running:
         keep_alive(data_dir)
     return f"unix://{sock}"
-
-
-def owns(data_dir: Path) -> bool:
-    """True if this process started the data folder's server and it still runs."""
-    with _guard:
-        mine = _owned.get(data_dir.resolve())
-        return mine is not None and mine.proc is not None and mine.proc.poll() is None
 
 
 # --- keeping it alive --------------------------------------------------------------------------

@@ -19,9 +19,10 @@ def data_dir(config: Config) -> Path:
     """`QUEUESERVER_DATA`, else the config's `data_dir`, else `var/` in the current folder."""
     raw = os.environ.get("QUEUESERVER_DATA")
     path = Path(raw) if raw else (config.data_dir or Path("var"))
-    path = path.resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    from queueserver.platform import embedded
+
+    # It holds the secret and the embedded Redis's append-only file: this user's only.
+    return embedded.private_folder(path.resolve())
 
 
 def uses_embedded() -> bool:

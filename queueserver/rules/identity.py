@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import re
 
+# The kinds of identity number a booking is made with (CONTRACT §3).
+ID_KINDS = ("hkid", "access_notice")
 _HKID = re.compile(r"^([A-Z]{1,2})([0-9]{6})\(?([0-9A])\)?$")
 
 
@@ -48,13 +50,31 @@ def valid(id_kind: str, raw: str) -> bool:
     return False
 
 
+# The most of a number a mask shows, and never more than half of it. One mask for every
+# number, on every screen and answer: two masks of one number showing different characters
+# would together show more than either.
+MASK_SHOWN = 4
+
+
+def mask(text: str) -> str:
+    """`K1234567` -> `K1****67`: at most MASK_SHOWN characters (half of a short number), split
+    between its two ends; enough to compare with the document in hand. Nothing stays nothing
+    (an erased number)."""
+    if not text:
+        return ""
+    shown = min(MASK_SHOWN, len(text) // 2)
+    head = shown // 2
+    return text[:head] + "****" + text[len(text) - (shown - head):]
+
+
 def masked(id_kind: str, raw: str) -> str:
-    """For staff screens: `A123456(3)` -> `A1****(3)`."""
+    """For staff screens: `A123456(3)` -> `A1****(3)` (its check digit follows from the rest);
+    an access notice's reference through `mask`."""
     n = normalise(id_kind, raw)
     if id_kind == "hkid":
         prefix = n[:-7]
         return f"{prefix}{n[len(prefix)]}****({n[-1]})"
-    return (n[:2] + "****" + n[-2:]) if len(n) > 4 else "****"
+    return mask(n)
 
 
 def keyed_hash(secret: bytes, id_kind: str, raw: str) -> str:
@@ -63,10 +83,27 @@ def keyed_hash(secret: bytes, id_kind: str, raw: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def hashes(secret: bytes, raw: str) -> dict[str, str | bool]:
+    """A number typed at the desk, a kiosk or a look-up, whose kind nobody said: its keyed hash
+    under each kind it is valid as, `False` under a kind it is not. The booking's own kind picks
+    which one must match (the scripts compare `hashes[b.id_kind]` with the stored `id_hash`)."""
+    return {kind: keyed_hash(secret, kind, raw) if valid(kind, raw) else False
+            for kind in ID_KINDS}
+
+
 def kiosk_key(secret: bytes, centre: str) -> bytes:
     """A centre's kiosk key: lets its kiosks check an identity number offline."""
     return hmac.new(secret, f"kiosk-key:{centre}".encode(), hashlib.sha256).digest()
 
 
+# CONTRACT §5: the verifier is 16 bits. Every identity number tried against it leaves hundreds
+# of candidates a receipt, so a kiosk's copy names nobody; a typed number still checks offline
+# (a wrong one passes once in 65,536 and the server, which checks the whole number, flags it).
+VERIFIER_HEX = 4
+
+
 def id_verifier(key: bytes, id_kind: str, raw: str) -> str:
-    return hmac.new(key, normalise(id_kind, raw).encode(), hashlib.sha256).hexdigest()
+    """The kiosks' offline check: the first 4 hex characters of the HMAC-SHA256 under the
+    centre's kiosk key of the normalised number. Only this truncated form is ever stored."""
+    full = hmac.new(key, normalise(id_kind, raw).encode(), hashlib.sha256).hexdigest()
+    return full[:VERIFIER_HEX]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-from conftest import bearer
+from conftest import bearer, everything_in
 from starlette.testclient import TestClient
 
 from queueserver.auth import credentials as auth
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 ROLES = ["admin", "supervisor", "desk", "clerk", "display", "kiosk", "photo"]
@@ -80,14 +82,57 @@ def test_a_revoked_token_is_refused_on_the_next_request(
         client: TestClient, r: Any) -> None:
     token, cred = auth.create_token(r, auth.Role.DISPLAY, "wan-chai", name="hall-tv-1")
     assert client.get(C + "/board", headers=bearer(token)).status_code == 200
+    # The display's page takes it in the URL (CONTRACT §5), so it is refused there too.
+    assert client.get("/display/wan-chai", params={"token": token}).status_code == 200
     assert auth.revoke_token(r, "hall-tv-1")
     assert client.get(C + "/board", headers=bearer(token)).status_code == 401
-    assert client.get(C + "/board", params={"token": token}).status_code == 401
+    assert client.get("/display/wan-chai", params={"token": token}).status_code == 401
 
 
-def test_tokens_are_stored_hashed(r: Any) -> None:
+def test_a_token_in_the_url_opens_only_the_display_and_kiosk_pages(
+        client: TestClient, tokens: dict[str, str], r: Any) -> None:
+    """CONTRACT §5: `?token=` is for the display and kiosk pages and the WebSocket only. A
+    supervisor's token in any other URL is not looked at: it creates no credential and opens no
+    staff page, and the redirect to /login does not carry it along."""
+    sup = tokens["supervisor"]
+    before = set(r.hkeys(keys.token_names()))
+    made = client.post("/api/v1/tokens", params={"token": sup},
+                       json={"role": "display", "centre": "wan-chai", "name": "sneaked-in"})
+    assert made.status_code == 401 and made.json()["error"]["code"] == "unauthenticated"
+    assert set(r.hkeys(keys.token_names())) == before
+    assert client.get(C + "/board", params={"token": sup}).status_code == 401
+    # Decoded names count as well: Starlette reads `%74oken` as `token`.
+    assert client.get(C + "/board?%74oken=" + sup).status_code == 401
+    for page in ("/admin", "/desk/wan-chai", "/counter/wan-chai/1", "/photo/wan-chai"):
+        answer = client.get(page, params={"token": sup, "lang": "en"}, follow_redirects=False)
+        assert answer.status_code == 303, page
+        assert answer.headers["location"] == "/login?next=" + quote(f"{page}?lang=en", safe="/")
+        assert sup not in answer.headers["location"]
+    sneaky = client.get("/admin?%74oken=" + sup, follow_redirects=False)
+    assert sneaky.headers["location"] == "/login?next=/admin"
+    # Where the contract allows it, the same token works.
+    assert client.get("/display/wan-chai", params={"token": sup}).status_code == 200
+    assert client.get("/kiosk/wan-chai", params={"token": tokens["kiosk"]}).status_code == 200
+    with client.websocket_connect(f"/ws/centres/wan-chai/events?%74oken={sup}") as ws:
+        assert ws.receive_json()["type"] == "board"
+
+
+def test_tokens_are_stored_hashed(client: TestClient, tokens: dict[str, str], r: Any) -> None:
+    """Nowhere in Redis, of any key type, under any key: made by the command and by the API,
+    whose Idempotency-Key keeps answers for a repeat (the repeat gets the credential, not the
+    token again)."""
     token, _ = auth.create_token(r, auth.Role.DESK, "wan-chai")
-    for key in r.scan_iter("qs:*"):
-        assert token not in key
-        value = r.hgetall(key) if r.type(key) == "hash" else {}
-        assert token not in str(value)
+    made = client.post("/api/v1/tokens", json={"role": "display", "centre": "wan-chai"},
+                       headers={**bearer(tokens["admin"]), "Idempotency-Key": "tv-1"})
+    assert made.status_code == 201, made.text
+    by_api = made.json()["token"]
+    assert auth.lookup_token(r, by_api) is not None
+    stored = everything_in(r)
+    assert "qs:idem:" in stored and auth.hash_token(by_api) in stored  # the scan reaches them
+    for plain in (token, by_api, by_api[3:]):
+        assert plain not in stored
+    again = client.post("/api/v1/tokens", json={"role": "display", "centre": "wan-chai"},
+                        headers={**bearer(tokens["admin"]), "Idempotency-Key": "tv-1"})
+    assert again.status_code == 201
+    assert again.json() == {**made.json(), "token": None}
+    assert r.hlen(keys.token_names()) == len(tokens) + 2     # the repeat made none

@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import MORNING, bearer
+from conftest import MORNING, SECRET, bearer
 from service_path import Path
 from starlette.testclient import TestClient
 
 from queueserver.auth import credentials as auth
+from queueserver.operations import privacy
+from queueserver.platform import config
 from queueserver.platform.clock import Clock
-from queueserver.rules import numbering
+from queueserver.rules import identity, numbering
 from queueserver.store import keys
 
 K = "/api/v1/collection"
@@ -149,37 +151,145 @@ def test_the_eligible_feed_lets_a_kiosk_check_identity_numbers_offline(
 
     def feed(day: str | None = None) -> dict[str, Any]:
         answer = client.get(feed_url, params={"date": day} if day else {}, headers=kiosk)
-        assert answer.status_code == 200
+        assert answer.status_code == 200, answer.text
         assert answer.headers["cache-control"] == "no-store"
         return {e["receipt_no"]: e for e in answer.json()["receipts"]}
 
-    assert feed("2026-12-10") == {}
-    assert list(feed("2026-12-11")) == [on_the_27th]
-    both = feed("2026-12-14")
+    # CONTRACT §5: today or tomorrow only, so a kiosk's copy never holds the weeks ahead.
+    assert feed() == {} and feed("2026-12-01") == {}
+    for day in ("2026-12-02", "2026-12-11", "2026-11-29"):
+        answer = client.get(feed_url, params={"date": day}, headers=kiosk)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (422, "bad_date"), day
+    clock.set(DUE - dt.timedelta(days=1))                 # 10 December
+    assert feed() == {}
+    assert list(feed("2026-12-11")) == [on_the_27th]      # tomorrow's, to cache for the day
+    clock.set(DUE + dt.timedelta(days=3))                 # 14 December
+    both = feed()
     assert list(both) == [on_the_27th, later["receipt_no"]]
     assert both[later["receipt_no"]]["surrender_old_permit"] is True
-    assert feed() == {}                                   # today is the 30th
 
     answer = client.get("/api/v1/centres/wan-chai/collection/key", headers=kiosk)
     assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
     key = bytes.fromhex(answer.json()["key"])
 
-    def verifier(normalised: str) -> str:
+    def whole(normalised: str) -> str:
         return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
 
-    # The kiosk, offline, checks the person in front of it without the server.
-    assert both[on_the_27th]["id_verifier"] == verifier("C6686689")
-    assert both[on_the_27th]["id_verifier"] != verifier("A1234563")
-    assert both[later["receipt_no"]]["id_verifier"] == verifier("IMS/123456")
+    # The kiosk, offline, checks the person in front of it without the server: 16 bits, the
+    # first 4 hex characters of the contract's HMAC.
+    assert both[on_the_27th]["id_verifier"] == whole("C6686689")[:4]
+    assert both[on_the_27th]["id_verifier"] != whole("A1234563")[:4]
+    assert both[later["receipt_no"]]["id_verifier"] == whole("IMS/123456")[:4]
     dump = json.dumps(both)
     assert "C668668" not in dump and "123 456" not in dump
+    # Only the truncated form is stored, in the booking and in the receipt.
+    for key_ in (keys.booking("wan-chai", "MEP0001"), keys.receipt("wan-chai", on_the_27th)):
+        assert r.hget(key_, "id_verifier") == whole("C6686689")[:4]
+    held = json.dumps([r.hgetall(k) for k in r.scan_iter("qs:*") if r.type(k) == "hash"])
+    assert whole("C6686689") not in held and whole("C6686689")[:5] not in held
 
-    clock.set(DUE)
     assert collect(path, on_the_27th, "c668668(9)").status_code == 200
-    assert list(feed("2026-12-14")) == [later["receipt_no"]]
+    assert list(feed()) == [later["receipt_no"]]
     assert client.get(feed_url, params={"date": "14-12-2026"}, headers=kiosk).status_code == 400
     assert client.get("/api/v1/centres/nowhere/collection/eligible",
                       headers=bearer(tokens["admin"])).status_code == 404
+
+
+def _sharing_the_verifier(key: bytes, verifier: str) -> list[str]:
+    """Every valid identity card number of the letter C whose verifier is `verifier`: what a
+    thief holding a kiosk's copy (key and feed) learns of the receipt's owner."""
+    def weighted(x: int, weights: tuple[int, int, int]) -> int:
+        return sum(int(c) * w for c, w in zip(f"{x:03d}", weights, strict=True))
+
+    high = [weighted(x, (7, 6, 5)) for x in range(1000)]
+    low = [weighted(x, (4, 3, 2)) for x in range(1000)]
+    letter = 36 * 9 + (ord("C") - ord("A") + 10) * 8   # one letter: a space, then C
+    wanted = bytes.fromhex(verifier)
+    found = []
+    for hi in range(1000):
+        for lo in range(1000):
+            check = (11 - (letter + high[hi] + low[lo]) % 11) % 11
+            number = f"C{hi:03d}{lo:03d}{'A' if check == 10 else check}"
+            if hmac.digest(key, number.encode(), "sha256")[:2] == wanted:
+                found.append(number)
+    return found
+
+
+def test_a_copy_of_the_feed_names_nobody_and_the_server_checks_the_whole_number(
+        client: TestClient, path: Path, tokens: dict[str, str], r: redis.Redis,
+        clock: Clock) -> None:
+    number = path.served("first", id_number="C668668(9)")["receipt_no"]
+    clock.set(DUE)
+    kiosk = bearer(tokens["kiosk"])
+    key = bytes.fromhex(client.get("/api/v1/centres/wan-chai/collection/key",
+                                   headers=kiosk).json()["key"])
+    [entry] = client.get("/api/v1/centres/wan-chai/collection/eligible",
+                         headers=kiosk).json()["receipts"]
+    # Trying every number of one letter against the copy leaves many candidates, not a name.
+    candidates = _sharing_the_verifier(key, entry["id_verifier"])
+    assert "C6686689" in candidates and len(candidates) > 10
+    impostor = next(c for c in candidates if c != "C6686689")
+    impostor = f"{impostor[:-1]}({impostor[-1]})"
+    # Such a number passes a kiosk's offline check; the server, given the whole number when the
+    # kiosk reports, records no collection and flags it to the supervisor.
+    online = collect(path, number, impostor)
+    assert (online.status_code, online.json()["error"]["code"]) == (422, "id_mismatch")
+    assert r.llen(keys.collection_flags("wan-chai")) == 0
+    offline = collect(path, number, impostor, collected_at="2026-12-11T09:30:00+08:00")
+    assert (offline.status_code, offline.json()["error"]["code"]) == (422, "id_mismatch")
+    assert offline.json()["flagged"] is True
+    assert not r.hget(keys.receipt("wan-chai", number), "collected_at")
+    [flag] = client.get("/api/v1/centres/wan-chai/collection/flags",
+                        headers=bearer(tokens["supervisor"])).json()["flags"]
+    assert (flag["receipt_no"], flag["reason"]) == (number, "id_mismatch")
+    assert flag["again"]["collected_at"] == "2026-12-11T09:30:00+08:00"
+    assert impostor[:6] not in json.dumps(flag)
+    assert collect(path, number, "C668668(9)").status_code == 200
+
+
+def test_an_offline_report_without_the_identity_number_is_flagged_not_recorded(
+        client: TestClient, path: Path, tokens: dict[str, str], r: redis.Redis,
+        clock: Clock) -> None:
+    """A kiosk restarted while offline has forgotten the number (docs/screens.md)."""
+    number = path.served("first")["receipt_no"]
+    clock.set(DUE + dt.timedelta(hours=2))
+    url = f"{K}/{number}/collect"
+    online = path.post(url, {"old_permit_surrendered": False}, tokens["kiosk"])
+    assert (online.status_code, online.json()["error"]["code"]) == (400, "bad_request")
+    body = {"collected_at": "2026-12-11T10:15:00+08:00"}
+    first = path.post(url, body, tokens["kiosk"], key="report-1")
+    assert (first.status_code, first.json()["error"]["code"]) == (422, "id_not_reported")
+    assert first.json()["flagged"] is True
+    # The kiosk sends it again (it never saw the answer): still one flag.
+    assert path.post(url, body, tokens["kiosk"], key="report-1").json() == first.json()
+    [flag] = client.get("/api/v1/centres/wan-chai/collection/flags",
+                        headers=bearer(tokens["supervisor"])).json()["flags"]
+    assert (flag["receipt_no"], flag["reason"]) == (number, "id_not_reported")
+    assert not r.hget(keys.receipt("wan-chai", number), "collected_at")
+    assert r.zscore(keys.receipts_uncollected("wan-chai"), number) is not None
+
+
+def test_verifiers_stored_whole_before_are_cut_to_16_bits(
+        client: TestClient, path: Path, tokens: dict[str, str], r: redis.Redis,
+        cfg: config.Config, clock: Clock) -> None:
+    number = path.served("first")["receipt_no"]
+    # As a version before the 16-bit verifier left them: the whole HMAC in both hashes.
+    key = identity.kiosk_key(SECRET, "wan-chai")
+    whole = hmac.new(key, b"A1234563", hashlib.sha256).hexdigest()
+    booking, receipt = keys.booking("wan-chai", "MEP0001"), keys.receipt("wan-chai", number)
+    for name in (booking, receipt):
+        r.hset(name, "id_verifier", whole)
+    erased = path.served("first", id_number="B987654(0)")["receipt_no"]
+    r.hset(keys.receipt("wan-chai", erased), "id_verifier", "")
+    clock.set(DUE)
+    # Never served whole, even before the maintenance job has run; an erased one not at all.
+    [entry] = client.get("/api/v1/centres/wan-chai/collection/eligible",
+                         headers=bearer(tokens["kiosk"])).json()["receipts"]
+    assert (entry["receipt_no"], entry["id_verifier"]) == (number, whole[:4])
+    assert privacy.shorten_verifiers(cfg, r) == 2
+    assert r.hget(booking, "id_verifier") == r.hget(receipt, "id_verifier") == whole[:4]
+    assert r.hget(keys.receipt("wan-chai", erased), "id_verifier") == ""
+    assert privacy.shorten_verifiers(cfg, r) == 0
 
 
 def test_the_kiosk_key_is_for_kiosks_of_the_centre_only(

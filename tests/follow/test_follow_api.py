@@ -121,11 +121,11 @@ def test_public_url_starts_every_follow_url(r: redis.Redis, redis_url: str,
                                             cfg: config.Config, clock: Clock,
                                             tokens: dict[str, str],
                                             seed: Callable[..., Any]) -> None:
-    from dataclasses import replace
+    import msgspec
 
     from queueserver.web.app import create_app
 
-    public = replace(cfg, public_url="https://queue.example.gov.hk")
+    public = msgspec.structs.replace(cfg, public_url="https://queue.example.gov.hk")
     with TestClient(create_app(public, redis_url, SECRET, clock)) as client:
         ticket = check_in(Path(client, tokens, seed), "MEP1").json()["ticket"]
     assert re.fullmatch(r"https://queue\.example\.gov\.hk/t/[A-Za-z0-9_-]{32}",
@@ -286,15 +286,15 @@ def test_a_phone_number_not_in_e164_is_refused_and_changes_nothing(
     # The same words whatever was typed: the number is never repeated back.
     assert refused.json()["error"]["message_en"] == MESSAGES["invalid_phone"][1]
     assert r.xlen(keys.events("wan-chai")) == 0
-    assert not list(r.scan_iter("*phone*"))
+    assert not list(r.scan_iter("*phones*"))
     assert r.hget(keys.booking("wan-chai", "MEP1"), "ticket") in (None, "")
 
 
 def test_the_phone_number_lives_apart_until_the_day_ends_and_nowhere_else(
         path: Path, r: redis.Redis, redis_url: str) -> None:
     ticket = check_in(path, "MEP1", phone="+85291234567").json()["ticket"]
-    key = keys.phone("wan-chai", DAY.isoformat(), ticket["number"])
-    assert r.hget(key, "phone") == "+85291234567"
+    key = keys.phones("wan-chai", DAY.isoformat())
+    assert json.loads(r.hget(key, ticket["number"]) or "{}")["phone"] == "+85291234567"
     left = (dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0), tzinfo=TZ)
             - MORNING).total_seconds()
     assert left - 60 <= r.ttl(key) <= left
@@ -304,22 +304,32 @@ def test_the_phone_number_lives_apart_until_the_day_ends_and_nowhere_else(
 
 def test_estimates_of_every_place_match_each_tickets_own(
         path: Path, client: TestClient, tokens: dict[str, str], r: redis.Redis,
-        clock: Clock) -> None:
+        clock: Clock, cfg: config.Config, redis_url: str) -> None:
     """The fan-out's one play of the calling order (in Python, from what Redis gives it) gives
     each place what the ticket's own estimate (in Lua) says: with every counter closed; with
     two services sharing counters, one busy, one paused, one counter's own pace measured."""
-    from queueserver.store.lua import Scripts
+    import asyncio
+
+    import redis.asyncio
+
+    from queueserver.queue.tickets import Centres
 
     sup = tokens["supervisor"]
 
+    async def inputs() -> dict[str, Any]:
+        # As the fan-out reads them: one script with the centre's context and keys.
+        conn = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            centres = Centres(cfg, conn, clock, SECRET)
+            centre = centres.centre("wan-chai")
+            got: dict[str, Any] = await centres.run_script(
+                "follow_state", centre, "", None, services=["A", "P"], full=False)
+            return got
+        finally:
+            await conn.aclose()
+
     def compare() -> int:
-        now = clock.now()
-        ctx = {"prefix": keys.centre_prefix("wan-chai"), "date": DAY.isoformat(),
-               "now_iso": now.isoformat(), "now_ms": int(now.timestamp() * 1000),
-               "now_minutes": 0, "by": "", "idem": None, "default_service_s": 480,
-               "counters": {"1": ["P", "A"], "2": ["A", "P"], "3": ["A"]},
-               "services": ["A", "P"], "full": False}
-        table = estimates.play(Scripts(r)("follow_state", [keys.events("wan-chai")], [ctx]))
+        table = estimates.play(asyncio.run(inputs()))
         compared = 0
         for service in ("A", "P"):
             for number in r.zrange(keys.queue("wan-chai", DAY.isoformat(), service), 0, -1):
@@ -349,12 +359,12 @@ def test_estimates_of_every_place_match_each_tickets_own(
 def test_erasing_a_persons_data_takes_their_phone_number_too(
         path: Path, client: TestClient, tokens: dict[str, str], r: redis.Redis) -> None:
     ticket = check_in(path, "MEP1", phone="+85291234567").json()["ticket"]
-    key = keys.phone("wan-chai", DAY.isoformat(), ticket["number"])
-    assert r.exists(key)
+    key = keys.phones("wan-chai", DAY.isoformat())
+    assert r.hexists(key, ticket["number"])
     erased = client.post(f"{C}/personal-data/erase", json={"booking_ref": "MEP1"},
                          headers=bearer(tokens["supervisor"]))
     assert erased.json() == {"erased": 1}
-    assert not r.exists(key)
+    assert not r.hexists(key, ticket["number"])
     actions = client.get(f"{C}/audit", headers=bearer(tokens["supervisor"])).json()["actions"]
     (entry,) = [a for a in actions if a["type"] == "personal_data.erase"]
     assert "phone" in entry["data"]["fields"]

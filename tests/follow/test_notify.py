@@ -6,6 +6,7 @@ up and counted."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import tempfile
@@ -235,15 +236,15 @@ def test_a_message_failing_for_ten_minutes_is_given_up_and_counted(
         cfg = config.load(notify_config(tmp_path, gateway.url))
         monkeypatch.setenv("TEST_NOTIFY_KEY", KEY)
         date, number = MORNING.date().isoformat(), "A001"
-        r.hset(keys.phone("wan-chai", date, number), mapping={"phone": PHONE,
-                                                              "base": "http://desk"})
+        r.hset(keys.phones("wan-chai", date), number,
+               json.dumps({"phone": PHONE, "base": "http://desk"}))
         dispatch = notify.Dispatch(cfg, r, redis.Redis.from_url(redis_url))
         made_at = int((time.time() - notify.GIVE_UP_AFTER_S - 1) * 1000)
         assert notify.Delivery(cfg, r, b"secret").scripts(
-            "notify_claim", [keys.phone("wan-chai", date, number),
+            "notify_claim", [keys.phones("wan-chai", date),
                              keys.notify_delivery("wan-chai", date, number, "called"),
                              keys.notify_pending("wan-chai")],
-            ["d" * 32, made_at, 1, "", 600, f"{date}:{number}:called"]) == 1
+            ["d" * 32, made_at, 1, "", 600, f"{date}:{number}:called", number]) == 1
         # A second claim of the same message (another worker) makes nothing.
         assert dispatch.claim("wan-chai", date, number, "called", counter=1) == 0
         answer = notify.Delivery(cfg, r, b"secret").send("wan-chai", date, number, "called")
@@ -258,7 +259,7 @@ def test_a_message_failing_for_ten_minutes_is_given_up_and_counted(
             .startswith("nothing to do")
         assert r.hget(keys.notify_counts(), "given_up") == "1"
         # The day ended: the number is gone, and a pending message is dropped, not sent.
-        r.delete(keys.phone("wan-chai", date, number))
+        r.hdel(keys.phones("wan-chai", date), number)
         r.hset(record, "state", "pending")
         assert notify.Delivery(cfg, r, b"secret").send("wan-chai", date, number, "called") \
             == "dropped"

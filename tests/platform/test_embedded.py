@@ -339,3 +339,41 @@ def test_no_redis_server_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     fd = embedded._try_lock(data.resolve())
     assert fd is not None
     os.close(fd)
+
+
+def _modes(folder: Path) -> dict[str, str]:
+    """Every folder and regular file under `folder` (itself included), with its mode."""
+    out = {".": oct(folder.stat().st_mode & 0o777)}
+    for path in folder.rglob("*"):
+        if path.is_dir() or path.is_file():
+            out[str(path.relative_to(folder))] = oct(path.stat().st_mode & 0o777)
+    return out
+
+
+def test_the_data_folder_and_its_files_are_the_owners_only(data: Path) -> None:
+    """The append-only file holds names and passport numbers, the secret the key of every
+    identity hash: after a real start, with the usual umask, nobody else may read either."""
+    bookings = CONFIG.parent / "bookings.csv"
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "queueserver.tools.cli", *args],
+                              env={**child_env(data), "QUEUESERVER_SECRET": ""},
+                              capture_output=True, text=True, timeout=TIMEOUT,
+                              preexec_fn=lambda: os.umask(0o022))
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert "imported=2 " in run("bookings", "import", str(bookings))
+    modes = _modes(data)
+    assert {"secret", "redis.lock", "redis.log", "appendonlydir"} <= set(modes)
+    assert len([name for name in modes if name.startswith("appendonlydir/")]) >= 2
+    assert b"SMITH" in b"".join(p.read_bytes() for p in (data / "appendonlydir").iterdir())
+    wanted = {name: oct(0o700 if (data / name).is_dir() else 0o600) for name in modes}
+    assert modes == wanted
+    # A folder an earlier version left readable by everyone is made private at the next start.
+    for name in modes:
+        (data / name).chmod(0o755 if (data / name).is_dir() else 0o644)
+    run("tokens", "create", "--role", "admin", "--name", "later")
+    assert _modes(data) == {name: oct(0o700 if (data / name).is_dir() else 0o600)
+                            for name in _modes(data)}
+    assert set(_modes(data)) >= set(modes)

@@ -5,6 +5,7 @@ in the largest type with vibration and the chime, and feedback once (CONTRACT §
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -87,7 +88,8 @@ def test_the_desk_shows_and_prints_the_follow_qr_code(
         expected, kind="svg", scale=5, border=4, xmldecl=False)
     assert drawn == expected.getvalue()
     # The phone given at the desk was taken as E.164.
-    assert r.hget(keys.phone("wan-chai", "2026-11-27", "A001"), "phone") == "+85291234567"
+    stored = r.hget(keys.phones("wan-chai", "2026-11-27"), "A001")
+    assert json.loads(stored or "{}")["phone"] == "+85291234567"
 
 
 def test_the_phone_page_follows_the_ticket_to_the_counter_and_asks_for_feedback_once(

@@ -120,10 +120,20 @@ def test_server_errors_are_not_kept(
 
 def test_an_operation_without_a_script_keeps_its_answer_too(
         client: TestClient, tokens: dict[str, str], r: redis.Redis) -> None:
+    body = {"name": "desk-7", "password": "a long enough password", "role": "desk",
+            "centre": "wan-chai"}
+    headers = {**bearer(tokens["supervisor"]), "Idempotency-Key": "desk-7"}
+    first = client.post("/api/v1/users", json=body, headers=headers)
+    again = client.post("/api/v1/users", json=body, headers=headers)
+    assert first.status_code < 300, first.text
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert r.sismember(keys.user_names(), "desk-7")
+    # A token is a secret: its repeat gets the same credential, and the token shown once only.
     body = {"role": "display", "centre": "wan-chai", "name": "hall-tv-7"}
     headers = {**bearer(tokens["supervisor"]), "Idempotency-Key": "tv-7"}
     first = client.post("/api/v1/tokens", json=body, headers=headers)
     again = client.post("/api/v1/tokens", json=body, headers=headers)
-    assert first.status_code < 300, first.text
-    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert first.status_code < 300 and first.json()["token"], first.text
+    assert (again.status_code, again.json()) == (first.status_code, {**first.json(),
+                                                                      "token": None})
     assert r.hexists(keys.token_names(), "hall-tv-7")

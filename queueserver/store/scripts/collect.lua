@@ -2,15 +2,16 @@
 -- eligibility answer) or hand the permit over, exactly once (mode `collect`). The reasons come
 -- in the contract's order; Python has already refused mistyped, unknown and other centres'
 -- receipt numbers.
--- KEYS[1] the centre's event stream; KEYS[2] the receipt; KEYS[3] the uncollected receipts;
--- KEYS[4] the collection flags
--- ARGV[1] context, plus id_hash {hkid = hash|false, access_notice = hash|false}, on_date (today,
+-- KEYS (K, see _lib.lua) the centre's day, plus receipt, receipts_uncollected and
+--         collection_flags
+-- ARGV[1] context, plus id_hash {hkid = hash|false, access_notice = hash|false} (null: an
+--         offline report that lost the identity number, see docs/screens.md), on_date (today,
 --         or the local day an offline collection happened), offline (bool), collected_at (ISO),
 --         old_permit_surrendered (bool)
 -- ARGV[2] the mode: check | collect
 local ctx = context()
 local mode = ARGV[2]
-local r = hgetall(KEYS[2])
+local r = hgetall(K.receipt)
 local function answer(eligible, reason, known)
   return ok({eligible = eligible, reason = reason, centre = r.centre or cjson.null,
              collection_date = known and r.collection_date or cjson.null,
@@ -27,9 +28,27 @@ if r.receipt_no == nil then
   if mode == 'check' then return answer(false, 'not_found', false) end
   return refuse('not_found', {status = 404})
 end
-local given = ctx.id_hash[r.id_kind]
+-- The supervisor looks into every flag (the list is never trimmed: each one matters).
+local function flag(entry)
+  entry.receipt_no = r.receipt_no
+  entry.reported_at = ctx.now_iso
+  entry.again = {collected_at = ctx.collected_at, by = ctx.by, offline = true}
+  redis.call('LPUSH', K.collection_flags, cjson.encode(entry))
+  emit(K.events, 'collection.flagged', ctx.now_iso,
+       with_by({flags = redis.call('LLEN', K.collection_flags)}))
+end
+
+local reported = type(ctx.id_hash) == 'table'
+local given = reported and ctx.id_hash[r.id_kind] or nil
 if type(given) ~= 'string' or given ~= r.id_hash then
   if mode == 'check' then return answer(false, 'id_mismatch', false) end
+  if ctx.offline then
+    -- The kiosk handed the permit over on its 16-bit verifier; the whole number, checked only
+    -- now, is wrong (or was lost): it is not recorded as a collection, and the supervisor knows.
+    local why = reported and 'id_mismatch' or 'id_not_reported'
+    flag({reason = why})
+    return refuse(why, {flagged = true})
+  end
   return refuse('id_mismatch')
 end
 if (r.collected_at or '') ~= '' then
@@ -40,15 +59,10 @@ if (r.collected_at or '') ~= '' then
     return ok(collected(r))
   end
   if ctx.offline then
-    -- A kiosk handed this permit over while offline, but it had been collected already: the
-    -- supervisor must look into it (the flags list is never trimmed: each one matters).
-    redis.call('LPUSH', KEYS[4], cjson.encode({
-      receipt_no = r.receipt_no, reported_at = ctx.now_iso,
-      first = {collected_at = r.collected_at, by = r.collected_by,
-               offline = r.collected_offline == '1'},
-      again = {collected_at = ctx.collected_at, by = ctx.by, offline = true}}))
-    emit(KEYS[1], 'collection.flagged', ctx.now_iso,
-         with_by({flags = redis.call('LLEN', KEYS[4])}))
+    -- A kiosk handed this permit over while offline, but it had been collected already.
+    flag({reason = 'collected_twice',
+          first = {collected_at = r.collected_at, by = r.collected_by,
+                   offline = r.collected_offline == '1'}})
     return refuse('already_collected', {flagged = true})
   end
   return refuse('already_collected')
@@ -61,10 +75,10 @@ if mode == 'check' then return answer(true, 'ready', true) end
 if r.surrender == '1' and not ctx.old_permit_surrendered then
   return refuse('old_permit_required')
 end
-redis.call('HSET', KEYS[2], 'collected_at', ctx.collected_at, 'collected_by', ctx.by,
+redis.call('HSET', K.receipt, 'collected_at', ctx.collected_at, 'collected_by', ctx.by,
            'collected_offline', ctx.offline and '1' or '0', 'reported_at', ctx.now_iso,
            'old_permit_surrendered', ctx.old_permit_surrendered and '1' or '0')
-redis.call('ZREM', KEYS[3], r.receipt_no)
-emit(KEYS[1], 'collection.collected', ctx.now_iso,
+redis.call('ZREM', K.receipts_uncollected, r.receipt_no)
+emit(K.events, 'collection.collected', ctx.now_iso,
      with_by({offline = ctx.offline, old_permit_surrendered = ctx.old_permit_surrendered}))
-return ok(collected(hgetall(KEYS[2])))
+return ok(collected(hgetall(K.receipt)))

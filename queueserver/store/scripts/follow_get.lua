@@ -1,5 +1,5 @@
 -- One ticket as its follow page sees it (CONTRACT §9), with the hall's notices (read-only).
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day and the ticket
 -- ARGV[1] context, plus ticket (number)
 local ctx = context()
 local t = load_ticket(ctx.ticket)

@@ -3,17 +3,17 @@
 -- (`estimate_inputs`: the open counters, the mean service times, each queue's length) and the
 -- hall's notices; with `full`, also every queue's order and each of the day's tickets as the
 -- follow page shows it (the fan-out applies only later events).
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day
 -- ARGV[1] context, plus services [codes], full (bool)
 local ctx = context()
 local out = estimate_inputs(ctx.services)
 if ctx.full then
   out.queues = {}
   for _, s in ipairs(ctx.services) do
-    out.queues[s] = redis.call('ZRANGE', k('queue', ctx.date, s), 0, -1)
+    out.queues[s] = redis.call('ZRANGE', K.queue[s], 0, -1)
   end
   out.tickets = {}
-  for _, number in ipairs(redis.call('LRANGE', k('tickets', ctx.date), 0, -1)) do
+  for _, number in ipairs(redis.call('LRANGE', K.day_tickets, 0, -1)) do
     local f = redis.call('HMGET', ticket_key(number), 'service', 'status', 'counter',
                          'called_at', 'recalls')
     if f[1] then
@@ -24,7 +24,7 @@ if ctx.full then
 end
 out.notices = hall_notices()
 out.issuing = issuing_open()
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local last = redis.call('XREVRANGE', K.events, '+', '-', 'COUNT', 1)
 out.last_event_id = '0-0'
 if #last == 1 then out.last_event_id = last[1][1] end
 -- (cjson writes an empty table as {}: Python reads either as empty.)

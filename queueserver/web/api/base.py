@@ -3,13 +3,16 @@ the operation, in the contract's order (CONTRACT §5), with `Idempotency-Key` fo
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
 
+import msgspec
+from msgspec import Meta
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,14 +20,12 @@ from starlette.routing import Route
 from queueserver.auth import ratelimit, users
 from queueserver.auth.credentials import Action, Credential, hash_token, lookup_token_async
 from queueserver.platform.errors import ApiError
-from queueserver.queue.tickets import Centres, Idem
-from queueserver.store import keys
+from queueserver.queue.tickets import Centres
+from queueserver.store import idempotency, keys
+from queueserver.store.idempotency import Idem
 from queueserver.store.lua import decode
 
 MAX_BODY_BYTES = 64 * 1024
-# A claimed key whose request died before answering frees itself after this long.
-IN_PROGRESS_TTL_S = 60
-IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_STRING = 256
 # No route reads below the top-level object's values; a deeper body is an attack on a parser.
 MAX_DEPTH = 8
@@ -33,6 +34,7 @@ MAX_INT = 2**53 - 1
 # Staff pages send their session's CSRF token in this header with every state-changing call.
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOO_MANY = 429
 
 
 def error_response(error: ApiError) -> JSONResponse:
@@ -41,16 +43,54 @@ def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
-@dataclass(frozen=True)
-class Field:
-    kind: type | tuple[type, ...]
-    required: bool = True
-    choices: tuple[str, ...] = ()
-    max_length: int = MAX_STRING
+# A request body's text: at most MAX_STRING characters, surrounding spaces dropped once read.
+Text = Annotated[str, Meta(max_length=MAX_STRING)]
+# A required text must hold more than spaces.
+Given = Annotated[str, Meta(max_length=MAX_STRING, pattern=r"\S")]
+Whole = Annotated[int, Meta(ge=-MAX_INT, le=MAX_INT)]
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+# msgspec rather than pydantic: a sixth of the cost on the check-in path (docs/benchmarks.md).
+class Body(msgspec.Struct, frozen=True):
+    """A request body: a JSON object whose fields are typed here (a missing or null optional
+    field is its default); fields the route does not read are ignored."""
+
+
+class Empty(Body, frozen=True):
+    """No fields: the route reads nothing from the body."""
+
+
+B = TypeVar("B", bound=Body)
+A = TypeVar("A", bound=msgspec.Struct)
+
+# msgspec says "<why> - at `$.field`"; a problem with the whole body has no "at".
+_FINDING = re.compile(r"(?s)(.*?)(?: - at `\$\.?(\w*)`)?")
+
+
+def _wrong(error: msgspec.ValidationError, model: type[Body]) -> ApiError:
+    """msgspec's finding, said as the contract's `bad_request`."""
+    found = _FINDING.fullmatch(str(error))
+    assert found is not None  # the pattern matches any text
+    why, name = found.groups()
+    if missing := re.match(r"Object missing required field `(\w+)`", why):
+        return ApiError("bad_request", message_en=f"Missing field {missing.group(1)!r}.")
+    if not name:
+        return ApiError("bad_request", message_en="The body must be a JSON object.")
+    if why.endswith("got `null`"):
+        message = f"Missing field {name!r}."
+    elif "matching regex" in why:
+        message = f"Field {name!r} is empty."
+    elif "of length <=" in why:
+        message = f"Field {name!r} is too long."
+    elif "<=" in why or ">=" in why:
+        message = f"Field {name!r} is out of range."
+    elif why.startswith("Invalid enum value"):
+        kind = get_type_hints(model).get(name)
+        choices = [str(c) for c in get_args(kind) or ()] or [c.value for c in kind or ()]
+        message = f"Field {name!r} must be one of {', '.join(choices)}."
+    else:
+        message = f"Field {name!r} has the wrong type."
+    return ApiError("bad_request", message_en=message)
 
 
 def _depth(value: Any) -> int:
@@ -66,50 +106,49 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def parse_body(raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
-    if not raw.strip():
-        body: Any = {}
-    else:
-        try:
-            body = json.loads(raw, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            raise ApiError("bad_request", message_en="The body is not valid JSON.") from None
-        if _depth(body) > MAX_DEPTH:
-            raise ApiError("bad_request", message_en="The body is nested too deeply.")
-    if not isinstance(body, dict):
-        raise ApiError("bad_request", message_en="The body must be a JSON object.")
-    out: dict[str, Any] = {}
-    for name, spec in fields.items():
-        value = body.get(name)
-        if value is None:
-            if spec.required:
-                raise ApiError("bad_request", message_en=f"Missing field {name!r}.")
-            continue
-        kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise ApiError("bad_request", message_en=f"Field {name!r} has the wrong type.")
-        if not isinstance(value, kinds):
-            raise ApiError("bad_request", message_en=f"Field {name!r} has the wrong type.")
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-            raise ApiError("bad_request", message_en=f"Field {name!r} is out of range.")
-        if isinstance(value, str):
-            value = value.strip()
-            if spec.required and not value:
-                raise ApiError("bad_request", message_en=f"Field {name!r} is empty.")
-            if len(value) > spec.max_length:
-                raise ApiError("bad_request", message_en=f"Field {name!r} is too long.")
-        if spec.choices and value not in spec.choices:
-            raise ApiError("bad_request", message_en=f"Field {name!r} must be one of "
-                                                     f"{', '.join(spec.choices)}.")
-        out[name] = value
-    return out
+def parse_body(raw: bytes, model: type[B]) -> B:
+    """The body as its model, or 400 `bad_request` saying which field is wrong and how."""
+    try:
+        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
+            # Deep enough to matter: the whole tree is needed to measure it.
+            tree = msgspec.json.decode(raw)
+            if _depth(tree) > MAX_DEPTH:
+                raise ApiError("bad_request", message_en="The body is nested too deeply.")
+            body = msgspec.convert(tree, model)
+        else:
+            body = msgspec.json.decode(raw if raw.strip() else b"{}", type=model)
+    except msgspec.ValidationError as e:  # a kind of DecodeError: it comes first
+        raise _wrong(e, model) from None
+    except (msgspec.DecodeError, RecursionError):
+        raise ApiError("bad_request", message_en="The body is not valid JSON.") from None
+    stripped = {name: value.strip() for name in body.__struct_fields__
+                if isinstance(value := getattr(body, name), str) and not isinstance(value, Enum)
+                and value != value.strip()}
+    return msgspec.structs.replace(body, **stripped) if stripped else body
 
 
-def bearer(conn: HTTPConnection) -> str | None:
+def reply(model: type[msgspec.Struct], value: Any, status: int = 200,
+          headers: Mapping[str, str] | None = None) -> Response:
+    """An answer in its model's JSON. A plain value (a script's answer, a replayed one) is
+    converted to the model first, so no answer leaves that is not its documented shape."""
+    typed = (value if type(value) is model
+             else msgspec.convert(value, model, from_attributes=True))
+    return Response(msgspec.json.encode(typed), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def bearer(conn: HTTPConnection, url_token: bool = False) -> str | None:
+    """The token of `Authorization: Bearer`; else `?token=`, but only where CONTRACT §5 lets a
+    device that cannot send headers put it in the URL: every WebSocket, and the pages that say
+    so (`url_token`: the display and kiosk pages). Anywhere else a token in the URL is not
+    looked at, so a link, a browser's history or a proxy's log cannot carry a staff credential
+    that works on the API."""
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return conn.query_params.get("token") or None
+    if url_token or conn.scope["type"] == "websocket":
+        return conn.query_params.get("token") or None
+    return None
 
 
 def credential_key(conn: HTTPConnection) -> str | None:
@@ -136,10 +175,10 @@ async def _session(conn: HTTPConnection) -> Credential | None:
 
 
 async def authorize(conn: HTTPConnection, action: Action, centre: str | None = None,
-                    counter: int | None = None) -> Credential:
+                    counter: int | None = None, url_token: bool = False) -> Credential:
     """The one check of who may do what, for HTTP and WebSocket alike: a bearer token (or
-    `?token=`), else a staff session cookie."""
-    token = bearer(conn)
+    `?token=` where `bearer()` allows it), else a staff session cookie."""
+    token = bearer(conn, url_token)
     if token:
         cred = await lookup_token_async(conn.state.redis, token)
     else:
@@ -153,44 +192,60 @@ async def authorize(conn: HTTPConnection, action: Action, centre: str | None = N
 
 
 @dataclass
-class Call:
-    """What an operation gets: the parsed body, the path's centre and counter, who acts."""
+class Call(Generic[B]):
+    """What an operation gets: the parsed body, the path's centre and counter, who acts.
+
+    An operation that acts on a person's booking names it in `bookings` ((centre, reference)
+    pairs): the record its `Idempotency-Key` keeps is then erased with the person's data."""
 
     centres: Centres
     centre: str
     counter: int | None
-    body: dict[str, Any]
+    body: B
     params: dict[str, str]
     credential: Credential
     idem: Idem | None
+    bookings: list[tuple[str, str]] = field(default_factory=list)
     # The request's scheme and host, for absolute URLs where the config sets no `public_url`.
     base_url: str = ""
 
 
-Run = Callable[[Call], Awaitable[Any]]
-Check = Callable[[Call], None]
-# Adds to a TICKET what its audience gets besides (the desk: `follow_url`), on every answer
-# that carries one: fresh, repeated for an Idempotency-Key, or in a refusal's `ticket`.
-Finish = Callable[[Request, dict[str, Any] | None], Awaitable[None]]
+# The form of an answer kept for a repeat, when the answer itself holds a secret.
+Safe = Callable[[Any], Any]
+# What an answer shows besides what is kept of it: the desk's TICKET gets its `follow_url`
+# (CONTRACT §9), made again from the ticket for every answer that carries it — fresh, repeated
+# for an Idempotency-Key, or in a refusal's `ticket` — and never kept with the answer.
+Finish = Callable[[Request, Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
-class Post:
+class Post(Generic[B]):
     """A state-changing route: body, credential, role and centre, then the operation, whose
-    answer is `{wrap: result}` (or the result itself) with `status`."""
+    answer is `{wrap: result}` (or the result itself) as `answer`, with `status`.
+
+    A repeat of its `Idempotency-Key` within 24 hours returns the first answer, which is kept
+    for that: so a kept answer must hold no personal data and no secret. A route whose answer
+    holds a secret gives `safe`, the form kept and returned to a repeat instead; a route whose
+    answer is personal data sets `replay=False`: only the key's use is kept, and a repeat runs
+    again on what is stored then (after an erasure, nothing)."""
 
     path: str
     action: Action
-    run: Run
-    fields: dict[str, Field] = field(default_factory=dict)
+    run: Callable[[Call[B]], Awaitable[Any]]
+    body: type[B]
+    answer: type[msgspec.Struct]
     status: int = 200
     wrap: str | None = "ticket"
-    check: Check | None = None  # extra permission checks that need the body
+    check: Callable[[Call[B]], None] | None = None  # extra permission checks that need the body
+    safe: Safe | None = None
+    replay: bool = True
     finish: Finish | None = None
 
-    def render(self, result: Any) -> JSONResponse:
-        body = {self.wrap: result} if self.wrap else result
-        return JSONResponse(body, status_code=self.status)
+    def render(self, result: Any) -> Response:
+        return reply(self.answer, {self.wrap: result} if self.wrap else result, self.status)
+
+    async def _shown(self, request: Request, result: Any) -> Response:
+        return self.render(await self.finish(request, result) if self.finish else result)
 
     def route(self) -> Route:
         return Route(self.path, self.handle, methods=["POST"])
@@ -202,17 +257,13 @@ class Post:
             return await self._handle(request)
         except ApiError as e:
             if isinstance(e.extra.get("ticket"), dict):
-                await self.finish(request, e.extra["ticket"])
+                e.extra["ticket"] = msgspec.to_builtins(
+                    await self.finish(request, e.extra["ticket"]))
             raise
-
-    async def _result(self, request: Request, result: Any) -> JSONResponse:
-        if self.finish is not None:
-            await self.finish(request, result)
-        return self.render(result)
 
     async def _handle(self, request: Request) -> Response:
         raw = await request.body()
-        body = parse_body(raw, self.fields)
+        body = parse_body(raw, self.body)
         centre = request.path_params.get("centre", "")
         counter = request.path_params.get("n")
         cred = await authorize(request, self.action, centre or None, counter)
@@ -223,49 +274,79 @@ class Post:
             self.check(call)
         key = request.headers.get("idempotency-key")
         if not key:
-            return await self._result(request, await self.run(call))
+            return await self._shown(request, await self.run(call))
         return await self._idempotent(request, call, key, raw)
 
-    async def _idempotent(self, request: Request, call: Call, key: str, raw: bytes) -> Response:
+    async def _idempotent(self, request: Request, call: Call[B], key: str,
+                          raw: bytes) -> Response:
         r = request.state.redis
-        digest = hashlib.sha256(
-            f"{call.credential.id}\n{request.method}\n{request.url.path}\n{key}".encode()
-        ).hexdigest()
-        idem_key = (keys.idempotency(call.centre, digest) if call.centre
-                    else keys.idempotency_global(digest))
-        fp = hashlib.sha256(raw).hexdigest()
-        claim = json.dumps({"state": "in_progress", "fp": fp})
-        if not await r.set(idem_key, claim, nx=True, ex=IN_PROGRESS_TTL_S):
-            stored = json.loads(await r.get(idem_key) or "null")
-            if stored is None:
-                raise ApiError("in_progress")
+        record = idempotency.record_key(call.centre or None, call.credential.id, request.method,
+                                        request.url.path, key)
+        fp = idempotency.fingerprint(call.centres.secret, raw)
+        stored = await idempotency.claim(r, record, fp)
+        if stored is not None:
             if stored["fp"] != fp:
                 raise ApiError("idempotency_mismatch")
             if stored["state"] == "in_progress":
                 raise ApiError("in_progress")
             if "response" in stored:
-                return JSONResponse(stored["response"]["body"],
-                                    status_code=stored["response"]["status"])
-            return await self._result(request, decode(stored["result"]))
-        call.idem = Idem(idem_key, fp)
+                body = stored["response"]["body"]
+                if self.finish and isinstance(body, dict) and isinstance(body.get("ticket"),
+                                                                         dict):
+                    body["ticket"] = msgspec.to_builtins(
+                        await self.finish(request, body["ticket"]))
+                return JSONResponse(body, status_code=stored["response"]["status"])
+            if "result" in stored:
+                return await self._shown(request, decode(stored["result"]))
+            # Only the key's use was kept (replay=False): answer from what is stored now.
+            return await self._shown(request, await self.run(call))
+        call.idem = None if not self.replay else Idem(record, fp, call.centre or None)
 
         async def keep(status: int, body: Any) -> None:
-            # A script keeps its own answer with its change; what no script kept is kept here.
-            current = json.loads(await r.get(idem_key) or "null")
-            if current is None or current.get("state") == "in_progress":
-                done = {"state": "done", "fp": fp, "response": {"status": status, "body": body}}
-                await r.set(idem_key, json.dumps(done), ex=IDEMPOTENCY_TTL_S)
+            kept = {"status": status, "body": body} if self.replay else None
+            await idempotency.keep_response(r, record, fp, kept)
+            for centre, ref in call.bookings:
+                await idempotency.index_booking(r, centre, ref, record)
 
         try:
-            response = await self._result(request, await self.run(call))
+            result = await self.run(call)
         except ApiError as e:
-            if e.status < 500:
+            # A 429 is about the moment, not the request: a repeat later must really run.
+            if e.status < 500 and e.status != TOO_MANY:
                 await keep(e.status, e.body())
             else:
-                await r.delete(idem_key)
+                await idempotency.release(r, record)
             raise
         except BaseException:
-            await r.delete(idem_key)
+            await idempotency.release(r, record)
             raise
-        await keep(response.status_code, json.loads(bytes(response.body)))
+        response = await self._shown(request, result)
+        # What `finish` adds is made again for each answer, never kept.
+        kept = (self.render(self.safe(result)) if self.safe
+                else self.render(result) if self.finish else response)
+        await keep(kept.status_code, json.loads(bytes(kept.body)))
         return response
+
+
+@dataclass(frozen=True)
+class Read(Generic[A]):
+    """A route that reads: `read` answers an `answer` (or a whole `Response`, for an answer of
+    another kind), sent as JSON with `headers`; `statuses` are those its answer may come with.
+    It is a GET, or a POST of `body` when what it asks for must stay out of URLs and logs (an
+    identity number); such a `read` parses the body with `parse_body(raw, body)` itself."""
+
+    path: str
+    read: Callable[[Request], Awaitable[A | Response]]
+    answer: type[A]
+    headers: Mapping[str, str] | None = None
+    statuses: tuple[int, ...] = (200,)
+    body: type[Body] | None = None
+
+    def route(self) -> Route:
+        return Route(self.path, self.handle, methods=["POST" if self.body else "GET"])
+
+    async def handle(self, request: Request) -> Response:
+        value = await self.read(request)
+        if isinstance(value, Response):
+            return value
+        return reply(self.answer, value, headers=self.headers)

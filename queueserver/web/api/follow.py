@@ -13,27 +13,32 @@ import contextlib
 import datetime as dt
 import io
 import logging
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
+from msgspec import Meta
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queueserver.auth.credentials import Action
-from queueserver.follow import fanout
+from queueserver.follow import fanout, models
 from queueserver.follow.fanout import Phone, Phones
-from queueserver.follow.service import COMMENT_MAX, RATINGS, Follow, centre_view
+from queueserver.follow.service import COMMENT_MAX, Follow, centre_view
 from queueserver.platform.errors import ApiError
+from queueserver.queue.models import Ticket
 from queueserver.queue.tickets import CHIME_URL
-from queueserver.web.api.base import Field, authorize, error_response, parse_body
+from queueserver.web.api.base import Body, Read, authorize, error_response, parse_body, reply
 from queueserver.web.api.events import POLICY_VIOLATION, TRY_AGAIN_LATER, _close, _same_origin
 from queueserver.web.api.pages import problem, render
 
 log = logging.getLogger("queueserver.follow")
 
-FEEDBACK_FIELDS = {"rating": Field(int), "comment": Field(str, required=False,
-                                                          max_length=COMMENT_MAX)}
+
+class FeedbackBody(Body, frozen=True):
+    rating: Annotated[int, Meta(ge=1, le=5)]
+    comment: Annotated[str, Meta(max_length=COMMENT_MAX)] | None = None
 # A phone waits this long for the centre's model (one snapshot) before it is asked to come back.
 FIRST_MESSAGE_S = 10.0
 # Large enough for a phone camera at arm's length on an 80 mm slip (the URL is ~60 characters).
@@ -72,29 +77,26 @@ async def page(request: Request) -> Response:
             answer.headers["Retry-After"] = str(retry_after)
         return answer
     centre = request.state.centres.centre(found.centre)
-    data = {"state": state, "chime": CHIME_URL,
+    data = {"state": msgspec.to_builtins(state), "chime": CHIME_URL,
             "services": {s.code: [s.name_zh, s.name_en] for s in centre.services}}
     return render(request, "follow.html", page=data, centre=centre_view(centre),
-                  ticket=state["ticket"])
+                  ticket=state.ticket)
 
 
-async def state(request: Request) -> JSONResponse:
+async def state(request: Request) -> models.Follow:
     follow = follow_of(request)
     found = await follow.open(request.path_params["follow_token"], _address(request))
-    return JSONResponse(await follow.state(found))
+    return await follow.state(found)
 
 
-async def feedback(request: Request) -> JSONResponse:
+async def feedback(request: Request) -> Response:
     follow = follow_of(request)
     address = _address(request)
     await follow.limit(address)
-    body = parse_body(await request.body(), FEEDBACK_FIELDS)
-    if body["rating"] not in RATINGS:
-        raise ApiError("bad_request", message_en="rating must be a whole number from 1 to 5.",
-                       message_zh="評分須為 1 至 5 的整數。")
+    body = parse_body(await request.body(), FeedbackBody)
     found = await follow.open(request.path_params["follow_token"], address, limited=True)
-    given = await follow.give_feedback(found, body["rating"], body.get("comment") or None)
-    return JSONResponse({"feedback": given}, status_code=201)
+    given = await follow.give_feedback(found, body.rating, body.comment or None)
+    return reply(models.FeedbackAnswer, models.FeedbackAnswer(given), status=201)
 
 
 # --- the live socket ----------------------------------------------------------------------------
@@ -127,9 +129,9 @@ async def socket(ws: WebSocket) -> None:
         if phone.text is None and not model.known(found.number):
             # Checked in a moment ago: the model has not read its event yet. The first message
             # comes from Redis; the model's own follow as soon as it knows the ticket.
-            first = await follow.state(found)
+            first = msgspec.to_builtins(await follow.state(found))
             phone.said = ((tuple(first["ticket"].values())),
-                          fanout._shared(centre, first["notices"], first["issuing"]))
+                          fanout.shared_part(centre, first["notices"], first["issuing"]))
             await ws.send_json({"type": "follow", "data": first})
         await _serve(ws, phone)
     except TimeoutError:
@@ -169,7 +171,7 @@ async def _serve(ws: WebSocket, phone: Phone) -> None:
 
 # --- staff: the day's feedback, the desk's QR code -----------------------------------------------
 
-async def centre_feedback(request: Request) -> JSONResponse:
+async def centre_feedback(request: Request) -> models.DayFeedback:
     centre_id = request.path_params["centre"]
     raw = request.query_params.get("date")
     await authorize(request, Action.MANAGE, centre_id)
@@ -179,11 +181,7 @@ async def centre_feedback(request: Request) -> JSONResponse:
                 else str(request.state.centres.clock.today()))
     except ValueError:
         raise ApiError("bad_request", message_en="date must be YYYY-MM-DD.") from None
-    entries = await follow_of(request).feedback(centre.id, date)
-    return JSONResponse({"feedback": [
-        {"ticket": e.get("ticket"), "counter": e.get("counter"), "rating": e.get("rating"),
-         "comment": e.get("comment"), "at": e.get("at"), "service": e.get("service")}
-        for e in entries]})
+    return models.DayFeedback(await follow_of(request).feedback(centre.id, date))
 
 
 async def follow_qr(request: Request) -> Response:
@@ -204,20 +202,24 @@ async def follow_qr(request: Request) -> Response:
     return Response(out.getvalue(), media_type="image/svg+xml")
 
 
-async def with_follow_url(request: Request, ticket: dict[str, Any] | None) -> None:
-    """Adds `follow_url` to a TICKET answered to the desk (CONTRACT §9)."""
-    if isinstance(ticket, dict) and ticket.get("number"):
-        centre = request.path_params["centre"]
-        ticket["follow_url"] = await follow_of(request).url(base_url(request), centre,
-                                                             str(ticket["number"]))
+async def desk_ticket(request: Request, ticket: Ticket | dict[str, Any]) -> models.DeskTicket:
+    """A TICKET answered to the desk, with its `follow_url` (CONTRACT §9): a script's answer,
+    a repeated one, or a refusal's."""
+    data = ticket if isinstance(ticket, dict) else msgspec.to_builtins(ticket)
+    url = await follow_of(request).url(base_url(request), request.path_params["centre"],
+                                       str(data["number"]))
+    return msgspec.convert({**data, "follow_url": url}, models.DeskTicket)
 
+
+FOLLOW_SOCKET = "/ws/follow/{follow_token}"
 
 routes: list[BaseRoute] = [
     Route("/t/{follow_token}", page, methods=["GET"]),
-    Route("/api/v1/follow/{follow_token}", state, methods=["GET"]),
-    Route("/api/v1/follow/{follow_token}/feedback", feedback, methods=["POST"]),
-    WebSocketRoute("/ws/follow/{follow_token}", socket),
-    Route("/api/v1/centres/{centre}/feedback", centre_feedback, methods=["GET"]),
+    Read("/api/v1/follow/{follow_token}", state, models.Follow).route(),
+    Read("/api/v1/follow/{follow_token}/feedback", feedback, models.FeedbackAnswer,
+         statuses=(201,), body=FeedbackBody).route(),
+    WebSocketRoute(FOLLOW_SOCKET, socket),
+    Read("/api/v1/centres/{centre}/feedback", centre_feedback, models.DayFeedback).route(),
     Route("/api/v1/centres/{centre}/tickets/{number}/follow-qr.svg", follow_qr,
           methods=["GET"]),
 ]

@@ -1,9 +1,11 @@
 """The screens (CONTRACT §7): Jinja2 pages whose scripts and styles are package data.
 
 Each page says who may open it with the same `authorize()` as the API. A staff screen without a
-login redirects to `/login`; a device screen (display, kiosk, photo booth) takes its token as
-`?token=`. What a page's script needs comes in one JSON attribute on `<body>`, so the page runs
-no inline script and a strict Content-Security-Policy holds.
+login redirects to `/login`; a device screen (the hall display and the collection kiosk, which
+nobody signs in to) takes its token as `?token=` (CONTRACT §5). The photo booth's PC signs in
+with a `photo` login like any staff screen. What a page's script needs comes in one JSON
+attribute on `<body>`, so the page runs no inline script and a strict Content-Security-Policy
+holds.
 """
 
 from __future__ import annotations
@@ -11,11 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -26,34 +26,43 @@ from queueserver.auth.credentials import Action, Credential, Role
 from queueserver.platform.clock import ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
-from queueserver.web.api.base import authorize, bearer
+from queueserver.rules.vocab import DeclineReason, PaymentMethod
+from queueserver.web import slip, templating
+from queueserver.web.api.base import MAX_STRING, authorize, bearer
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(resources.files("queueserver.templates"))),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True,
-)
 # What a QR code on a ticket slip may hold: a ticket number, nothing else.
 QR_TEXT = re.compile(r"^[A-Z][0-9]{3,6}$")
 # Large enough for a phone camera at arm's length on an 80 mm slip.
 QR_SCALE = 6
-DECLINE_REASONS = ("documents_missing", "photo_rejected", "not_eligible", "other")
-PAYMENT_METHODS = ("cash", "eps", "octopus", "card")
+# What the photo booth's slip may draw as a barcode: what a scanner reads back as typed
+# (printable ASCII), no longer than the API takes a photo receipt's barcode.
+BARCODE_TEXT = re.compile(rf"[\x20-\x7e]{{1,{MAX_STRING}}}")
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     context = {"page": {}, "viewer": None, "centre": None, **context}
-    html = TEMPLATES.get_template(template).render(request=request, **context)
+    html = templating.render(template, request=request, **context)
     return HTMLResponse(html, status_code=status)
 
 
-def problem(request: Request, status: int, code: str, **context: Any) -> HTMLResponse:
+def problem(request: Request, status: int, code: str, device: bool = False) -> HTMLResponse:
     """A page that says what went wrong in both languages and what to do."""
     error = ApiError(code, status=status)
-    return render(request, "problem.html", status=status, error=error, **context)
+    return render(request, "problem.html", status=status, error=error, device=device)
+
+
+def without_token(query: str) -> str:
+    """A query string less every `token` parameter (by its decoded name, as Starlette reads
+    it: `%74oken=` is one too)."""
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"]
+    return urlencode(kept)
 
 
 def login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    """To `/login`, and back here after: never with a `?token=` that came along, which would
+    ride into the login page's URL, the browser's history and any proxy's log."""
+    query = without_token(request.url.query)
+    target = request.url.path + (f"?{query}" if query else "")
     return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
 
 
@@ -91,10 +100,11 @@ class Viewer:
 
 async def viewer(request: Request, action: Action, centre: str | None = None,
                  counter: int | None = None, device: bool = False) -> Viewer | Response:
-    """The one role check for pages; a redirect or an error page when it fails."""
-    token = bearer(request)
+    """The one role check for pages; a redirect or an error page when it fails. Only a device
+    screen takes `?token=`."""
+    token = bearer(request, url_token=device)
     try:
-        cred = await authorize(request, action, centre, counter)
+        cred = await authorize(request, action, centre, counter, url_token=device)
     except ApiError as e:
         if e.code == "unauthenticated" and not (device and token):
             return login_redirect(request)
@@ -149,7 +159,7 @@ async def kiosk(request: Request) -> Response:
 
 
 async def photo(request: Request) -> Response:
-    return await screen(request, "photo.html", Action.PHOTO, device=True)
+    return await screen(request, "photo.html", Action.PHOTO)
 
 
 async def desk(request: Request) -> Response:
@@ -160,8 +170,9 @@ async def counter(request: Request) -> Response:
     n = int(request.path_params["n"])
     cfg = request.state.centres.config
     return await screen(request, "counter.html", Action.COUNTER, counter=n,
-                        counter_number=n, fees=dict(cfg.fees), decline_reasons=DECLINE_REASONS,
-                        payment_methods=PAYMENT_METHODS)
+                        counter_number=n, fees=dict(cfg.fees),
+                        decline_reasons=[r.value for r in DeclineReason],
+                        payment_methods=[m.value for m in PaymentMethod])
 
 
 async def admin(request: Request) -> Response:
@@ -227,15 +238,33 @@ async def qr(request: Request) -> Response:
                     headers={"Cache-Control": "public, max-age=86400"})
 
 
+async def photo_barcode(request: Request) -> Response:
+    """A photo receipt's barcode (`?text=`) as Code 128 (SVG) for the photo booth's slip, drawn
+    as the receipt slip draws its number; for those who may register photo receipts."""
+    await authorize(request, Action.PHOTO, request.path_params["centre"])
+    if _centre(request) is None:
+        raise ApiError("not_found")
+    text = request.query_params.get("text", "")
+    if not BARCODE_TEXT.fullmatch(text):
+        raise ApiError("bad_request", message_en=f"text must be the barcode: 1 to {MAX_STRING} "
+                       "letters, digits, spaces or symbols (printable ASCII).")
+    return Response(str(slip.barcode_svg(text)), media_type="image/svg+xml",
+                    headers={"Cache-Control": "no-store"})
+
+
 routes: list[BaseRoute] = [
     Route("/", home, methods=["GET"]),
     Route("/display/{centre}", display, methods=["GET"]),
     Route("/kiosk/{centre}", kiosk, methods=["GET"]),
     Route("/photo/{centre}", photo, methods=["GET"]),
+    Route("/photo/{centre}/barcode.svg", photo_barcode, methods=["GET"]),
     Route("/desk/{centre}", desk, methods=["GET"]),
     Route("/counter/{centre}/{n:int}", counter, methods=["GET"]),
     Route("/admin", admin, methods=["GET"]),
     Route("/qr/{text}.svg", qr, methods=["GET"]),
+    # What every screen loads (the API client, live events, the words, the common style).
+    Mount("/static/shared", StaticFiles(packages=[("queueserver.templates", "static")]),
+          name="static-shared"),
     Mount("/static/displays", StaticFiles(packages=[("queueserver.displays", "static")]),
           name="static-displays"),
     Mount("/static/counters", StaticFiles(packages=[("queueserver.counters", "static")]),
