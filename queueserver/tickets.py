@@ -154,9 +154,10 @@ class Centres:
         voices = await self.announcer.voices(centre, number, recall) if self.announcer else []
         return {"texts": texts, "clips": [CHIME_URL], "voices": voices}
 
-    def _announced(self, centre: Centre, result: dict[str, Any] | None,
-                   announcement: dict[str, Any]) -> None:
+    async def _announced(self, centre: Centre, result: dict[str, Any] | None,
+                         announcement: dict[str, Any]) -> None:
         if self.announcer and result:
+            await self.announcer.plan(result["number"], announcement["voices"])
             self.announcer.called(centre, result["number"], announcement["voices"])
 
     async def call(self, centre_id: str, number: int, ticket: str | None, by: str,
@@ -165,7 +166,7 @@ class Centres:
         announcement = await self._announcement(centre, self.counter(centre, number), False)
         result: dict[str, Any] | None = await self._run(
             "call", centre, by, idem, None, counter=number, ticket=ticket, **announcement)
-        self._announced(centre, result, announcement)
+        await self._announced(centre, result, announcement)
         return result
 
     async def recall(self, centre_id: str, number: int, by: str,
@@ -174,7 +175,7 @@ class Centres:
         announcement = await self._announcement(centre, self.counter(centre, number), True)
         result: dict[str, Any] = await self._run(
             "recall", centre, by, idem, None, counter=number, **announcement)
-        self._announced(centre, result, announcement)
+        await self._announced(centre, result, announcement)
         return result
 
     async def no_show(self, centre_id: str, number: int, by: str,
