@@ -192,6 +192,13 @@ class Display:
                 continue
             self.ids.append(message["id"])
 
+    async def started(self, timeout: float = 20) -> None:
+        """Until its first board has come (fails after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while self.start is None:
+            assert time.monotonic() < deadline, f"no board within {timeout} s"
+            await asyncio.sleep(0.02)
+
     async def caught_up(self, last: str, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
         while not (self.ids and self.ids[-1] == last) and time.monotonic() < deadline:

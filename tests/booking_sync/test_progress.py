@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -66,7 +68,13 @@ def test_the_import_command_draws_it_on_a_terminal_only(
                             stderr=follower)
     os.close(follower)
     seen = b""
+    deadline = time.monotonic() + 60
     while True:
+        # Read only what has come, and give up on an import that never ends its output.
+        left = deadline - time.monotonic()
+        assert left > 0, f"the import's terminal was still open after 60 s: {seen[-300:]!r}"
+        if not select.select([leader], [], [], left)[0]:
+            continue
         try:
             chunk = os.read(leader, 4096)
         except OSError:  # the terminal's other end closed with the process
