@@ -18,11 +18,11 @@ from typing import IO
 
 import redis
 
-from queueserver import clock, runtime
 from queueserver.booking_sync import importer, rows, sync
 from queueserver.booking_sync.progress import Bar
-from queueserver.bookings import BookingStore
-from queueserver.config import Config
+from queueserver.bookings.store import BookingStore
+from queueserver.platform import clock, runtime
+from queueserver.platform.config import Config
 
 EXIT_REJECTED = 1
 EXIT_UNREADABLE = 2

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from queueserver import identity
-from queueserver.bookings import Booking
-from queueserver.config import APPLICATION_TYPES
+from queueserver.bookings.store import Booking
+from queueserver.platform.config import APPLICATION_TYPES
+from queueserver.rules import identity
 
 FIELDS = (
     "booking_ref",

@@ -24,10 +24,9 @@ from typing import Any
 
 import redis
 
-from queueserver.api.sounds import CLIPS_PREFIX
-from queueserver.clips import AsyncClipStore
-from queueserver.config import Centre, Config
+from queueserver.platform.config import Centre, Config
 from queueserver.sounds import audio, engines, render, segments, spoken
+from queueserver.sounds.clips import CLIPS_PREFIX, AsyncClipStore
 
 log = logging.getLogger("queueserver.sounds")
 
@@ -197,7 +196,7 @@ class Announcer:
         the clip joined now and cached; else None (a 404), without joining anything."""
         if segments.clip_segments(name) is None:
             return None
-        cached = await self.store.clip(name)
+        cached: bytes | None = await self.store.clip(name)
         if cached is not None:
             return cached
         if not await self.store.planned(name):
@@ -219,7 +218,7 @@ class Announcer:
                             centre.id, e)
 
     def _missing(self, centre: Centre) -> int:
-        from queueserver.clips import SegmentStore, connect
+        from queueserver.sounds.clips import SegmentStore, connect
 
         r = connect(self.redis_url)
         try:

@@ -26,9 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from queueserver import clips
-from queueserver.config import Centre, Config, Counter, Service
-from queueserver.sounds import announcer, engines, render, spoken
+from queueserver.platform.config import Centre, Config, Counter, Service
+from queueserver.sounds import announcer, clips, engines, render, spoken
 
 CALLS = 12  # per cache state: enough for a stable median, quick with espeak-ng
 START_WAIT_S = 10.0

@@ -14,9 +14,9 @@ from typing import TextIO
 
 import redis
 
-from queueserver import clips, logs, runtime
-from queueserver.config import Config
-from queueserver.sounds import render
+from queueserver.platform import logs, runtime
+from queueserver.platform.config import Config
+from queueserver.sounds import clips, render
 
 EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 3

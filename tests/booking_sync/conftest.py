@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from feed_server import FeedServer
 
-from queueserver import config
+from queueserver.platform import config
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ class Demo:
             env["PATH"] = path
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "queueserver.cli", "demo", "--port", str(self.port)],
+                [sys.executable, "-m", "queueserver.tools.cli", "demo", "--port", str(self.port)],
                 cwd=tmp, env=env, stdout=out, stderr=err)
         self.url = f"http://127.0.0.1:{self.port}"
 

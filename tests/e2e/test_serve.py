@@ -22,7 +22,7 @@ from conftest import (
 )
 from websockets.sync.client import connect
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 C = "/api/v1/centres/wan-chai"
 CONCURRENT = 200

@@ -15,7 +15,7 @@ import httpx
 import redis
 from conftest import Server
 
-from queueserver import keys
+from queueserver.store import keys
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 PASSWORD = "a long enough secret"

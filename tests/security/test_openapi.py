@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from security.test_role_table import declared
 from starlette.testclient import TestClient
 
-from queueserver.api.openapi import ERROR, PARAM
+from queueserver.web.api.openapi import ERROR, PARAM
 
 SAMPLE = {"string": "A001", "integer": 1, "boolean": True, "number": 1.5}
 WRONG = {"string": 7, "integer": "one", "boolean": "yes", "number": "x"}

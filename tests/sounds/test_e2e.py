@@ -17,8 +17,9 @@ import redis
 from conftest import make_booking, server_env, start_server, store
 from sound_fixtures import write_config
 
-from queueserver import auth, clips, keys
-from queueserver.sounds import announcer, audio, render
+from queueserver.auth import credentials as auth
+from queueserver.sounds import announcer, audio, clips, render
+from queueserver.store import keys
 
 pytestmark = pytest.mark.e2e
 
