@@ -174,6 +174,11 @@ class Announcer:
         return await asyncio.shield(task)
 
     async def _join_and_keep(self, name: str) -> bytes | None:
+        # A request that found no clip may come here after an earlier join of it has ended (it
+        # waited on Redis meanwhile): that join's clip is in the cache, so no second join.
+        cached: bytes | None = await self.store.clip(name)
+        if cached is not None:
+            return cached
         joined = await self.join(name)
         if joined is not None:
             await self.store.put_clip(name, joined)
