@@ -79,6 +79,13 @@ SLOT_MINUTES = 30
 SLOTS = 16                 # 09:00 to 17:00
 PER_SLOT = 48              # bookings a slot for the simulated arrivals: more than come
 VISITOR_COUNTER = 1        # the person trying the demo's counter; no simulated clerk there
+# At start, the bookings of the slots starting within this many minutes (check-in opens 30
+# minutes before a slot); the rest of the day follows once the centres are at work.
+STORED_FIRST_MINUTES = 90
+# The earlier day's clock runs this many times as fast, and its clerk waits this long (real
+# seconds) between the steps of a service: about a minute of that day each.
+EARLIER_RATE = 240.0
+EARLIER_STEP_S = 0.25
 KIOSK_RECEIPTS = 3         # permits from an earlier day ready at each centre's kiosk
 SURNAMES = ["CHAN", "WONG", "SMITH", "PATEL", "NGUYEN", "GARCIA", "KHAN", "MÜLLER", "SANTOS",
             "OKAFOR", "LEE", "SATO"]
@@ -104,7 +111,7 @@ SERVICE_SIGMA = 0.45
 PAYMENT_METHODS = {"octopus": 0.35, "eps": 0.25, "cash": 0.25, "card": 0.15}
 DECLINE_REASONS = ("documents_missing", "photo_rejected", "not_eligible")
 # The first calls wait this long (real seconds from start) at most for the offline voice.
-VOICE_WAIT_S = 8.0
+VOICE_WAIT_S = 5.0
 DAY_CHECK_S = 0.5          # how often (real seconds) the demo looks for a new demo day
 
 LOG_NAME = "demo.log"
@@ -232,6 +239,16 @@ def wrong_id(right: str, rng: random.Random) -> str:
             if not identity.valid("hkid", candidate):
                 return candidate
     return hkid(rng)
+
+
+def split_day(people: list[Sample], now: dt.datetime) -> tuple[list[Sample], list[Sample]]:
+    """The bookings whose check-in opens within the hour (stored at start), and the rest of the
+    day (stored once the centres are at work: the start is quicker)."""
+    limit = (now + dt.timedelta(minutes=STORED_FIRST_MINUTES)).time()
+    if (now + dt.timedelta(minutes=STORED_FIRST_MINUTES)).date() != now.date():
+        limit = dt.time.max
+    soon = [s for s in people if s.slot <= limit]
+    return soon, [s for s in people if s.slot > limit]
 
 
 def store_bookings(r: redis.Redis, secret: bytes, people: list[Sample], at: dt.datetime) -> None:
@@ -478,27 +495,47 @@ class Hall:
 
     # --- the day ---------------------------------------------------------------------------
 
-    async def open_day(self, day: dt.date) -> None:
-        """The day's bookings not yet checked in (a restarted demo finds some that are)."""
+    def open_day(self, day: dt.date) -> None:
+        """The day's bookings, for the simulated people and for the visitor. (A restarted demo
+        finds some checked in: the desk says so, and the next booking is taken.)"""
         everyone = samples(self.centre, day)
-        answer = await self.request("GET", self.people.desk, f"/bookings?date={day.isoformat()}")
-        taken = ({b["booking_ref"] for b in answer.json()["bookings"] if b["checked_in"]}
-                 if answer is not None and answer.status_code == 200 else set())
         self.pool = {}
         for s in everyone:
-            if not s.visitor and s.booking.ref not in taken:
+            if not s.visitor:
                 self.pool.setdefault(s.slot, []).append(s)
-        self.kept = [s for s in everyone if s.visitor and s.booking.ref not in taken]
+        self.kept = [s for s in everyone if s.visitor]
         self.absent.clear()
         self.transferred.clear()
         self.day = day.isoformat()
 
-    async def seed(self) -> None:
+    def seeds(self) -> int:
+        """How many are waiting when the demo's day opens: a call for every clerk, and more."""
+        return 2 * len(self.clerks) + 3
+
+    async def seed(self, wanted: int) -> None:
         """People already waiting when the demo's day opens, checked in at once."""
-        now = self.live.clock.now()
-        picked = [s for s in (self.pick(now) for _ in range(2 * len(self.clerks) + 3)) if s]
-        for s in picked:
-            await self.arrive(s, hurry=True)
+        tries = 0
+        while wanted > 0 and tries < 100:
+            tries += 1
+            s = self.pick(self.live.clock.now())
+            if s is None:
+                return
+            wanted -= await self.arrive(s, hurry=True)
+
+    async def suggest(self) -> Sample | None:
+        """The visitor's booking to try at the desk, its photo receipt registered."""
+        while True:
+            s = suggestion(self.centre, self.kept, self.live.clock.now())
+            if s is None:
+                return None
+            self.kept.remove(s)
+            found = await self.post(self.people.desk, "/bookings/lookup",
+                                    {"booking_ref": s.booking.ref})
+            if found is None or found.status_code != 200:
+                return None
+            if not any(b["checked_in"] for b in found.json()["bookings"]):
+                await self.post(self.people.photo, "/photo-receipts", {"barcode": s.barcode})
+                return s
 
     def pick(self, now: dt.datetime) -> Sample | None:
         slots = [slot for slot, left in self.pool.items()
@@ -523,9 +560,12 @@ class Hall:
                 continue  # the hall is full enough: the booked slots were sold for the counters
             s = self.pick(self.live.clock.now())
             if s is not None:
-                self.spawn(self.arrive(s))
+                self.spawn(self.arriving(s))
 
-    async def arrive(self, s: Sample, hurry: bool = False) -> None:
+    async def arriving(self, s: Sample) -> None:
+        await self.arrive(s)
+
+    async def arrive(self, s: Sample, hurry: bool = False) -> bool:
         """From the photo booth to the desk, with the booking's papers."""
         b = s.booking
         await self.post(self.people.photo, "/photo-receipts", {"barcode": s.barcode})
@@ -538,10 +578,11 @@ class Hall:
                                 {**body, "id_number": wrong_id(b.id_number, self.rng)})
                 await self.sleep(self.rng.uniform(20, 60))  # finds the right card
         answer = await self.post(self.people.desk, "/tickets", body)
-        if answer is not None and answer.status_code == 201:
-            number = answer.json()["ticket"]["number"]
-            if self.rng.random() < NO_SHOW_SHARE:
-                self.absent.add(number)
+        if answer is None or answer.status_code != 201:
+            return False
+        if self.rng.random() < NO_SHOW_SHARE:
+            self.absent.add(answer.json()["ticket"]["number"])
+        return True
 
     # --- clerks ----------------------------------------------------------------------------
 
@@ -690,7 +731,10 @@ async def kiosk_receipts(live: Live) -> list[Ready]:
     people = {c.id: kiosk_samples(c, day) for c in live.config.centres}
     await asyncio.to_thread(store_bookings, live.r, live.secret,
                             [s for group in people.values() for s in group], live.clock.now())
-    then = Clock(live.config.tz, dt.datetime.combine(day, dt.time(10, 15), tzinfo=live.config.tz))
+    # Its clock runs fast and the clerk takes a breath between steps, so that these services
+    # take minutes, like the simulated ones, and the wait estimates learn nothing strange.
+    then = Clock(live.config.tz, dt.datetime.combine(day, dt.time(10, 15), tzinfo=live.config.tz),
+                 rate=EARLIER_RATE)
     app = create_app(live.config, live.redis_url, live.secret, then)
     sock = _listen("127.0.0.1", 0)
     server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
@@ -699,19 +743,21 @@ async def kiosk_receipts(live: Live) -> list[Ready]:
     out: list[Ready] = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for centre in live.config.centres:
-                out += await _earlier_service(http, centre, live.people[centre.id],
-                                              people[centre.id])
+            for ready in await asyncio.gather(*(
+                    _earlier_service(http, live.config, c, live.people[c.id], people[c.id])
+                    for c in live.config.centres)):
+                out += ready
     finally:
         server.should_exit = True
         await task
     return out
 
 
-async def _earlier_service(http: httpx.AsyncClient, centre: Centre, people: People,
-                           kiosk: list[Sample]) -> list[Ready]:
+async def _earlier_service(http: httpx.AsyncClient, config: Config, centre: Centre,
+                           people: People, kiosk: list[Sample]) -> list[Ready]:
     base = f"/api/v1/centres/{centre.id}"
-    n = centre.counters[-1].number
+    # The visitor's counter, idle until the screens are printed (the simulated ones are busy).
+    n = VISITOR_COUNTER if centre.counter(VISITOR_COUNTER) else centre.counters[-1].number
     clerk = _bearer(people.clerks[n])
     out = []
     for s in kiosk:
@@ -722,33 +768,43 @@ async def _earlier_service(http: httpx.AsyncClient, centre: Centre, people: Peop
             "booking_ref": b.ref, "id_number": b.id_number, "photo_barcode": s.barcode})
         # 201 issued, or 409 already checked in (a restarted demo): the ticket either way.
         ticket = answer.json().get("ticket") if answer.status_code in (201, 409) else None
-        for _ in range(4):  # call, accept, pay, receipt
+        for _ in range(4):  # call, accept, take the fee, issue the receipt
             if not ticket or ticket.get("receipt_no"):
                 break
-            t = f"{base}/tickets/{ticket['number']}"
-            status = ticket["status"]
-            if status == "waiting":
-                answer = await http.post(f"{base}/counters/{n}/call", headers=clerk,
-                                         json={"ticket": ticket["number"]})
-            elif status == "called":
-                answer = await http.post(t + "/acceptance", headers=clerk, json={})
-            elif status == "accepted":
-                fee = (await http.get(t + "/booking", headers=clerk)).json()["booking"]["fee_hkd"]
-                answer = await http.post(t + "/payment", headers=clerk,
-                                         json={"method": "octopus", "amount_hkd": fee})
-            elif status == "paid":
-                answer = await http.post(t + "/receipt", headers=clerk, json={})
-            else:
+            step = _next_step(ticket, n, config.fees[b.application_type])
+            if step is None:
                 break
+            if ticket["status"] != "waiting":
+                await asyncio.sleep(EARLIER_STEP_S)
+            answer = await http.post(base + step[0], headers=clerk, json=step[1])
             if answer.status_code >= 300:
                 log.warning("demo: an earlier day's permit at %s stopped at %s (%s)", centre.id,
-                            status, answer.status_code)
+                            ticket["status"], answer.status_code)
                 break
-            ticket = (await http.get(t, headers=clerk)).json().get("ticket")
+            ticket = answer.json()["ticket"]  # each answer carries the ticket as it is now
         if ticket and ticket.get("receipt_no"):
             out.append(Ready(centre.id, ticket["receipt_no"], b.id_number))
     await http.post(f"{base}/counters/{n}/close", headers=clerk, json={})
     return out
+
+
+async def _kiosk_or_none(live: Live) -> list[Ready]:
+    """The kiosk's permits are a courtesy: if making them fails, the demo goes on without."""
+    try:
+        return await kiosk_receipts(live)
+    except (httpx.HTTPError, redis.RedisError, OSError, KeyError, ValueError):
+        log.exception("demo: the earlier day's permits could not be made")
+        return []
+
+
+def _next_step(ticket: dict[str, Any], counter: int,
+               fee: int) -> tuple[str, dict[str, Any]] | None:
+    """The counter's next request for a ticket of the earlier day, by its status."""
+    t = f"/tickets/{ticket['number']}"
+    return {"waiting": (f"/counters/{counter}/call", {"ticket": ticket["number"]}),
+            "called": (t + "/acceptance", {}),
+            "accepted": (t + "/payment", {"method": "octopus", "amount_hkd": fee}),
+            "paid": (t + "/receipt", {})}.get(ticket["status"])
 
 
 # --- running it all -------------------------------------------------------------------------------
@@ -758,6 +814,10 @@ def _fakeredis() -> str:
     from fakeredis import TcpFakeServer
 
     server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
+    # Its connections' threads (the worker's blocking reads among them) must not keep the demo
+    # from ending once it has stopped everything.
+    server.daemon_threads = True
+    server.block_on_close = False
     threading.Thread(target=server.serve_forever, daemon=True, name="fakeredis").start()
     _warn("no redis-server is installed: the demo runs on an in-memory fakeredis server and "
           "NOTHING WILL BE KEPT when it stops (apt-get install redis-server keeps it)")
@@ -789,12 +849,15 @@ def _start_worker(env: dict[str, str], out: IO[bytes]) -> subprocess.Popen[bytes
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    worker.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        worker.wait(10)
-    if worker.poll() is None:
-        worker.kill()
-        worker.wait(5)
+    """RQ finishes the job at hand on the first SIGTERM and stops it on the second; the demo's
+    jobs (audio, the day close) are all safe to run again, so it waits only a moment."""
+    for wait in (2.0, 5.0):
+        worker.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(wait)
+            return
+    worker.kill()
+    worker.wait(5)
 
 
 def _ask_for_voices(config: Config, url: str) -> None:
@@ -875,11 +938,12 @@ class Start:
     host: str
     sock: socket.socket
     tokens: dict[str, str]
-    staff: tuple[list[str], str]
+    staff: concurrent.futures.Future[tuple[list[str], str]]
     log_path: Path
     quiet: bool
     started: float
     voice_warning: concurrent.futures.Future[str | None]
+    later: list[Sample]  # the rest of the day's bookings, stored once the centres are at work
 
 
 def _url_host(host: str) -> str:
@@ -970,21 +1034,25 @@ def run(config: Config, host: str, port: int, speed: float = 1.0, quiet: bool = 
         env["QUEUESERVER_CONFIG"] = str(config.path)
     with log_path.open("ab") as out:
         worker = _start_worker(env, out)
-    probe = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gtts-probe")
+    # Asking for gTTS and hashing the logins' password take seconds: beside the rest.
+    aside = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="demo-start")
     try:
-        warning = probe.submit(_voice_warning)
+        warning = aside.submit(_voice_warning)
+        staff = aside.submit(logins, url, config)
         _ask_for_voices(config, url)
         tokens = credentials(r, config)
         people = simulation_credentials(r, config)
-        staff = logins(url, config)
-        store_bookings(r, secret, [s for c in config.centres
-                                   for s in samples(c, clock.now().date())], clock.now())
+        soon, later = split_day([s for c in config.centres
+                                 for s in samples(c, clock.now().date())], clock.now())
+        store_bookings(r, secret, soon, clock.now())
+        log.info("demo: bookings stored after %.1f s", time.monotonic() - started)
         live = Live(config, clock, url, secret, r, people)
-        begin = Start(host, sock, tokens, staff, log_path, quiet, started, warning)
+        begin = Start(host, sock, tokens, staff, log_path, quiet, started, warning, later)
         asyncio.run(_live(live, begin))
     finally:
-        probe.shutdown(wait=False, cancel_futures=True)
+        aside.shutdown(wait=False, cancel_futures=True)
         _stop_worker(worker)
+        log.info("demo: the worker stopped")
         r.close()
     return 0
 
@@ -999,16 +1067,24 @@ async def _live(live: Live, begin: Start) -> None:
         create_app(config, live.redis_url, live.secret, clock), log_config=None,
         access_log=False, ws_ping_interval=20.0, ws_ping_timeout=20.0, lifespan="on",
         timeout_graceful_shutdown=5))
-    serving = await _serving(server, begin.sock)
+    # The earlier day's permits are made beside the start-up (their own server, clock and day).
+    kiosk = asyncio.create_task(_kiosk_or_none(live))
+    try:
+        serving = await _serving(server, begin.sock)
+    except BaseException:
+        kiosk.cancel()
+        raise
     base = f"http://{_url_host(begin.host)}:{begin.sock.getsockname()[1]}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             live.http = http
-            await _in_business(live, begin, base)
+            await _in_business(live, begin, base, kiosk)
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([stopping, serving], return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
     finally:
+        log.info("demo: stopping")
+        kiosk.cancel()
         for task in list(live.tasks):
             task.cancel()
         await asyncio.gather(*live.tasks, return_exceptions=True)
@@ -1016,27 +1092,31 @@ async def _live(live: Live, begin: Start) -> None:
             await asyncio.to_thread(live.r.set, keys.demo_clock(), iso(clock.now()))
         server.should_exit = True
         await serving
+        log.info("demo: the web server stopped")
 
 
-async def _in_business(live: Live, begin: Start, base: str) -> None:
+async def _in_business(live: Live, begin: Start, base: str,
+                       kiosk_task: asyncio.Task[list[Ready]]) -> None:
+    """The centres come to life first (the 15 seconds of CONTRACT §8); the screens are printed
+    beside them, and the console's lines start where the centres' event streams stood."""
     config, clock = live.config, live.clock
+    log.info("demo: serving after %.1f s", time.monotonic() - begin.started)
+    halls = [Hall(live, c, live.people[c.id]) for c in config.centres]
+    marks: dict[str, str] = {}
+    for hall in halls:
+        hall.open_day(clock.now().date())
+        board = await hall.request("GET", hall.people.desk, "/board")
+        marks[hall.centre.id] = (board.json()["last_event_id"]
+                                 if board is not None and board.status_code == 200 else "0-0")
+    live.spawn(_open_doors(live, halls, begin.started, begin.later))
     warning = await asyncio.wrap_future(begin.voice_warning)
     if warning:
         _warn(warning)
-    kiosk = await kiosk_receipts(live)
-    halls = [Hall(live, c, live.people[c.id]) for c in config.centres]
-    tries: dict[str, Sample] = {}
-    marks: dict[str, str] = {}
-    for hall in halls:
-        await hall.open_day(clock.now().date())
-        s = suggestion(hall.centre, hall.kept, clock.now())
-        if s is not None:
-            hall.kept.remove(s)
-            await hall.post(hall.people.photo, "/photo-receipts", {"barcode": s.barcode})
-            tries[hall.centre.id] = s
-        board = await hall.request("GET", hall.people.desk, "/board")
-        marks[hall.centre.id] = board.json()["last_event_id"] if board is not None else "0-0"
-    print(screens_text(base, config, clock, begin.tokens, begin.staff, tries, kiosk,
+    kiosk = await kiosk_task
+    tries = {h.centre.id: s for h in halls if (s := await h.suggest()) is not None}
+    staff = await asyncio.wrap_future(begin.staff)
+    log.info("demo: screens printed after %.1f s", time.monotonic() - begin.started)
+    print(screens_text(base, config, clock, begin.tokens, staff, tries, kiosk,
                        begin.log_path), flush=True)
     print("\n" + (QUIET_MARK if begin.quiet else LIVE_MARK), flush=True)
     if not begin.quiet:
@@ -1046,14 +1126,26 @@ async def _in_business(live: Live, begin: Start, base: str) -> None:
             live.spawn(console.follow(ws, hall.centre,
                                       begin.tokens[f"demo-display-{hall.centre.id}"],
                                       marks[hall.centre.id]))
-    await asyncio.to_thread(_voices_ready, config, live.redis_url,
-                            begin.started + VOICE_WAIT_S)
-    for hall in halls:
-        await hall.seed()
-        hall.ready.set()
-        hall.start()
     live.spawn(_keep_clock(live))
     live.spawn(_new_days(live, halls, None if begin.quiet else sys.stdout))
+
+
+async def _open_doors(live: Live, halls: list[Hall], started: float,
+                      later: list[Sample]) -> None:
+    """People waiting and the clerks at work, once the offline voice is there (or soon)."""
+    await asyncio.to_thread(_voices_ready, live.config, live.redis_url, started + VOICE_WAIT_S)
+    await asyncio.gather(*(_first_people(hall) for hall in halls))
+    log.info("demo: people and clerks at work after %.1f s", time.monotonic() - started)
+    await asyncio.to_thread(store_bookings, live.r, live.secret, later, live.clock.now())
+
+
+async def _first_people(hall: Hall) -> None:
+    """A few at the desk, then the clerks start while the others are still checking in."""
+    first = min(3, hall.seeds())
+    await hall.seed(first)
+    hall.ready.set()
+    hall.start()
+    await hall.seed(hall.seeds() - first)
 
 
 async def _keep_clock(live: Live) -> None:
@@ -1081,6 +1173,7 @@ async def _new_days(live: Live, halls: list[Hall], out: TextIO | None) -> None:
         await asyncio.to_thread(store_bookings, live.r, live.secret,
                                 [s for h in halls for s in samples(h.centre, day)], now)
         for hall in halls:
-            await hall.open_day(day)
-            await hall.seed()
+            hall.open_day(day)
+        await asyncio.gather(*(hall.seed(hall.seeds()) for hall in halls))
+        for hall in halls:
             hall.ready.set()
