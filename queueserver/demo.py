@@ -380,6 +380,8 @@ class Console:
         self.out = out
         self.width = max(len(c.id) for c in config.centres)
         self.held: dict[tuple[str, str], tuple[str, asyncio.TimerHandle]] = {}
+        # How long (real seconds) an acceptance waits for its payment: a demo minute.
+        self.hold_s = max(1.0, 60.0 / clock.rate)
 
     def write(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -400,8 +402,7 @@ class Console:
         key = (centre.id, str(data.get("ticket", "")))
         if event.get("type") == "ticket.accepted":
             line = self._line(at, centre.id, event_line(centre, event) or "")
-            wait = max(1.0, 60.0 / self.clock.rate)
-            handle = asyncio.get_running_loop().call_later(wait, self._release, key)
+            handle = asyncio.get_running_loop().call_later(self.hold_s, self._release, key)
             self.held[key] = (line, handle)
             return
         if event.get("type") == "ticket.paid" and key in self.held:
