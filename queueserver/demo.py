@@ -70,7 +70,8 @@ DAY_CLOSES = dt.time(17, 0)
 SAME_DAY_UNTIL = dt.time(12, 0)
 # The demo clock's reading is kept this often (real seconds), for a restart to go on from it.
 CLOCK_KEPT_EVERY_S = 2.0
-SPEEDS = (0.1, 1000.0)
+# Beyond 100 times (a day in four minutes), the simulated desk alone would be rate-limited.
+SPEEDS = (0.1, 100.0)
 
 # --- the sample day ---------------------------------------------------------------------------
 
@@ -84,8 +85,8 @@ VISITOR_COUNTER = 1        # the person trying the demo's counter; no simulated 
 STORED_FIRST_MINUTES = 90
 # The earlier day's clock runs this many times as fast, and its clerk waits this long (real
 # seconds) between the steps of a service: about a minute of that day each.
-EARLIER_RATE = 240.0
-EARLIER_STEP_S = 0.25
+EARLIER_RATE = 600.0
+EARLIER_STEP_S = 0.1
 KIOSK_RECEIPTS = 3         # permits from an earlier day ready at each centre's kiosk
 SURNAMES = ["CHAN", "WONG", "SMITH", "PATEL", "NGUYEN", "GARCIA", "KHAN", "MÜLLER", "SANTOS",
             "OKAFOR", "LEE", "SATO"]
@@ -308,6 +309,7 @@ def logins(url: str, config: Config) -> tuple[list[str], str]:
     password = secrets.token_urlsafe(9)
     names = ["demo-admin"] + [f"demo-{role.value}-{c.id}" for c in config.centres
                               for role in STAFF_ROLES]
+    hashed = users.hash_password(password)  # once: one password for all, and argon2 is slow
 
     async def create() -> None:
         r = redis.asyncio.Redis.from_url(url, decode_responses=True)
@@ -315,7 +317,8 @@ def logins(url: str, config: Config) -> tuple[list[str], str]:
             for name in names:
                 await users.revoke_user(r, name)
                 _, role, centre = (name.split("-", 2) + [""])[:3]
-                await users.create_user(r, name, password, auth.Role(role), centre or None)
+                await users.create_user(r, name, password, auth.Role(role), centre or None,
+                                        password_hash=hashed)
         finally:
             await r.aclose()
 
@@ -915,6 +918,7 @@ class Live:
     people: dict[str, People]
     http: httpx.AsyncClient = field(init=False)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    out: TextIO | None = None  # the console, once the screens are printed (not with --quiet)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(work))
@@ -1049,16 +1053,17 @@ def run(config: Config, host: str, port: int, speed: float = 1.0, quiet: bool = 
         log.info("demo: bookings stored after %.1f s", time.monotonic() - started)
         live = Live(config, clock, url, secret, r, people)
         begin = Start(host, sock, tokens, staff, log_path, quiet, started, warning, later)
-        asyncio.run(_live(live, begin))
+        code = asyncio.run(_live(live, begin))
     finally:
         aside.shutdown(wait=False, cancel_futures=True)
         _stop_worker(worker)
         log.info("demo: the worker stopped")
         r.close()
-    return 0
+    return code
 
 
-async def _live(live: Live, begin: Start) -> None:
+async def _live(live: Live, begin: Start) -> int:
+    """Serve and simulate until a signal (exit 0) or until the web server stops by itself (1)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1079,21 +1084,34 @@ async def _live(live: Live, begin: Start) -> None:
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             live.http = http
-            await _in_business(live, begin, base, kiosk)
+            # A signal stops the demo at any moment, its start-up included.
             stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait([stopping, serving], return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
+            business = asyncio.create_task(_in_business(live, begin, base, kiosk))
+            try:
+                done, _ = await asyncio.wait([business, stopping, serving],
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if business in done:
+                    business.result()  # its error, if any, ends the demo
+                    await asyncio.wait([stopping, serving], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # The simulated people stop before their HTTP client closes.
+                log.info("demo: stopping")
+                ours = [stopping, business, kiosk, *live.tasks]
+                for task in ours:
+                    task.cancel()
+                await asyncio.gather(*ours, return_exceptions=True)
     finally:
-        log.info("demo: stopping")
-        kiosk.cancel()
-        for task in list(live.tasks):
-            task.cancel()
-        await asyncio.gather(*live.tasks, return_exceptions=True)
         with contextlib.suppress(redis.RedisError, OSError):
             await asyncio.to_thread(live.r.set, keys.demo_clock(), iso(clock.now()))
+        stopped_itself = serving.done()
         server.should_exit = True
         await serving
         log.info("demo: the web server stopped")
+    if stopped_itself:
+        print("queueserver: the demo's web server stopped; its log says why: "
+              f"{begin.log_path}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def _in_business(live: Live, begin: Start, base: str,
@@ -1105,15 +1123,16 @@ async def _in_business(live: Live, begin: Start, base: str,
     halls = [Hall(live, c, live.people[c.id]) for c in config.centres]
     marks: dict[str, str] = {}
     for hall in halls:
-        hall.open_day(clock.now().date())
         board = await hall.request("GET", hall.people.desk, "/board")
         marks[hall.centre.id] = (board.json()["last_event_id"]
                                  if board is not None and board.status_code == 200 else "0-0")
-    live.spawn(_open_doors(live, halls, begin.started, begin.later))
+    opened = asyncio.Event()
+    live.spawn(_days(live, halls, begin, opened))
     warning = await asyncio.wrap_future(begin.voice_warning)
     if warning:
         _warn(warning)
     kiosk = await kiosk_task
+    await opened.wait()
     tries = {h.centre.id: s for h in halls if (s := await h.suggest()) is not None}
     staff = await asyncio.wrap_future(begin.staff)
     log.info("demo: screens printed after %.1f s", time.monotonic() - begin.started)
@@ -1121,6 +1140,7 @@ async def _in_business(live: Live, begin: Start, base: str,
                        begin.log_path), flush=True)
     print("\n" + (QUIET_MARK if begin.quiet else LIVE_MARK), flush=True)
     if not begin.quiet:
+        live.out = sys.stdout
         console = Console(config, clock, sys.stdout)
         ws = base.replace("http", "ws", 1)
         for hall in halls:
@@ -1128,25 +1148,6 @@ async def _in_business(live: Live, begin: Start, base: str,
                                       begin.tokens[f"demo-display-{hall.centre.id}"],
                                       marks[hall.centre.id]))
     live.spawn(_keep_clock(live))
-    live.spawn(_new_days(live, halls, None if begin.quiet else sys.stdout))
-
-
-async def _open_doors(live: Live, halls: list[Hall], started: float,
-                      later: list[Sample]) -> None:
-    """People waiting and the clerks at work, once the offline voice is there (or soon)."""
-    await asyncio.to_thread(_voices_ready, live.config, live.redis_url, started + VOICE_WAIT_S)
-    await asyncio.gather(*(_first_people(hall) for hall in halls))
-    log.info("demo: people and clerks at work after %.1f s", time.monotonic() - started)
-    await asyncio.to_thread(store_bookings, live.r, live.secret, later, live.clock.now())
-
-
-async def _first_people(hall: Hall) -> None:
-    """A few at the desk, then the clerks start while the others are still checking in."""
-    first = min(3, hall.seeds())
-    await hall.seed(first)
-    hall.ready.set()
-    hall.start()
-    await hall.seed(hall.seeds() - first)
 
 
 async def _keep_clock(live: Live) -> None:
@@ -1155,26 +1156,45 @@ async def _keep_clock(live: Live) -> None:
         await asyncio.to_thread(live.r.set, keys.demo_clock(), iso(live.clock.now()))
 
 
-async def _new_days(live: Live, halls: list[Hall], out: TextIO | None) -> None:
-    """At 17:00 on the demo clock the next working day begins at 10:00: the day just ended is
-    closed (as the worker's day close would), the new day's bookings come in, people arrive."""
-    day = live.clock.now().date()
+async def _days(live: Live, halls: list[Hall], begin: Start, opened: asyncio.Event) -> None:
+    """Each demo day: its bookings, people waiting when it opens, clerks at work. The first
+    waits a moment for the offline voice; at 17:00 on the demo clock the next working day
+    begins at 10:00, and the day just ended is closed (as the worker's day close would)."""
+    day: dt.date | None = None
     while True:
-        await asyncio.sleep(DAY_CHECK_S)
         now = live.clock.now()
-        if now.date() == day:
-            continue
-        day = now.date()
-        for hall in halls:
-            hall.ready.clear()
-        if out is not None:
-            out.write(f"──── {now:%A %d %B %Y}: a new day at the centres ────\n")
-            out.flush()
-        await asyncio.to_thread(dayclose.close_due, live.config, live.r, live.clock)
-        await asyncio.to_thread(store_bookings, live.r, live.secret,
-                                [s for h in halls for s in samples(h.centre, day)], now)
-        for hall in halls:
-            hall.open_day(day)
-        await asyncio.gather(*(hall.seed(hall.seeds()) for hall in halls))
-        for hall in halls:
-            hall.ready.set()
+        if now.date() != day:
+            first, day = day is None, now.date()
+            for hall in halls:
+                hall.ready.clear()
+            if not first:
+                if live.out is not None:
+                    live.out.write(f"──── {now:%A %d %B %Y}: a new day at the centres ────\n")
+                    live.out.flush()
+                await asyncio.to_thread(dayclose.close_due, live.config, live.r, live.clock)
+            # The start stored the first hour of the day it began on; any other day, all of it.
+            started_today = bool(begin.later) and begin.later[0].booking.date == day.isoformat()
+            if not started_today:
+                await asyncio.to_thread(store_bookings, live.r, live.secret,
+                                        [s for h in halls for s in samples(h.centre, day)], now)
+            for hall in halls:
+                hall.open_day(day)
+            opened.set()
+            if first:
+                await asyncio.to_thread(_voices_ready, live.config, live.redis_url,
+                                        begin.started + VOICE_WAIT_S)
+            await asyncio.gather(*(_open(hall, start_clerks=first) for hall in halls))
+            log.info("demo: %s open after %.1f s", day, time.monotonic() - begin.started)
+            if first and started_today:
+                await asyncio.to_thread(store_bookings, live.r, live.secret, begin.later, now)
+        await asyncio.sleep(DAY_CHECK_S)
+
+
+async def _open(hall: Hall, start_clerks: bool) -> None:
+    """A few at the desk, then the clerks go on (or start) while the others check in."""
+    first = min(3, hall.seeds())
+    await hall.seed(first)
+    hall.ready.set()
+    if start_clerks:
+        hall.start()
+    await hall.seed(hall.seeds() - first)
