@@ -106,6 +106,8 @@ NO_SHOW_SHARE = 0.07       # take a number and are gone when called
 SLOW_SHARE = 0.12          # come only after the number is called again
 TRANSFER_SHARE = 0.03      # sent to another queue by the clerk
 DECLINE_SHARE = 0.04       # documents missing, photo rejected, not eligible
+# The hall hears a call at least this often (demo seconds): see Hall.pacer.
+CALL_AT_LEAST_EVERY_S = 45.0
 BREAK_SHARE = 0.02         # the clerk pauses the counter for a short break
 SERVICE_MEAN_S = 120.0     # checking the documents (lognormal: most take 1 to 3.5 minutes)
 SERVICE_SIGMA = 0.45
@@ -468,6 +470,11 @@ class Hall:
         self.transferred: set[str] = set()
         self.ready = asyncio.Event()
         self.day = ""
+        # For the pacer: when the hall last heard a call, since when each clerk has been with
+        # their person (event-loop seconds), and the nod that cuts a clerk's pauses short.
+        self.last_call = 0.0
+        self.busy: dict[int, float] = {}
+        self.hurry = {n: asyncio.Event() for n in self.clerks}
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -606,15 +613,42 @@ class Hall:
                     await self.post(token, f"/counters/{n}/resume")
                     continue
             if not ticket:
+                self.busy.pop(n, None)
                 await self.sleep(self.rng.uniform(10, 25))
                 continue
+            if answer is not None and answer.status_code == 200:
+                self.called(n)
             # A restarted demo's clerk finds the ticket it was serving (409 counter_busy).
             await self.serve(token, n, ticket)
-            await self.sleep(self.rng.uniform(5, 25))
+            await self.pause(n, self.rng.uniform(5, 25))
             if self.rng.random() < BREAK_SHARE:
+                self.busy.pop(n, None)
                 if self.ok(await self.post(token, f"/counters/{n}/pause")):
                     await self.sleep(self.rng.uniform(120, 300))
                     await self.post(token, f"/counters/{n}/resume")
+
+    def called(self, n: int) -> None:
+        now = asyncio.get_running_loop().time()
+        self.last_call = now
+        self.busy[n] = now
+        self.hurry[n].clear()
+
+    async def pause(self, n: int, demo_seconds: float) -> None:
+        """A clerk's pause, cut short when the hall has waited too long for a call."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hurry[n].wait(),
+                                   max(0.0, demo_seconds) / self.live.clock.rate)
+
+    async def pacer(self) -> None:
+        """At least one call a demo minute: when the hall has heard none for a while, the clerk
+        longest with one person finishes with them without the pauses (a supervisor's nod)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.sleep(5)
+            await self.ready.wait()
+            quiet_s = (loop.time() - self.last_call) * self.live.clock.rate
+            if quiet_s >= CALL_AT_LEAST_EVERY_S and self.busy:
+                self.hurry[min(self.busy, key=lambda n: self.busy[n])].set()
 
     def service_seconds(self) -> float:
         mu = math.log(SERVICE_MEAN_S) - SERVICE_SIGMA ** 2 / 2
@@ -627,23 +661,25 @@ class Hall:
         t = f"/tickets/{number}"
         if status == "called":
             if number in self.absent:
-                await self.sleep(self.rng.uniform(45, 75))
-                await self.post(token, f"/counters/{n}/recall")
-                await self.sleep(self.rng.uniform(45, 75))
+                await self.pause(n, self.rng.uniform(45, 75))
+                if self.ok(await self.post(token, f"/counters/{n}/recall")):
+                    self.called(n)
+                await self.pause(n, self.rng.uniform(45, 75))
                 await self.post(token, f"/counters/{n}/no-show")
                 return
             if self.rng.random() < SLOW_SHARE:
-                await self.sleep(self.rng.uniform(30, 50))
+                await self.pause(n, self.rng.uniform(30, 50))
                 if not self.ok(await self.post(token, f"/counters/{n}/recall")):
                     return
-            await self.sleep(self.rng.uniform(10, 30))  # walks up to the counter
+                self.called(n)
+            await self.pause(n, self.rng.uniform(10, 30))  # walks up to the counter
             other = self.other_service(ticket.get("service", ""))
             if other and number not in self.transferred and self.rng.random() < TRANSFER_SHARE:
-                await self.sleep(self.rng.uniform(30, 60))
+                await self.pause(n, self.rng.uniform(30, 60))
                 if self.ok(await self.post(token, f"/counters/{n}/transfer", {"service": other})):
                     self.transferred.add(number)
                 return
-            await self.sleep(self.service_seconds())
+            await self.pause(n, self.service_seconds())
             if self.rng.random() < DECLINE_SHARE:
                 await self.post(token, t + "/decline",
                                 {"reason": self.rng.choice(DECLINE_REASONS)})
@@ -655,7 +691,7 @@ class Hall:
             booking = await self.request("GET", token, t + "/booking")
             if booking is None or booking.status_code != 200:
                 return
-            await self.sleep(self.rng.uniform(10, 30))
+            await self.pause(n, self.rng.uniform(10, 30))
             method = self.rng.choices(list(PAYMENT_METHODS), list(PAYMENT_METHODS.values()))[0]
             pay: dict[str, Any] = {"method": method,
                                    "amount_hkd": booking.json()["booking"]["fee_hkd"]}
@@ -665,7 +701,7 @@ class Hall:
                 return
             status = "paid"
         if status == "paid":
-            await self.sleep(self.rng.uniform(15, 40))
+            await self.pause(n, self.rng.uniform(15, 40))
             await self.post(token, t + "/receipt")
 
     def other_service(self, code: str) -> str | None:
@@ -677,7 +713,9 @@ class Hall:
         return others[0] if others else None
 
     def start(self) -> None:
+        self.last_call = asyncio.get_running_loop().time()
         self.spawn(self.arrivals())
+        self.spawn(self.pacer())
         for i, n in enumerate(self.clerks):
             # The first clerk calls at once, the others settle in over half a minute.
             self.spawn(self.clerk(n, 0.0 if i == 0 else self.rng.uniform(3, 30)))
