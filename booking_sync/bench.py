@@ -32,9 +32,9 @@ from typing import IO, Any
 
 import redis
 
-from queueserver import identity
 from queueserver.booking_sync import importer
-from queueserver.bookings import BookingStore
+from queueserver.bookings.store import BookingStore
+from queueserver.rules import identity
 
 SIZES = (10_000, 50_000, 200_000)
 CENTRES = ("wan-chai", "kowloon-bay")

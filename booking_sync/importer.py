@@ -20,9 +20,9 @@ from dataclasses import dataclass, fields
 
 import redis
 
-from queueserver.booking_plan import SETTLED, STARTED, ImportPlan
 from queueserver.booking_sync.rows import FileError, Opener, Rejection, read
-from queueserver.bookings import Applied, Booking, BookingStore, Outcome, Upsert
+from queueserver.bookings.plan import SETTLED, STARTED, ImportPlan
+from queueserver.bookings.store import Applied, Booking, BookingStore, Outcome, Upsert
 
 # Rows per pipelined round trip to Redis: enough to hide the latency, few enough to keep
 # memory flat on any file size.

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from queueserver import identity
-from queueserver.bookings import Booking
-from queueserver.config import APPLICATION_TYPES
+from queueserver.bookings.store import Booking
+from queueserver.platform.config import APPLICATION_TYPES
+from queueserver.rules import identity
 
 FIELDS = (
     "booking_ref",
@@ -289,7 +289,7 @@ def _booking(item: Any, centres: frozenset[str]) -> Booking:
         f"longer than {MAX_NAME_CHARS} characters",
     )
     id_kind = _required(item, "id_kind")
-    _check(id_kind in ("hkid", "access_notice"), "id_kind", "must be hkid or access_notice")
+    _check(id_kind in identity.ID_KINDS, "id_kind", "must be hkid or access_notice")
     id_number = _required(item, "id_number")
     _check_id(id_kind, id_number)
     passport_no = _required(item, "passport_no")

@@ -1,19 +1,19 @@
 """The scheduled booking sync: the worker pulls `[booking_feed]` every `interval_seconds`.
 
-Importing this module registers the job in `worker.SCHEDULE` (the worker imports it through
-`worker.SCHEDULE_MODULES`). The worker's schedule enqueues it once per interval city-wide; the
-feed's own lock (`FeedLock`) still keeps a sync that outlasts its interval from running beside
-the next one. The job logs one line per rejected or held row and a one-line summary.
+The worker command lists the job in its schedule (`tools/worker.py`), which enqueues it once
+per interval city-wide; the feed's own lock (`FeedLock`) still keeps a sync that outlasts its
+interval from running beside the next one. The job logs one line per rejected or held row and
+a one-line summary.
 """
 
 from __future__ import annotations
 
 import logging
 
-from queueserver import clock, runtime
 from queueserver.booking_sync import sync
-from queueserver.config import Config, load_default
-from queueserver.worker import SCHEDULE, Periodic
+from queueserver.platform import clock, runtime
+from queueserver.platform.config import Config, load_default
+from queueserver.platform.jobs import Periodic
 
 log = logging.getLogger("queueserver.booking_sync")
 
@@ -24,8 +24,6 @@ def _interval(config: Config) -> float | None:
 
 BOOKING_SYNC = Periodic("booking-sync", "bookings", "queueserver.booking_sync.schedule.sync_job",
                         _interval)
-if all(p.name != BOOKING_SYNC.name for p in SCHEDULE):
-    SCHEDULE.append(BOOKING_SYNC)
 
 
 def sync_job() -> str:

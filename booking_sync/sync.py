@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import redis
 
-from queueserver.booking_feed import Busy, FeedLock, FeedState, LockLost
 from queueserver.booking_sync import importer
 from queueserver.booking_sync.feed import Policy, Pull, Validators
-from queueserver.bookings import BookingStore
-from queueserver.config import Config
+from queueserver.bookings.feed_state import Busy, FeedLock, FeedState, LockLost
+from queueserver.bookings.store import BookingStore
+from queueserver.platform.config import Config
 
 SOURCE = "feed"
 

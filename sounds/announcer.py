@@ -20,10 +20,9 @@ from typing import Any
 
 import redis
 
-from queueserver.api.sounds import CLIPS_PREFIX
-from queueserver.clips import AsyncClipStore
-from queueserver.config import Centre, Config
+from queueserver.platform.config import Centre, Config
 from queueserver.sounds import audio, engines, render, segments, spoken
+from queueserver.sounds.clips import CLIPS_PREFIX, AsyncClipStore
 
 log = logging.getLogger("queueserver.sounds")
 
@@ -195,7 +194,7 @@ class Announcer:
                             centre.id, e)
 
     def _missing(self, centre: Centre) -> int:
-        from queueserver.clips import SegmentStore, connect
+        from queueserver.sounds.clips import SegmentStore, connect
 
         r = connect(self.redis_url)
         try:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from rq.job import JobStatus
 
-from queueserver import clips, config, runtime, worker
-from queueserver.config import Centre, Config
-from queueserver.sounds import audio, engines, segments, spoken
+from queueserver.platform import config, runtime
+from queueserver.platform import jobs as worker
+from queueserver.platform.config import Centre, Config
+from queueserver.sounds import audio, clips, engines, segments, spoken
 
 log = logging.getLogger("queueserver.sounds")
 

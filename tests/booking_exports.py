@@ -10,9 +10,9 @@ from typing import Any
 
 import redis
 
-from queueserver import keys
 from queueserver.booking_sync import importer, rows
-from queueserver.bookings import BookingStore
+from queueserver.bookings.store import BookingStore
+from queueserver.store import keys
 
 DATA = Path(__file__).parent / "data"
 SECRET = b"test-secret"

@@ -17,9 +17,10 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from queueserver import auth, config
-from queueserver.bookings import Booking, BookingStore, Upsert
-from queueserver.clock import Clock
+from queueserver.auth import credentials as auth
+from queueserver.bookings.store import Booking, BookingStore, Upsert
+from queueserver.platform import config
+from queueserver.platform.clock import Clock
 
 
 def free_port() -> int:
@@ -104,7 +105,7 @@ def clock(cfg: config.Config) -> Clock:
 @pytest.fixture
 def client(r: redis.Redis, redis_url: str, cfg: config.Config,
            clock: Clock) -> Iterator[TestClient]:
-    from queueserver.app import create_app
+    from queueserver.web.app import create_app
 
     with TestClient(create_app(cfg, redis_url, SECRET, clock)) as c:
         yield c
@@ -236,3 +237,45 @@ def server(r: redis.Redis, redis_url: str) -> Iterator[Server]:
     s = start_server(server_env(redis_url))
     yield s
     s.stop()
+
+
+
+def everything_in(r: redis.Redis) -> str:
+    """Every key and every value in the database, of every type, as one text: what a copy of
+    Redis or of its append-only file would give away (a plain search over DUMP would miss
+    values Redis stores compressed). Bytes are read as UTF-8, so RQ's pickles do not stop it."""
+    where = r.connection_pool.connection_kwargs
+    raw = redis.Redis(host=where["host"], port=where["port"], db=where.get("db", 0))
+
+    def text(value: Any) -> str:
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+        if isinstance(value, dict):
+            return " ".join(f"{text(k)}={text(v)}" for k, v in value.items())
+        if isinstance(value, list | tuple | set):
+            return " ".join(text(v) for v in value)
+        return str(value)
+
+    out = []
+    try:
+        for key in raw.scan_iter(count=1000):
+            kind = text(raw.type(key))
+            value: Any
+            if kind == "string":
+                value = raw.get(key)
+            elif kind == "hash":
+                value = raw.hgetall(key)
+            elif kind == "list":
+                value = raw.lrange(key, 0, -1)
+            elif kind == "set":
+                value = raw.smembers(key)
+            elif kind == "zset":
+                value = raw.zrange(key, 0, -1, withscores=True)
+            elif kind == "stream":
+                value = raw.xrange(key)
+            else:
+                raise AssertionError(f"{key!r}: a type this scan does not read: {kind}")
+            out.append(f"{text(key)} {text(value)}")
+    finally:
+        raw.close()
+    return "\n".join(out)

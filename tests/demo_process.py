@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from conftest import alive, children, free_port
 
-from queueserver.demo import LIVE_MARK, QUIET_MARK
+from queueserver.tools.demo import LIVE_MARK, QUIET_MARK
 
 # Tuesday 24 November 2026, 23:10 in Hong Kong: the demo shows Wednesday from 10:00.
 EVENING = "2026-11-24T23:10:00+08:00"
@@ -50,7 +50,7 @@ class Demo:
         args = ["demo", "--port", str(self.port), "--speed", f"{speed:g}"]
         self.started = time.monotonic()
         with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "queueserver.cli", *args,
+            self.proc = subprocess.Popen([sys.executable, "-m", "queueserver.tools.cli", *args,
                                           *(["--quiet"] if quiet else [])],
                                          cwd=data, env=env, stdout=out, stderr=err)
         self.url = f"http://127.0.0.1:{self.port}"

@@ -1,11 +1,12 @@
 // The collection kiosk: receipt number and identity number in, the answer and the permit out.
 // It keeps a copy of the centre's eligible feed and kiosk key, so while the server cannot be
 // reached it still checks the person in front of it (the identity number against the receipt's
-// `id_verifier`, never the number itself) and reports its collections when the server is back.
+// 16-bit `id_verifier`, never the number itself) and reports its collections when the server is
+// back. Nothing it keeps in the browser's storage holds an identity number (docs/screens.md).
 //
 // Its state is `window.__kiosk`.
 
-import { ApiError, api, el, guarded, newKey, pageData, serverClock } from "./api.js";
+import { ApiError, api, el, guarded, newKey, pageData, serverClock } from "/static/shared/api.js";
 import { fromHex, hex, hmacSha256, utf8 } from "./sha256.js";
 
 const page = pageData();
@@ -14,15 +15,17 @@ const clock = serverClock(page);
 const $ = (id) => document.getElementById(id);
 const STORE = `qs-kiosk:${centre.id}`;
 const OUTBOX = `qs-kiosk-outbox:${centre.id}`;
-// The feed is fetched this many days ahead, so that offline the kiosk can still say "not yet,
-// come on DATE" to someone who is early.
-const FEED_DAYS_AHEAD = 31;
+// CONTRACT §5: the feed is today's or tomorrow's, so the copy holds the receipts due by
+// tomorrow and no more (offline, someone a day early still hears "not yet, come on DATE").
+const FEED_DAYS_AHEAD = 1;
+// The verifier's length: 16 bits, as hex.
+const VERIFIER_HEX = 4;
 // Fresh enough that a receipt issued this morning is in the copy by the afternoon.
 const FEED_REFRESH_MS = 2 * 60 * 1000;
 // An answer stays on screen this long untouched, then the kiosk clears it for the next person.
 const CLEAR_AFTER_MS = 60 * 1000;
 
-// Receipt numbers as the server reads them (queueserver/numbering.py): any case, no
+// Receipt numbers as the server reads them (queueserver/rules/numbering.py): any case, no
 // separators, O read as 0 and I or L as 1; the last symbol is a Damm check over GF(32).
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const RANDOM_SYMBOLS = 8;
@@ -64,18 +67,34 @@ function load(name, fallback) {
 
 const state = {
   cache: load(STORE, { key: null, receipts: {}, fetched_at: null, through: null }),
-  // Collections made offline, to report when the server is back. They hold the identity number
-  // (the API needs it) and are deleted as soon as the server has them.
+  // Collections made offline, to report when the server is back, each deleted as soon as the
+  // server has it. Stored without the identity number: see `ids`.
   outbox: load(OUTBOX, []),
+  // The identity number of each pending report (by its Idempotency-Key), which the server
+  // checks in full: in this page's memory only, for as long as the report takes. A kiosk
+  // restarted meanwhile reports without it, and the server flags that collection to the
+  // supervisor instead of recording it.
+  ids: new Map(),
   online: null,
   answer: null,
 };
 window.__kiosk = state;
 
+// A copy written by an earlier version of this page may hold identity numbers in its outbox
+// and whole verifiers in its feed: take the numbers into memory and cut the verifiers.
+for (const c of state.outbox) {
+  if (c.id_number) state.ids.set(c.key, c.id_number);
+  delete c.id_number;
+}
+for (const r of Object.values(state.cache.receipts || {})) {
+  r.id_verifier = String(r.id_verifier || "").slice(0, VERIFIER_HEX);
+}
+
 function save() {
   localStorage.setItem(STORE, JSON.stringify(state.cache));
   localStorage.setItem(OUTBOX, JSON.stringify(state.outbox));
 }
+save();
 
 function setOnline(online) {
   state.online = online;
@@ -115,17 +134,19 @@ async function refreshFeed() {
 async function sendOutbox() {
   while (state.outbox.length) {
     const c = state.outbox[0];
+    const body = { old_permit_surrendered: c.old_permit_surrendered, collected_at: c.collected_at };
+    if (state.ids.has(c.key)) body.id_number = state.ids.get(c.key);
     try {
-      await api("POST", `/api/v1/collection/${encodeURIComponent(c.receipt_no)}/collect`, {
-        id_number: c.id_number, old_permit_surrendered: c.old_permit_surrendered,
-        collected_at: c.collected_at,
-      }, { idempotencyKey: c.key });
+      await api("POST", `/api/v1/collection/${encodeURIComponent(c.receipt_no)}/collect`, body,
+        { idempotencyKey: c.key });
     } catch (e) {
       if (!(e instanceof ApiError) || e.unreachable) return;
-      // Refused (collected twice, say): the server flags it to the supervisor; it is reported.
+      // Refused (collected twice, a wrong or a lost identity number): the server flags it to the
+      // supervisor; it is reported.
       console.warn("offline collection refused", c.receipt_no, e.code);
     }
     state.outbox.shift();
+    state.ids.delete(c.key);
     save();
   }
 }
@@ -139,7 +160,10 @@ function offlineAnswer(receiptNo, idNumber) {
   const r = state.cache.receipts[receiptNo];
   if (!r || !state.cache.key) return { ...answer, reason: "offline_unknown" };
   const key = fromHex(state.cache.key);
-  const matches = idCandidates(idNumber).some((id) => hex(hmacSha256(key, utf8(id))) === r.id_verifier);
+  // 16 bits: a wrong number passes once in 65,536; the server checks the whole number when the
+  // collection is reported, and flags it.
+  const matches = !!r.id_verifier && idCandidates(idNumber)
+    .some((id) => hex(hmacSha256(key, utf8(id))).slice(0, VERIFIER_HEX) === r.id_verifier);
   if (!matches) return { ...answer, reason: "id_mismatch" };
   const known = { ...answer, collection_date: r.collection_date, surrender_old_permit: !!r.surrender_old_permit };
   if (r.collection_date > clock.today()) return { ...known, reason: "not_yet" };
@@ -234,8 +258,9 @@ async function collect(receiptNo, idNumber, surrendered, key) {
     }
     setOnline(false);
     offline = true;
-    state.outbox.push({ receipt_no: receiptNo, id_number: idNumber, old_permit_surrendered: surrendered,
+    state.outbox.push({ receipt_no: receiptNo, old_permit_surrendered: surrendered,
       collected_at: new Date(clock.now()).toISOString(), key });
+    state.ids.set(key, idNumber);
   }
   delete state.cache.receipts[receiptNo];
   save();

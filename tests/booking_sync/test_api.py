@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 import redis
 from conftest import bearer
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
+from queueserver.rules import identity
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 LOOKUP = C + "/bookings/lookup"
@@ -124,3 +127,80 @@ def test_a_lookup_needs_exactly_one_of_reference_or_number(
         client: TestClient, body: Any) -> None:
     answer = client.post(LOOKUP, json=body)  # the body is checked before the credential
     assert (answer.status_code, answer.json()["error"]["code"]) == (400, "bad_request")
+
+
+def _lookup_failures(client: TestClient, outcome: str) -> float:
+    text = client.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (sample.name == "queueserver_booking_lookup_failures_total"
+                    and sample.labels == {"centre": "wan-chai", "outcome": outcome}):
+                return float(sample.value)
+    return 0.0
+
+
+def test_another_days_list_is_for_the_supervisor_and_the_admin(
+        client: TestClient, tokens: dict[str, str], day_of_bookings: None) -> None:
+    """CONTRACT §4: desk and clerk look up today's bookings, names and all; not other days'."""
+    for role in ("desk", "clerk"):
+        h = bearer(tokens[role])
+        assert client.get(C + "/bookings?date=2026-11-27", headers=h).status_code == 200
+        for day in ("2026-11-28", "2026-11-26"):
+            answer = client.get(C + f"/bookings?date={day}", headers=h)
+            assert (answer.status_code, answer.json()["error"]["code"]) == (403, "forbidden")
+            assert "MEP9" not in answer.text
+    for role in ("supervisor", "admin"):
+        answer = client.get(C + "/bookings?date=2026-11-28", headers=bearer(tokens[role]))
+        assert [b["booking_ref"] for b in answer.json()["bookings"]] == ["MEP9"], role
+
+
+def test_one_passport_mask_everywhere(client: TestClient, tokens: dict[str, str],
+                                     seed: Any) -> None:
+    """Two masks of one number showing different characters would show more together: every
+    answer shows the same, at most 4 characters of it."""
+    seed("MEP1", **PERSON)
+    h = bearer(tokens["supervisor"])
+    client.post(C + "/photo-receipts", json={"barcode": "PH1"}, headers=bearer(tokens["photo"]))
+    number = client.post(C + "/tickets", headers=bearer(tokens["desk"]), json={
+        "booking_ref": "MEP1", "id_number": "C6686689", "photo_barcode": "PH1"},
+    ).json()["ticket"]["number"]
+    shown = {
+        client.get(C + "/bookings", headers=h).json()["bookings"][0]["passport_masked"],
+        client.post(LOOKUP, json={"booking_ref": "MEP1"}, headers=h).json()["bookings"][0][
+            "passport_masked"],
+        client.get(C + f"/tickets/{number}/booking", headers=h).json()["booking"][
+            "passport_masked"],
+    }
+    assert shown == {"H9****43"}
+    assert len(shown.pop().replace("*", "")) <= 4
+
+
+def test_failed_look_ups_are_limited_per_credential_and_counted(
+        client: TestClient, tokens: dict[str, str], r: redis.Redis, day_of_bookings: None) -> None:
+    """A desk reading identity numbers off their masks misses nearly every try: after 10 misses
+    in 15 minutes its look-ups are refused, found or not, until the window ends."""
+    desk = bearer(tokens["desk"])
+    missed, refused = _lookup_failures(client, "missed"), _lookup_failures(client, "refused")
+    found = client.post(LOOKUP, json={"id_number": "C668668(9)"}, headers=desk)
+    assert [b["booking_ref"] for b in found.json()["bookings"]] == ["MEP1"]  # no miss
+    guesses = [{"id_number": f"C66866{d}({identity.hkid_check_digit('C', f'66866{d}')})"}
+               for d in "0123567"] + [{"booking_ref": "NOPE"}, {"id_number": "C668668(8)"},
+                                      {"booking_ref": "MEPKB"}]
+    for body in guesses:
+        answer = client.post(LOOKUP, json=body, headers=desk)
+        assert answer.status_code in (200, 422), answer.text
+        assert answer.json().get("bookings", []) == []
+    assert _lookup_failures(client, "missed") == missed + 10
+    for body in ({"id_number": "C668668(9)"}, {"booking_ref": "MEP1"}):
+        answer = client.post(LOOKUP, json=body, headers=desk)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (429, "rate_limited")
+        assert 0 < int(answer.headers["retry-after"]) <= 15 * 60
+        assert "CHEUNG" not in answer.text
+    assert _lookup_failures(client, "refused") == refused + 2
+    # Another credential is not held back by this one; the day's list is no look-up.
+    assert client.post(LOOKUP, json={"booking_ref": "MEP1"},
+                       headers=bearer(tokens["clerk"])).json()["bookings"]
+    assert client.get(C + "/bookings", headers=desk).status_code == 200
+    # The window ends (its key expires): the desk looks up again.
+    r.delete(keys.lookup_failures(auth.lookup_token(r, tokens["desk"]).id))  # type: ignore[union-attr]
+    assert client.post(LOOKUP, json={"booking_ref": "MEP1"}, headers=desk).status_code == 200

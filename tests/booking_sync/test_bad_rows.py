@@ -9,7 +9,7 @@ import pytest
 import redis
 from booking_exports import booking, run, write_csv, write_json
 
-from queueserver import keys
+from queueserver.store import keys
 
 INVALID = [
     ("booking_ref", "", "missing"),

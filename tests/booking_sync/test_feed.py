@@ -11,11 +11,11 @@ import redis
 from booking_exports import AT, LATER, SECRET, booking, history
 from feed_server import FAST, Answer, FeedServer, Page
 
-from queueserver import keys
-from queueserver.booking_feed import FeedState
 from queueserver.booking_sync import rows, sync
 from queueserver.booking_sync.feed import Policy
-from queueserver.config import Config
+from queueserver.bookings.feed_state import FeedState
+from queueserver.platform.config import Config
+from queueserver.store import keys
 
 TWO = [booking(), booking(booking_ref="MEP240002", id_number="B765432(A)", slot_start="10:00",
                           slot_end="10:30")]
@@ -161,15 +161,15 @@ def test_a_body_cut_short_is_fetched_again(
 
 def test_the_platforms_credential_never_reaches_a_message(
         r: redis.Redis, cfg: Config, feed_server: FeedServer) -> None:
-    import dataclasses
+    import msgspec
 
-    from queueserver.config import BookingFeed
+    from queueserver.platform.config import BookingFeed
 
     secret_url = feed_server.url("/export.json?token=s3cret").replace("http://",
                                                                       "http://user:pw@")
     feed_server.queue("/export.json", Answer(500))
     with pytest.raises(rows.FileError) as failed:
-        Run(dataclasses.replace(cfg, booking_feed=BookingFeed(secret_url)), r,
+        Run(msgspec.structs.replace(cfg, booking_feed=BookingFeed(secret_url)), r,
             policy=Policy(attempts=1))
     assert "s3cret" not in str(failed.value) and "pw" not in str(failed.value)
     assert "/export.json" in str(failed.value)

@@ -27,8 +27,9 @@ from booking_exports import (
     write_json,
 )
 
-from queueserver import identity, keys
 from queueserver.booking_sync import importer, rows
+from queueserver.rules import identity
+from queueserver.store import keys
 
 # --- the forms of the file -----------------------------------------------------------------------
 
@@ -441,7 +442,7 @@ def test_empty_json_array_is_an_empty_export(r: redis.Redis, tmp_path: Path) -> 
 
 def cli(redis_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("queueserver")
-    command = [exe] if exe else [sys.executable, "-m", "queueserver.cli"]
+    command = [exe] if exe else [sys.executable, "-m", "queueserver.tools.cli"]
     env = {
         **os.environ,
         "REDIS_URL": redis_url,

@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 
 from queueserver.booking_sync import bench
-from queueserver.bookings import BookingStore
+from queueserver.bookings.store import BookingStore
 
 # 50,000 rows may cost a little more than 10,000 (a longer plan key name? no: slack for the
 # allocator's and redis-py's own caches), never anywhere near five times as much.

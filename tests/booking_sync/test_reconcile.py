@@ -11,7 +11,7 @@ from booking_exports import LATER, booking, history, run, write_csv
 from conftest import bearer
 from starlette.testclient import TestClient
 
-from queueserver import keys
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 KB = "/api/v1/centres/kowloon-bay"

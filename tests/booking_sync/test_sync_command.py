@@ -13,7 +13,7 @@ import redis
 from booking_exports import DATA, booking
 from feed_server import Answer, FeedServer
 
-from queueserver import keys
+from queueserver.store import keys
 
 pytestmark = pytest.mark.e2e
 ZERO = "imported=0 updated=0 cancelled=0 unchanged=0 rejected=0\n"

@@ -11,10 +11,10 @@ import redis
 from booking_exports import AT, SECRET, booking, history
 from feed_server import FAST, Answer, FeedServer
 
-from queueserver import keys
-from queueserver.booking_feed import Busy, FeedLock, LockLost, feed_id
 from queueserver.booking_sync import rows, sync
-from queueserver.config import Config
+from queueserver.bookings.feed_state import Busy, FeedLock, LockLost, feed_id
+from queueserver.platform.config import Config
+from queueserver.store import keys
 
 TWO = [booking(), booking(booking_ref="MEP2", id_number="B765432(A)")]
 

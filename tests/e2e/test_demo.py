@@ -24,14 +24,14 @@ from conftest import alive
 from demo_process import AFTER_MIDNIGHT, DEMO_DAY, EVENING, SUNDAY, TRY_KIOSK, Demo
 from websockets.sync.client import connect
 
-from queueserver import config, demo
+from queueserver.platform import config
+from queueserver.tools import demo
 
 pytestmark = pytest.mark.e2e
 
 CENTRES = ("wan-chai", "kowloon-bay")
-# The shipped sample, which the demo runs on (found beside the module: with an editable install,
-# `importlib.resources` may take tests/queueserver for the package).
-SAMPLE = config.load(Path(demo.__file__).with_name("sample_config.toml"))
+# The shipped sample, which the demo runs on.
+SAMPLE = config.load(config.sample_path())
 HKID = re.compile(r"[A-Z]{1,2}[0-9]{6}\([0-9A]\)")
 LINE = re.compile(r"^\d\d:\d\d:\d\d (wan-chai|kowloon-bay) +\S.*$")
 T = TypeVar("T")

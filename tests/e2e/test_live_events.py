@@ -19,7 +19,8 @@ from conftest import HKIDS, MORNING, Server, make_booking, server_env, start_ser
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from queueserver import auth, keys
+from queueserver.auth import credentials as auth
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ from conftest import (
     store,
 )
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 C = "/api/v1/centres/wan-chai"
 CONCURRENT = 200

@@ -12,7 +12,7 @@ import httpx
 from conftest import DAY, HKIDS, TZ, bearer
 from starlette.testclient import TestClient
 
-from queueserver.clock import Clock
+from queueserver.platform.clock import Clock
 
 C = "/api/v1/centres/wan-chai"
 

@@ -13,9 +13,10 @@ from conftest import DAY, TZ, bearer
 from operations.scripted_day import C, Day, play_the_scripted_day
 from starlette.testclient import TestClient
 
-from queueserver import dayclose, keys
-from queueserver.clock import Clock
-from queueserver.config import Config
+from queueserver.operations import dayclose
+from queueserver.platform.clock import Clock
+from queueserver.platform.config import Config
+from queueserver.store import keys
 
 WC = "wan-chai"
 TODAY = DAY.isoformat()
@@ -123,8 +124,8 @@ def test_a_missed_close_runs_the_next_morning_within_its_own_day(
 
 
 def test_the_day_close_is_a_scheduled_worker_job() -> None:
-    from queueserver.worker import load_schedule
+    from queueserver.tools.worker import SCHEDULE
 
-    job = next(j for j in load_schedule() if j.name == "day-close")
-    assert (job.queue, job.func) == ("maintenance", "queueserver.dayclose.run_due")
+    job = next(j for j in SCHEDULE if j.name == "day-close")
+    assert (job.queue, job.func) == ("maintenance", "queueserver.operations.dayclose.run_due")
     assert job.interval is not None

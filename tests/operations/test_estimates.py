@@ -11,8 +11,8 @@ from conftest import bearer
 from operations.scripted_day import C, Day
 from starlette.testclient import TestClient
 
-from queueserver import keys
-from queueserver.clock import Clock
+from queueserver.platform.clock import Clock
+from queueserver.store import keys
 
 
 @pytest.fixture

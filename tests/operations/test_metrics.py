@@ -14,9 +14,10 @@ from operations.scripted_day import C, Day
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from queueserver import keys, logs
-from queueserver.clock import Clock
-from queueserver.config import Config
+from queueserver.platform import logs
+from queueserver.platform.clock import Clock
+from queueserver.platform.config import Config
+from queueserver.store import keys
 
 BOARD = "/api/v1/centres/{centre}/board"
 
@@ -88,7 +89,7 @@ def test_requests_screens_events_and_queues_are_counted(
 
 def test_redis_errors_are_counted_and_metrics_still_answer(cfg: Config, r: redis.Redis,
                                                            tokens: dict[str, str]) -> None:
-    from queueserver.app import create_app
+    from queueserver.web.app import create_app
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
     with TestClient(create_app(cfg, dead, SECRET)) as client:

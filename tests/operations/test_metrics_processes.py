@@ -10,7 +10,7 @@ import redis
 from conftest import HKIDS, make_booking, server_env, start_server, store
 from prometheus_client.parser import text_string_to_metric_families
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 pytestmark = pytest.mark.e2e
 C = "/api/v1/centres/wan-chai"

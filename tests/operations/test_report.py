@@ -11,7 +11,7 @@ from conftest import bearer
 from operations.scripted_day import Day, play_the_scripted_day
 from starlette.testclient import TestClient
 
-from queueserver.clock import Clock
+from queueserver.platform.clock import Clock
 
 SVG = "{http://www.w3.org/2000/svg}"
 REPORT = "/admin/wan-chai/report?date=2026-11-27"

@@ -12,7 +12,7 @@ import pytest
 import redis
 from conftest import SAMPLE_CONFIG, SECRET, server_env, start_server
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 pytestmark = pytest.mark.e2e
 SPEED = "1200"  # an hour of the centre in three seconds

@@ -12,8 +12,8 @@ from conftest import bearer
 from operations.scripted_day import C, Day, play_the_scripted_day
 from starlette.testclient import TestClient
 
-from queueserver import stats
-from queueserver.clock import Clock
+from queueserver.operations import stats
+from queueserver.platform.clock import Clock
 
 
 @pytest.fixture

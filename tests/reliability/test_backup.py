@@ -14,7 +14,8 @@ import redis
 from conftest import HKIDS, make_booking, server_env, start_server, store
 from websockets.sync.client import connect
 
-from queueserver import auth, keys
+from queueserver.auth import credentials as auth
+from queueserver.store import keys
 
 pytestmark = pytest.mark.e2e
 

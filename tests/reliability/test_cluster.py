@@ -18,7 +18,9 @@ from faults import Cluster, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from queueserver import auth, connections, keys
+from queueserver.auth import credentials as auth
+from queueserver.platform import connections
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 BOOKINGS = SAMPLE_CONFIG.parent / "bookings.csv"

@@ -17,7 +17,7 @@ from faults import wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 C = "/api/v1/centres/wan-chai"
 # Redis holds writes this long: the check-in sent meanwhile is in flight when SIGTERM comes.

@@ -20,7 +20,7 @@ from faults import wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 SITE = Path(__file__).parents[2] / "docs" / "deploy" / "nginx-queueserver.conf"
 C = "/api/v1/centres/wan-chai"

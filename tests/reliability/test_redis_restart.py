@@ -13,7 +13,8 @@ import redis
 from conftest import DAY, HKIDS, make_booking, server_env, start_server, store
 from faults import Display, OwnRedis, event_id, stop_all, wait_for
 
-from queueserver import auth, keys
+from queueserver.auth import credentials as auth
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 BEFORE = 6

@@ -15,7 +15,8 @@ import redis
 from conftest import DAY, HKIDS, Server, make_booking, server_env, start_server, store
 from faults import Desk, Display, event_id, stop_all
 
-from queueserver import auth, keys
+from queueserver.auth import credentials as auth
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 BOOKINGS = 240

@@ -17,7 +17,8 @@ import redis.asyncio
 from conftest import Server
 from screens.helpers import PASSWORD, Api, Screens
 
-from queueserver import auth, users
+from queueserver.auth import credentials as auth
+from queueserver.auth import users
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,6 +1,7 @@
 """The collection kiosk in a real browser: "not yet" on the day of acceptance, "ready" on the
 collection date, and the same answers from its own copy while the server is stopped, with the
-offline collection reported once the server is back."""
+offline collection reported once the server is back. Its storage never holds an identity
+number: a kiosk restarted before the report reports without it, and the server flags that."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import redis
 from conftest import Server, make_booking, server_env, start_server, store
 from screens.helpers import Api, C, Screens, shoot
 
+from queueserver.store import keys
+
 pytestmark = pytest.mark.e2e
 
-PEOPLE = {"MEP0001": "A123456(3)", "MEP0002": "B987654(0)"}
+PEOPLE = {"MEP0001": "A123456(3)", "MEP0002": "B987654(0)", "MEP0003": "C668668(9)"}
 
 
 def served(r: redis.Redis, api: Api, ref: str, id_number: str, counter: int) -> dict[str, Any]:
@@ -43,6 +46,17 @@ def ask(kiosk: Any, receipt_no: str, id_number: str) -> dict[str, str]:
             "text": kiosk.text_content("#result") or ""}
 
 
+def stored(kiosk: Any) -> str:
+    """Everything the page keeps in the browser's local storage."""
+    return str(kiosk.evaluate("() => JSON.stringify(Object.assign({}, localStorage))"))
+
+
+def kept_no_identity_number(kiosk: Any) -> None:
+    text = stored(kiosk).upper()
+    for number in PEOPLE.values():
+        assert number[:7] not in text, number
+
+
 def on_day(redis_url: str, day: str, port: int) -> Server:
     return start_server(server_env(redis_url, QUEUESERVER_TEST_NOW=f"{day}T10:00:00+08:00"),
                         port=port)
@@ -53,8 +67,9 @@ def test_the_kiosk_answers_online_and_from_its_copy_offline(
         device: Callable[[str], str]) -> None:
     first = served(r, api, "MEP0001", PEOPLE["MEP0001"], 1)
     second = served(r, api, "MEP0002", PEOPLE["MEP0002"], 2)
+    third = served(r, api, "MEP0003", PEOPLE["MEP0003"], 3)
     due = first["collection_date"]
-    assert due == second["collection_date"] and due > "2026-11-27"
+    assert due == second["collection_date"] == third["collection_date"] and due > "2026-11-28"
     token = device("kiosk")
     ctx = screens.context()
     kiosk = screens.open(f"/kiosk/wan-chai?token={token}", ctx=ctx)
@@ -64,6 +79,8 @@ def test_the_kiosk_answers_online_and_from_its_copy_offline(
     assert due in answer["text"]
     answer = ask(kiosk, first["receipt_no"], PEOPLE["MEP0002"])
     assert answer["reason"] == "id_mismatch"
+    # The feed it copies is today's or tomorrow's: nothing due in two weeks is in it.
+    assert kiosk.evaluate("Object.keys(window.__kiosk.cache.receipts).length") == 0
     # A mistyped receipt number is caught by its check symbol.
     typo = first["receipt_no"][:-2] + first["receipt_no"][-1] + first["receipt_no"][-2]
     assert ask(kiosk, typo, PEOPLE["MEP0001"])["reason"] == "invalid_receipt_no"
@@ -74,7 +91,10 @@ def test_the_kiosk_answers_online_and_from_its_copy_offline(
     try:
         kiosk.reload()
         kiosk.wait_for_function("() => window.__kiosk.online === true && "
-                                "Object.keys(window.__kiosk.cache.receipts).length === 2")
+                                "Object.keys(window.__kiosk.cache.receipts).length === 3")
+        verifiers = kiosk.evaluate(
+            "Object.values(window.__kiosk.cache.receipts).map((r) => r.id_verifier)")
+        assert len(verifiers) == 3 and all(len(v) == 4 and int(v, 16) >= 0 for v in verifiers)
         answer = ask(kiosk, first["receipt_no"].lower(), PEOPLE["MEP0001"])
         assert (answer["reason"], answer["offline"]) == ("ready", "0")
         assert due in answer["text"]
@@ -96,6 +116,10 @@ def test_the_kiosk_answers_online_and_from_its_copy_offline(
     kiosk.click("#collect-go")
     kiosk.wait_for_selector("#result[data-reason=collected_now][data-offline='1']")
     assert kiosk.evaluate("window.__kiosk.outbox.length") == 1
+    # The report waits with the number in the page's memory, never in its storage.
+    assert kiosk.evaluate("window.__kiosk.ids.size") == 1
+    kept_no_identity_number(kiosk)
+    assert second["receipt_no"] in stored(kiosk)
     assert ask(kiosk, second["receipt_no"], PEOPLE["MEP0002"])["reason"] == "collected"
     # The server is back: the offline collection is reported, once, and the outbox emptied.
     server = on_day(redis_url, due, port)
@@ -103,7 +127,28 @@ def test_the_kiosk_answers_online_and_from_its_copy_offline(
         kiosk.evaluate("() => window.__kiosk.refreshFeed()")
         kiosk.wait_for_function("() => window.__kiosk.outbox.length === 0")
         assert kiosk.evaluate("localStorage.getItem('qs-kiosk-outbox:wan-chai')") == "[]"
+        assert kiosk.evaluate("window.__kiosk.ids.size") == 0
         answer = ask(kiosk, second["receipt_no"], PEOPLE["MEP0002"])
         assert (answer["reason"], answer["offline"]) == ("collected", "0")
+    finally:
+        server.stop()
+    # Offline again; this time the kiosk is restarted before the server is back, so the page
+    # that reports has no identity number: the server flags the collection, not records it.
+    answer = ask(kiosk, third["receipt_no"], PEOPLE["MEP0003"])
+    assert (answer["reason"], answer["offline"]) == ("ready", "1")
+    kiosk.click("#collect-go")
+    kiosk.wait_for_selector("#result[data-reason=collected_now][data-offline='1']")
+    kept_no_identity_number(kiosk)
+    server = on_day(redis_url, due, port)
+    try:
+        kiosk.reload()
+        kiosk.wait_for_function("() => window.__kiosk.online === true && "
+                                "window.__kiosk.outbox.length === 0")
+        receipt = r.hgetall(keys.receipt("wan-chai", third["receipt_no"]))
+        assert receipt["id_hash"] and not receipt.get("collected_at")
+        flags = r.lrange(keys.collection_flags("wan-chai"), 0, -1)
+        assert len(flags) == 1 and '"id_not_reported"' in flags[0]
+        assert third["receipt_no"] in flags[0]
+        kept_no_identity_number(kiosk)
     finally:
         server.stop()

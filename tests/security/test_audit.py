@@ -11,7 +11,7 @@ from conftest import DAY, bearer
 from service_path import Path
 from starlette.testclient import TestClient
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 AUDIT = "/api/v1/centres/wan-chai/audit"
 

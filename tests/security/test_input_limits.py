@@ -12,8 +12,8 @@ import redis
 from conftest import bearer
 from starlette.testclient import TestClient
 
-from queueserver.api import base
-from queueserver.tickets import Centres
+from queueserver.queue.tickets import Centres
+from queueserver.web.api import base
 
 C = "/api/v1/centres/wan-chai"
 CHECK_IN = {"booking_ref": "MEP1", "id_number": "A123456(3)", "photo_barcode": "PH1"}
@@ -73,7 +73,7 @@ def test_the_depth_limit_leaves_ordinary_bodies_alone(client: TestClient,
 def test_error_answers_hold_nothing_about_internals(
         client: TestClient, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("redis at /work/main/queueserver/tickets.py said qs:secret")
+        raise RuntimeError("redis at /work/main/queueserver/queue/tickets.py said qs:secret")
 
     answers = [
         client.post(C + "/tickets", content=b"{oops", headers=bearer(tokens["desk"])),

@@ -12,7 +12,7 @@ import pytest
 import redis
 from conftest import HKIDS, Server, make_booking, store
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 C = "/api/v1/centres/wan-chai"
 pytestmark = pytest.mark.e2e

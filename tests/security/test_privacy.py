@@ -9,12 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from conftest import MORNING, SECRET, bearer
+from conftest import MORNING, SECRET, bearer, everything_in
 from service_path import Path
 from starlette.testclient import TestClient
 
-from queueserver import config as config_mod
-from queueserver import keys, privacy, stats, worker
+from queueserver.operations import privacy, stats
+from queueserver.platform import config as config_mod
+from queueserver.platform.clock import Clock
+from queueserver.store import keys
+from queueserver.tools.worker import SCHEDULE
 
 C = "/api/v1/centres/wan-chai"
 PERSONAL = ("surname", "given_names", "id_hash", "id_masked", "id_verifier", "passport_no",
@@ -80,6 +83,64 @@ def test_erase_by_identity_number_keeps_the_statistics(
     assert "Z683365" not in str(erasures)
 
 
+def test_erase_takes_the_receipt_and_what_idempotency_keys_kept(
+        client: TestClient, tokens: dict[str, str], seed: Callable[..., Any],
+        r: redis.Redis, clock: Clock) -> None:
+    """A person served to the receipt, asked about at the kiosk and exported, each with an
+    Idempotency-Key, then erased: nothing of them is left anywhere in Redis, the kiosks' feed
+    no longer carries the receipt, and the erased number matches nothing."""
+    path = Path(client, tokens, seed)
+    sup = bearer(tokens["supervisor"])
+    seed("MEP0001", id_number="Z683365(A)", surname="CHAN", given_names="TAI MAN",
+         passport_no="K7654321")
+    path.post("photo-receipts", {"barcode": "PH1"}, tokens["photo"])
+    checked_in = path.post("tickets", {"booking_ref": "MEP0001", "id_number": "Z683365(A)",
+                                       "photo_barcode": "PH1"}, tokens["desk"], key="desk-1")
+    number = checked_in.json()["ticket"]["number"]
+    assert path.call() == number
+    assert path.accept(number, token=tokens["supervisor"]).status_code == 200
+    assert path.pay(number, token=tokens["supervisor"]).status_code == 200
+    receipt_no = path.receipt(number, token=tokens["supervisor"]).json()["receipt_no"]
+    ask = {"receipt_no": receipt_no, "id_number": "Z683365(A)"}
+    asked = path.post("/api/v1/collection/eligibility", ask, tokens["kiosk"], key="kiosk-1")
+    assert asked.json()["reason"] == "not_yet"
+    export = {"booking_ref": "MEP0001"}
+    exported = path.post(C + "/personal-data/export", export, tokens["supervisor"], key="pd-1")
+    assert exported.json()["bookings"][0]["surname"] == "CHAN"
+    clock.set(MORNING + dt.timedelta(days=14))           # past the collection date
+    feed = C + "/collection/eligible"
+    assert [e["receipt_no"] for e in client.get(
+        feed, headers=bearer(tokens["kiosk"])).json()["receipts"]] == [receipt_no]
+    before = everything_in(r)
+    assert "CHAN" in before and "Z683365" not in before   # the scan sees names when there
+    # What the keys kept for a repeat holds no personal data even before the erasure.
+    kept = [line for line in before.splitlines() if ":idem:" in line.split(" ", 1)[0]]
+    assert len(kept) == 3
+    assert not [line for line in kept if "CHAN" in line or "K7654321" in line]
+
+    erased = client.post(C + "/personal-data/erase", json={"id_number": "Z683365(A)"},
+                         headers=sup)
+    assert erased.json() == {"erased": 1}
+    receipt = r.hgetall(keys.receipt("wan-chai", receipt_no))
+    assert (receipt["id_hash"], receipt["id_verifier"]) == ("", "")
+    assert receipt["amount_hkd"] and receipt["collection_date"]  # the takings keep their figures
+    assert client.get(feed, headers=bearer(tokens["kiosk"])).json()["receipts"] == []
+    asked = path.post("/api/v1/collection/eligibility", ask, tokens["kiosk"])
+    assert asked.json()["reason"] == "id_mismatch"
+    # The kept answers went with the person: a repeat of the export's key runs again and finds
+    # what is left; the kiosk's and the desk's keys are free again.
+    left = everything_in(r)
+    for personal in ("CHAN", "TAI MAN", "K7654321", "Z683365"):
+        assert personal not in left, personal
+    assert ":idem:" in before and ":idem:" not in left and "booking-requests" not in left
+    again = path.post(C + "/personal-data/export", export, tokens["supervisor"], key="pd-1")
+    assert again.status_code == 200 and again.json()["bookings"][0]["surname"] == ""
+    assert "CHAN" not in everything_in(r)
+    retried = path.post("tickets", {"booking_ref": "MEP0001", "id_number": "Z683365(A)",
+                                    "photo_barcode": "PH1"}, tokens["desk"], key="desk-1")
+    assert retried.status_code == 422 != checked_in.status_code   # run again, not replayed
+
+
 def test_a_request_names_exactly_one_person(client: TestClient,
                                             tokens: dict[str, str]) -> None:
     sup = bearer(tokens["supervisor"])
@@ -96,7 +157,7 @@ def test_the_purge_removes_personal_fields_days_after_collection(
     receipt = Path(client, tokens, seed).served()["receipt_no"]
     key = keys.receipt("wan-chai", receipt)
     before = figures(r)
-    # Collected at a kiosk today (the kiosk's own path is tests/queueserver/test_collection.py).
+    # Collected at a kiosk today (the kiosk's own path is tests/collection/test_collection.py).
     r.hset(key, "collected_at", MORNING.isoformat())
     assert cfg.personal_data_days == 30
     early = MORNING + dt.timedelta(days=30)
@@ -110,7 +171,7 @@ def test_the_purge_removes_personal_fields_days_after_collection(
     assert r.hget(key, "id_hash") == "" and r.hget(key, "amount_hkd")
     assert figures(r) == before
     assert privacy.purge(cfg, r, late, SECRET) == 0
-    assert "personal-data-purge" in {job.name for job in worker.load_schedule()}
+    assert "personal-data-purge" in {job.name for job in SCHEDULE}
 
 
 def test_the_number_of_days_is_configured(tmp_path: Any) -> None:

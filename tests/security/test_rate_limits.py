@@ -13,7 +13,9 @@ import redis
 from conftest import Server, bearer
 from starlette.testclient import TestClient
 
-from queueserver import auth, keys, ratelimit, users
+from queueserver.auth import credentials as auth
+from queueserver.auth import ratelimit, users
+from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
 FLOOR_BURST = 300

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 C = "/api/v1/centres/wan-chai"
 ROLES = ("admin", "supervisor", "desk", "clerk", "display", "kiosk", "photo")
@@ -72,6 +72,7 @@ TABLE: list[Row] = [
     row("GET", TK, LOOK, T1),
     row("GET", AC + "/board", BOARD),
     row("GET", AC + "/bookings", LOOK),
+    row("GET", AC + "/bookings", MANAGE, C + "/bookings?date=2026-11-30"),  # not today's
     row("POST", AC + "/bookings/lookup", LOOK, body={"booking_ref": "WC-0000"}),
     row("GET", "/sounds/chime.wav", ANYONE),
     row("GET", "/sounds/clips/{name}.wav", ANYONE, "/sounds/clips/none.wav"),
@@ -113,7 +114,7 @@ TABLE: list[Row] = [
     row("GET", TK + "/booking", LOOK, T1 + "/booking"),
     row("GET", "/login", ANYONE),
     # Signing in needs the login form's own CSRF pair, whatever token comes along
-    # (tests/queueserver/test_logins.py walks the form).
+    # (tests/tests/auth/test_logins.py walks the form).
     row("POST", "/login", set()),
     row("POST", "/logout", ANYONE),
     # The home page lists a staff session's screens; a bearer token is sent to sign in.
@@ -121,10 +122,12 @@ TABLE: list[Row] = [
     row("GET", "/display/{centre}", BOARD),
     row("GET", "/kiosk/{centre}", {A, S, K}),
     row("GET", "/photo/{centre}", {A, S, P}),
+    row("GET", "/photo/{centre}/barcode.svg", {A, S, P}, "/photo/wan-chai/barcode.svg?text=PH1"),
     row("GET", "/desk/{centre}", {A, S, D}),
     row("GET", "/counter/{centre}/{n:int}", COUNTER),
     row("GET", "/admin", MANAGE, scoped=False),
     row("GET", "/qr/{text}.svg", ANYONE, "/qr/A001.svg"),
+    row("GET", "/static/shared", ANYONE, "/static/shared/api.js"),
     row("GET", "/static/displays", ANYONE, "/static/displays/display.js"),
     row("GET", "/static/counters", ANYONE, "/static/counters/counter.js"),
 ]
@@ -231,7 +234,7 @@ def test_the_table_agrees_with_the_code() -> None:
 def test_staff_sessions_follow_the_same_table(client: TestClient,
                                               tokens: dict[str, str]) -> None:
     """A signed-in browser is held to the same table as a token (reading routes; the POSTs'
-    CSRF rule is walked in tests/queueserver/test_logins.py). Its home page lists its screens."""
+    CSRF rule is walked in tests/tests/auth/test_logins.py). Its home page lists its screens."""
     password = "a long enough password"
     rows = [e for e in TABLE if e.method == "GET" and e.allowed != ANYONE
             and "{receipt}" not in e.path]

@@ -10,7 +10,7 @@ import pytest
 import redis
 from conftest import Server
 
-from queueserver import auth
+from queueserver.auth import credentials as auth
 
 pytestmark = pytest.mark.e2e
 

@@ -17,9 +17,10 @@ from conftest import HKIDS, MORNING, SECRET, bearer
 from rq import Queue
 from sound_fixtures import run_async, write_config
 
-from queueserver import clips, config, keys
-from queueserver.clock import Clock
-from queueserver.sounds import announcer, audio, engines, render, segments, spoken
+from queueserver.platform import config
+from queueserver.platform.clock import Clock
+from queueserver.sounds import announcer, audio, clips, engines, render, segments, spoken
+from queueserver.store import keys
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -77,7 +78,7 @@ class Hall:
 def hall(tmp_path: Path, r: redis.Redis, redis_url: str, tokens: dict[str, str],
          seed: Callable[..., Any], clock: Clock,
          request: pytest.FixtureRequest) -> Iterator[Hall]:
-    from queueserver.app import create_app
+    from queueserver.web.app import create_app
 
     languages = getattr(request, "param", ("yue", "cmn", "en"))
     cfg = config.load(write_config(tmp_path, "tone", languages=languages))

@@ -13,9 +13,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
-from queueserver.api.sounds import chime_url, routes
 from queueserver.sounds import chime
+from queueserver.sounds.clips import CHIME_PATH
 from queueserver.sounds.phrases import announcement_texts, segments
+from queueserver.web.api.sounds import routes
 
 with warnings.catch_warnings():
     # Starlette warns on import when its test client falls back from httpx2 to httpx; that is the
@@ -148,12 +149,12 @@ def client() -> Iterator[TestClient]:
         yield c
 
 
-def test_chime_url() -> None:
-    assert chime_url() == "/sounds/chime.wav"
+def test_chime_path() -> None:
+    assert CHIME_PATH == "/sounds/chime.wav"
 
 
 def test_chime_is_served_without_credential(client: TestClient) -> None:
-    answer = client.get(chime_url())
+    answer = client.get(CHIME_PATH)
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "audio/wav"
     assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
@@ -162,13 +163,13 @@ def test_chime_is_served_without_credential(client: TestClient) -> None:
 
 
 def test_chime_revalidates_with_its_etag(client: TestClient) -> None:
-    etag = client.get(chime_url()).headers["etag"]
+    etag = client.get(CHIME_PATH).headers["etag"]
     for sent in (etag, f"W/{etag}", f'"other", {etag}', "*"):
-        answer = client.get(chime_url(), headers={"If-None-Match": sent})
+        answer = client.get(CHIME_PATH, headers={"If-None-Match": sent})
         assert answer.status_code == 304, sent
         assert answer.content == b""
         assert answer.headers["etag"] == etag
-    assert client.get(chime_url(), headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.get(CHIME_PATH, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/sounds/nope.wav", "/sounds/clips/abc.wav", "/sounds/"])

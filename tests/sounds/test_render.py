@@ -12,8 +12,9 @@ import redis
 from rq import Queue, SimpleWorker
 from sound_fixtures import google_tts, write_config
 
-from queueserver import clips, config, keys
-from queueserver.sounds import audio, engines, render, segments, spoken
+from queueserver.platform import config
+from queueserver.sounds import audio, clips, engines, render, segments, spoken
+from queueserver.store import keys
 
 
 @pytest.fixture(autouse=True)

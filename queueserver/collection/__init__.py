@@ -1,0 +1,1 @@
+"""Permit collection: eligibility, collection at the kiosk, the kiosks' offline feed."""

@@ -1,0 +1,1 @@
+"""Live events: one stream reader per centre and process, fanned out to the sockets."""

@@ -1,0 +1,193 @@
+"""Live events: one reader per centre per web process, fanned out to that process's sockets.
+
+Each reader blocks on its centre's stream and hands every event to its subscribers' small
+bounded queues without ever waiting on one: a subscriber whose queue is full has fallen behind,
+is marked so, and its socket is closed (the screen resumes with `after=`). A subscriber is
+registered before it reads its snapshot, and the reader's cursor is fixed before that, so no
+event falls between the snapshot and the live events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from queueserver.operations import metrics
+from queueserver.platform import connections
+from queueserver.store import keys
+
+log = logging.getLogger("queueserver.live.events")
+
+# Small on purpose: a screen that is this far behind is better served by resuming with after=.
+SUBSCRIBER_QUEUE = 512
+# How long one blocking read waits before looping.
+BLOCK_MS = 5000
+# Well under SUBSCRIBER_QUEUE: a whole batch is queued at once, before any socket can send.
+READ_COUNT = 100
+RETRY_S = 1.0
+# Open sockets' credentials are checked this often (all of a process's at once, one round trip),
+# so a revoked one closes within seconds.
+CREDENTIAL_CHECK_S = 2.0
+
+EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+
+
+def parse_id(raw: str) -> tuple[int, int] | None:
+    """Stream ids compare as two integers, never as strings."""
+    m = EVENT_ID.match(raw)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def message(event_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    return {"id": event_id, "type": fields["type"], "at": fields["at"],
+            "data": json.loads(fields["data"])}
+
+
+@dataclass(eq=False)
+class Event:
+    """One event as read from the stream, encoded at most once per audience however many
+    sockets it goes to: encoding it again for each socket was most of the fan-out's cost."""
+
+    id: str
+    key: tuple[int, int]
+    body: dict[str, Any]
+    _texts: dict[bool, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, event_id: str, fields: dict[str, str]) -> Event:
+        return cls(event_id, parse_id(event_id) or (0, 0), message(event_id, fields))
+
+    def text(self, device: bool) -> str:
+        """The message as sent; device credentials never learn who acted (`by`)."""
+        text = self._texts.get(device)
+        if text is None:
+            body = self.body
+            if device and "by" in body["data"]:
+                body = {**body, "data": {k: v for k, v in body["data"].items() if k != "by"}}
+            text = self._texts[device] = json.dumps(body, ensure_ascii=False)
+        return text
+
+
+@dataclass(eq=False)
+class Subscriber:
+    # The Redis key whose existence keeps the socket's credential valid (a token, a session).
+    credential: str = ""
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    revoked: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class CentreReader:
+    def __init__(self, r: redis.asyncio.Redis, centre: str) -> None:
+        self.r = r
+        self.key = keys.events(centre)
+        self.subscribers: set[Subscriber] = set()
+        self.cursor: str | None = None
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _start_cursor(self) -> str:
+        last = await self.r.xrevrange(self.key, count=1)
+        return str(last[0][0]) if last else "0-0"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if self.cursor is None:
+                    self.cursor = await self._start_cursor()
+                    self.ready.set()
+                batches: Any = await self.r.xread({self.key: self.cursor}, count=READ_COUNT,
+                                             block=BLOCK_MS)
+            except connections.UNAVAILABLE as e:
+                metrics.REDIS_ERRORS.labels("events").inc()
+                log.warning("event reader for %s: redis unreachable (%s); retrying",
+                            self.key, type(e).__name__)
+                await asyncio.sleep(RETRY_S)
+                continue
+            except Exception:
+                # A reader must never die quietly: every screen of the centre depends on it.
+                log.exception("event reader for %s failed; retrying", self.key)
+                await asyncio.sleep(RETRY_S)
+                continue
+            # One stream read: [[key, [(id, fields), ...]]], or nothing before the block ran out.
+            entries: list[tuple[str, dict[str, str]]] = batches[0][1] if batches else []
+            for event_id, fields in entries:
+                self.cursor = event_id
+                self.publish(Event.read(event_id, fields))
+
+    def publish(self, event: Event) -> None:
+        metrics.observe_fanout(event.id, len(self.subscribers))
+        for sub in list(self.subscribers):
+            if sub.overflowed.is_set():
+                continue
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                sub.overflowed.set()
+
+
+class Hub:
+    """The process's readers, started on first use, one per centre."""
+
+    def __init__(self, redis_url: str) -> None:
+        # Blocking reads get their own connections, apart from the request pool.
+        self.r = connections.connect_async(redis_url, socket_timeout=BLOCK_MS / 1000 + 10)
+        self.readers: dict[str, CentreReader] = {}
+        self.checker: asyncio.Task[None] | None = None
+
+    async def subscribe(self, centre: str, credential: str) -> Subscriber:
+        reader = self.readers.get(centre)
+        if reader is None:
+            reader = self.readers[centre] = CentreReader(self.r, centre)
+            reader.task = asyncio.create_task(reader.run(), name=f"events:{centre}")
+        if self.checker is None:
+            self.checker = asyncio.create_task(self._check_credentials(), name="credentials")
+        sub = Subscriber(credential)
+        reader.subscribers.add(sub)
+        await reader.ready.wait()
+        return sub
+
+    def unsubscribe(self, centre: str, sub: Subscriber) -> None:
+        reader = self.readers.get(centre)
+        if reader:
+            reader.subscribers.discard(sub)
+
+    async def _check_credentials(self) -> None:
+        """Every socket's credential, one EXISTS per distinct key in one round trip; a socket
+        whose key is gone is told to close. While Redis is away nobody is closed: the screens
+        keep what they show and their events resume with the readers."""
+        while True:
+            await asyncio.sleep(CREDENTIAL_CHECK_S)
+            subs = [s for reader in self.readers.values() for s in reader.subscribers]
+            wanted = sorted({s.credential for s in subs})
+            if not wanted:
+                continue
+            try:
+                pipe = self.r.pipeline(transaction=False)
+                for key in wanted:
+                    pipe.exists(key)
+                found = dict(zip(wanted, await pipe.execute(), strict=True))
+            except connections.UNAVAILABLE:
+                continue
+            except Exception:
+                log.exception("checking open sockets' credentials failed; retrying")
+                continue
+            for sub in subs:
+                if not found.get(sub.credential):
+                    sub.revoked.set()
+
+    async def close(self) -> None:
+        tasks = [reader.task for reader in self.readers.values() if reader.task]
+        for task in [*tasks, *([self.checker] if self.checker else [])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.r.aclose()

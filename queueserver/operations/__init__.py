@@ -1,0 +1,1 @@
+"""Running the centre: statistics, charts, day close, backup, personal-data purges, metrics."""

@@ -1,0 +1,206 @@
+"""The ticket lifecycle: photo receipts, check-in, counters and calls, each one Lua script.
+
+Python decides what Lua cannot (the local date and time, identity hashes, which centre holds a
+booking) and passes it in a context; the script checks the rules, changes the state and
+appends the event together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+import redis.asyncio
+
+from queueserver.platform.clock import Clock, iso, ms
+from queueserver.platform.config import Centre, Config
+from queueserver.platform.errors import ApiError
+from queueserver.queue.models import Board, PhotoReceipt, Ticket
+from queueserver.rules import identity
+from queueserver.rules.vocab import CounterAction
+from queueserver.sounds.phrases import announcement_templates
+from queueserver.store import keys
+from queueserver.store.lua import AsyncScripts
+
+if TYPE_CHECKING:
+    from queueserver.sounds.announcer import Announcer
+
+CHIME_URL = "/sounds/chime.wav"
+T = TypeVar("T")
+
+
+def typed(value: Any, model: type[T]) -> T:
+    """A script's answer read into its model."""
+    return msgspec.convert(value, model)
+
+
+@dataclass(frozen=True)
+class Idem:
+    """Where a script stores its answer for an `Idempotency-Key`."""
+
+    key: str
+    fp: str
+
+
+class Centres:
+    """Every state change and read of the centres' queues."""
+
+    def __init__(self, config: Config, r: redis.asyncio.Redis, clock: Clock,
+                 secret: bytes, announcer: Announcer | None = None) -> None:
+        self.config = config
+        self.r = r
+        self.clock = clock
+        self.secret = secret
+        self.scripts = AsyncScripts(r)
+        # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
+        self.announcer = announcer
+
+    def centre(self, centre_id: str) -> Centre:
+        centre = self.config.centre(centre_id)
+        if centre is None:
+            raise ApiError("not_found", message_en=f"Unknown centre {centre_id!r}.")
+        return centre
+
+    def counter(self, centre: Centre, number: int) -> int:
+        if centre.counter(number) is None:
+            raise ApiError("not_found", message_en=f"Unknown counter {number}.")
+        return number
+
+    def _context(self, centre: Centre, by: str, idem: Idem | None,
+                 **extra: Any) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "prefix": keys.centre_prefix(centre.id),
+            "date": now.date().isoformat(),
+            "now_iso": iso(now),
+            "now_ms": ms(now),
+            "now_minutes": now.hour * 60 + now.minute,
+            "by": by,
+            "counters": {str(c.number): list(c.services) for c in centre.counters},
+            "default_service_s": centre.default_service_minutes * 60,
+            "idem": {"key": idem.key, "fp": idem.fp} if idem else None,
+            **extra,
+        }
+
+    async def _run(self, name: str, centre: Centre, by: str, idem: Idem | None,
+                   keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
+        ctx = self._context(centre, by, idem, **extra)
+        return await self.scripts(name, [keys.events(centre.id), *(keys_ or [])], [ctx, *args])
+
+    async def run_script(self, name: str, centre: Centre, by: str, idem: Idem | None,
+                         keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
+        """For the operations kept in other modules (counter service, collection): one script
+        with the centre's context (date, time, who acts, the Idempotency-Key's record)."""
+        return await self._run(name, centre, by, idem, keys_, *args, **extra)
+
+    # --- photo booth -------------------------------------------------------------------------
+
+    async def register_photo(self, centre_id: str, barcode: str, by: str,
+                             idem: Idem | None) -> PhotoReceipt:
+        centre = self.centre(centre_id)
+        return typed(await self._run(
+            "photo_register", centre, by, idem, [keys.photo_receipt(centre.id, barcode)],
+            barcode), PhotoReceipt)
+
+    # --- inquiry desk ------------------------------------------------------------------------
+
+    async def check_in(self, centre_id: str, booking_ref: str, id_number: str,
+                       photo_barcode: str, priority: bool, override: bool, by: str,
+                       idem: Idem | None) -> Ticket:
+        centre = self.centre(centre_id)
+        holder: str | None = await self.r.hget(keys.booking_index(), booking_ref)  # type: ignore[assignment]
+        if holder is None:
+            raise ApiError("booking_not_found")
+        if holder != centre.id:
+            # The booking is in another centre's slot: refuse in the contract's order there.
+            status = await self.r.hget(keys.booking(holder, booking_ref), "status")
+            if status in (None, "moved"):
+                raise ApiError("booking_not_found")
+            raise ApiError("booking_cancelled" if status == "cancelled" else "wrong_centre")
+        priority_service = centre.priority_service
+        result = await self._run(
+            "checkin", centre, by, idem,
+            [keys.booking(centre.id, booking_ref), keys.photo_receipt(centre.id, photo_barcode)],
+            id_hash=identity.hashes(self.secret, id_number), override=override,
+            arrival_before=centre.arrival_before_minutes,
+            arrival_after=centre.arrival_after_minutes,
+            type_services={t: s.code for s in centre.services if not s.priority
+                           for t in s.application_types},
+            priority_service=priority_service.code if priority_service else None,
+            priority=priority,
+        )
+        return typed(result, Ticket)
+
+    async def requeue(self, centre_id: str, number: str, by: str,
+                      idem: Idem | None) -> Ticket:
+        centre = self.centre(centre_id)
+        return typed(await self._run("requeue", centre, by, idem, ticket=number), Ticket)
+
+    async def ticket(self, centre_id: str, number: str) -> Ticket:
+        centre = self.centre(centre_id)
+        return typed(await self._run("ticket_get", centre, "", None, ticket=number), Ticket)
+
+    # --- counters ----------------------------------------------------------------------------
+
+    async def counter_state(self, centre_id: str, number: int, action: CounterAction, by: str,
+                            idem: Idem | None) -> Ticket | None:
+        centre = self.centre(centre_id)
+        result = await self._run("counter_state", centre, by, idem, None, action,
+                                 counter=self.counter(centre, number))
+        return None if result is None else typed(result, Ticket)
+
+    async def _announcement(self, centre: Centre, number: int, recall: bool) -> dict[str, Any]:
+        texts = announcement_templates(number, centre.announcement_languages, recall=recall)
+        voices = await self.announcer.voices(centre, number, recall) if self.announcer else []
+        return {"texts": texts, "clips": [CHIME_URL], "voices": voices}
+
+    def _announced(self, centre: Centre, result: Ticket | None,
+                   announcement: dict[str, Any]) -> None:
+        if self.announcer and result:
+            self.announcer.called(centre, result.number, announcement["voices"])
+
+    async def call(self, centre_id: str, number: int, ticket: str | None, by: str,
+                   idem: Idem | None) -> Ticket | None:
+        centre = self.centre(centre_id)
+        announcement = await self._announcement(centre, self.counter(centre, number), False)
+        called = await self._run("call", centre, by, idem, None, counter=number, ticket=ticket,
+                                 **announcement)
+        result = None if called is None else typed(called, Ticket)
+        self._announced(centre, result, announcement)
+        return result
+
+    async def recall(self, centre_id: str, number: int, by: str,
+                     idem: Idem | None) -> Ticket:
+        centre = self.centre(centre_id)
+        announcement = await self._announcement(centre, self.counter(centre, number), True)
+        result = typed(await self._run(
+            "recall", centre, by, idem, None, counter=number, **announcement), Ticket)
+        self._announced(centre, result, announcement)
+        return result
+
+    async def no_show(self, centre_id: str, number: int, by: str,
+                      idem: Idem | None) -> Ticket:
+        centre = self.centre(centre_id)
+        return typed(await self._run(
+            "no_show", centre, by, idem, None, counter=self.counter(centre, number)), Ticket)
+
+    async def transfer(self, centre_id: str, number: int, service: str, by: str,
+                       idem: Idem | None) -> Ticket:
+        centre = self.centre(centre_id)
+        if centre.service(service) is None:
+            raise ApiError("not_found", message_en=f"Unknown service {service!r}.")
+        return typed(await self._run(
+            "transfer", centre, by, idem, None, counter=self.counter(centre, number),
+            service=service), Ticket)
+
+    # --- hall display ------------------------------------------------------------------------
+
+    async def board(self, centre_id: str) -> Board:
+        centre = self.centre(centre_id)
+        board: dict[str, Any] = await self._run(
+            "board", centre, "", None, services=[s.code for s in centre.services])
+        for name in ("now_serving", "recent_calls", "counters"):
+            if board[name] == {}:
+                board[name] = []
+        return typed({"centre": centre.id, **board}, Board)

@@ -1,0 +1,1 @@
+"""At the counter: acceptance, decline, payment, void, receipts and the day's takings."""

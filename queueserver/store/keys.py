@@ -1,0 +1,259 @@
+"""Every Redis key name, built here and nowhere else.
+
+A centre's keys carry the centre in a hash tag (`qs:{wan-chai}:...`) so each Lua script touches
+one slot and runs unchanged on Redis Cluster. Keys that belong to no centre start `qs:` and
+have no tag; Python reads them before it calls a centre's script. `tests/test_keys.py` pins
+the exact strings.
+"""
+
+from __future__ import annotations
+
+PREFIX = "qs"
+
+
+def _c(centre: str) -> str:
+    return f"{PREFIX}:{{{centre}}}"
+
+
+# --- a centre's keys (one slot each centre) ---------------------------------------------------
+
+def centre_prefix(centre: str) -> str:
+    """What scripts prepend to build a centre's keys; it holds the hash tag."""
+    return _c(centre) + ":"
+
+
+def events(centre: str) -> str:
+    """The centre's event stream: what every screen sees, and the audit log."""
+    return f"{_c(centre)}:events"
+
+
+def booking(centre: str, ref: str) -> str:
+    return f"{_c(centre)}:booking:{ref}"
+
+
+def booking_history(centre: str, ref: str) -> str:
+    return f"{_c(centre)}:booking-history:{ref}"
+
+
+def bookings_on(centre: str, date: str) -> str:
+    """The references of the centre's bookings of one day, scored by slot start (minutes)."""
+    return f"{_c(centre)}:bookings:{date}"
+
+
+def bookings_by_id(centre: str, id_hash: str) -> str:
+    """The references of the centre's bookings held by one identity number (its keyed hash)."""
+    return f"{_c(centre)}:bookings-by-id:{id_hash}"
+
+
+def photo_receipt(centre: str, barcode: str) -> str:
+    return f"{_c(centre)}:photo:{barcode}"
+
+
+def sequence(centre: str, date: str, service: str) -> str:
+    """The day's last ticket number of one service."""
+    return f"{_c(centre)}:seq:{date}:{service}"
+
+
+def ticket(centre: str, date: str, number: str) -> str:
+    return f"{_c(centre)}:ticket:{date}:{number}"
+
+
+def queue(centre: str, date: str, service: str) -> str:
+    """Waiting tickets of one service, scored by their place (issue time, ms)."""
+    return f"{_c(centre)}:queue:{date}:{service}"
+
+
+def day_tickets(centre: str, date: str) -> str:
+    """Every ticket of the day, in issue order (for statistics and the day close)."""
+    return f"{_c(centre)}:tickets:{date}"
+
+
+def counter(centre: str, number: int) -> str:
+    return f"{_c(centre)}:counter:{number}"
+
+
+def recent_calls(centre: str, date: str) -> str:
+    return f"{_c(centre)}:calls:{date}"
+
+
+def service_times(centre: str, service: str) -> str:
+    """Recent service durations (seconds) of one service, newest first, for wait estimates."""
+    return f"{_c(centre)}:service-times:{service}"
+
+
+def counter_service_times(centre: str, number: int | str) -> str:
+    """Recent service durations (seconds) at one counter, newest first: its clerk's pace."""
+    return f"{_c(centre)}:counter-service-times:{number}"
+
+
+def day_close(centre: str, date: str) -> str:
+    """The day's close: when it ran, and the statistics frozen then (a closed day's figures
+    never change)."""
+    return f"{_c(centre)}:day:{date}"
+
+
+def archive(centre: str, date: str) -> str:
+    """The day's events, copied from the live stream at day close with their ids."""
+    return f"{_c(centre)}:archive:{date}"
+
+
+def privacy_log(centre: str) -> str:
+    """Personal data exported, erased or purged: staff-only audit entries, never screen events."""
+    return f"{_c(centre)}:privacy-log"
+
+
+def idempotency(centre: str, digest: str) -> str:
+    return f"{_c(centre)}:idem:{digest}"
+
+
+def payments(centre: str, date: str) -> str:
+    """The day's payments, by payment id (JSON each, voids marked): the takings."""
+    return f"{_c(centre)}:payments:{date}"
+
+
+def receipt(centre: str, receipt_no: str) -> str:
+    return f"{_c(centre)}:receipt:{receipt_no}"
+
+
+def receipts_uncollected(centre: str) -> str:
+    """Receipts not yet collected, scored by collection date (YYYYMMDD): the kiosks' feed."""
+    return f"{_c(centre)}:receipts-uncollected"
+
+
+def collection_flags(centre: str) -> str:
+    """Offline collections the server did not accept as reported (twice, or on a wrong or a
+    lost identity number), newest first, for the supervisor."""
+    return f"{_c(centre)}:collection-flags"
+
+
+
+def booking_requests(centre: str, ref: str) -> str:
+    """The kept `Idempotency-Key` records of requests that named this booking (check-in,
+    collection, personal data), so that erasing the person's data removes them too (24 h, as
+    the records themselves)."""
+    return f"{_c(centre)}:booking-requests:{ref}"
+
+
+def restore_check(centre: str) -> str:
+    """Where a restore tries each backed-up key before it deletes anything (then removed)."""
+    return f"{_c(centre)}:restore-check"
+
+# --- keys that belong to no centre --------------------------------------------------------------
+
+def token(token_hash: str) -> str:
+    return f"{PREFIX}:token:{token_hash}"
+
+
+def token_names() -> str:
+    """Token name -> token hash, so `tokens revoke NAME` finds it."""
+    return f"{PREFIX}:token-names"
+
+
+def credential_names() -> str:
+    """Credential id -> its name and role, kept after revocation: the audit names who acted."""
+    return f"{PREFIX}:credential-names"
+
+
+def booking_index() -> str:
+    """Booking reference -> the centre that holds it."""
+    return f"{PREFIX}:booking-index"
+
+
+def receipt_index() -> str:
+    """Receipt number -> the centre that holds it."""
+    return f"{PREFIX}:receipt-index"
+
+
+def idempotency_global(digest: str) -> str:
+    return f"{PREFIX}:idem:{digest}"
+
+
+def schedule_lock(job: str) -> str:
+    """Held for one interval by the worker that enqueued a periodic job."""
+    return f"{PREFIX}:schedule:{job}"
+
+
+def demo_clock() -> str:
+    """`queueserver demo`: the demo clock's last reading, so a restarted demo goes on from it."""
+    return f"{PREFIX}:demo:clock"
+
+
+# --- staff logins and their browser sessions (no centre) -----------------------------------------
+
+def user(name: str) -> str:
+    """A staff login: its role, centre, counter and password hash."""
+    return f"{PREFIX}:user:{name}"
+
+
+def user_names() -> str:
+    """Every staff login's name, so the supervisor's screen lists them without a SCAN."""
+    return f"{PREFIX}:user-names"
+
+
+def user_sessions(name: str) -> str:
+    """The session hashes of one login, so revoking it ends every browser it signed in."""
+    return f"{PREFIX}:user-sessions:{name}"
+
+
+def session(session_hash: str) -> str:
+    """One signed-in browser, under the hash of its cookie's id; expires with the cookie."""
+    return f"{PREFIX}:session:{session_hash}"
+
+
+def login_failures_user(name: str) -> str:
+    return f"{PREFIX}:login-failures:user:{name}"
+
+
+def login_failures_address(address: str) -> str:
+    return f"{PREFIX}:login-failures:addr:{address}"
+
+
+def lookup_failures(credential_id: str) -> str:
+    """One credential's failed booking look-ups in the current window (their count)."""
+    return f"{PREFIX}:lookup-failures:{credential_id}"
+
+
+def rate_bucket(credential_id: str) -> str:
+    """One credential's request allowance (a token bucket), whatever centre it serves."""
+    return f"{PREFIX}:rate:{credential_id}"
+
+
+# --- booking sync (no centre) --------------------------------------------------------------------
+
+def import_plan(run: str) -> str:
+    """One import's notes per booking reference (its last row's fingerprint), while it runs."""
+    return f"{PREFIX}:import-plan:{run}"
+
+
+def booking_feed(feed: str) -> str:
+    """A booking feed's validators (ETag, Last-Modified) and its last sync, by the URL's hash."""
+    return f"{PREFIX}:booking-feed:{feed}"
+
+
+def booking_feed_lock(feed: str) -> str:
+    """Held, expiring, by the one sync of that feed that runs."""
+    return f"{PREFIX}:booking-feed-lock:{feed}"
+
+
+# --- announcement audio (no centre: segments and clips are named by content, shared by all) ----
+
+def sound_segment(segment_id: str) -> str:
+    """One rendered segment of speech (WAV), named by what made it (engine, voice, text)."""
+    return f"{PREFIX}:sound:segment:{segment_id}"
+
+
+def sound_segments() -> str:
+    """The names of every segment stored, so a call checks the ones it needs in one step."""
+    return f"{PREFIX}:sound:segments"
+
+
+def sound_clip(name: str) -> str:
+    """One language of one call joined from segments (WAV), under the name that lists them."""
+    return f"{PREFIX}:sound:clip:{name}"
+
+
+# --- the benchmark (`queueserver bench`, on its own Redis) ----------------------------------------
+
+def bench_floor() -> str:
+    """The floor relay's stream: what a bare append-and-forward costs, beside the project."""
+    return f"{PREFIX}:bench:floor"

@@ -1,0 +1,1 @@
+"""Lua scripts, one per state change; see queueserver/store/lua.py."""

@@ -1,0 +1,235 @@
+-- Shared by every script (prepended by queueserver/store/lua.py). Each script returns one JSON
+-- document: ok(value) or refuse(code, extra).
+--
+-- Ticket and counter scripts take a context as ARGV[1] (see queueserver/queue/tickets.py, Context):
+--   prefix   the centre's key prefix, with its hash tag: every key built from it is in the
+--            centre's slot, so a script touches one slot even when it derives keys from data
+--   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
+--   idem     {key, fp} or null: the answer is stored under key in the same script (24 h),
+--            so no script's answer may hold personal data or a secret (api/base.py, Post)
+
+local CTX = nil
+
+local function context()
+  CTX = cjson.decode(ARGV[1])
+  return CTX
+end
+
+local IDEMPOTENCY_TTL_S = 86400
+
+local function finish(doc)
+  local encoded = cjson.encode(doc)
+  if CTX and type(CTX.idem) == 'table' then
+    redis.call('SET', CTX.idem.key,
+               cjson.encode({state = 'done', fp = CTX.idem.fp, result = encoded}),
+               'EX', IDEMPOTENCY_TTL_S)
+  end
+  return encoded
+end
+
+local function ok(value)
+  if value == nil then value = cjson.null end
+  return finish({ok = value})
+end
+
+local function refuse(code, extra)
+  local out = extra or {}
+  out['error'] = code
+  return finish(out)
+end
+
+local function hgetall(key)
+  local flat = redis.call('HGETALL', key)
+  local out = {}
+  for i = 1, #flat, 2 do out[flat[i]] = flat[i + 1] end
+  return out
+end
+
+-- Append an event to the centre's stream: the stream is what screens see and the audit log.
+local function emit(stream, event_type, at, data)
+  return redis.call('XADD', stream, '*', 'type', event_type, 'at', at,
+                    'data', cjson.encode(data))
+end
+
+local function k(...)
+  return CTX.prefix .. table.concat({...}, ':')
+end
+
+local function null_if_empty(v)
+  if v == nil or v == '' then return cjson.null end
+  return v
+end
+
+-- A counter's state today: every counter is closed at the start of each day.
+local function counter_state(n)
+  local c = hgetall(k('counter', n))
+  if c.date ~= CTX.date then
+    return {state = 'closed', ticket = ''}
+  end
+  c.state = c.state or 'closed'
+  c.ticket = c.ticket or ''
+  return c
+end
+
+local function set_counter(n, fields)
+  local key = k('counter', n)
+  redis.call('HSET', key, 'date', CTX.date)
+  for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
+end
+
+local function serves(n, service)
+  for _, code in ipairs(CTX.counters[tostring(n)] or {}) do
+    if code == service then return true end
+  end
+  return false
+end
+
+-- Mean of the service's recent service times, or the configured default.
+local RECENT_SERVICES = 20
+local function mean_service_s(service)
+  local times = redis.call('LRANGE', k('service-times', service), 0, RECENT_SERVICES - 1)
+  if #times == 0 then return CTX.default_service_s end
+  local sum = 0
+  for _, t in ipairs(times) do sum = sum + tonumber(t) end
+  return sum / #times
+end
+
+-- Minutes until the ticket at `position` of `service` (position = the queue's length: a newcomer)
+-- is called. The model is in _estimate.lua, which lua.py appends after this prelude: it needs
+-- the helpers below, and ticket_view needs it.
+local estimate_minutes
+
+local function ticket_key(number)
+  return k('ticket', CTX.date, number)
+end
+
+local function ticket_view(t)
+  local position = 0
+  local estimate = 0
+  if t.status == 'waiting' then
+    position = redis.call('ZRANK', k('queue', CTX.date, t.service), t.number) or 0
+    estimate = estimate_minutes(t.service, position)
+  end
+  local counter = cjson.null
+  if t.counter and t.counter ~= '' then counter = tonumber(t.counter) end
+  return {
+    number = t.number, service = t.service, status = t.status,
+    issued_at = t.issued_at, position = position, estimated_wait_minutes = estimate,
+    counter = counter, called_at = null_if_empty(t.called_at),
+    recalls = tonumber(t.recalls or '0'),
+    acceptance_no = null_if_empty(t.acceptance_no), receipt_no = null_if_empty(t.receipt_no),
+  }
+end
+
+local function load_ticket(number)
+  local t = hgetall(ticket_key(number))
+  if t.number == nil then return nil end
+  return t
+end
+
+-- A place in a queue after every ticket already in it (requeue, and the tie-breaker of issue).
+local function place_at_back(queue_key)
+  local place = CTX.now_ms * 1000
+  local last = redis.call('ZRANGE', queue_key, -1, -1, 'WITHSCORES')
+  if #last == 2 and tonumber(last[2]) >= place then place = tonumber(last[2]) + 1 end
+  return place
+end
+
+local function with_by(data)
+  if CTX.by and CTX.by ~= '' then data.by = CTX.by end
+  return data
+end
+
+-- The clips a call plays: CTX.clips (the chime), then one spoken clip per language in CTX.voices
+-- (play order). Each language lists candidate voices, best first, holding only segments that
+-- exist (Python read the index just before): the first with every segment this ticket needs
+-- names the clip, which lists its segments, so any web process can serve it. A language whose
+-- segments are missing is left out: the call never waits for audio.
+local function call_clips(number)
+  local clips = {}
+  for _, url in ipairs(CTX.clips or {}) do clips[#clips + 1] = url end
+  local letter, digits = string.match(number, '^(%u)(%d+)$')
+  if not letter then return clips end
+  for _, language in ipairs(CTX.voices or {}) do
+    for _, voice in ipairs(language.candidates) do
+      local ids = {}
+      for _, id in ipairs(voice.before) do ids[#ids + 1] = id end
+      local complete = voice.letters[letter] ~= nil
+      ids[#ids + 1] = voice.letters[letter]
+      for digit in string.gmatch(digits, '%d') do
+        if voice.digits[digit] == nil then complete = false end
+        ids[#ids + 1] = voice.digits[digit]
+      end
+      if complete then
+        for _, id in ipairs(voice.after) do ids[#ids + 1] = id end
+        clips[#clips + 1] = voice.prefix .. table.concat(ids, '.') .. voice.suffix
+        break
+      end
+    end
+  end
+  return clips
+end
+
+local RECENT_CALLS = 10
+local function announce(event_type, t, counter, texts)
+  local text = {}
+  for lang, template in pairs(texts) do
+    text[lang] = string.gsub(template, '#T#', t.number)
+  end
+  local data = with_by({ticket = t.number, counter = tonumber(counter), service = t.service,
+                        announcement = {text = text, clips = call_clips(t.number)}})
+  local calls = k('calls', CTX.date)
+  redis.call('LPUSH', calls, cjson.encode({counter = tonumber(counter), ticket = t.number,
+                                           called_at = CTX.now_iso}))
+  redis.call('LTRIM', calls, 0, RECENT_CALLS - 1)
+  return emit(k('events'), event_type, CTX.now_iso, data)
+end
+
+-- A ticket addressed by number (the acceptance, payment and receipt routes), or nil and the
+-- refusal: unknown today, or served at another counter than `acting` (a number, or nil when
+-- the credential may act at any counter of the centre).
+local function ticket_at_counter(number, acting)
+  local t = load_ticket(number)
+  if not t then return nil, refuse('not_found', {status = 404}) end
+  if type(acting) == 'number' and (t.counter or '') ~= '' and tonumber(t.counter) ~= acting then
+    return nil, refuse('forbidden', {status = 403, because = 'served_elsewhere',
+                                     counter = tonumber(t.counter)})
+  end
+  return t
+end
+
+-- The counter's current ticket while it is called (recall, no-show and transfer need one), or
+-- nil and the refusal to return.
+local function called_at_counter(n)
+  local c = counter_state(n)
+  local t = c.ticket ~= '' and load_ticket(c.ticket) or nil
+  if not t then return nil, refuse('no_current_ticket') end
+  if t.status ~= 'called' then return nil, refuse('invalid_state', {ticket = ticket_view(t)}) end
+  return t
+end
+
+-- The ticket is the one its counter is serving now: no other step is in flight there.
+local function current_at_its_counter(t)
+  return (t.counter or '') ~= '' and counter_state(t.counter).ticket == t.number
+end
+
+-- The service ended (done or declined): the counter is free, and the time it took teaches the
+-- wait estimates (mean_service_s reads the newest RECENT_SERVICES).
+local function end_service(t, status, fields)
+  local key = ticket_key(t.number)
+  redis.call('HSET', key, 'status', status, 'ended_at', CTX.now_iso, 'ended_ms', CTX.now_ms)
+  for name, value in pairs(fields or {}) do redis.call('HSET', key, name, value) end
+  if current_at_its_counter(t) then set_counter(tonumber(t.counter), {ticket = ''}) end
+  local called_ms = tonumber(t.called_ms or '')
+  if called_ms then
+    local times = k('service-times', t.service)
+    redis.call('LPUSH', times, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
+    redis.call('LTRIM', times, 0, RECENT_SERVICES - 1)
+    -- The counter's own pace too: clerks differ, and the estimates weigh each counter's.
+    if (t.counter or '') ~= '' then
+      local mine = k('counter-service-times', t.counter)
+      redis.call('LPUSH', mine, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
+      redis.call('LTRIM', mine, 0, RECENT_SERVICES - 1)
+    end
+  end
+end

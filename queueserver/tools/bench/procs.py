@@ -1,0 +1,148 @@
+"""The benchmark's processes: a private Redis, serve processes and the floor's, and the
+config of a city's worth of centres that they serve."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from queueserver.platform.config import Config
+
+START_S = 30.0
+# A city's worth: each centre's queue stays as long as a real hall's while the desks run.
+BENCH_CENTRES = 20
+# What a receipt prefix may be made of (config.py): capitals but I, L, O and U.
+LETTERS = "ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class BenchError(Exception):
+    """The benchmark could not run; the message says why."""
+
+
+@dataclass
+class Process:
+    host: str
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def rss_kib(self) -> int | None:
+        if self.proc is None:
+            return None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(p: Process, probe: str, log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        if p.proc is not None and p.proc.poll() is not None:
+            raise BenchError(f"a process exited at start:\n{log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(p.url + probe, timeout=1).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise BenchError(f"{p.url} did not answer within {START_S:.0f} s")
+
+
+@contextlib.contextmanager
+def started(cmds: Sequence[list[str]], env: dict[str, str], folder: Path,
+               probe: str) -> Iterator[list[Process]]:
+    started: list[Process] = []
+    try:
+        for i, cmd in enumerate(cmds):
+            port = free_port()
+            log = folder / f"{Path(cmd[2]).name}-{i}.log"
+            with log.open("wb") as out:
+                # Run from the temporary folder: `python -m` puts the working folder first on
+                # the path, where a source tree's queueserver/ would shadow the installed one.
+                proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=out,
+                                        stderr=subprocess.STDOUT, cwd=folder)
+            started.append(Process("127.0.0.1", port, proc))
+            wait_healthy(started[-1], probe, log)
+        yield started
+    finally:
+        for p in started:
+            if p.proc is not None:
+                p.proc.terminate()
+        for p in started:
+            if p.proc is not None:
+                try:
+                    p.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.proc.kill()
+
+
+@contextlib.contextmanager
+def private_redis(folder: Path, appendfsync: str) -> Iterator[str]:
+    """A redis-server on a unix socket in `folder`: never a TCP port, never the machine's own."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise BenchError("redis-server is not installed (apt-get install redis-server)")
+    sock = folder / "redis.sock"
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--dir", str(folder), "--save", "", "--appendonly", "yes", "--appendfsync",
+         appendfsync], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"unix://{sock}"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + START_S
+        while True:
+            try:
+                client.ping()
+                break
+            except (redis.ConnectionError, FileNotFoundError):
+                if time.monotonic() > deadline:
+                    raise BenchError("the private redis-server did not start") from None
+                time.sleep(0.02)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def city_config(config: Config, folder: Path, count: int = BENCH_CENTRES) -> Path:
+    """`count` copies of the config's first centre (bench-1, bench-2, ...), with the tone
+    engine (the benchmark never reaches the internet), written as TOML in `folder`."""
+    model = config.centres[0]
+    lines = [f"timezone = {json.dumps(config.timezone)}"]
+    for i in range(1, count + 1):
+        lines += ["[[centres]]", f'id = "bench-{i}"', f'name_en = "Bench centre {i}"',
+                  f'name_zh = "測試中心 {i}"', 'announcement_engine = "tone"',
+                  f'receipt_prefix = "B{LETTERS[i // len(LETTERS)]}{LETTERS[i % len(LETTERS)]}"',
+                  f"default_service_minutes = {model.default_service_minutes}"]
+        for s in model.services:
+            lines += ["  [[centres.services]]", f"  code = {json.dumps(s.code)}",
+                      f"  name_en = {json.dumps(s.name_en)}",
+                      f"  name_zh = {json.dumps(s.name_zh, ensure_ascii=False)}",
+                      f"  application_types = {json.dumps(list(s.application_types))}",
+                      f"  priority = {json.dumps(s.priority)}"]
+        for c in model.counters:
+            lines += ["  [[centres.counters]]", f"  number = {c.number}",
+                      f"  services = {json.dumps(list(c.services))}"]
+    path = folder / "bench-city.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,60 @@
+"""`queueserver worker`: the RQ worker, and the schedule of periodic jobs it enqueues.
+
+Background work goes to RQ (DESIGN.md): rendering announcement audio, the scheduled booking
+sync, closing the day, purging personal data. RQ does not run on Redis Cluster, so it uses
+`RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded default).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from rq import Queue, Worker
+
+from queueserver.booking_sync.schedule import BOOKING_SYNC
+from queueserver.operations.dayclose import DAY_CLOSE
+from queueserver.operations.privacy import PERSONAL_DATA_PURGE
+from queueserver.platform import logs
+from queueserver.platform.config import Config
+from queueserver.platform.jobs import QUEUES, Periodic, rq_connection
+from queueserver.store import keys
+
+log = logging.getLogger("queueserver.worker")
+
+# A due periodic job is enqueued by one worker only: the others find the lock taken.
+TICK_S = 1.0
+
+# Every periodic job, in one list: the worker enqueues each when due (once city-wide).
+SCHEDULE: list[Periodic] = [BOOKING_SYNC, DAY_CLOSE, PERSONAL_DATA_PURGE]
+
+
+def schedule_loop(config: Config, conn: redis.Redis, schedule: list[Periodic],
+                  stop: threading.Event) -> None:
+    """Enqueue each periodic job when due, until `stop` is set."""
+    while not stop.wait(TICK_S):
+        for job in schedule:
+            every = job.interval(config)
+            if not every:
+                continue
+            # SET NX with the interval as expiry: at most one enqueue per interval, city-wide.
+            if conn.set(keys.schedule_lock(job.name), "1", nx=True, ex=max(1, int(every))):
+                Queue(job.queue, connection=conn).enqueue(job.func, job_timeout=3600)
+                log.info("enqueued %s", job.name)
+
+
+def run(config: Config, burst: bool = False) -> int:
+    conn = rq_connection(config, long_running=True)
+    # Jobs log through the `queueserver` loggers: the same lines as every command's, not lost.
+    logs.setup()
+    stop = threading.Event()
+    scheduler = threading.Thread(target=schedule_loop, args=(config, conn, SCHEDULE, stop),
+                                 daemon=True)
+    scheduler.start()
+    try:
+        worker = Worker([Queue(q, connection=conn) for q in QUEUES], connection=conn)
+        worker.work(burst=burst, logging_level="INFO")
+    finally:
+        stop.set()
+    return 0

@@ -1,0 +1,134 @@
+"""The same-day queue: photo booth, inquiry desk, counters and the board (CONTRACT §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+
+from queueserver.auth.credentials import Action
+from queueserver.platform.errors import ApiError
+from queueserver.queue.models import Board, CounterAnswer, PhotoReceipt, Ticket, TicketAnswer
+from queueserver.rules.vocab import CounterAction
+from queueserver.web.api.base import Body, Call, Empty, Given, Post, Read, Text, authorize
+
+C = "/api/v1/centres/{centre}"
+N = C + "/counters/{n:int}"
+T = C + "/tickets/{number}"
+
+
+class PhotoBody(Body, frozen=True):
+    barcode: Given
+
+
+class CheckInBody(Body, frozen=True):
+    booking_ref: Given
+    id_number: Given
+    photo_barcode: Given
+    priority: bool | None = None
+    # Check in outside the arrival window: a supervisor's or an admin's only.
+    override_window: bool | None = None
+
+
+class CallBody(Body, frozen=True):
+    # That waiting ticket, else the next one.
+    ticket: Text | None = None
+
+
+class TransferBody(Body, frozen=True):
+    service: Given
+
+
+def _by(call: Call[Any]) -> str:
+    return call.credential.id
+
+
+def _counter(call: Call[Any]) -> int:
+    assert call.counter is not None
+    return call.counter
+
+
+async def photo(call: Call[PhotoBody]) -> PhotoReceipt:
+    return await call.centres.register_photo(call.centre, call.body.barcode, _by(call),
+                                             call.idem)
+
+
+def _override_allowed(call: Call[CheckInBody]) -> None:
+    if call.body.override_window and not call.credential.allows(
+            Action.OVERRIDE_WINDOW, call.centre):
+        raise ApiError("forbidden", message_en="Only a supervisor may check in outside the "
+                                               "arrival window.")
+
+
+async def check_in(call: Call[CheckInBody]) -> Ticket:
+    b = call.body
+    call.bookings.append((call.centre, b.booking_ref))
+    return await call.centres.check_in(
+        call.centre, b.booking_ref, b.id_number, b.photo_barcode, bool(b.priority),
+        bool(b.override_window), _by(call), call.idem)
+
+
+async def requeue(call: Call[Empty]) -> Ticket:
+    return await call.centres.requeue(call.centre, call.params["number"], _by(call), call.idem)
+
+
+def _state(action: CounterAction) -> Callable[[Call[Empty]], Awaitable[Ticket | None]]:
+    async def run(call: Call[Empty]) -> Ticket | None:
+        return await call.centres.counter_state(call.centre, _counter(call), action, _by(call),
+                                                call.idem)
+    return run
+
+
+async def call_next(call: Call[CallBody]) -> Ticket | None:
+    return await call.centres.call(call.centre, _counter(call), call.body.ticket or None,
+                                   _by(call), call.idem)
+
+
+async def recall(call: Call[Empty]) -> Ticket:
+    return await call.centres.recall(call.centre, _counter(call), _by(call), call.idem)
+
+
+async def no_show(call: Call[Empty]) -> Ticket:
+    return await call.centres.no_show(call.centre, _counter(call), _by(call), call.idem)
+
+
+async def transfer(call: Call[TransferBody]) -> Ticket:
+    return await call.centres.transfer(call.centre, _counter(call), call.body.service,
+                                       _by(call), call.idem)
+
+
+POSTS: list[Post[Any]] = [
+    Post(C + "/photo-receipts", Action.PHOTO, photo, PhotoBody, PhotoReceipt, status=201,
+         wrap=None),
+    Post(C + "/tickets", Action.CHECK_IN, check_in, CheckInBody, TicketAnswer, status=201,
+         check=_override_allowed),
+    Post(T + "/requeue", Action.CHECK_IN, requeue, Empty, TicketAnswer),
+    *(Post(N + "/" + action, Action.COUNTER, _state(action), Empty, CounterAnswer)
+      for action in CounterAction),
+    Post(N + "/call", Action.COUNTER, call_next, CallBody, CounterAnswer),
+    Post(N + "/recall", Action.COUNTER, recall, Empty, TicketAnswer),
+    Post(N + "/no-show", Action.COUNTER, no_show, Empty, TicketAnswer),
+    Post(N + "/transfer", Action.COUNTER, transfer, TransferBody, TicketAnswer),
+]
+
+
+async def get_ticket(request: Request) -> TicketAnswer:
+    centre = request.path_params["centre"]
+    await authorize(request, Action.LOOK_UP, centre)
+    return TicketAnswer(await request.state.centres.ticket(centre, request.path_params["number"]))
+
+
+async def board(request: Request) -> Board:
+    centre = request.path_params["centre"]
+    await authorize(request, Action.BOARD, centre)
+    board: Board = await request.state.centres.board(centre)
+    return board
+
+
+routes: list[BaseRoute] = [
+    *(p.route() for p in POSTS),
+    Read(T, get_ticket, TicketAnswer).route(),
+    Read(C + "/board", board, Board).route(),
+]

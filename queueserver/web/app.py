@@ -1,0 +1,127 @@
+"""The web application, declared as data: routes, middleware and a lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any, Literal, TypedDict
+
+import redis.asyncio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from queueserver.live.events import Hub
+from queueserver.operations import metrics
+from queueserver.platform import config as config_mod
+from queueserver.platform import connections, runtime
+from queueserver.platform.clock import Clock, from_environment
+from queueserver.platform.errors import Answer, ApiError
+from queueserver.queue.tickets import Centres
+from queueserver.sounds.announcer import Announcer
+from queueserver.web.api import (
+    audit,
+    collection,
+    events,
+    login,
+    openapi,
+    operations,
+    pages,
+    privacy,
+    queue,
+    service,
+    sounds,
+    staff,
+)
+from queueserver.web.api import bookings as booking_routes
+from queueserver.web.api.base import Read, error_response, reply
+from queueserver.web.headers import SecurityHeaders
+from queueserver.web.middleware import BodyLimit, Errors
+
+# Requests beyond this many at once wait for a connection instead of failing: Redis answers
+# each script in well under a millisecond, so a short queue beats a thousand sockets.
+REDIS_POOL_SIZE = 64
+REDIS_POOL_WAIT_S = 10.0
+
+
+class State(TypedDict):
+    redis: redis.asyncio.Redis
+    centres: Centres
+    hub: Hub
+
+
+class Health(Answer, frozen=True):
+    """`ok`, or `unavailable` (with 503) when Redis cannot be reached."""
+
+    status: Literal["ok", "unavailable"]
+
+
+async def healthz(request: Request) -> Health | Response:
+    try:
+        await connections.check(request.state.redis)
+    except connections.UNAVAILABLE:
+        return reply(Health, Health("unavailable"), status=503)
+    return Health("ok")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+    return error_response(ApiError(code, status=exc.status_code))
+
+
+def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
+               clock: Clock | None = None) -> Starlette:
+    the_clock = clock or from_environment(config.tz)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        # One Redis or a cluster, as the URL says (queueserver/platform/connections.py).
+        r = connections.connect_async(redis_url, pool_size=REDIS_POOL_SIZE,
+                                      pool_wait_s=REDIS_POOL_WAIT_S)
+        hub = Hub(redis_url)
+        announcer = Announcer(config, redis_url)
+        await announcer.start()
+        try:
+            yield {"redis": r, "centres": Centres(config, r, the_clock, secret, announcer),
+                   "hub": hub}
+        finally:
+            await announcer.close()
+            await hub.close()
+            await r.aclose()
+
+    routes: list[Any] = [
+        Read("/healthz", healthz, Health, statuses=(200, 503)).route(),
+        *queue.routes,
+        *booking_routes.routes,
+        *sounds.routes,
+        *events.routes,
+        *operations.routes,
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
+        *service.routes,
+        *collection.routes,
+        *staff.routes,
+        *audit.routes,
+        *privacy.routes,
+        *openapi.routes,
+        *login.routes,
+        *pages.routes,
+    ]
+    return Starlette(
+        routes=routes,
+        # Observe is outermost: it times, counts and logs every answer, errors included.
+        middleware=[Middleware(metrics.Observe), Middleware(SecurityHeaders), Middleware(Errors),
+                    Middleware(BodyLimit)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+
+
+def from_environment_app() -> Starlette:
+    """For uvicorn's workers: everything from the environment the parent set up."""
+    cfg = config_mod.load_default(os.environ.get("QUEUESERVER_CONFIG"))
+    return create_app(cfg, runtime.redis_url(cfg), runtime.secret(cfg))

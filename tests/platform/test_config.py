@@ -1,0 +1,59 @@
+"""The configuration: the sample loads; a wrong file stops start-up naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from queueserver.platform import config
+
+SAMPLE = config.sample_path().read_text(encoding="utf-8")
+
+
+def test_the_shipped_sample_shows_every_key_and_loads() -> None:
+    cfg = config.load(config.sample_path())
+    assert [c.id for c in cfg.centres] == ["wan-chai", "kowloon-bay"]
+    for key in ["timezone", "data_dir", "[fees]", "[booking_feed]", "url", "interval_seconds",
+                "arrival_before_minutes", "arrival_after_minutes", "processing_working_days",
+                "working_weekdays", "holidays", "holidays_file", "announcement_languages",
+                "announcement_engine", "default_service_minutes", "priority", "application_types",
+                "[[centres.counters]]", "services"]:
+        assert key in SAMPLE, key
+    wan_chai = cfg.centre("wan-chai")
+    assert wan_chai is not None and wan_chai.counter(1) is not None
+    assert wan_chai.counter(1).services == ("P", "A")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("timezone = \"Asia/Hong_Kong\"", "timezone = \"Mars/Olympus\""), "timezone"),
+    (("first = 320", "first = 320\nsecond = 1"), "fees.second: unknown key"),
+    (("id = \"kowloon-bay\"", "id = \"wan-chai\""), "duplicate centre id 'wan-chai'"),
+    (("  number = 2\n  services = [\"A\", \"P\"]", "  number = 1\n  services = [\"A\", \"P\"]"),
+     "duplicate counter number 1"),
+    (("services = [\"A\"]\n", "services = [\"Q\"]\n"), "unknown service 'Q'"),
+    (("holidays = [\"2026-12-25\",", "holidays = [\"2026-13-25\","), "bad date"),
+    (("arrival_before_minutes = 30", "arrival_before_minutes = \"30\""),
+     "arrival_before_minutes: wrong type"),
+    (("announcement_engine = \"gtts\"", "announcement_engine = \"siri\""), "announcement_engine"),
+    (("name_en = \"Wan Chai Service Centre\"", "colour = \"red\""), "colour: unknown key"),
+])
+def test_a_wrong_config_names_the_key(tmp_path: Path, change: tuple[str, str],
+                                      message: str) -> None:
+    old, new = change
+    assert old in SAMPLE
+    path = tmp_path / "bad.toml"
+    path.write_text(SAMPLE.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(path)
+
+
+def test_start_up_stops_with_the_message(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(SAMPLE.replace("services = [\"A\"]\n", "services = [\"Q\"]\n", 1))
+    done = subprocess.run([sys.executable, "-m", "queueserver.tools.cli", "--config", str(path),
+                           "serve"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "centres[wan-chai].counters[2].services: unknown service 'Q'" in done.stderr
