@@ -479,7 +479,6 @@ class Hall:
         self.absent: set[str] = set()        # tickets whose holders never come
         self.transferred: set[str] = set()
         self.ready = asyncio.Event()
-        self.day = ""
         # For the pacer: when the hall last heard a call, since when each clerk has been with
         # their person (event-loop seconds), and the nod that cuts a clerk's pauses short.
         self.last_call = 0.0
@@ -527,7 +526,6 @@ class Hall:
         self.kept = [s for s in everyone if s.visitor]
         self.absent.clear()
         self.transferred.clear()
-        self.day = day.isoformat()
 
     def seeds(self) -> int:
         """How many are waiting when the demo's day opens: a call for every clerk, and more."""
@@ -626,9 +624,8 @@ class Hall:
                 self.busy.pop(n, None)
                 await self.sleep(self.rng.uniform(10, 25))
                 continue
-            if answer is not None and answer.status_code == 200:
-                self.called(n)
-            # A restarted demo's clerk finds the ticket it was serving (409 counter_busy).
+            # (A restarted demo's clerk finds the ticket it was serving: 409 counter_busy.)
+            self.called(n)
             await self.serve(token, n, ticket)
             await self.pause(n, self.rng.uniform(5, 25))
             if self.rng.random() < BREAK_SHARE:
