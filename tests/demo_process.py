@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from conftest import alive, children, free_port
 
-from queueserver.tools.demo import LIVE_MARK, QUIET_MARK
+from queueserver.tools.demo.console import LIVE_MARK, QUIET_MARK
 
 # Tuesday 24 November 2026, 23:10 in Hong Kong: the demo shows Wednesday from 10:00.
 EVENING = "2026-11-24T23:10:00+08:00"

@@ -25,7 +25,7 @@ from demo_process import AFTER_MIDNIGHT, DEMO_DAY, EVENING, SUNDAY, TRY_KIOSK, D
 from websockets.sync.client import connect
 
 from queueserver.platform import config
-from queueserver.tools import demo
+from queueserver.tools.demo import command, day
 
 pytestmark = pytest.mark.e2e
 
@@ -160,7 +160,7 @@ def test_the_console_is_for_a_person(running: Running) -> None:
     lines = d.lines_after()
     # The demo day's people, at either centre: none of them is named on the console.
     people = [s.booking for c in SAMPLE.centres
-              for s in demo.samples(c, dt.date.fromisoformat(DEMO_DAY[running.now]))]
+              for s in day.samples(c, dt.date.fromisoformat(DEMO_DAY[running.now]))]
     names = {p.surname for p in people} | {p.given_names for p in people}
     for line in lines:
         assert not line.startswith("{"), line
@@ -176,11 +176,11 @@ def test_the_console_is_for_a_person(running: Running) -> None:
                    "/display/kowloon-bay?token="):
         assert screen in block, screen
     assert "「示範 DEMO」" in block and "demo-desk-wan-chai" in block
-    assert len(TRY_KIOSK.findall(block)) == 2 * demo.KIOSK_RECEIPTS
+    assert len(TRY_KIOSK.findall(block)) == 2 * day.KIOSK_RECEIPTS
     # Warnings are single plain lines; the structured logs are in the file.
     for line in d.err.read_text().splitlines():
         assert not line.lstrip().startswith("{"), line
-    log = (d.data / "var" / demo.LOG_NAME).read_text()
+    log = (d.data / "var" / command.LOG_NAME).read_text()
     assert '"logger": "queueserver' in log
 
 

@@ -19,7 +19,7 @@ from queueserver.rules import identity
 from queueserver.rules.vocab import EventType
 from queueserver.rules.workdays import Calendar
 from queueserver.service import counter_service as service
-from queueserver.tools import demo
+from queueserver.tools.demo import console, day
 
 # The shipped sample, which the demo runs on.
 SAMPLE = config.load(config.sample_path())
@@ -41,7 +41,7 @@ def at(text: str) -> dt.datetime:
     ("2026-12-24 18:00", "2026-12-28 10:00"),  # Christmas Eve: past the two holidays
 ])
 def test_the_demo_day_is_the_next_working_day_from_ten(now: str, start: str) -> None:
-    assert demo.demo_start(WEEKDAYS, at(now)) == at(start)
+    assert day.demo_start(WEEKDAYS, at(now)) == at(start)
 
 
 def demo_clock(start: str, rate: float, passed_real_s: float) -> DemoClock:
@@ -90,47 +90,47 @@ def test_only_the_demo_sets_the_demo_clock(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_a_restarted_demo_goes_on_from_its_clock() -> None:
     now = at("2026-11-29 15:00")  # a Sunday: Monday's demo
-    fresh = demo.demo_clock(SAMPLE, now, 1, real_start=time.time())
+    fresh = day.demo_clock(SAMPLE, now, 1, real_start=time.time())
     assert close_to(fresh.now(), at("2026-11-30 10:00"), 1)
-    kept = demo.demo_clock(SAMPLE, now, 1, at("2026-11-30 11:23"), real_start=time.time())
+    kept = day.demo_clock(SAMPLE, now, 1, at("2026-11-30 11:23"), real_start=time.time())
     assert close_to(kept.now(), at("2026-11-30 11:23"), 1)
     # A kept reading of an earlier demo day is history: the new day starts at ten.
-    old = demo.demo_clock(SAMPLE, now, 1, at("2026-11-27 16:00"), real_start=time.time())
+    old = day.demo_clock(SAMPLE, now, 1, at("2026-11-27 16:00"), real_start=time.time())
     assert close_to(old.now(), at("2026-11-30 10:00"), 1)
 
 
 def test_the_sample_day_fills_the_hours_with_real_looking_bookings() -> None:
-    day = dt.date(2026, 11, 30)
-    people = demo.samples(WAN_CHAI, day)
+    monday = dt.date(2026, 11, 30)
+    people = day.samples(WAN_CHAI, monday)
     slots = sorted({s.booking.slot_start for s in people})
-    assert slots[0] == "09:00" and slots[-1] == "16:30" and len(slots) == demo.SLOTS
-    assert len(people) == demo.SLOTS * (demo.PER_SLOT + 1)
-    assert sum(s.visitor for s in people) == demo.SLOTS
+    assert slots[0] == "09:00" and slots[-1] == "16:30" and len(slots) == day.SLOTS
+    assert len(people) == day.SLOTS * (day.PER_SLOT + 1)
+    assert sum(s.visitor for s in people) == day.SLOTS
     assert all(identity.valid("hkid", s.booking.id_number) for s in people)
     assert all(re.fullmatch(r"[A-Za-z0-9]{1,32}", s.booking.ref) for s in people)
     assert len({s.booking.ref for s in people}) == len(people)
-    assert demo.samples(WAN_CHAI, day) == people  # a restart finds the same people
-    other = {s.booking.ref for s in demo.samples(WAN_CHAI, day + dt.timedelta(days=1))}
+    assert day.samples(WAN_CHAI, monday) == people  # a restart finds the same people
+    other = {s.booking.ref for s in day.samples(WAN_CHAI, monday + dt.timedelta(days=1))}
     assert not other & {s.booking.ref for s in people}
 
 
 def test_at_any_minute_of_the_demo_day_the_suggested_booking_checks_in() -> None:
     """Within its arrival window now and for half an hour more, whatever the minute (the
     console's booking was once `too_early` after midnight)."""
-    day = dt.date(2026, 11, 30)
-    kept = [s for s in demo.samples(WAN_CHAI, day) if s.visitor]
-    minute = dt.datetime.combine(day, dt.time(10, 0), tzinfo=TZ)
+    monday = dt.date(2026, 11, 30)
+    kept = [s for s in day.samples(WAN_CHAI, monday) if s.visitor]
+    minute = dt.datetime.combine(monday, dt.time(10, 0), tzinfo=TZ)
     while minute.time() < dt.time(17, 0):
-        s = demo.suggestion(WAN_CHAI, kept, minute)
+        s = day.suggestion(WAN_CHAI, kept, minute)
         assert s is not None, minute
-        assert demo.window_open(WAN_CHAI, s.slot, minute, margin=30), (minute, s.slot)
+        assert day.window_open(WAN_CHAI, s.slot, minute, margin=30), (minute, s.slot)
         minute += dt.timedelta(minutes=1)
 
 
 def test_the_first_hour_is_stored_at_start_and_the_rest_after() -> None:
-    people = demo.samples(WAN_CHAI, dt.date(2026, 11, 30))
+    people = day.samples(WAN_CHAI, dt.date(2026, 11, 30))
     now = at("2026-11-30 10:00")
-    soon, later = demo.split_day(people, now)
+    soon, later = day.split_day(people, now)
     assert soon and later and len(soon) + len(later) == len(people)
     # Every slot whose check-in opens within the hour is there at start.
     for s in people:
@@ -142,8 +142,8 @@ def test_the_first_hour_is_stored_at_start_and_the_rest_after() -> None:
 
 def test_a_wrong_identity_number_is_one_the_desk_refuses() -> None:
     rng = random.Random(7)
-    for s in demo.samples(WAN_CHAI, dt.date(2026, 11, 30))[:200]:
-        wrong = demo.wrong_id(s.booking.id_number, rng)
+    for s in day.samples(WAN_CHAI, dt.date(2026, 11, 30))[:200]:
+        wrong = day.wrong_id(s.booking.id_number, rng)
         assert wrong != s.booking.id_number
         # Either no identity number at all (invalid_id_number) or someone else's (id_mismatch).
         assert not identity.valid("hkid", wrong) or identity.normalise(
@@ -152,11 +152,11 @@ def test_a_wrong_identity_number_is_one_the_desk_refuses() -> None:
 
 def test_the_earlier_days_permits_are_ready_today() -> None:
     today = dt.date(2026, 11, 30)
-    day = demo.earlier_day(SAMPLE, today)
-    assert day is not None and day < today
+    earlier = day.earlier_day(SAMPLE, today)
+    assert earlier is not None and earlier < today
     for c in SAMPLE.centres:
-        assert service.calendar(c).works(day)
-        assert service.collection_date(c, day) <= today
+        assert service.calendar(c).works(earlier)
+        assert service.collection_date(c, earlier) <= today
 
 
 def event(kind: str, at_: str = "2026-11-30T10:04:12+08:00", **data: object) -> dict[str, object]:
@@ -164,26 +164,26 @@ def event(kind: str, at_: str = "2026-11-30T10:04:12+08:00", **data: object) -> 
 
 
 def test_each_event_reads_as_one_short_line() -> None:
-    assert demo.event_line(WAN_CHAI, event("ticket.called", ticket="A023", counter=2,
+    assert console.event_line(WAN_CHAI, event("ticket.called", ticket="A023", counter=2,
                                            service="A")) == "A023 → counter 2"
-    assert demo.event_line(WAN_CHAI, event("ticket.recalled", ticket="A023", counter=2)) == \
+    assert console.event_line(WAN_CHAI, event("ticket.recalled", ticket="A023", counter=2)) == \
         "A023 → counter 2 (called again)"
-    assert demo.event_line(WAN_CHAI, event("ticket.issued", ticket="P004", service="P",
+    assert console.event_line(WAN_CHAI, event("ticket.issued", ticket="P004", service="P",
                                            position=2, priority=True)) == \
         "P004 checked in at the desk (priority), 2 ahead"
-    assert demo.event_line(WAN_CHAI, event("ticket.transferred", ticket="A023", service="P",
+    assert console.event_line(WAN_CHAI, event("ticket.transferred", ticket="A023", service="P",
                                            from_counter=3)) == \
         "A023 sent from counter 3 to the priority queue"
-    assert demo.event_line(WAN_CHAI, event("ticket.declined", ticket="A030", counter=4,
+    assert console.event_line(WAN_CHAI, event("ticket.declined", ticket="A030", counter=4,
                                            reason="documents_missing")) == \
         "A030 declined at counter 4 (documents missing)"
-    assert demo.event_line(WAN_CHAI, event("counter.paused", counter=5)) == "counter 5 paused"
-    assert demo.event_line(WAN_CHAI, event("personal_data.purge")) is None
-    assert demo.event_line(WAN_CHAI, event("something.new")) == "something.new"
+    assert console.event_line(WAN_CHAI, event("counter.paused", counter=5)) == "counter 5 paused"
+    assert console.event_line(WAN_CHAI, event("personal_data.purge")) is None
+    assert console.event_line(WAN_CHAI, event("something.new")) == "something.new"
     # Every event the centres' streams carry reads as words, not as its type.
     for kind in EventType:
         if not kind.startswith("personal_data."):
-            line = demo.event_line(WAN_CHAI, event(kind, ticket="A001", counter=1, service="A"))
+            line = console.event_line(WAN_CHAI, event(kind, ticket="A001", counter=1, service="A"))
             assert line and line != kind, kind
 
 
@@ -192,21 +192,21 @@ def test_the_console_joins_an_acceptance_and_its_payment() -> None:
     out = io.StringIO()
 
     async def play() -> None:
-        console = demo.Console(SAMPLE, c, out)
-        console.hold_s = 0.05
-        console.show(WAN_CHAI, event("ticket.called", ticket="A019", counter=2))
-        console.show(WAN_CHAI, event("ticket.accepted", "2026-11-30T10:04:30+08:00",
+        lines = console.Console(SAMPLE, c, out)
+        lines.hold_s = 0.05
+        lines.show(WAN_CHAI, event("ticket.called", ticket="A019", counter=2))
+        lines.show(WAN_CHAI, event("ticket.accepted", "2026-11-30T10:04:30+08:00",
                                      ticket="A019", counter=2))
-        console.show(WAN_CHAI, event("ticket.paid", "2026-11-30T10:04:40+08:00", ticket="A019",
+        lines.show(WAN_CHAI, event("ticket.paid", "2026-11-30T10:04:40+08:00", ticket="A019",
                                      counter=2, amount_hkd=320, method="octopus"))
         # An acceptance whose payment does not follow is shown on its own, a moment later.
-        console.show(WAN_CHAI, event("ticket.accepted", ticket="A020", counter=3))
+        lines.show(WAN_CHAI, event("ticket.accepted", ticket="A020", counter=3))
         for _ in range(200):
             if "A020" in out.getvalue():
                 break
             await asyncio.sleep(0.01)
         # A past day's events (a late day close) are not what happens now.
-        console.show(WAN_CHAI, event("ticket.no_show", "2026-11-27T23:59:59+08:00",
+        lines.show(WAN_CHAI, event("ticket.no_show", "2026-11-27T23:59:59+08:00",
                                      ticket="A099", reason="day_closed"))
 
     asyncio.run(play())
