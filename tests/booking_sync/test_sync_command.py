@@ -131,8 +131,14 @@ def test_the_worker_syncs_the_feed_on_its_schedule(
         # Its later pulls were conditional: the export had not changed.
         assert feed_server.requests()[1].headers.get("if-none-match") == '"v1"'
     finally:
+        # RQ's warm shutdown lets the job in hand finish; on a loaded machine a pull may take a
+        # while. What this test checks is the schedule, not how fast the worker stops.
         worker.terminate()
-        worker.wait(15)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(10)
         log.close()
     output = (tmp_path / "worker.log").read_text(errors="replace")
     assert "booking feed: imported=1 updated=0 cancelled=0 unchanged=0 rejected=0" in output
