@@ -200,8 +200,10 @@ class Display:
             await asyncio.sleep(0.02)
 
     async def caught_up(self, last: str, timeout: float = 15) -> None:
+        """Until this display has seen the event `last`; fails after `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while not (self.ids and self.ids[-1] == last) and time.monotonic() < deadline:
+        while not (self.ids and self.ids[-1] == last):
+            assert time.monotonic() < deadline, f"display stopped at {self.ids[-1:]}, not {last}"
             await asyncio.sleep(0.05)
 
 

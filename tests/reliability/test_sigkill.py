@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -74,9 +75,11 @@ def test_a_killed_process_loses_no_ticket_and_no_event(two: tuple[Server, Server
                         os.kill(a.proc.pid, signal.SIGKILL)
 
             async def calling(counter: int, prefer: int) -> None:
+                deadline = time.monotonic() + 120  # the whole burst takes seconds
                 for step in itertools.count():
                     if len(answers) == BOOKINGS:
                         return
+                    assert time.monotonic() < deadline, f"{len(answers)} of {BOOKINGS} answered"
                     path = f"{C}/counters/{counter}"
                     called = await clerks.post(path + "/call", {}, f"c{counter}-{step}-call",
                                                prefer)
