@@ -249,6 +249,11 @@ def schedule_lock(job: str) -> str:
     return f"{PREFIX}:schedule:{job}"
 
 
+def demo_clock() -> str:
+    """`queueserver demo`: the demo clock's last reading, so a restarted demo goes on from it."""
+    return f"{PREFIX}:demo:clock"
+
+
 # --- staff logins and their browser sessions (no centre) -----------------------------------------
 
 def user(name: str) -> str:
@@ -327,6 +332,11 @@ def sound_segments() -> str:
 def sound_clip(name: str) -> str:
     """One language of one call joined from segments (WAV), under the name that lists them."""
     return f"{PREFIX}:sound:clip:{name}"
+
+
+def sound_planned(name: str) -> str:
+    """Set while a call's event names this clip: only such a name is joined for a request."""
+    return f"{PREFIX}:sound:planned:{name}"
 
 
 # --- the benchmark (`queueserver bench`, on its own Redis) ----------------------------------------

@@ -65,6 +65,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
     assert keys.lookup_failures("ab12") == "qs:lookup-failures:ab12"
     assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
+    assert keys.demo_clock() == "qs:demo:clock"
     assert keys.import_plan("ab12") == "qs:import-plan:ab12"
     assert keys.booking_feed("ab12") == "qs:booking-feed:ab12"
     assert keys.booking_feed_lock("ab12") == "qs:booking-feed-lock:ab12"
@@ -85,6 +86,7 @@ def test_announcement_audio_keys_belong_to_no_centre() -> None:
     assert keys.sound_segment("0a1b2c3d4e5f") == "qs:sound:segment:0a1b2c3d4e5f"
     assert keys.sound_segments() == "qs:sound:segments"
     assert keys.sound_clip("c1.0a1b2c3d4e5f") == "qs:sound:clip:c1.0a1b2c3d4e5f"
+    assert keys.sound_planned("c1.0a1b2c3d4e5f") == "qs:sound:planned:c1.0a1b2c3d4e5f"
 
 
 def test_the_follow_pages_keys() -> None:
