@@ -106,15 +106,16 @@ local function mean_service_s(service)
   return sum / #times
 end
 
--- The hall's notices, oldest first, and whether new numbers are being issued (CONTRACT §10): what
--- the board and the follow page both show, read in the same atomic step as the rest. Until
--- notices and closures are kept (§10), none is ever posted and issuing never closes.
-local function hall_notices()
+-- The hall's notices still current at now_ms, oldest first, and the closure of issuing, if any
+-- (CONTRACT §10): what the board and the follow page both show, read in the same atomic step as
+-- the rest. Until notices and closures are kept (§10, under these names), none is ever posted
+-- and issuing never closes.
+local function current_notices(now_ms)
   return {}
 end
 
-local function issuing_open()
-  return true
+local function issuing_closure()
+  return nil
 end
 
 -- Minutes until the ticket at `position` of `service` (position = the queue's length: a newcomer)

@@ -8,4 +8,4 @@ local v = ticket_view(t)
 return ok({ticket = {number = v.number, service = v.service, status = v.status,
                      position = v.position, estimated_wait_minutes = v.estimated_wait_minutes,
                      counter = v.counter, called_at = v.called_at, recalls = v.recalls},
-           notices = hall_notices(), issuing = issuing_open()})
+           notices = current_notices(ctx.now_ms), issuing = issuing_closure() == nil})

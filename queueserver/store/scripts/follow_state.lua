@@ -22,8 +22,8 @@ if ctx.full then
     end
   end
 end
-out.notices = hall_notices()
-out.issuing = issuing_open()
+out.notices = current_notices(ctx.now_ms)
+out.issuing = issuing_closure() == nil
 local last = redis.call('XREVRANGE', K.events, '+', '-', 'COUNT', 1)
 out.last_event_id = '0-0'
 if #last == 1 then out.last_event_id = last[1][1] end
