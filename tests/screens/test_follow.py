@@ -93,7 +93,7 @@ def test_the_desk_shows_and_prints_the_follow_qr_code(
 
 
 def test_the_phone_page_follows_the_ticket_to_the_counter_and_asks_for_feedback_once(
-        screens: Screens, r: redis.Redis, api: Api) -> None:
+        screens: Screens, r: redis.Redis, api: Api, make_login: Callable[..., str]) -> None:
     tickets = check_in(r, api, 4)
     mine = tickets[3]
     page = phone(screens, mine["follow_url"])
@@ -183,6 +183,14 @@ def test_the_phone_page_follows_the_ticket_to_the_counter_and_asks_for_feedback_
     page.reload()
     page.wait_for_function(READY)
     assert page.is_visible("#thanks") and not page.is_visible("#feedback-form")
+
+    # The supervisor's screen: the day's answers, the mean by counter, the comments.
+    admin = sign_in(screens, make_login("sue", "supervisor"), "/admin")
+    section = "section.centre[data-centre='wan-chai']"
+    admin.wait_for_selector(f"{section} .fb-counters tr[data-counter='2']")
+    assert admin.text_content(f"{section} .fb-counters tr[data-counter='2'] .mean") == "4.00"
+    assert "Clear signs, short wait." in (admin.text_content(f"{section} .fb-comments") or "")
+    shoot(admin, "admin-feedback")
 
 
 def test_a_link_that_no_longer_works_says_so_in_both_languages(screens: Screens) -> None:
