@@ -39,6 +39,8 @@ class Action(StrEnum):
     COLLECTION = "collection eligibility, collect, eligible feed"
     KIOSK_KEY = "the centre's kiosk key (kiosk credentials only)"
     MANAGE = "statistics, audit, users and tokens of the centre"
+    NOTICES = "post and remove notices, close and reopen issuing"
+    PRINT = "print ticket and receipt slips"
 
 
 _A, _S, _D, _C, _DI, _K, _P = Role
@@ -54,6 +56,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.COLLECTION: frozenset({_A, _S, _K}),
     Action.KIOSK_KEY: frozenset({_K}),
     Action.MANAGE: frozenset({_A, _S}),
+    Action.NOTICES: frozenset({_A, _S}),
+    Action.PRINT: frozenset({_A, _S, _D}),
 }
 
 # Device credentials never see who did what.

@@ -3,7 +3,9 @@
 Lua has no time zones, so Python passes the local service date and the time into each script.
 A test injects a clock; a process-level test may set `QUEUESERVER_TEST_NOW` (an ISO time), and
 `QUEUESERVER_TEST_SPEED` (how fast it runs: `simulate` plays a day in minutes), which are honoured
-only with `QUEUESERVER_TEST_MODE=1` and announced loudly at start.
+only with `QUEUESERVER_TEST_MODE=1` and announced loudly at start. `QUEUESERVER_TEST_CLOCK_FILE`
+(test mode too) names a file holding seconds to add: a test that writes it moves the clock of
+every process it started at once (a server and a worker), without waiting for time to pass.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import os
 import sys
 import time
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -24,6 +27,9 @@ class Clock:
     _t0: float = 0.0
     # With a start, how many seconds pass per real second (`simulate` plays a day in minutes).
     rate: float = 1.0
+    # Test mode only: a file of seconds to add, which a test rewrites to move every process on.
+    offset_file: Path | None = None
+    _offset: tuple[int, float] = field(default=(-1, 0.0), repr=False)
 
     def __post_init__(self) -> None:
         self._t0 = time.monotonic()
@@ -31,8 +37,19 @@ class Clock:
     def now(self) -> dt.datetime:
         if self.start is None:
             return dt.datetime.now(self.tz)
-        passed = (time.monotonic() - self._t0) * self.rate
+        passed = (time.monotonic() - self._t0) * self.rate + self._moved()
         return (self.start + dt.timedelta(seconds=passed)).astimezone(self.tz)
+
+    def _moved(self) -> float:
+        if self.offset_file is None:
+            return 0.0
+        try:
+            stamp = self.offset_file.stat().st_mtime_ns
+            if stamp != self._offset[0]:
+                self._offset = (stamp, float(self.offset_file.read_text() or 0))
+        except (OSError, ValueError):
+            return self._offset[1]
+        return self._offset[1]
 
     def today(self) -> str:
         return self.now().date().isoformat()
@@ -53,7 +70,8 @@ def from_environment(tz: zoneinfo.ZoneInfo) -> Clock:
         faster = f", running {rate:g} times as fast" if rate != 1.0 else ""
         print(f"*** TEST MODE: the clock starts at {start.isoformat()}{faster}, not the real "
               "time ***", file=sys.stderr, flush=True)
-        return Clock(tz, start, rate=rate)
+        moved = os.environ.get("QUEUESERVER_TEST_CLOCK_FILE")
+        return Clock(tz, start, rate=rate, offset_file=Path(moved) if moved else None)
     return Clock(tz)
 
 

@@ -48,6 +48,52 @@ class Counter:
     services: tuple[str, ...]
 
 
+# --- thermal printers (CONTRACT §10): kept apart so they read as one model --------------------
+
+# ESC/POS network printers listen here unless their URL says otherwise.
+DEFAULT_PRINTER_PORT = 9100
+
+
+@dataclass(frozen=True)
+class Printer:
+    """`[[centres.printers]]`: an ESC/POS network printer, `tcp://HOST:PORT`."""
+
+    name: str
+    host: str
+    port: int = DEFAULT_PRINTER_PORT
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+
+_PRINTER_KEYS = {"name", "url"}
+_PRINTER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+
+
+def _printers(raw: dict[str, Any], where: str) -> tuple[Printer, ...]:
+    out: list[Printer] = []
+    for i, p in enumerate(_get(raw, "printers", list, where, [])):
+        pw = f"{where}printers[{i}]."
+        if not isinstance(p, dict):
+            raise ConfigError(f"{where}printers[{i}]: must be a table")
+        _unknown(p, _PRINTER_KEYS, pw)
+        name = _get(p, "name", str, pw)
+        if not _PRINTER_NAME.match(name):
+            raise ConfigError(f"{pw}name: {name!r} must be a slug (lower-case letters, digits, "
+                              "'-'), like desk-1")
+        if any(other.name == name for other in out):
+            raise ConfigError(f"{pw}name: duplicate printer name {name!r}")
+        url = _get(p, "url", str, pw)
+        m = re.fullmatch(r"tcp://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?/?", url)
+        if not m or not 0 < int(m.group(2) or DEFAULT_PRINTER_PORT) < 65536:
+            raise ConfigError(f"{pw}url: {url!r} must be tcp://HOST:PORT, like "
+                              "tcp://192.0.2.10:9100")
+        out.append(Printer(name=name, host=m.group(1).strip("[]"),
+                           port=int(m.group(2) or DEFAULT_PRINTER_PORT)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Centre:
     id: str
@@ -69,6 +115,10 @@ class Centre:
     # Local "HH:MM" at which the day-close job ends the day (leftover tickets, statistics).
     closing_time: str = DEFAULT_CLOSING_TIME
     wait_target_minutes: int = DEFAULT_WAIT_TARGET_MINUTES
+    printers: tuple[Printer, ...] = ()
+
+    def printer(self, name: str) -> Printer | None:
+        return next((p for p in self.printers if p.name == name), None)
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
@@ -119,6 +169,7 @@ _CENTRE_KEYS = {
     "processing_working_days", "working_weekdays", "holidays", "holidays_file",
     "announcement_languages", "announcement_engine", "default_service_minutes",
     "services", "counters", "receipt_prefix", "closing_time", "wait_target_minutes",
+    "printers",
 }
 _SERVICE_KEYS = {"code", "name_en", "name_zh", "application_types", "priority"}
 _COUNTER_KEYS = {"number", "services"}
@@ -286,6 +337,7 @@ def _centre(raw: Any, index: int, base: Path | None) -> Centre:
         closing_time=_clock_time(raw, "closing_time", where, DEFAULT_CLOSING_TIME),
         wait_target_minutes=max(1, _get(raw, "wait_target_minutes", int, where,
                                         DEFAULT_WAIT_TARGET_MINUTES)),
+        printers=_printers(raw, where),
     )
 
 

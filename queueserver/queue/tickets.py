@@ -201,7 +201,7 @@ class Centres:
         centre = self.centre(centre_id)
         board: dict[str, Any] = await self._run(
             "board", centre, "", None, services=[s.code for s in centre.services])
-        for name in ("now_serving", "recent_calls", "counters"):
+        for name in ("now_serving", "recent_calls", "counters", "notices"):
             if board[name] == {}:
                 board[name] = []
         return {"centre": centre.id, **board}

@@ -138,6 +138,38 @@ def restore_check(centre: str) -> str:
     """Where a restore tries each backed-up key before it deletes anything (then removed)."""
     return f"{_c(centre)}:restore-check"
 
+
+# --- notices and closures (CONTRACT §10) ---------------------------------------------------------
+
+def notices(centre: str) -> str:
+    """The hall's current notices, by id (JSON each: the NOTICE, and `until_ms`)."""
+    return f"{_c(centre)}:notices"
+
+
+def notice_order(centre: str) -> str:
+    """The current notices' ids, scored by when they were posted (oldest first)."""
+    return f"{_c(centre)}:notice-order"
+
+
+def notice_expiry(centre: str) -> str:
+    """The ids of notices with an `until`, scored by it (ms): what the sweepers look at."""
+    return f"{_c(centre)}:notice-expiry"
+
+
+def notice_sequence(centre: str) -> str:
+    """The last notice id given out (ids are never reused)."""
+    return f"{_c(centre)}:notice-seq"
+
+
+def issuing(centre: str) -> str:
+    """Present while issuing is closed: the supervisor's texts, their notice, when and who."""
+    return f"{_c(centre)}:issuing-closed"
+
+
+def printer_failed(centre: str, job: str) -> str:
+    """Set once by the print job that gave up, so its `printer.failed` goes out once."""
+    return f"{_c(centre)}:printer-failed:{job}"
+
 # --- keys that belong to no centre --------------------------------------------------------------
 
 def token(token_hash: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from queueserver.live.events import Hub
+from queueserver.notices import expiry
 from queueserver.operations import metrics
 from queueserver.platform import config as config_mod
 from queueserver.platform import connections, runtime
@@ -28,9 +30,11 @@ from queueserver.web.api import (
     collection,
     events,
     login,
+    notices,
     openapi,
     operations,
     pages,
+    printing,
     privacy,
     queue,
     service,
@@ -80,10 +84,15 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         hub = Hub(redis_url)
         announcer = Announcer(config, redis_url)
         await announcer.start()
+        centres = Centres(config, r, the_clock, secret, announcer)
+        # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
+        sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
         try:
-            yield {"redis": r, "centres": Centres(config, r, the_clock, secret, announcer),
-                   "hub": hub}
+            yield {"redis": r, "centres": centres, "hub": hub}
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await announcer.close()
             await hub.close()
             await r.aclose()
@@ -97,6 +106,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *operations.routes,
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *service.routes,
+        *notices.routes,
+        *printing.routes,
         *collection.routes,
         *staff.routes,
         *audit.routes,

@@ -47,6 +47,7 @@ class Field:
     kind: type | tuple[type, ...]
     required: bool = True
     choices: tuple[str, ...] = ()
+    max_length: int = 0  # characters of a text; 0: MAX_STRING
 
 
 def _no_constant(name: str) -> Any:
@@ -96,8 +97,10 @@ def parse_body(raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
             value = value.strip()
             if spec.required and not value:
                 raise ApiError("bad_request", message_en=f"Field {name!r} is empty.")
-            if len(value) > MAX_STRING:
-                raise ApiError("bad_request", message_en=f"Field {name!r} is too long.")
+            longest = spec.max_length or MAX_STRING
+            if len(value) > longest:
+                raise ApiError("bad_request", message_en=f"Field {name!r} is too long (at most "
+                                                         f"{longest} characters).")
         if spec.choices and value not in spec.choices:
             raise ApiError("bad_request", message_en=f"Field {name!r} must be one of "
                                                      f"{', '.join(spec.choices)}.")

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from queueserver.auth.credentials import Action
 from queueserver.platform.errors import ApiError
+from queueserver.web.api import printing
 from queueserver.web.api.base import Call, Field, Post, authorize
 
 C = "/api/v1/centres/{centre}"
@@ -36,14 +37,17 @@ def _override_allowed(call: Call) -> None:
             Action.OVERRIDE_WINDOW, call.centre):
         raise ApiError("forbidden", message_en="Only a supervisor may check in outside the "
                                                "arrival window.")
+    printing.check_printer(call)
 
 
 async def check_in(call: Call) -> Any:
     b = call.body
     call.bookings.append((call.centre, b["booking_ref"]))
-    return await call.centres.check_in(
+    ticket = await call.centres.check_in(
         call.centre, b["booking_ref"], b["id_number"], b["photo_barcode"],
         bool(b.get("priority")), bool(b.get("override_window")), _by(call), call.idem)
+    await printing.after_check_in(call, ticket)
+    return ticket
 
 
 async def requeue(call: Call) -> Any:
@@ -81,6 +85,8 @@ POSTS = [
     Post(C + "/tickets", Action.CHECK_IN, check_in, {
         "booking_ref": Field(str), "id_number": Field(str), "photo_barcode": Field(str),
         "priority": Field(bool, required=False), "override_window": Field(bool, required=False),
+        # CONTRACT §10: the slip printed in the background on this printer of the centre.
+        "printer": Field(str, required=False),
     }, status=201, check=_override_allowed),
     Post(T + "/requeue", Action.CHECK_IN, requeue),
     *(Post(N + "/" + action, Action.COUNTER, _state(action))
