@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -29,7 +29,6 @@ class Clock:
     rate: float = 1.0
     # Test mode only: a file of seconds to add, which a test rewrites to move every process on.
     offset_file: Path | None = None
-    _offset: tuple[int, float] = field(default=(-1, 0.0), repr=False)
 
     def __post_init__(self) -> None:
         self._t0 = time.monotonic()
@@ -41,15 +40,14 @@ class Clock:
         return (self.start + dt.timedelta(seconds=passed)).astimezone(self.tz)
 
     def _moved(self) -> float:
+        # Read every time (test mode only): a cache keyed on the file's mtime could miss two
+        # writes within the file system's clock tick.
         if self.offset_file is None:
             return 0.0
         try:
-            stamp = self.offset_file.stat().st_mtime_ns
-            if stamp != self._offset[0]:
-                self._offset = (stamp, float(self.offset_file.read_text() or 0))
+            return float(self.offset_file.read_text() or 0)
         except (OSError, ValueError):
-            return self._offset[1]
-        return self._offset[1]
+            return 0.0
 
     def today(self) -> str:
         return self.now().date().isoformat()
