@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import socket
 import threading
 from typing import Any
 
@@ -50,25 +51,26 @@ def send(printer: Printer, data: bytes) -> None:
     """One slip to one printer, through python-escpos's network printer."""
     # Imported here: python-escpos reads its printer profiles on import (half a second), which
     # the web processes, which only enqueue, never need.
-    from escpos.exceptions import DeviceNotFoundError
     from escpos.printer import Network
 
     device = Network(printer.host, printer.port, timeout=CONNECT_TIMEOUT_S)
     try:
-        device.open()
-    except DeviceNotFoundError as e:
+        # Connected here, not by its open(), which leaves a failed attempt's socket open: a
+        # printer off for two minutes would pile them up in the worker.
+        connection = socket.create_connection((printer.host, printer.port),
+                                              timeout=CONNECT_TIMEOUT_S)
+    except OSError as e:
         raise PrinterUnavailable(f"no connection to {printer.url}: {e}") from None
+    device.device = connection
     try:
-        socket = device.device
-        assert socket is not None
-        socket.settimeout(STATUS_WAIT_S)
+        connection.settimeout(STATUS_WAIT_S)
         try:
             paper = device.paper_status()
         except OSError:
             paper = None  # no answer to the query
         if paper == 0:
             raise PrinterUnavailable(f"{printer.url} is out of paper")
-        socket.settimeout(SEND_TIMEOUT_S)
+        connection.settimeout(SEND_TIMEOUT_S)
         device._raw(data)
     except OSError as e:
         raise PrinterUnavailable(f"{printer.url} did not take the slip: {e}") from None

@@ -58,7 +58,8 @@ def next_event(ws: ClientConnection, kind: str, within_s: float = 15.0) -> dict[
 
 @contextlib.contextmanager
 def display_socket(hall: Hall, display: str) -> Iterator[ClientConnection]:
-    url = hall.server.url.replace("http://", "ws://") + f"/ws/centres/wan-chai/events?token={display}"
+    url = (hall.server.url.replace("http://", "ws://")
+           + f"/ws/centres/wan-chai/events?token={display}")
     with connect(url, open_timeout=10) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "board"
         yield ws
@@ -77,8 +78,8 @@ def test_a_notice_reaches_the_hall_and_ends_by_its_until_once(hall: Hall,
                                                            timeout=10) as http:
         until = MORNING + dt.timedelta(minutes=30)
         posted = http.post(C + "/notices", headers=auth_header(supervisor), json={
-            "text_en": "Collection is suspended until 14:00.", "text_zh": "取證服務暫停至下午二時。",
-            "until": until.isoformat()})
+            "text_en": "Collection is suspended until 14:00.",
+            "text_zh": "取證服務暫停至下午二時。", "until": until.isoformat()})
         assert posted.status_code == 201, posted.text
         notice = posted.json()["notice"]
         seen = next_event(ws, "notice.posted")
