@@ -47,7 +47,7 @@ def _schema(spec: Field) -> dict[str, Any]:
     out: dict[str, Any] = {"type": types[0]} if len(types) == 1 else {
         "anyOf": [{"type": t} for t in types]}
     if str in kinds:
-        out["maxLength"] = MAX_STRING
+        out["maxLength"] = spec.max_length or MAX_STRING
     if spec.choices:
         out["enum"] = list(spec.choices)
     return out
@@ -71,8 +71,11 @@ def _operation(path: str, method: str, endpoint: Any) -> dict[str, Any]:
     status = str(post.status) if isinstance(post, Post) else "200"
     media = _media(path)
     ok: dict[str, Any] = {"description": "done"}
-    ok["content"] = {media: {"schema": {"type": "object"} if media == "application/json"
-                             else {"type": "string"}}}
+    if method == "delete":
+        status = "204"  # done, with no body
+    else:
+        ok["content"] = {media: {"schema": {"type": "object"} if media == "application/json"
+                                 else {"type": "string"}}}
     op: dict[str, Any] = {"parameters": params, "responses": {
         status: ok, "default": {"description": "an error in the contract's shape",
                                 "content": {"application/json": {"schema": ERROR}}}}}
