@@ -4,8 +4,10 @@ Lua has no time zones, so Python passes the local service date and the time into
 A test injects a clock; a process-level test may set `QUEUESERVER_TEST_NOW` (an ISO time), and
 `QUEUESERVER_TEST_SPEED` (how fast it runs: `simulate` plays a day in minutes), which are honoured
 only with `QUEUESERVER_TEST_MODE=1` and announced loudly at start. `QUEUESERVER_TEST_CLOCK_FILE`
-(test mode too) names a file holding seconds to add: a test that writes it moves the clock of
-every process it started at once (a server and a worker), without waiting for time to pass.
+(test mode too) names a file holding seconds to add to `QUEUESERVER_TEST_NOW`: the clock then
+stands still between writes, so every process a test started (a server, a worker and each of its
+jobs, which start their clocks anew) reads the same time, and the test moves them all at once
+without waiting for time to pass.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ def from_environment(tz: zoneinfo.ZoneInfo) -> Clock:
         print(f"*** TEST MODE: the clock starts at {start.isoformat()}{faster}, not the real "
               "time ***", file=sys.stderr, flush=True)
         moved = os.environ.get("QUEUESERVER_TEST_CLOCK_FILE")
-        return Clock(tz, start, rate=rate, offset_file=Path(moved) if moved else None)
+        if moved:
+            return Clock(tz, start, rate=0.0, offset_file=Path(moved))
+        return Clock(tz, start, rate=rate)
     return Clock(tz)
 
 
