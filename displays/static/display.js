@@ -31,6 +31,9 @@ const NOTICE_TURN_MS = 12000;
 const NOTICE_RETRIES = 3;
 // The band's type shrinks in these steps until the notice fits (a long one still fits).
 const NOTICE_SIZES_VH = [4.6, 4.0, 3.5, 3.0, 2.6, 2.2, 1.9];
+// Below this, both languages at once would be too small to read across the hall: the band
+// shows one language at a time instead, switching halfway through the notice's turn.
+const NOTICE_READABLE_VH = 3.0;
 // A call missed while offline and replayed on reconnect is announced only if this recent;
 // older ones just update the board (their people have long been called).
 const REPLAY_ANNOUNCE_MS = 60000;
@@ -209,16 +212,38 @@ function bandNotices() {
 function fitNotice(box) {
   for (const size of NOTICE_SIZES_VH) {
     box.style.setProperty("--size", size + "vh");
-    if (box.scrollHeight <= box.clientHeight + 1) return;
+    if (box.scrollHeight <= box.clientHeight + 1) return size;
   }
+  return NOTICE_SIZES_VH[NOTICE_SIZES_VH.length - 1];
+}
+
+let languageTimer = null;
+
+// Both languages when they fit large enough; else Chinese, then English, each large.
+function fitLanguages() {
+  const box = document.getElementById("notice-text");
+  const zh = document.getElementById("notice-zh");
+  const en = document.getElementById("notice-en");
+  clearInterval(languageTimer);
+  zh.hidden = en.hidden = false;
+  if (fitNotice(box) >= NOTICE_READABLE_VH) return;
+  en.hidden = true;
+  fitNotice(box);
+  languageTimer = setInterval(() => {
+    zh.hidden = !zh.hidden;
+    en.hidden = !en.hidden;
+    fitNotice(box);
+  }, NOTICE_TURN_MS / 2);
 }
 
 function renderNotices() {
   const band = document.getElementById("notices");
   const list = bandNotices();
+  document.body.classList.toggle("has-notices", list.length > 0);
   if (!list.length) {
     band.hidden = true;
     state.noticeShown = null;
+    clearInterval(languageTimer);
     return;
   }
   let index = list.findIndex((n) => n.id === state.noticeShown);
@@ -236,7 +261,7 @@ function renderNotices() {
   document.getElementById("notice-zh").textContent = notice.text_zh;
   document.getElementById("notice-en").textContent = notice.text_en;
   document.getElementById("notice-count").textContent = list.length > 1 ? `${index + 1}/${list.length}` : "";
-  fitNotice(document.getElementById("notice-text"));
+  fitLanguages();
 }
 
 function nextNotice() {
