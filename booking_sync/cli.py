@@ -19,10 +19,10 @@ from typing import IO
 import redis
 
 from queueserver.booking_sync import importer, rows, sync
-from queueserver.booking_sync.progress import Bar
 from queueserver.bookings.store import BookingStore
 from queueserver.platform import clock, runtime
 from queueserver.platform.config import Config
+from queueserver.platform.progress import Bar
 
 EXIT_REJECTED = 1
 EXIT_UNREADABLE = 2
@@ -50,7 +50,7 @@ def run_import(config: Config, file: str, fmt: str | None) -> int:
     def opener() -> IO[bytes]:
         return path.open("rb")
 
-    bar = Bar(sys.stderr)
+    bar = Bar(sys.stderr, "rows")
     try:
         fmt = fmt or rows.detect(opener, path.name)
         r = runtime.connect(runtime.redis_url(config))
@@ -71,7 +71,7 @@ def run_import(config: Config, file: str, fmt: str | None) -> int:
 
 
 def run_sync(config: Config) -> int:
-    bar = Bar(sys.stderr)
+    bar = Bar(sys.stderr, "rows")
 
     def say(text: str) -> None:
         bar.clear()

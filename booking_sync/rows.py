@@ -289,7 +289,7 @@ def _booking(item: Any, centres: frozenset[str]) -> Booking:
         f"longer than {MAX_NAME_CHARS} characters",
     )
     id_kind = _required(item, "id_kind")
-    _check(id_kind in ("hkid", "access_notice"), "id_kind", "must be hkid or access_notice")
+    _check(id_kind in identity.ID_KINDS, "id_kind", "must be hkid or access_notice")
     id_number = _required(item, "id_number")
     _check_id(id_kind, id_number)
     passport_no = _required(item, "passport_no")

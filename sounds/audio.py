@@ -1,9 +1,8 @@
 """Audio as numbers: WAV in and out, where the speech is, how loud it is, measured from samples.
 
-Loudness follows ITU-R BS.1770 (K-weighting, 400 ms blocks, absolute and relative gates), so
-that a clip from gTTS and one from espeak-ng, or a Cantonese and an English one, sound equally
-loud in the hall. The K-weighting is applied as its magnitude response in the frequency domain:
-a block's power does not depend on phase, and one FFT is much faster than filtering in Python.
+Loudness follows ITU-R BS.1770 (K-weighting, 400 ms blocks, absolute and relative gates), as
+pyloudnorm measures it, so that a clip from gTTS and one from espeak-ng, or a Cantonese and an
+English one, sound equally loud in the hall.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import io
 import wave
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -25,10 +23,10 @@ TARGET_LUFS = -16.0  # one level for every clip; loud enough for a hall, peaks s
 LIMIT_FROM = 10 ** (-6 / 20)  # peaks above -6 dBFS are rounded off softly, not clipped
 CEILING = 10 ** (-1 / 20)  # nothing leaves louder than -1 dBFS, so a display's DAC never clips
 BLOCK_S = 0.400  # BS.1770 gating block
-BLOCK_STEP_S = 0.100  # 75 % overlap, as BS.1770 specifies
-ABSOLUTE_GATE_LUFS = -70.0
-RELATIVE_GATE_LU = -10.0
-FFT_QUANTUM = 4096
+# pyloudnorm's design of BS.1770's two K-weighting stages (Brecht De Man's, as libebur128's)
+# gives the standard's published 48 kHz coefficients exactly, and the same filter at 22050 Hz;
+# its "K-weighting" class approximates them (a 997 Hz sine then reads -3.05, not -3.01 LKFS).
+WEIGHTING = "DeMan"
 
 
 @dataclass(frozen=True)
@@ -141,62 +139,21 @@ def trim(audio: Audio, pad_s: float) -> Audio:
 
 # --- how loud it is ------------------------------------------------------------------------------
 
-def _biquad_gain(b: tuple[float, float, float], a: tuple[float, float, float],
-                 w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    z = np.exp(-1j * w)
-    h = (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    return np.asarray(np.abs(h))
-
-
-def k_weighting(freqs: npt.NDArray[np.float64], rate: int) -> npt.NDArray[np.float64]:
-    """|H(f)| of BS.1770's two stages at any rate: a +4 dB shelf above ~1.7 kHz (the head's
-    effect) and a high-pass at ~38 Hz. Designed as libebur128 does, which gives the standard's
-    published 48 kHz coefficients exactly."""
-    w = 2 * np.pi * freqs / rate
-    k = np.tan(np.pi * 1681.974450955533 / rate)
-    q = 0.7071752369554196
-    vh = 10 ** (3.999843853973347 / 20)
-    vb = vh ** 0.4996667741545416
-    a0 = 1 + k / q + k * k
-    shelf = _biquad_gain(
-        ((vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0),
-        (1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0), w)
-    k = np.tan(np.pi * 38.13547087602444 / rate)
-    q = 0.5003270373238773
-    a0 = 1 + k / q + k * k
-    high_pass = _biquad_gain((1.0, -2.0, 1.0),
-                             (1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0), w)
-    return shelf * high_pass
-
-
-@lru_cache(maxsize=32)
-def _k_gains(n: int, rate: int) -> npt.NDArray[np.float64]:
-    # Clips come in a handful of padded lengths: the filter is computed once for each.
-    gains = k_weighting(np.fft.rfftfreq(n, 1 / rate).astype(np.float64), rate)
-    gains.setflags(write=False)
-    return gains
-
-
 def loudness(audio: Audio) -> float:
-    """Integrated loudness in LUFS (BS.1770-4, mono); -inf for silence."""
+    """Integrated loudness in LUFS (BS.1770-4, mono); -inf for silence. A clip shorter than a
+    gating block (a single letter) is measured as one block of its own length."""
+    # Imported here: pyloudnorm loads scipy.signal, a second or more that every process
+    # importing this module (`serve`, every command) would pay; only one that measures does.
+    import pyloudnorm
+
     x = audio.samples.astype(np.float64)
-    if len(x) == 0:
+    if len(x) < 2:
         return float("-inf")
-    # Pad so the zero-phase filter's ringing does not wrap around onto the other end; a multiple
-    # of 4096 keeps the FFT fast and the number of distinct lengths (and cached filters) small.
-    n = -(-(len(x) + audio.rate // 10) // FFT_QUANTUM) * FFT_QUANTUM
-    weighted = np.fft.irfft(np.fft.rfft(x, n) * _k_gains(n, audio.rate), n)[: len(x)]
-    block = min(len(x), round(BLOCK_S * audio.rate))
-    step = max(1, round(BLOCK_STEP_S * audio.rate))
-    energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
-    starts = np.arange(0, len(x) - block + 1, step)
-    power = (energy[starts + block] - energy[starts]) / block
-    gated = power[-0.691 + 10 * np.log10(np.maximum(power, 1e-20)) > ABSOLUTE_GATE_LUFS]
-    if len(gated) == 0:
-        return float("-inf")
-    relative = -0.691 + 10 * np.log10(np.mean(gated)) + RELATIVE_GATE_LU
-    kept = gated[-0.691 + 10 * np.log10(gated) > relative]
-    return float(-0.691 + 10 * np.log10(np.mean(kept)))
+    # pyloudnorm wants more samples than the block holds: a short clip's block is one sample
+    # shorter than the clip.
+    block = min(BLOCK_S, (len(x) - 1) / audio.rate)
+    meter = pyloudnorm.Meter(audio.rate, filter_class=WEIGHTING, block_size=block)
+    return float(meter.integrated_loudness(x))
 
 
 def _soft_limit(x: Samples) -> tuple[Samples, bool]:

@@ -3,9 +3,9 @@
 // typed) and removed, and issuing closed and reopened; and the staff logins and device tokens,
 // created and revoked here.
 
-import { ApiError, api, bi, el, guarded, newKey, pageData, serverClock } from "/static/displays/api.js";
-import { LiveEvents, debounced } from "/static/displays/live.js";
-import { COUNTER_STATE, STATUS, words } from "/static/displays/words.js";
+import { ApiError, api, bi, el, guarded, newKey, pageData, serverClock } from "/static/shared/api.js";
+import { LiveEvents, debounced } from "/static/shared/live.js";
+import { COUNTER_STATE, STATUS, words } from "/static/shared/words.js";
 import { clear, liveMark, message, refusal } from "./staff.js";
 
 const page = pageData();

@@ -2,11 +2,11 @@
 // called applicant's acceptance or decline, payment and receipt as one guided flow. It follows
 // the centre's live events, so another tab acting on the same counter shows here at once.
 
-import { ApiError, api, bi, el, guarded as guardedBy, newKey, pageData } from "/static/displays/api.js";
-import { LiveEvents, debounced } from "/static/displays/live.js";
+import { ApiError, api, bi, el, guarded as guardedBy, newKey, pageData } from "/static/shared/api.js";
+import { LiveEvents, debounced } from "/static/shared/live.js";
 import {
   APPLICATION_TYPE, COUNTER_STATE, DECLINE_REASON, PAYMENT_METHOD, STATUS, words,
-} from "/static/displays/words.js";
+} from "/static/shared/words.js";
 import { clear, liveMark, message, refusal } from "./staff.js";
 
 const page = pageData();

@@ -4,9 +4,9 @@
 // every refusal says in both languages what to do next. The hall's notices show beside, and a
 // closure of issuing in red above everything.
 
-import { ApiError, api, bi, clockText, el, guarded, newKey, pageData } from "/static/displays/api.js";
-import { LiveEvents, debounced } from "/static/displays/live.js";
-import { STATUS, words } from "/static/displays/words.js";
+import { ApiError, api, bi, clockText, el, guarded, newKey, pageData } from "/static/shared/api.js";
+import { LiveEvents, debounced } from "/static/shared/live.js";
+import { STATUS, words } from "/static/shared/words.js";
 import { clear, liveMark, message, printSlip, refusal } from "./staff.js";
 
 const page = pageData();

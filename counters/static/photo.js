@@ -1,8 +1,7 @@
 // The photo booth station: each qualified-photo receipt is registered as it is printed, and its
 // barcode slip printed for the applicant to take to the inquiry counter.
 
-import { ApiError, api, guarded, newKey, pageData } from "/static/displays/api.js";
-import { code128Svg } from "./code128.js";
+import { ApiError, api, guarded, newKey, pageData } from "/static/shared/api.js";
 import { message, printSlip, refusal } from "./staff.js";
 
 const page = pageData();
@@ -12,11 +11,21 @@ const box = $("photo-message");
 const state = { registered: [] };
 window.__photo = state;
 
-function show(barcode, issuedAt) {
+// The barcode as Code 128, drawn by the server as it draws the receipt slip's number.
+async function barcodeSvg(barcode) {
+  const svg = await api("GET", `/photo/${encodeURIComponent(page.centre.id)}/barcode.svg?text=${encodeURIComponent(barcode)}`,
+    undefined, { accept: "image/svg+xml" });
+  const drawn = new DOMParser().parseFromString(svg, "image/svg+xml").documentElement;
+  if (drawn.localName !== "svg") throw new ApiError(502, null);
+  return document.importNode(drawn, true);
+}
+
+async function show(barcode, issuedAt) {
+  const bars = await barcodeSvg(barcode);
   $("registered").hidden = false;
   $("registered-barcode").textContent = barcode;
-  $("registered-bars").replaceChildren(code128Svg(barcode));
-  $("slip-bars").replaceChildren(code128Svg(barcode));
+  $("registered-bars").replaceChildren(bars);
+  $("slip-bars").replaceChildren(bars.cloneNode(true));
   $("slip-barcode").textContent = barcode;
   $("slip-time").textContent = issuedAt
     ? new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone: page.timezone })
@@ -40,7 +49,7 @@ $("register").addEventListener("submit", guarded($("register-go"), async () => {
     const answer = await api("POST", C + "/photo-receipts", { barcode }, { idempotencyKey: pending.get(barcode) });
     pending.delete(barcode);
     state.registered.push(answer.barcode);
-    show(answer.barcode, answer.issued_at);
+    await show(answer.barcode, answer.issued_at);
     message(box, "ok", `已登記 ${answer.barcode}`, `Registered ${answer.barcode}`);
     $("barcode").value = "";
     $("barcode").focus();
@@ -49,7 +58,9 @@ $("register").addEventListener("submit", guarded($("register-go"), async () => {
     if (!(e instanceof ApiError)) throw e;
     if (!e.unreachable) pending.delete(barcode);
     refusal(box, e);
-    if (e.code === "photo_receipt_exists") show(barcode, null);
+    // Its slip, to print again; should the server not draw it now, the refusal above is what
+    // the person needs, and scanning it again draws it.
+    if (e.code === "photo_receipt_exists") await show(barcode, null).catch(() => {});
     $("barcode").select();
   }
 }));

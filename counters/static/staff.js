@@ -1,7 +1,7 @@
 // What every staff screen shares: messages in both languages, the live mark, printing slips.
 
-import { bi, el } from "/static/displays/api.js";
-import { NEXT_STEP } from "/static/displays/words.js";
+import { bi, el } from "/static/shared/api.js";
+import { NEXT_STEP } from "/static/shared/words.js";
 
 export function message(box, kind, zh, en, next) {
   const children = [el("span", { lang: "zh-Hant", text: zh }), el("br"), el("span", { lang: "en", text: en })];

@@ -6,8 +6,8 @@
 //
 // Its state is `window.__display`, for people debugging a screen and for the tests.
 
-import { api, clockText, el, pageData, serverClock } from "./api.js";
-import { LiveEvents, debounced } from "./live.js";
+import { api, clockText, el, pageData, serverClock } from "/static/shared/api.js";
+import { LiveEvents, debounced } from "/static/shared/live.js";
 
 const page = pageData();
 const centre = page.centre;

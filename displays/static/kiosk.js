@@ -6,7 +6,7 @@
 //
 // Its state is `window.__kiosk`.
 
-import { ApiError, api, el, guarded, newKey, pageData, serverClock } from "./api.js";
+import { ApiError, api, el, guarded, newKey, pageData, serverClock } from "/static/shared/api.js";
 import { fromHex, hex, hmacSha256, utf8 } from "./sha256.js";
 
 const page = pageData();

@@ -43,21 +43,20 @@ class Action(StrEnum):
     PRINT = "print ticket and receipt slips"
 
 
-_A, _S, _D, _C, _DI, _K, _P = Role
 # CONTRACT §4, the only place roles are decided. Every role but admin is bound to one centre.
 PERMISSIONS: dict[Action, frozenset[Role]] = {
-    Action.PHOTO: frozenset({_A, _S, _P}),
-    Action.CHECK_IN: frozenset({_A, _S, _D}),
-    Action.LOOK_UP: frozenset({_A, _S, _D, _C}),
-    Action.OVERRIDE_WINDOW: frozenset({_A, _S}),
-    Action.COUNTER: frozenset({_A, _S, _C}),
-    Action.VOID_PAYMENT: frozenset({_A, _S}),
-    Action.BOARD: frozenset({_A, _S, _D, _C, _DI}),
-    Action.COLLECTION: frozenset({_A, _S, _K}),
-    Action.KIOSK_KEY: frozenset({_K}),
-    Action.MANAGE: frozenset({_A, _S}),
-    Action.NOTICES: frozenset({_A, _S}),
-    Action.PRINT: frozenset({_A, _S, _D}),
+    Action.PHOTO: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.PHOTO}),
+    Action.CHECK_IN: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DESK}),
+    Action.LOOK_UP: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DESK, Role.CLERK}),
+    Action.OVERRIDE_WINDOW: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.COUNTER: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CLERK}),
+    Action.VOID_PAYMENT: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.BOARD: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DESK, Role.CLERK, Role.DISPLAY}),
+    Action.COLLECTION: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.KIOSK}),
+    Action.KIOSK_KEY: frozenset({Role.KIOSK}),
+    Action.MANAGE: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.NOTICES: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.PRINT: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DESK}),
 }
 
 # Device credentials never see who did what.

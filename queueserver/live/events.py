@@ -160,9 +160,6 @@ class Hub:
         if reader:
             reader.subscribers.discard(sub)
 
-    def subscriber_count(self) -> int:
-        return sum(len(r.subscribers) for r in self.readers.values())
-
     async def _check_credentials(self) -> None:
         """Every socket's credential, one EXISTS per distinct key in one round trip; a socket
         whose key is gone is told to close. While Redis is away nobody is closed: the screens

@@ -17,10 +17,12 @@ from typing import Any
 import redis
 
 from queueserver.notices import announce
+from queueserver.notices.models import Issuing
 from queueserver.platform.clock import iso, ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
-from queueserver.queue.tickets import CHIME_URL, Centres, Idem
+from queueserver.queue.models import Notice
+from queueserver.queue.tickets import CHIME_URL, Centres, Idem, typed
 from queueserver.sounds import free_text
 
 log = logging.getLogger("queueserver.notices")
@@ -62,6 +64,8 @@ async def _announcement(centres: Centres, centre: Centre, text_en: str,
         except (redis.RedisError, OSError) as e:
             log.warning("notice audio unreadable (%s): the worker renders it afresh", e)
     clips = free_text.clips_of(wanted, present)
+    if clips and centres.announcer is not None:
+        centres.announcer.prepare(clips)
     return {"text": said, "clips": [CHIME_URL, *clips], "pending": len(clips) < len(said)}
 
 
@@ -78,27 +82,24 @@ async def _ask_worker(centres: Centres, centre: Centre, notice_id: str, text_en:
 
 
 async def post(centres: Centres, centre_id: str, text_en: str, text_zh: str,
-               until: str | None, announced: bool, by: str, idem: Idem | None) -> dict[str, Any]:
+               until: str | None, announced: bool, by: str, idem: Idem | None) -> Notice:
     centre = centres.centre(centre_id)
     until_iso, until_ms = until_of(centres, until)
     announcement = await _announcement(centres, centre, text_en, text_zh) if announced else None
-    notice: dict[str, Any] = await centres.run_script(
+    notice = typed(await centres.run_script(
         "notice_post", centre, by, idem, None, text_en=text_en, text_zh=text_zh,
-        until=until_iso, until_ms=until_ms, announcement=announcement)
+        until=until_iso, until_ms=until_ms, announcement=announcement), Notice)
     if announcement and announcement["pending"]:
-        await _ask_worker(centres, centre, notice["id"], text_en, text_zh)
+        await _ask_worker(centres, centre, notice.id, text_en, text_zh)
     return notice
 
 
-def _listed(result: dict[str, Any]) -> dict[str, Any]:
-    # cjson writes an empty list as {}.
-    return {**result, "notices": result["notices"] or []}
-
-
-async def current(centres: Centres, centre_id: str) -> dict[str, Any]:
-    """`{"notices": [...], "issuing": bool, "closure": {...} | null}`, oldest notice first."""
+async def current(centres: Centres, centre_id: str) -> list[Notice]:
+    """The current notices, oldest first."""
     centre = centres.centre(centre_id)
-    return _listed(await centres.run_script("notice_list", centre, "", None))
+    result = await centres.run_script("notice_list", centre, "", None)
+    # cjson writes an empty list as {}.
+    return typed(result["notices"] or [], list[Notice])
 
 
 async def remove(centres: Centres, centre_id: str, notice_id: str, by: str) -> None:
@@ -108,7 +109,7 @@ async def remove(centres: Centres, centre_id: str, notice_id: str, by: str) -> N
 
 async def set_issuing(centres: Centres, centre_id: str, is_open: bool, text_en: str | None,
                       text_zh: str | None, announced: bool, by: str,
-                      idem: Idem | None) -> dict[str, Any]:
+                      idem: Idem | None) -> Issuing:
     centre = centres.centre(centre_id)
     if not is_open and not (text_en and text_zh):
         raise ApiError("bad_request", message_en="Closing issuing needs text_en and text_zh: "
@@ -117,10 +118,10 @@ async def set_issuing(centres: Centres, centre_id: str, is_open: bool, text_en: 
     if not is_open and announced:
         assert text_en and text_zh
         announcement = await _announcement(centres, centre, text_en, text_zh)
-    result: dict[str, Any] = await centres.run_script(
+    result = typed(await centres.run_script(
         "issuing", centre, by, idem, None, open=is_open, text_en=text_en or "",
-        text_zh=text_zh or "", announcement=announcement)
-    if announcement and announcement["pending"] and result["closure"]:
+        text_zh=text_zh or "", announcement=announcement), Issuing)
+    if announcement and announcement["pending"] and result.closure:
         assert text_en and text_zh
-        await _ask_worker(centres, centre, result["closure"]["notice"], text_en, text_zh)
+        await _ask_worker(centres, centre, result.closure.notice, text_en, text_zh)
     return result

@@ -396,13 +396,6 @@ def ensure(data_dir: Path, long_running: bool = False, timeout: float = START_TI
     return f"unix://{sock}"
 
 
-def owns(data_dir: Path) -> bool:
-    """True if this process started the data folder's server and it still runs."""
-    with _guard:
-        mine = _owned.get(data_dir.resolve())
-        return mine is not None and mine.proc is not None and mine.proc.poll() is None
-
-
 # --- keeping it alive --------------------------------------------------------------------------
 
 

@@ -1,8 +1,17 @@
-"""Errors in the contract's shape: a code, and a message in English and Traditional Chinese."""
+"""What the server answers: errors in the contract's shape (a code, and a message in English
+and Traditional Chinese), and the base of every typed answer."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from msgspec import Struct
+
+
+class Answer(Struct, frozen=True, forbid_unknown_fields=True):
+    """A JSON answer's model, from which `/openapi.json` describes it. A value read into it
+    (a script's answer) must hold no field the model lacks: a field added to a script must be
+    added to its model, or the answer fails loudly rather than lose it."""
 
 # code -> (HTTP status, English, 繁體中文). Messages say what happened and what to do.
 MESSAGES: dict[str, tuple[int, str, str]] = {

@@ -8,14 +8,17 @@ appends the event together.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 import redis.asyncio
 
 from queueserver.platform.clock import Clock, iso, ms
 from queueserver.platform.config import Centre, Config
 from queueserver.platform.errors import ApiError
+from queueserver.queue.models import Board, PhotoReceipt, Ticket
 from queueserver.rules import identity
+from queueserver.rules.vocab import CounterAction
 from queueserver.sounds.phrases import announcement_templates
 from queueserver.store import keys
 from queueserver.store.lua import AsyncScripts
@@ -24,6 +27,12 @@ if TYPE_CHECKING:
     from queueserver.sounds.announcer import Announcer
 
 CHIME_URL = "/sounds/chime.wav"
+T = TypeVar("T")
+
+
+def typed(value: Any, model: type[T]) -> T:
+    """A script's answer read into its model."""
+    return msgspec.convert(value, model)
 
 
 @dataclass(frozen=True)
@@ -88,18 +97,17 @@ class Centres:
     # --- photo booth -------------------------------------------------------------------------
 
     async def register_photo(self, centre_id: str, barcode: str, by: str,
-                             idem: Idem | None) -> dict[str, Any]:
+                             idem: Idem | None) -> PhotoReceipt:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run(
+        return typed(await self._run(
             "photo_register", centre, by, idem, [keys.photo_receipt(centre.id, barcode)],
-            barcode)
-        return result
+            barcode), PhotoReceipt)
 
     # --- inquiry desk ------------------------------------------------------------------------
 
     async def check_in(self, centre_id: str, booking_ref: str, id_number: str,
                        photo_barcode: str, priority: bool, override: bool, by: str,
-                       idem: Idem | None) -> dict[str, Any]:
+                       idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
         holder: str | None = await self.r.hget(keys.booking_index(), booking_ref)  # type: ignore[assignment]
         if holder is None:
@@ -110,16 +118,11 @@ class Centres:
             if status in (None, "moved"):
                 raise ApiError("booking_not_found")
             raise ApiError("booking_cancelled" if status == "cancelled" else "wrong_centre")
-        id_hash = {
-            kind: identity.keyed_hash(self.secret, kind, id_number)
-            if identity.valid(kind, id_number) else False
-            for kind in ("hkid", "access_notice")
-        }
         priority_service = centre.priority_service
-        result: dict[str, Any] = await self._run(
+        result = await self._run(
             "checkin", centre, by, idem,
             [keys.booking(centre.id, booking_ref), keys.photo_receipt(centre.id, photo_barcode)],
-            id_hash=id_hash, override=override,
+            id_hash=identity.hashes(self.secret, id_number), override=override,
             arrival_before=centre.arrival_before_minutes,
             arrival_after=centre.arrival_after_minutes,
             type_services={t: s.code for s in centre.services if not s.priority
@@ -127,81 +130,77 @@ class Centres:
             priority_service=priority_service.code if priority_service else None,
             priority=priority,
         )
-        return result
+        return typed(result, Ticket)
 
     async def requeue(self, centre_id: str, number: str, by: str,
-                      idem: Idem | None) -> dict[str, Any]:
+                      idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run("requeue", centre, by, idem, ticket=number)
-        return result
+        return typed(await self._run("requeue", centre, by, idem, ticket=number), Ticket)
 
-    async def ticket(self, centre_id: str, number: str) -> dict[str, Any]:
+    async def ticket(self, centre_id: str, number: str) -> Ticket:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run("ticket_get", centre, "", None, ticket=number)
-        return result
+        return typed(await self._run("ticket_get", centre, "", None, ticket=number), Ticket)
 
     # --- counters ----------------------------------------------------------------------------
 
-    async def counter_state(self, centre_id: str, number: int, action: str, by: str,
-                            idem: Idem | None) -> dict[str, Any] | None:
+    async def counter_state(self, centre_id: str, number: int, action: CounterAction, by: str,
+                            idem: Idem | None) -> Ticket | None:
         centre = self.centre(centre_id)
-        result: dict[str, Any] | None = await self._run(
-            "counter_state", centre, by, idem, None, action,
-            counter=self.counter(centre, number))
-        return result
+        result = await self._run("counter_state", centre, by, idem, None, action,
+                                 counter=self.counter(centre, number))
+        return None if result is None else typed(result, Ticket)
 
     async def _announcement(self, centre: Centre, number: int, recall: bool) -> dict[str, Any]:
         texts = announcement_templates(number, centre.announcement_languages, recall=recall)
         voices = await self.announcer.voices(centre, number, recall) if self.announcer else []
         return {"texts": texts, "clips": [CHIME_URL], "voices": voices}
 
-    def _announced(self, centre: Centre, result: dict[str, Any] | None,
+    def _announced(self, centre: Centre, result: Ticket | None,
                    announcement: dict[str, Any]) -> None:
         if self.announcer and result:
-            self.announcer.called(centre, result["number"], announcement["voices"])
+            self.announcer.called(centre, result.number, announcement["voices"])
 
     async def call(self, centre_id: str, number: int, ticket: str | None, by: str,
-                   idem: Idem | None) -> dict[str, Any] | None:
+                   idem: Idem | None) -> Ticket | None:
         centre = self.centre(centre_id)
         announcement = await self._announcement(centre, self.counter(centre, number), False)
-        result: dict[str, Any] | None = await self._run(
-            "call", centre, by, idem, None, counter=number, ticket=ticket, **announcement)
+        called = await self._run("call", centre, by, idem, None, counter=number, ticket=ticket,
+                                 **announcement)
+        result = None if called is None else typed(called, Ticket)
         self._announced(centre, result, announcement)
         return result
 
     async def recall(self, centre_id: str, number: int, by: str,
-                     idem: Idem | None) -> dict[str, Any]:
+                     idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
         announcement = await self._announcement(centre, self.counter(centre, number), True)
-        result: dict[str, Any] = await self._run(
-            "recall", centre, by, idem, None, counter=number, **announcement)
+        result = typed(await self._run(
+            "recall", centre, by, idem, None, counter=number, **announcement), Ticket)
         self._announced(centre, result, announcement)
         return result
 
     async def no_show(self, centre_id: str, number: int, by: str,
-                      idem: Idem | None) -> dict[str, Any]:
+                      idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run(
-            "no_show", centre, by, idem, None, counter=self.counter(centre, number))
-        return result
+        return typed(await self._run(
+            "no_show", centre, by, idem, None, counter=self.counter(centre, number)), Ticket)
 
     async def transfer(self, centre_id: str, number: int, service: str, by: str,
-                       idem: Idem | None) -> dict[str, Any]:
+                       idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
         if centre.service(service) is None:
             raise ApiError("not_found", message_en=f"Unknown service {service!r}.")
-        result: dict[str, Any] = await self._run(
+        return typed(await self._run(
             "transfer", centre, by, idem, None, counter=self.counter(centre, number),
-            service=service)
-        return result
+            service=service), Ticket)
 
     # --- hall display ------------------------------------------------------------------------
 
-    async def board(self, centre_id: str) -> dict[str, Any]:
+    async def board(self, centre_id: str) -> Board:
         centre = self.centre(centre_id)
         board: dict[str, Any] = await self._run(
             "board", centre, "", None, services=[s.code for s in centre.services])
         for name in ("now_serving", "recent_calls", "counters", "notices"):
             if board[name] == {}:
                 board[name] = []
-        return {"centre": centre.id, **board}
+        return typed({"centre": centre.id, **board}, Board)

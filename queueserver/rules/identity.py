@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import re
 
+# The kinds of identity number a booking is made with (CONTRACT §3).
+ID_KINDS = ("hkid", "access_notice")
 _HKID = re.compile(r"^([A-Z]{1,2})([0-9]{6})\(?([0-9A])\)?$")
 
 
@@ -79,6 +81,14 @@ def keyed_hash(secret: bytes, id_kind: str, raw: str) -> str:
     """The only stored form used for matching an identity number."""
     message = f"{id_kind}:{normalise(id_kind, raw)}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def hashes(secret: bytes, raw: str) -> dict[str, str | bool]:
+    """A number typed at the desk, a kiosk or a look-up, whose kind nobody said: its keyed hash
+    under each kind it is valid as, `False` under a kind it is not. The booking's own kind picks
+    which one must match (the scripts compare `hashes[b.id_kind]` with the stored `id_hash`)."""
+    return {kind: keyed_hash(secret, kind, raw) if valid(kind, raw) else False
+            for kind in ID_KINDS}
 
 
 def kiosk_key(secret: bytes, centre: str) -> bytes:

@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import msgspec
 import redis
 import redis.asyncio
 
@@ -35,8 +36,10 @@ def source(name: str) -> str:
     return lib + "\n" + model + "\n" + own
 
 
-def decode(raw: Any) -> Any:
-    result = json.loads(raw)
+def decode(raw: str | bytes) -> Any:
+    """A script's answer: its `ok` value (Any: each script's own; the caller reads it into its
+    model), or its refusal raised as an `ApiError`."""
+    result = msgspec.json.decode(raw)
     if isinstance(result, dict) and "error" in result:
         extra = {k: v for k, v in result.items()
                  if k not in ("error", "status", "because", "message_en", "message_zh")}

@@ -1,18 +1,19 @@
-"""The progress bar: drawn in a terminal, nothing elsewhere (the summary line says it all)."""
+"""The progress bar of `bookings import` (queueserver/platform/progress.py): drawn in a terminal,
+nothing elsewhere (the summary line says it all)."""
 
 from __future__ import annotations
 
 import io
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import redis
 from booking_exports import booking, write_json
+from terminal import run_on_terminal
 
 from queueserver.booking_sync.importer import APPLYING, READING
-from queueserver.booking_sync.progress import Bar
+from queueserver.platform.progress import Bar
 
 
 class Terminal(io.StringIO):
@@ -21,29 +22,26 @@ class Terminal(io.StringIO):
 
 
 def test_the_bar_redraws_one_line_in_a_terminal() -> None:
-    now = [0.0]
     out = Terminal()
-    bar = Bar(out, now=lambda: now[0])
-    now[0] = 1.0
+    bar = Bar(out, "rows")
     bar(READING, 500, None)
-    assert out.getvalue() == "\rreading 500 rows 500 rows/s\x1b[K"
-    bar(READING, 1000, None)  # too soon after the last redraw: skipped
-    assert out.getvalue().count("\r") == 1
-    now[0] = 2.0
-    bar(APPLYING, 250, 1000)
-    assert out.getvalue().endswith(
-        "\rapplying [#######-----------------------]  25% 250/1,000 rows 125 rows/s\x1b[K")
+    assert out.getvalue().startswith("\rreading: ") and " rows [" in out.getvalue()
+    bar(APPLYING, 250, 1000)  # a new phase starts the same line again
+    assert out.getvalue().rsplit("\r", 1)[1].startswith("applying:   0%|")
+    assert "\n" not in out.getvalue()
     bar.clear()  # a line is about to be printed
-    assert out.getvalue().endswith("\r\x1b[K")
-    bar(APPLYING, 1000, 1000)  # the last one is always drawn
-    assert "100% 1,000/1,000 rows" in out.getvalue()
-    bar.close()
-    assert out.getvalue().endswith("\x1b[K\n")
+    assert out.getvalue().endswith(" \r") and out.getvalue().rsplit("\r", 2)[1].strip() == ""
+    bar(APPLYING, 1000, 1000)
+    bar.close()  # the last state is drawn and kept on its line
+    last = out.getvalue().rsplit("\r", 1)[1]
+    assert last.startswith("applying: 100%|") and " 1000/1000 [" in last and last.endswith("\n")
+    assert out.getvalue().count("\n") == 1
 
 
 def test_nothing_is_drawn_where_nobody_watches() -> None:
     out = io.StringIO()
-    bar = Bar(out)
+    bar = Bar(out, "rows")
+    bar(READING, 500, None)
     bar(APPLYING, 1000, 1000)
     bar.clear()
     bar.close()
@@ -61,23 +59,8 @@ def test_the_import_command_draws_it_on_a_terminal_only(
     env.pop("QUEUESERVER_CONFIG", None)
     command = ["queueserver", "--config", str(Path(__file__).parent.parent / "data" /
                                               "config.toml"), "bookings", "import", str(export)]
-    leader, follower = os.openpty()
-    proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=follower)
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the terminal's other end closed with the process
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
-    stdout, _ = proc.communicate(timeout=60)
-    screen = seen.decode()
-    assert "applying [" in screen and "1,201/1,201 rows" in screen
+    _, stdout, screen = run_on_terminal(command, env, tmp_path, timeout=60)
+    assert "applying: 100%|" in screen and " 1201/1201 [" in screen
     # Standard output is a pipe: the report lines and the summary, nothing of the bar.
-    assert stdout.decode() == ("row 1201: date: must be a real date as YYYY-MM-DD\n"
-                               "imported=1200 updated=0 cancelled=0 unchanged=0 rejected=1\n")
+    assert stdout == ("row 1201: date: must be a real date as YYYY-MM-DD\n"
+                      "imported=1200 updated=0 cancelled=0 unchanged=0 rejected=1\n")

@@ -68,8 +68,8 @@ def test_printers_are_named_and_reached_by_tcp(tmp_path: Path, printer: str,
     good.write_text(SAMPLE[:second] + PRINTER + '[[centres.printers]]\nname = "desk-2"\n'
                     'url = "tcp://printer-2.lan"\n' + SAMPLE[second:], encoding="utf-8")
     centre = config.load(good).centre("wan-chai")
-    assert centre is not None and [p.url for p in centre.printers] == [
-        "tcp://127.0.0.1:9100", "tcp://printer-2.lan:9100"]
+    assert centre is not None and [(p.host, p.port) for p in centre.printers] == [
+        ("127.0.0.1", 9100), ("printer-2.lan", 9100)]
     bad = tmp_path / "bad.toml"
     bad.write_text(SAMPLE[:second] + PRINTER + "[[centres.printers]]\n" + printer + "\n"
                    + SAMPLE[second:], encoding="utf-8")

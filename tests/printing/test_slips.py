@@ -68,11 +68,11 @@ def test_send_asks_for_paper_and_refuses_a_printer_without_it() -> None:
     printer = FakePrinter().start()
     empty = FakePrinter(paper=False).start()
     try:
-        jobs.send(config.Printer("p", "127.0.0.1", printer.port), b"\x1b@hello")
+        jobs.send(config.Printer("p", f"tcp://127.0.0.1:{printer.port}"), b"\x1b@hello")
         with pytest.raises(jobs.PrinterUnavailable, match="out of paper"):
-            jobs.send(config.Printer("e", "127.0.0.1", empty.port), b"\x1b@hello")
+            jobs.send(config.Printer("e", f"tcp://127.0.0.1:{empty.port}"), b"\x1b@hello")
         with pytest.raises(jobs.PrinterUnavailable, match="no connection"):
-            jobs.send(config.Printer("c", "127.0.0.1", closed_port()), b"\x1b@hello")
+            jobs.send(config.Printer("c", f"tcp://127.0.0.1:{closed_port()}"), b"\x1b@hello")
     finally:
         printer.stop()
         empty.stop()
@@ -97,7 +97,7 @@ def test_a_printer_that_never_answers_the_paper_query_is_printed_to() -> None:
 
     thread = threading.Thread(target=mute)
     thread.start()
-    jobs.send(config.Printer("m", "127.0.0.1", listener.getsockname()[1]), b"slip")
+    jobs.send(config.Printer("m", f"tcp://127.0.0.1:{listener.getsockname()[1]}"), b"slip")
     thread.join(10)
     listener.close()
     assert got == [PAPER_QUERY + b"slip"]

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import barcodes
 import pytest
 import redis
 from conftest import DAY, MORNING, bearer
@@ -158,6 +159,27 @@ def test_a_photo_receipt_is_registered_once(
     photo(client, tokens["photo"], "PH1")
     again = client.post(PHOTO, json={"barcode": "PH1"}, headers=bearer(tokens["photo"]))
     assert (again.status_code, code(again)) == (409, "photo_receipt_exists")
+
+
+def test_the_photo_booth_slip_barcode_is_drawn_by_the_server(
+        client: TestClient, tokens: dict[str, str]) -> None:
+    """The booth's slip carries the barcode as Code 128 from the server's one encoder, for
+    those who may register photo receipts; anything a scanner could not give back is refused."""
+    url = "/photo/wan-chai/barcode.svg"
+    for text in ("PH-2026-0001", "PH1", "20260001", "a b/c?d%e#f"):
+        answer = client.get(url, params={"text": text}, headers=bearer(tokens["photo"]))
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "image/svg+xml"
+        assert answer.text.startswith("<svg ") and "style=" not in answer.text
+        assert barcodes.read(answer.text) == text
+    for text in ("", "PH\n1", "相片", "X" * 257):
+        refused = client.get(url, params={"text": text}, headers=bearer(tokens["photo"]))
+        assert (refused.status_code, code(refused)) == (400, "bad_request"), repr(text)
+    assert client.get(url, params={"text": "PH1"}).status_code == 401
+    assert client.get(url, params={"text": "PH1"}, headers=bearer(tokens["desk"])).status_code \
+        == 403
+    assert client.get("/photo/nowhere/barcode.svg", params={"text": "PH1"},
+                      headers=bearer(tokens["admin"])).status_code == 404
 
 
 @pytest.mark.parametrize("number", ["A999", "A1000"])

@@ -97,6 +97,21 @@ def test_keyed_hash_matches_every_written_form() -> None:
     assert "A123456" not in forms.pop()
 
 
+def test_hashes_give_each_kind_the_number_may_be() -> None:
+    """The desk, the kiosk and the staff look-up hash a typed number through this one function:
+    the stored `id_hash` of a booking of either kind is among its values."""
+    secret = b"test-secret"
+    card = identity.hashes(secret, "a123456 (3)")
+    assert card == {"hkid": identity.keyed_hash(secret, "hkid", "A123456(3)"),
+                    "access_notice": identity.keyed_hash(secret, "access_notice", "A123456(3)")}
+    assert card["hkid"] != card["access_notice"]
+    # A wrong check digit is no identity card, but may still be an access notice reference.
+    assert identity.hashes(secret, "A123456(4)")["hkid"] is False
+    assert identity.hashes(secret, "AN 2026 001") == {
+        "hkid": False, "access_notice": identity.keyed_hash(secret, "access_notice", "AN2026001")}
+    assert identity.hashes(secret, "   ") == {"hkid": False, "access_notice": False}
+
+
 def test_id_verifier_is_the_contracts_hmac() -> None:
     key = identity.kiosk_key(b"test-secret", "wan-chai")
     expected = hmac.new(bytes.fromhex(key.hex()), b"A1234563", "sha256").hexdigest()[:4]

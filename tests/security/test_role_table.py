@@ -131,10 +131,12 @@ TABLE: list[Row] = [
     row("GET", "/display/{centre}", BOARD),
     row("GET", "/kiosk/{centre}", {A, S, K}),
     row("GET", "/photo/{centre}", {A, S, P}),
+    row("GET", "/photo/{centre}/barcode.svg", {A, S, P}, "/photo/wan-chai/barcode.svg?text=PH1"),
     row("GET", "/desk/{centre}", {A, S, D}),
     row("GET", "/counter/{centre}/{n:int}", COUNTER),
     row("GET", "/admin", MANAGE, scoped=False),
     row("GET", "/qr/{text}.svg", ANYONE, "/qr/A001.svg"),
+    row("GET", "/static/shared", ANYONE, "/static/shared/api.js"),
     row("GET", "/static/displays", ANYONE, "/static/displays/display.js"),
     row("GET", "/static/counters", ANYONE, "/static/counters/counter.js"),
 ]

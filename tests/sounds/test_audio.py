@@ -6,9 +6,10 @@ import io
 import wave
 
 import numpy as np
+import pyloudnorm
 import pytest
 
-from queueserver.sounds import audio, segments
+from queueserver.sounds import audio, engines, segments, spoken
 
 
 def sine(hz: float, seconds: float, amplitude: float = 1.0, rate: int = audio.RATE) -> audio.Audio:
@@ -129,3 +130,27 @@ def test_joined_words_are_spaced_like_speech() -> None:
     start, end = audio.speech_bounds(joined)
     assert start / audio.RATE == pytest.approx(segments.LEAD_S, abs=0.011)
     assert (len(joined.samples) - end) / audio.RATE == pytest.approx(segments.TAIL_S, abs=0.011)
+
+
+def test_joined_clips_land_within_1_lu_of_the_target() -> None:
+    """A call's clips as the renderer and the web process make them: real speech (espeak-ng) in
+    each language, at levels 12 dB apart, each piece shaped and stored as a segment, the
+    segments joined. Measured by pyloudnorm's BS.1770 meter with its own K-weighting (not the
+    design audio.py measures with), each clip and the call played in a row are within 1 LU."""
+    meter = pyloudnorm.Meter(audio.RATE)
+    voice = engines.Espeak()
+    played = []
+    for language, gain in (("yue", 0.25), ("cmn", 1.0), ("en", 0.5)):
+        stored = []
+        for piece in spoken.pieces("B207", 12, language, recall=language == "en"):
+            rendered = voice.render(segments.spoken_text(piece.text), language)
+            quieter = audio.Audio(rendered.samples * np.float32(gain), rendered.rate)
+            stored.append(audio.from_wav(audio.to_wav(segments.shape(quieter, piece.text))))
+        clip = audio.from_wav(audio.to_wav(segments.join(stored)))
+        assert clip.seconds > 1.5
+        level = meter.integrated_loudness(clip.samples.astype(np.float64))
+        assert level == pytest.approx(audio.TARGET_LUFS, abs=1.0), language
+        assert np.abs(clip.samples).max() <= audio.CEILING + 1e-4
+        played.append(clip)
+    call = audio.concat(played).samples.astype(np.float64)
+    assert meter.integrated_loudness(call) == pytest.approx(audio.TARGET_LUFS, abs=1.0)

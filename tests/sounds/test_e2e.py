@@ -16,6 +16,7 @@ import pytest
 import redis
 from conftest import make_booking, server_env, start_server, store
 from sound_fixtures import write_config
+from terminal import run_on_terminal
 
 from queueserver.auth import credentials as auth
 from queueserver.sounds import announcer, audio, clips, render
@@ -91,18 +92,23 @@ def test_a_second_web_process_serves_every_clip_of_a_call(
 def test_sounds_render_draws_progress_and_renders_nothing_twice(
         tmp_path: Path, r: redis.Redis, redis_url: str) -> None:
     env = server_env(redis_url, QUEUESERVER_CONFIG=str(write_config(tmp_path, "gtts")))
-    first = run(env, "sounds", "render", "--engine", "espeak", "--centre", "wan-chai")
-    assert first.returncode == 0, first.stderr
+    code, stdout, screen = run_on_terminal(
+        ["queueserver", "sounds", "render", "--engine", "espeak", "--centre", "wan-chai"],
+        env, tmp_path)
+    assert code == 0, screen
     total = 3 * (3 + 2 + 10 + 3) + 2  # closing words in Cantonese and Putonghua only
-    assert f"wan-chai [{'#' * 30}] {total}/{total}" in first.stderr
-    assert len([line for line in first.stderr.splitlines() if "wan-chai [" in line]) <= 11
-    (line,) = first.stdout.splitlines()
+    # In a terminal the bar redraws one line, and its last state stays.
+    assert "wan-chai: 100%|" in screen and f" {total}/{total} [" in screen
+    assert screen.count("\n") == 1
+    (line,) = stdout.splitlines()
     assert line.startswith("wan-chai: rendered=")
     rendered = int(line.split("rendered=")[1].split()[0])
     assert 40 < rendered <= total and "failed=0" in line and "rendered_espeak=" in line
+    # On a pipe, no bar: the summary line says it.
     again = run(env, "sounds", "render", "--engine", "espeak")
     assert again.returncode == 0
     assert again.stdout.strip() == f"wan-chai: rendered=0 cached={total} failed=0"
+    assert "wan-chai" not in again.stderr and "%|" not in again.stderr
     unknown = run(env, "sounds", "render", "--centre", "nowhere")
     assert unknown.returncode != 0 and "unknown centre 'nowhere'" in unknown.stderr
 

@@ -8,43 +8,29 @@ with inline SVG charts (queueserver/operations/charts.py) and the takings, and p
 from __future__ import annotations
 
 import datetime as dt
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-import jinja2
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from queueserver.auth.credentials import Action
 from queueserver.operations import charts, stats
+from queueserver.operations.models import Stats
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
+from queueserver.queue.tickets import typed
 from queueserver.service import counter_service as service
+from queueserver.service.models import Takings
 from queueserver.store import keys
-from queueserver.web.api.base import authorize
+from queueserver.web import templating
+from queueserver.web.api.base import Read, authorize
 
 C = "/api/v1/centres/{centre}"
 # A live report reloads itself this often: fresh enough for a supervisor, light for Redis.
 REPORT_REFRESH_S = 60
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(resources.files("queueserver.templates"))),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True,
-)
-
-
-def _minutes(seconds: float | int | None) -> str:
-    return "–" if seconds is None else f"{seconds / 60:.1f}"
-
-
-def _share(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f}%"
-
-
-TEMPLATES.filters["minutes"] = _minutes
-TEMPLATES.filters["share"] = _share
 
 
 def _date(request: Request) -> str:
@@ -68,9 +54,9 @@ async def _figures(request: Request) -> tuple[Centre, str, dict[str, Any]]:
     return centre, date, figures
 
 
-async def stats_json(request: Request) -> JSONResponse:
+async def stats_json(request: Request) -> Stats:
     _, _, figures = await _figures(request)
-    return JSONResponse(figures)
+    return typed(figures, Stats)
 
 
 async def stats_csv(request: Request) -> Response:
@@ -79,11 +65,9 @@ async def stats_csv(request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="stats-{centre.id}-{date}.csv"'})
 
 
-async def _takings(request: Request, centre: Centre, date: str) -> dict[str, Any]:
+async def _takings(request: Request, centre: Centre, date: str) -> Takings:
     """The day's takings, as `GET .../takings` gives them."""
-    result: dict[str, Any] = await service.takings(request.state.centres, centre.id,
-                                                   dt.date.fromisoformat(date))
-    return result
+    return await service.takings(request.state.centres, centre.id, dt.date.fromisoformat(date))
 
 
 async def report(request: Request) -> Response:
@@ -96,7 +80,8 @@ async def report(request: Request) -> Response:
         return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
     closed_at = await request.state.redis.hget(keys.day_close(centre.id, date), "closed_at")
     live = closed_at is None and date == request.state.centres.clock.today()
-    html = TEMPLATES.get_template("report.html").render(
+    html = templating.render(
+        "report.html",
         centre=centre, date=date, stats=figures, closed_at=closed_at, live=live,
         refresh_s=REPORT_REFRESH_S, takings=await _takings(request, centre, date),
         charts={
@@ -110,7 +95,7 @@ async def report(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route(C + "/stats", stats_json, methods=["GET"]),
+    Read(C + "/stats", stats_json, Stats).route(),
     Route(C + "/stats.csv", stats_csv, methods=["GET"]),
     Route("/admin/{centre}/report", report, methods=["GET"]),
 ]

@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -27,30 +25,29 @@ from queueserver.notices import readymade
 from queueserver.platform.clock import ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
-from queueserver.web.api.base import authorize, bearer
+from queueserver.rules.vocab import DeclineReason, PaymentMethod
+from queueserver.web import slip, templating
+from queueserver.web.api.base import MAX_STRING, authorize, bearer
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(resources.files("queueserver.templates"))),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True,
-)
 # What a QR code on a ticket slip may hold: a ticket number, nothing else.
 QR_TEXT = re.compile(r"^[A-Z][0-9]{3,6}$")
 # Large enough for a phone camera at arm's length on an 80 mm slip.
 QR_SCALE = 6
-DECLINE_REASONS = ("documents_missing", "photo_rejected", "not_eligible", "other")
-PAYMENT_METHODS = ("cash", "eps", "octopus", "card")
+# What the photo booth's slip may draw as a barcode: what a scanner reads back as typed
+# (printable ASCII), no longer than the API takes a photo receipt's barcode.
+BARCODE_TEXT = re.compile(rf"[\x20-\x7e]{{1,{MAX_STRING}}}")
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     context = {"page": {}, "viewer": None, "centre": None, **context}
-    html = TEMPLATES.get_template(template).render(request=request, **context)
+    html = templating.render(template, request=request, **context)
     return HTMLResponse(html, status_code=status)
 
 
-def problem(request: Request, status: int, code: str, **context: Any) -> HTMLResponse:
+def problem(request: Request, status: int, code: str, device: bool = False) -> HTMLResponse:
     """A page that says what went wrong in both languages and what to do."""
     error = ApiError(code, status=status)
-    return render(request, "problem.html", status=status, error=error, **context)
+    return render(request, "problem.html", status=status, error=error, device=device)
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -163,8 +160,9 @@ async def counter(request: Request) -> Response:
     n = int(request.path_params["n"])
     cfg = request.state.centres.config
     return await screen(request, "counter.html", Action.COUNTER, counter=n,
-                        counter_number=n, fees=dict(cfg.fees), decline_reasons=DECLINE_REASONS,
-                        payment_methods=PAYMENT_METHODS)
+                        counter_number=n, fees=dict(cfg.fees),
+                        decline_reasons=[r.value for r in DeclineReason],
+                        payment_methods=[m.value for m in PaymentMethod])
 
 
 async def admin(request: Request) -> Response:
@@ -231,15 +229,33 @@ async def qr(request: Request) -> Response:
                     headers={"Cache-Control": "public, max-age=86400"})
 
 
+async def photo_barcode(request: Request) -> Response:
+    """A photo receipt's barcode (`?text=`) as Code 128 (SVG) for the photo booth's slip, drawn
+    as the receipt slip draws its number; for those who may register photo receipts."""
+    await authorize(request, Action.PHOTO, request.path_params["centre"])
+    if _centre(request) is None:
+        raise ApiError("not_found")
+    text = request.query_params.get("text", "")
+    if not BARCODE_TEXT.fullmatch(text):
+        raise ApiError("bad_request", message_en=f"text must be the barcode: 1 to {MAX_STRING} "
+                       "letters, digits, spaces or symbols (printable ASCII).")
+    return Response(str(slip.barcode_svg(text)), media_type="image/svg+xml",
+                    headers={"Cache-Control": "no-store"})
+
+
 routes: list[BaseRoute] = [
     Route("/", home, methods=["GET"]),
     Route("/display/{centre}", display, methods=["GET"]),
     Route("/kiosk/{centre}", kiosk, methods=["GET"]),
     Route("/photo/{centre}", photo, methods=["GET"]),
+    Route("/photo/{centre}/barcode.svg", photo_barcode, methods=["GET"]),
     Route("/desk/{centre}", desk, methods=["GET"]),
     Route("/counter/{centre}/{n:int}", counter, methods=["GET"]),
     Route("/admin", admin, methods=["GET"]),
     Route("/qr/{text}.svg", qr, methods=["GET"]),
+    # What every screen loads (the API client, live events, the words, the common style).
+    Mount("/static/shared", StaticFiles(packages=[("queueserver.templates", "static")]),
+          name="static-shared"),
     Mount("/static/displays", StaticFiles(packages=[("queueserver.displays", "static")]),
           name="static-displays"),
     Mount("/static/counters", StaticFiles(packages=[("queueserver.counters", "static")]),

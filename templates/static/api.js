@@ -34,9 +34,11 @@ export function newKey() {
 
 const TIMEOUT_MS = 10000;
 
+// The answer's JSON; with `options.accept` (another media type, such as "image/svg+xml") its
+// text. An error comes as JSON either way.
 export async function api(method, path, body, options = {}) {
   const page = pageData();
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: options.accept ? `${options.accept}, application/json` : "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (page.token) headers.Authorization = "Bearer " + page.token;
   else if (page.csrf && method !== "GET") headers["X-CSRF-Token"] = page.csrf;
@@ -54,6 +56,13 @@ export async function api(method, path, body, options = {}) {
     throw new ApiError(0, null);
   } finally {
     clearTimeout(timer);
+  }
+  if (response.ok && options.accept) {
+    try {
+      return await response.text();
+    } catch (e) {
+      throw new ApiError(0, null);
+    }
   }
   let data = null;
   try {
@@ -124,10 +133,4 @@ export function clockText(page, ms) {
   return new Intl.DateTimeFormat("en-GB", {
     hour: "2-digit", minute: "2-digit", hour12: false, timeZone: page.timezone || undefined,
   }).format(new Date(ms));
-}
-
-export function minutesSince(isoTime, nowMs) {
-  const at = Date.parse(isoTime);
-  if (!Number.isFinite(at)) return null;
-  return Math.max(0, Math.floor((nowMs - at) / 60000));
 }
