@@ -9,17 +9,17 @@ atomically, so ten kiosks pressing at once hand the permit over once.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import msgspec
 
 from queueserver.auth.credentials import Credential
 from queueserver.collection.models import Collected, EligibilityAnswer, EligibleReceipt, Flag
 from queueserver.platform.errors import ApiError
-from queueserver.queue.tickets import Centres, Idem, typed
+from queueserver.queue.tickets import Centres, typed
 from queueserver.rules import identity, numbering
 from queueserver.rules.vocab import Eligibility
-from queueserver.store import keys
+from queueserver.store import idempotency, keys
+from queueserver.store.idempotency import Idem
 
 # A kiosk's clock may run this far ahead of the server's before its offline time is refused.
 OFFLINE_CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -27,7 +27,6 @@ RECEIPT_WRONG_CENTRE = ("This receipt is for another service centre; collect the
                         "此收據回執屬於另一證件服務中心，請到該中心取證。")
 RECEIPT_NOT_FOUND = ("No receipt has this number; check it and type it again.",
                      "找不到此收據回執號碼，請核對後重新輸入。")
-IDEMPOTENCY_TTL_S = 24 * 3600
 
 
 async def home_centre(centres: Centres, receipt_no: str) -> str | None:
@@ -57,18 +56,18 @@ async def booking_of(centres: Centres, raw_receipt_no: str) -> tuple[str, str] |
     return (home, str(ref)) if ref else None
 
 
-def _receipt_keys(centre: str, receipt_no: str) -> list[str]:
-    return [keys.receipt(centre, receipt_no), keys.receipts_uncollected(centre),
-            keys.collection_flags(centre)]
+def _receipt_keys(centre: str, receipt_no: str) -> dict[str, str]:
+    return {"receipt": keys.receipt(centre, receipt_no),
+            "receipts_uncollected": keys.receipts_uncollected(centre),
+            "collection_flags": keys.collection_flags(centre)}
 
 
 async def _remember(centres: Centres, idem: Idem | None, answer: EligibilityAnswer) -> None:
     """Keep an answer made here, not by a script, for a repeat of its Idempotency-Key (in the
     form a script's ok() keeps)."""
     if idem is not None:
-        result = msgspec.json.encode({"ok": answer}).decode()
-        record = {"state": "done", "fp": idem.fp, "result": result}
-        await centres.r.set(idem.key, json.dumps(record), ex=IDEMPOTENCY_TTL_S)
+        await idempotency.keep_result(centres.r, idem,
+                                      msgspec.json.encode({"ok": answer}).decode())
 
 
 def _refused(reason: Eligibility, centre: str | None = None) -> EligibilityAnswer:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import os
 
+from queueserver.notices import expiry
 from queueserver.platform import config, runtime
 from queueserver.platform import jobs as worker
-from queueserver.platform.clock import from_environment, iso, ms
+from queueserver.platform.clock import from_environment
 from queueserver.platform.config import Config
 from queueserver.queue.tickets import CHIME_URL
 from queueserver.sounds import announcer, audio, clips, free_text, render, segments
-from queueserver.store import keys
 from queueserver.store.lua import Scripts
 
 log = logging.getLogger("queueserver.notices")
@@ -59,13 +59,11 @@ def announce_job(centre_id: str, notice_id: str, text_en: str, text_zh: str) -> 
     if len(urls) < len(said):
         log.warning("notice %s of %s is said in %d of %d languages (no engine could render the "
                     "rest)", notice_id, centre_id, len(urls), len(said))
-    now = from_environment(cfg.tz).now()
-    ctx = {"prefix": keys.centre_prefix(centre.id), "date": now.date().isoformat(),
-           "now_iso": iso(now), "now_ms": ms(now), "by": "", "idem": None, "id": notice_id,
-           "announcement": {"text": said, "clips": [CHIME_URL, *urls]}}
+    names, ctx = expiry.context(centre.id, from_environment(cfg.tz))
+    ctx.update(id=notice_id, announcement={"text": said, "clips": [CHIME_URL, *urls]})
     r = runtime.connect(url)
     try:
-        sent = Scripts(r)("notice_announced", [keys.events(centre.id)], [ctx])
+        sent = Scripts(r)("notice_announced", names, [ctx])
     finally:
         r.close()
     return "announced" if sent else "removed before it was said"

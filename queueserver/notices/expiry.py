@@ -14,7 +14,7 @@ import redis
 from queueserver.platform.clock import Clock, iso, ms
 from queueserver.platform.config import Config
 from queueserver.queue.tickets import Centres
-from queueserver.store import keys
+from queueserver.store import keys, lua
 from queueserver.store.lua import Scripts
 
 log = logging.getLogger("queueserver.notices")
@@ -26,11 +26,14 @@ SWEEP_EVERY_S = 1.0
 COMPLAIN_EVERY_S = 60.0
 
 
-def context(config: Config, centre_id: str, clock: Clock) -> dict[str, object]:
+def context(centre_id: str, clock: Clock,
+            **named: str) -> tuple[list[str], dict[str, object]]:
+    """A script's KEYS and context outside a request (the worker's): the notices' keys and
+    `named`, the time, and nobody acting."""
     now = clock.now()
-    return {"prefix": keys.centre_prefix(centre_id), "date": now.date().isoformat(),
-            "now_iso": iso(now), "now_ms": ms(now), "by": "", "counters": {},
-            "default_service_s": 0, "idem": None}
+    names, at = lua.declare({**keys.notice_keys(centre_id), **named})
+    return names, {"keys": at, "date": now.date().isoformat(), "now_iso": iso(now),
+                   "now_ms": ms(now), "by": "", "idem_fp": None}
 
 
 def sweep(config: Config, r: redis.Redis, clock: Clock) -> int:
@@ -38,8 +41,8 @@ def sweep(config: Config, r: redis.Redis, clock: Clock) -> int:
     scripts = Scripts(r)
     removed = 0
     for centre in config.centres:
-        removed += int(scripts("notice_expire", [keys.events(centre.id)],
-                               [context(config, centre.id, clock)]))
+        names, ctx = context(centre.id, clock)
+        removed += int(scripts("notice_expire", names, [ctx]))
     return removed
 
 

@@ -22,8 +22,9 @@ from queueserver.platform.clock import iso, ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Notice
-from queueserver.queue.tickets import CHIME_URL, Centres, Idem, typed
+from queueserver.queue.tickets import CHIME_URL, Centres, typed
 from queueserver.sounds import free_text
+from queueserver.store.idempotency import Idem
 
 log = logging.getLogger("queueserver.notices")
 

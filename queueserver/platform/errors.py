@@ -21,6 +21,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "not_found": (404, "Not found.", "找不到。"),
     "method_not_allowed": (405, "This method is not allowed here.", "不允許此方法。"),
     "too_large": (413, "The request body is over 64 KiB.", "請求內容超過 64 KiB。"),
+    "headers_too_large": (431, "The request's headers are over 32 KiB.", "請求標頭超過 32 KiB。"),
     "rate_limited": (429, "Too many requests; wait and try again.", "請求過多，請稍後再試。"),
     "in_progress": (409, "The same request is still being handled; retry shortly.",
                     "相同的請求仍在處理中，請稍後重試。"),

@@ -17,9 +17,10 @@ from typing import Any
 import redis
 from rq import Retry, get_current_job
 
+from queueserver.notices import expiry
 from queueserver.platform import config, connections, runtime
 from queueserver.platform import jobs as worker
-from queueserver.platform.clock import Clock, from_environment, iso, ms
+from queueserver.platform.clock import Clock, from_environment, iso
 from queueserver.platform.config import Centre, Config, Printer
 from queueserver.store import keys
 from queueserver.store.lua import Scripts
@@ -113,14 +114,12 @@ def enqueue(cfg: Config, redis_url: str, clock: Clock, centre: Centre, printer: 
 
 def _failed(cfg: Config, centre: Centre, printer: str, ticket: str, slip: str, job_id: str,
             clock: Clock) -> None:
-    now = clock.now()
-    ctx = {"prefix": keys.centre_prefix(centre.id), "date": now.date().isoformat(),
-           "now_iso": iso(now), "now_ms": ms(now), "by": "", "idem": None,
-           "printer": printer, "ticket": ticket, "slip": slip}
+    names, ctx = expiry.context(centre.id, clock,
+                                printer_failed=keys.printer_failed(centre.id, job_id))
+    ctx.update(printer=printer, ticket=ticket, slip=slip)
     r = runtime.connect(runtime.redis_url(cfg))
     try:
-        Scripts(r)("printer_failed",
-                   [keys.events(centre.id), keys.printer_failed(centre.id, job_id)], [ctx])
+        Scripts(r)("printer_failed", names, [ctx])
     finally:
         r.close()
 

@@ -7,7 +7,7 @@ appends the event together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -20,8 +20,8 @@ from queueserver.queue.models import Board, PhotoReceipt, Ticket
 from queueserver.rules import identity
 from queueserver.rules.vocab import CounterAction
 from queueserver.sounds.phrases import announcement_templates
-from queueserver.store import keys
-from queueserver.store.lua import AsyncScripts
+from queueserver.store import idempotency, keys, lua
+from queueserver.store.idempotency import Idem
 
 if TYPE_CHECKING:
     from queueserver.sounds.announcer import Announcer
@@ -35,14 +35,6 @@ def typed(value: Any, model: type[T]) -> T:
     return msgspec.convert(value, model)
 
 
-@dataclass(frozen=True)
-class Idem:
-    """Where a script stores its answer for an `Idempotency-Key`."""
-
-    key: str
-    fp: str
-
-
 class Centres:
     """Every state change and read of the centres' queues."""
 
@@ -52,9 +44,11 @@ class Centres:
         self.r = r
         self.clock = clock
         self.secret = secret
-        self.scripts = AsyncScripts(r)
+        self.scripts = lua.AsyncScripts(r)
         # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
         self.announcer = announcer
+        # Each centre's day declared (its date, its keys), for the scripts of that day.
+        self._days: dict[str, tuple[str, lua.Declared]] = {}
 
     def centre(self, centre_id: str) -> Centre:
         centre = self.config.centre(centre_id)
@@ -70,26 +64,49 @@ class Centres:
     def _context(self, centre: Centre, by: str, idem: Idem | None,
                  **extra: Any) -> dict[str, Any]:
         now = self.clock.now()
+        date = now.date().isoformat()
         return {
-            "prefix": keys.centre_prefix(centre.id),
-            "date": now.date().isoformat(),
+            "ticket_prefix": keys.ticket(centre.id, date, ""),
+            "date": date,
             "now_iso": iso(now),
             "now_ms": ms(now),
             "now_minutes": now.hour * 60 + now.minute,
             "by": by,
             "counters": {str(c.number): list(c.services) for c in centre.counters},
             "default_service_s": centre.default_service_minutes * 60,
-            "idem": {"key": idem.key, "fp": idem.fp} if idem else None,
+            "idem_fp": idem.fp if idem else None,
+            "idem_kept_s": idempotency.KEPT_S,
             **extra,
         }
 
     async def _run(self, name: str, centre: Centre, by: str, idem: Idem | None,
-                   keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
-        ctx = self._context(centre, by, idem, **extra)
-        return await self.scripts(name, [keys.events(centre.id), *(keys_ or [])], [ctx, *args])
+                   keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
+        """Run a script with the centre's context and its keys: the centre's day, the ticket
+        the request names (`ticket=`), the Idempotency-Key's record and `keys_`."""
+        # A record outside the centre's slot (a route without a centre, as the kiosks') is kept
+        # by the route after the script (api/base.py): a script touches one slot.
+        kept = idem if idem is not None and idem.centre == centre.id else None
+        ctx = self._context(centre, by, kept, **extra)
+        date = ctx["date"]
+        named: dict[str, str | Mapping[str, str]] = dict(keys_ or {})
+        if isinstance(extra.get("ticket"), str):
+            named["ticket"] = keys.ticket(centre.id, date, extra["ticket"])
+        if kept is not None:
+            named["idempotency"] = kept.key
+        names, ctx["keys"] = lua.declare(named, self._day(centre, date))
+        return await self.scripts(name, names, [ctx, *args])
+
+    def _day(self, centre: Centre, date: str) -> lua.Declared:
+        """The keys of the centre's day (keys.centre_day), declared once a day."""
+        known = self._days.get(centre.id)
+        if known is None or known[0] != date:
+            known = self._days[centre.id] = (date, lua.declare(keys.centre_day(
+                centre.id, date, [c.number for c in centre.counters],
+                [s.code for s in centre.services])))
+        return known[1]
 
     async def run_script(self, name: str, centre: Centre, by: str, idem: Idem | None,
-                         keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
+                         keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
         """For the operations kept in other modules (counter service, collection): one script
         with the centre's context (date, time, who acts, the Idempotency-Key's record)."""
         return await self._run(name, centre, by, idem, keys_, *args, **extra)
@@ -100,8 +117,8 @@ class Centres:
                              idem: Idem | None) -> PhotoReceipt:
         centre = self.centre(centre_id)
         return typed(await self._run(
-            "photo_register", centre, by, idem, [keys.photo_receipt(centre.id, barcode)],
-            barcode), PhotoReceipt)
+            "photo_register", centre, by, idem,
+            {"photo_receipt": keys.photo_receipt(centre.id, barcode)}, barcode), PhotoReceipt)
 
     # --- inquiry desk ------------------------------------------------------------------------
 
@@ -121,7 +138,8 @@ class Centres:
         priority_service = centre.priority_service
         result = await self._run(
             "checkin", centre, by, idem,
-            [keys.booking(centre.id, booking_ref), keys.photo_receipt(centre.id, photo_barcode)],
+            {"booking": keys.booking(centre.id, booking_ref),
+             "photo_receipt": keys.photo_receipt(centre.id, photo_barcode)},
             id_hash=identity.hashes(self.secret, id_number), override=override,
             arrival_before=centre.arrival_before_minutes,
             arrival_after=centre.arrival_after_minutes,

@@ -15,7 +15,7 @@ import msgspec
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Ticket
-from queueserver.queue.tickets import Centres, Idem, typed
+from queueserver.queue.tickets import Centres, typed
 from queueserver.rules import identity, numbering
 from queueserver.rules.vocab import SURRENDER_TYPES, DeclineReason, PaymentMethod
 from queueserver.rules.workdays import Calendar
@@ -28,6 +28,7 @@ from queueserver.service.models import (
     Void,
 )
 from queueserver.store import keys
+from queueserver.store.idempotency import Idem
 
 # A fresh receipt number meets a taken one about once in 2^40 receipts; three draws are plenty.
 RECEIPT_NO_DRAWS = 3
@@ -83,10 +84,13 @@ async def issue_receipt(centres: Centres, centre_id: str, number: str, acting: i
         receipt_no = numbering.new_receipt_no(centre.receipt_prefix)
         try:
             result = typed(await centres.run_script(
-                "receipt", centre, by, idem, [keys.receipt(centre.id, receipt_no)],
+                "receipt", centre, by, idem,
+                {"receipt": keys.receipt(centre.id, receipt_no),
+                 "receipts_uncollected": keys.receipts_uncollected(centre.id)},
                 ticket=number, acting=acting, centre_id=centre.id, receipt_no=receipt_no,
                 collection_date=due, surrender_types=sorted(SURRENDER_TYPES),
-                verifier_hex=identity.VERIFIER_HEX), Receipt)
+                verifier_hex=identity.VERIFIER_HEX, booking_prefix=keys.booking(centre.id, "")),
+                Receipt)
         except ApiError as e:
             if e.code == "receipt_no_taken":
                 continue

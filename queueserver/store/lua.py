@@ -9,6 +9,7 @@ which words the code for one case, are not passed on). Scripts are never built i
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -50,6 +51,34 @@ def decode(raw: str | bytes) -> Any:
                        message_en=result.get("message_en") or (wording[1] if wording else None),
                        message_zh=result.get("message_zh") or (wording[2] if wording else None))
     return result["ok"] if isinstance(result, dict) and "ok" in result else result
+
+
+# A script's keys by name: a key, or a group of keys by part (a counter's number, a service's code).
+Named = Mapping[str, str | Mapping[str, str]]
+
+
+# A script's KEYS, and where each name lies in them.
+Declared = tuple[list[str], dict[str, int | dict[str, int]]]
+
+
+def declare(named: Named, after: Declared | None = None) -> Declared:
+    """A script's `KEYS` and where each name lies in them: the context's `keys`, from which
+    `_lib.lua` makes `K` (`K.events`, `K.queue[code]`), so a script reads its keys and builds
+    none, and every key it touches is declared (Redis Cluster routes and checks by them).
+    `after`: keys declared already (a centre's day, kept between calls), which it extends."""
+    names = list(after[0]) if after else []
+    at = dict(after[1]) if after else {}
+    for name, value in named.items():
+        if isinstance(value, str):
+            names.append(value)
+            at[name] = len(names)
+        else:
+            group: dict[str, int] = {}
+            at[name] = group
+            for part, key in value.items():
+                names.append(key)
+                group[part] = len(names)
+    return names, at
 
 
 def _args(args: list[Any]) -> list[Any]:

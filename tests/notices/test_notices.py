@@ -153,11 +153,11 @@ def test_however_many_sweep_at_once_each_notice_is_removed_once(
         r: redis.Redis, redis_url: str, cfg: config_mod.Config) -> None:
     clock = Clock(cfg.tz, MORNING)
     scripts = Scripts(r)
-    ctx = expiry.context(cfg, "wan-chai", clock)
+    names, ctx = expiry.context("wan-chai", clock)
     for i in range(40):
-        scripts("notice_post", [keys.events("wan-chai")],
+        scripts("notice_post", names,
                 [{**ctx, "text_en": f"n{i}", "text_zh": f"n{i}", "until": "x",
-                  "until_ms": ctx["now_ms"] + 1000, "announcement": None}])
+                  "until_ms": int(str(ctx["now_ms"])) + 1000, "announcement": None}])
     later = Clock(cfg.tz, MORNING + dt.timedelta(seconds=2))
     go = threading.Barrier(4)
     counts: list[int] = []

@@ -1,5 +1,6 @@
 -- The current notices, oldest first, and whether issuing is open (read-only).
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the notices' (keys.notice_keys): events, notices, notice_order,
+--         notice_expiry, notice_sequence, issuing
 -- ARGV[1] context
 local ctx = context()
 local closure = issuing_closure()

@@ -1,5 +1,6 @@
 -- Post a notice to the hall (CONTRACT §10), with its event.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the notices' (keys.notice_keys): events, notices, notice_order,
+--         notice_expiry, notice_sequence, issuing
 -- ARGV[1] context, plus text_en, text_zh, until (ISO or null), until_ms (or null),
 --         announcement ({text, clips, pending} or null: carried by the event only)
 local ctx = context()

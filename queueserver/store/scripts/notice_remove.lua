@@ -1,9 +1,10 @@
 -- Remove a notice (the supervisor's DELETE), with its event; the notice of a closure goes only
 -- when issuing reopens.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the notices' (keys.notice_keys): events, notices, notice_order,
+--         notice_expiry, notice_sequence, issuing
 -- ARGV[1] context, plus id
 local ctx = context()
-if redis.call('HEXISTS', k('notices'), ctx.id) == 0 then
+if redis.call('HEXISTS', K.notices, ctx.id) == 0 then
   return refuse('not_found', {status = 404})
 end
 local closure = issuing_closure()

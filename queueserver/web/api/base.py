@@ -3,7 +3,6 @@ the operation, in the contract's order (CONTRACT §5), with `Idempotency-Key` fo
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -21,14 +20,12 @@ from starlette.routing import Route
 from queueserver.auth import ratelimit, users
 from queueserver.auth.credentials import Action, Credential, hash_token, lookup_token_async
 from queueserver.platform.errors import ApiError
-from queueserver.queue.tickets import Centres, Idem
-from queueserver.store import keys
+from queueserver.queue.tickets import Centres
+from queueserver.store import idempotency, keys
+from queueserver.store.idempotency import Idem
 from queueserver.store.lua import decode
 
 MAX_BODY_BYTES = 64 * 1024
-# A claimed key whose request died before answering frees itself after this long.
-IN_PROGRESS_TTL_S = 60
-IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_STRING = 256
 # No route reads below the top-level object's values; a deeper body is an attack on a parser.
 MAX_DEPTH = 8
@@ -139,11 +136,18 @@ def reply(model: type[msgspec.Struct], value: Any, status: int = 200,
                     media_type="application/json", headers=headers)
 
 
-def bearer(conn: HTTPConnection) -> str | None:
+def bearer(conn: HTTPConnection, url_token: bool = False) -> str | None:
+    """The token of `Authorization: Bearer`; else `?token=`, but only where CONTRACT §5 lets a
+    device that cannot send headers put it in the URL: every WebSocket, and the pages that say
+    so (`url_token`: the display and kiosk pages). Anywhere else a token in the URL is not
+    looked at, so a link, a browser's history or a proxy's log cannot carry a staff credential
+    that works on the API."""
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return conn.query_params.get("token") or None
+    if url_token or conn.scope["type"] == "websocket":
+        return conn.query_params.get("token") or None
+    return None
 
 
 def credential_key(conn: HTTPConnection) -> str | None:
@@ -170,10 +174,10 @@ async def _session(conn: HTTPConnection) -> Credential | None:
 
 
 async def authorize(conn: HTTPConnection, action: Action, centre: str | None = None,
-                    counter: int | None = None) -> Credential:
+                    counter: int | None = None, url_token: bool = False) -> Credential:
     """The one check of who may do what, for HTTP and WebSocket alike: a bearer token (or
-    `?token=`), else a staff session cookie."""
-    token = bearer(conn)
+    `?token=` where `bearer()` allows it), else a staff session cookie."""
+    token = bearer(conn, url_token)
     if token:
         cred = await lookup_token_async(conn.state.redis, token)
     else:
@@ -205,27 +209,6 @@ class Call(Generic[B]):
 
 # The form of an answer kept for a repeat, when the answer itself holds a secret.
 Safe = Callable[[Any], Any]
-
-
-def fingerprint(secret: bytes, raw: bytes) -> str:
-    """What an `Idempotency-Key`'s record keeps of the body: keyed, because a body may hold an
-    identity number or a password, which a plain hash of a short text would give away."""
-    return hmac.new(secret, b"idempotency-body:" + raw, hashlib.sha256).hexdigest()
-
-
-async def forget_requests(centres: Centres, centre: str, refs: list[str]) -> int:
-    """Delete the kept records of requests that named these bookings (a person's erasure);
-    returns how many there were."""
-    r = centres.r
-    gone = 0
-    for ref in refs:
-        index = keys.booking_requests(centre, ref)
-        records: Any = await r.smembers(index)
-        # One key at a time: a record of a route without a centre lives in another slot.
-        for record in records:
-            gone += int(await r.delete(str(record)))
-        await r.delete(index)
-    return gone
 
 
 @dataclass(frozen=True)
@@ -274,17 +257,11 @@ class Post(Generic[B]):
     async def _idempotent(self, request: Request, call: Call[B], key: str,
                           raw: bytes) -> Response:
         r = request.state.redis
-        digest = hashlib.sha256(
-            f"{call.credential.id}\n{request.method}\n{request.url.path}\n{key}".encode()
-        ).hexdigest()
-        idem_key = (keys.idempotency(call.centre, digest) if call.centre
-                    else keys.idempotency_global(digest))
-        fp = fingerprint(call.centres.secret, raw)
-        claim = json.dumps({"state": "in_progress", "fp": fp})
-        if not await r.set(idem_key, claim, nx=True, ex=IN_PROGRESS_TTL_S):
-            stored = json.loads(await r.get(idem_key) or "null")
-            if stored is None:
-                raise ApiError("in_progress")
+        record = idempotency.record_key(call.centre or None, call.credential.id, request.method,
+                                        request.url.path, key)
+        fp = idempotency.fingerprint(call.centres.secret, raw)
+        stored = await idempotency.claim(r, record, fp)
+        if stored is not None:
             if stored["fp"] != fp:
                 raise ApiError("idempotency_mismatch")
             if stored["state"] == "in_progress":
@@ -296,22 +273,13 @@ class Post(Generic[B]):
                 return self.render(decode(stored["result"]))
             # Only the key's use was kept (replay=False): answer from what is stored now.
             return self.render(await self.run(call))
-        call.idem = None if not self.replay else Idem(idem_key, fp)
+        call.idem = None if not self.replay else Idem(record, fp, call.centre or None)
 
         async def keep(status: int, body: Any) -> None:
-            # A script keeps its own answer with its change; what no script kept is kept here.
-            current = json.loads(await r.get(idem_key) or "null")
-            if current is None or current.get("state") == "in_progress":
-                done: dict[str, Any] = {"state": "done", "fp": fp}
-                if self.replay:
-                    done["response"] = {"status": status, "body": body}
-                await r.set(idem_key, json.dumps(done), ex=IDEMPOTENCY_TTL_S)
+            kept = {"status": status, "body": body} if self.replay else None
+            await idempotency.keep_response(r, record, fp, kept)
             for centre, ref in call.bookings:
-                if not await r.exists(keys.booking(centre, ref)):
-                    continue  # a mistyped reference names nobody: no key is named after it
-                index = keys.booking_requests(centre, ref)
-                await r.sadd(index, idem_key)
-                await r.expire(index, IDEMPOTENCY_TTL_S)
+                await idempotency.index_booking(r, centre, ref, record)
 
         try:
             result = await self.run(call)
@@ -320,10 +288,10 @@ class Post(Generic[B]):
             if e.status < 500 and e.status != TOO_MANY:
                 await keep(e.status, e.body())
             else:
-                await r.delete(idem_key)
+                await idempotency.release(r, record)
             raise
         except BaseException:
-            await r.delete(idem_key)
+            await idempotency.release(r, record)
             raise
         response = self.render(result)
         kept = self.render(self.safe(result)) if self.safe else response

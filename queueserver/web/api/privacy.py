@@ -14,8 +14,8 @@ from queueserver.auth.credentials import Action
 from queueserver.bookings.lookup import BookingLookup, NotAnIdentityNumber
 from queueserver.operations import privacy
 from queueserver.platform.errors import Answer, ApiError
-from queueserver.store import keys
-from queueserver.web.api.base import Call, Post, forget_requests
+from queueserver.store import idempotency, keys
+from queueserver.web.api.base import Call, Post
 from queueserver.web.api.bookings import Who
 
 P = "/api/v1/centres/{centre}/personal-data"
@@ -101,7 +101,7 @@ async def erase(call: Call[Who]) -> Erased:
             erased += 1
     # What Idempotency-Keys kept of requests about this person (check-in, collection, this
     # very request's earlier tries) goes too: the answer to this one names nobody.
-    await forget_requests(call.centres, call.centre, refs)
+    await idempotency.forget_bookings(call.centres.r, call.centre, refs)
     call.bookings.clear()
     return Erased(erased)
 
