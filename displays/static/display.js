@@ -39,6 +39,8 @@ const NOTICE_READABLE_VH = 3.0;
 const REPLAY_ANNOUNCE_MS = 60000;
 // After a tap enables sound, calls that waited longer than this are not announced any more.
 const STALE_AFTER_BLOCK_MS = 120000;
+// An event this far ahead of the demo clock's reading means the demo clock has jumped.
+const DEMO_JUMP_MS = 60000;
 
 const services = Object.fromEntries(centre.services.map((s) => [s.code, s]));
 
@@ -424,6 +426,8 @@ const live = new LiveEvents(centre.id, page.token, {
     apply(event);
     const isCall = event.type === "ticket.called" || event.type === "ticket.recalled";
     const at = Date.parse(event.at);
+    // The demo's day ends at five and the next begins at ten: its clock jumps, and events say so.
+    if (page.demo && at > clock.now() + DEMO_JUMP_MS) clock.resync(at);
     const fresh = !(clock.now() - at > REPLAY_ANNOUNCE_MS);
     if (isCall && fresh) announce(event);
     const said = event.data && event.data.announcement;

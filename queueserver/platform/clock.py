@@ -1,4 +1,4 @@
-"""Time comes from here: the server's clock, or a test's.
+"""Time comes from here: the server's clock, a test's, or the demo's.
 
 Lua has no time zones, so Python passes the local service date and the time into each script.
 A test injects a clock; a process-level test may set `QUEUESERVER_TEST_NOW` (an ISO time), and
@@ -8,17 +8,26 @@ only with `QUEUESERVER_TEST_MODE=1` and announced loudly at start. `QUEUESERVER_
 stands still between writes, so every process a test started (a server, a worker and each of its
 jobs, which start their clocks anew) reads the same time, and the test moves them all at once
 without waiting for time to pass.
+
+`queueserver demo` runs every process it starts on one demo clock (`DemoClock`), handed down in
+`QUEUESERVER_DEMO_CLOCK`: only the demo sets it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sys
 import time
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
+
+from queueserver.rules.workdays import WEEKDAY_NUMBERS, Calendar
+
+DEMO_ENV = "QUEUESERVER_DEMO_CLOCK"
 
 
 @dataclass
@@ -54,13 +63,106 @@ class Clock:
     def today(self) -> str:
         return self.now().date().isoformat()
 
+    # Screens mark the demo clock's time (CONTRACT §8).
+    demo: ClassVar[bool] = False
+
+    @property
+    def pace(self) -> float:
+        """Seconds of this clock per real second (what a screen's own clock must run at)."""
+        return self.rate if self.start is not None else 1.0
+
     def set(self, instant: dt.datetime) -> None:
         """Tests only: jump to an instant (time runs on from there)."""
         self.start = instant
         self._t0 = time.monotonic()
 
 
+@dataclass
+class DemoClock(Clock):
+    """The demo's working day: from `start`, time runs `rate` times as fast as the real one, and
+    when it reaches `closes` the next working day of `calendar` begins at `opens`, so the demo
+    shows a centre at work for as long as it runs. Every process reads the same instant, as it is
+    worked out from the real time (`time.time()`) at which the demo clock read `start`."""
+
+    real_start: float = 0.0
+    opens: dt.time = dt.time(10, 0)
+    closes: dt.time = dt.time(17, 0)
+    calendar: Calendar = field(default_factory=lambda: Calendar.of(WEEKDAY_NUMBERS, ()))
+    # The day reached last and how many day lengths into the run it begins (now() is asked
+    # thousands of times; days are only ever walked forward from there).
+    _reached: tuple[int, dt.date] | None = None
+
+    demo: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.start is None:
+            raise ValueError("a demo clock needs its start")
+        if not self.opens < self.closes:
+            raise ValueError("a demo day must open before it closes")
+
+    def _opening(self, day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, self.opens, tzinfo=self.tz)
+
+    def _next_day(self, day: dt.date) -> dt.date:
+        if not self.calendar.weekdays:
+            return day + dt.timedelta(days=1)
+        return self.calendar.add_working_days(day, 1)
+
+    def now(self) -> dt.datetime:
+        assert self.start is not None
+        start = self.start.astimezone(self.tz)
+        length = (dt.datetime.combine(start.date(), self.closes)
+                  - dt.datetime.combine(start.date(), self.opens)).total_seconds()
+        passed = max(0.0, time.time() - self.real_start) * self.rate
+        into = max(0.0, (start - self._opening(start.date())).total_seconds()) + passed
+        days = int(into // length)
+        reached = self._reached
+        if reached is None or reached[0] > days:
+            reached = (0, start.date())
+        count, day = reached
+        while count < days:
+            count, day = count + 1, self._next_day(day)
+        self._reached = (count, day)
+        return self._opening(day) + dt.timedelta(seconds=into - days * length)
+
+    def set(self, instant: dt.datetime) -> None:
+        raise NotImplementedError("the demo clock is never set: it runs from its start")
+
+    def to_environment(self) -> str:
+        """What `from_environment` reads in the demo's other processes."""
+        assert self.start is not None
+        return json.dumps({
+            "start": self.start.isoformat(), "real_start": self.real_start, "rate": self.rate,
+            "opens": self.opens.isoformat("minutes"), "closes": self.closes.isoformat("minutes"),
+            "weekdays": sorted(self.calendar.weekdays),
+            "holidays": sorted(d.isoformat() for d in self.calendar.holidays)})
+
+    @classmethod
+    def from_environment_value(cls, tz: zoneinfo.ZoneInfo, raw: str) -> DemoClock:
+        v: dict[str, Any] = json.loads(raw)
+        return cls(tz, dt.datetime.fromisoformat(v["start"]), rate=float(v["rate"]),
+                   real_start=float(v["real_start"]), opens=dt.time.fromisoformat(v["opens"]),
+                   closes=dt.time.fromisoformat(v["closes"]),
+                   calendar=Calendar(frozenset(int(d) for d in v["weekdays"]),
+                                     frozenset(dt.date.fromisoformat(d) for d in v["holidays"])))
+
+
+# A process announces the demo clock once (the worker's jobs ask for the clock every minute).
+_announced: set[str] = set()
+
+
 def from_environment(tz: zoneinfo.ZoneInfo) -> Clock:
+    demo = os.environ.get(DEMO_ENV)
+    if demo:
+        clock = DemoClock.from_environment_value(tz, demo)
+        if demo in _announced:
+            return clock
+        _announced.add(demo)
+        print(f"*** DEMO: the clock is the demo's ({clock.now().isoformat(timespec='seconds')}, "
+              f"running {clock.rate:g} times as fast), not the real time ***",
+              file=sys.stderr, flush=True)
+        return clock
     raw = os.environ.get("QUEUESERVER_TEST_NOW")
     if raw and os.environ.get("QUEUESERVER_TEST_MODE") == "1":
         start = dt.datetime.fromisoformat(raw)

@@ -239,6 +239,11 @@ def schedule_lock(job: str) -> str:
     return f"{PREFIX}:schedule:{job}"
 
 
+def demo_clock() -> str:
+    """`queueserver demo`: the demo clock's last reading, so a restarted demo goes on from it."""
+    return f"{PREFIX}:demo:clock"
+
+
 # --- staff logins and their browser sessions (no centre) -----------------------------------------
 
 def user(name: str) -> str:

@@ -72,6 +72,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
     assert keys.lookup_failures("ab12") == "qs:lookup-failures:ab12"
     assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
+    assert keys.demo_clock() == "qs:demo:clock"
     assert keys.import_plan("ab12") == "qs:import-plan:ab12"
     assert keys.booking_feed("ab12") == "qs:booking-feed:ab12"
     assert keys.booking_feed_lock("ab12") == "qs:booking-feed-lock:ab12"

@@ -82,11 +82,14 @@ def centre_view(centre: Centre) -> dict[str, Any]:
 def _time_data(request: Request) -> dict[str, Any]:
     """The server's clock for scripts that show times or count durations: a screen's own
     clock may be wrong, and in a test the server's clock is set."""
-    now: dt.datetime = request.state.centres.clock.now()
+    clock = request.state.centres.clock
+    now: dt.datetime = clock.now()
     offset = now.utcoffset() or dt.timedelta(0)
     return {"server_now_ms": ms(now), "today": now.date().isoformat(),
             "utc_offset_minutes": int(offset.total_seconds() // 60),
-            "timezone": request.state.centres.config.timezone}
+            "timezone": request.state.centres.config.timezone,
+            # The demo's clock runs faster than the real one, and its screens say so (§8).
+            "clock_rate": clock.pace, "demo": clock.demo}
 
 
 class Viewer:
