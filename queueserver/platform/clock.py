@@ -36,7 +36,8 @@ class Clock:
     # When set, time starts at this instant and runs on from it at the real rate.
     start: dt.datetime | None = None
     _t0: float = 0.0
-    # With a start, how many seconds pass per real second (`simulate` plays a day in minutes).
+    # With a start, how many seconds pass per real second (`simulate` plays a day in minutes);
+    # 0 is a frozen clock, which only `set` and `advance` move (tests that assert exact times).
     rate: float = 1.0
     # Test mode only: a file of seconds to add, which a test rewrites to move every process on.
     offset_file: Path | None = None
@@ -72,9 +73,19 @@ class Clock:
         return self.rate if self.start is not None else 1.0
 
     def set(self, instant: dt.datetime) -> None:
-        """Tests only: jump to an instant (time runs on from there)."""
+        """Tests only: jump to an instant (time runs on from there at the clock's rate)."""
         self.start = instant
         self._t0 = time.monotonic()
+
+    def advance(self, seconds: float) -> None:
+        """Tests only: move the clock on by hand (the way a frozen clock moves)."""
+        self.set(self.now() + dt.timedelta(seconds=seconds))
+
+    @classmethod
+    def frozen(cls, tz: zoneinfo.ZoneInfo, at: dt.datetime) -> Clock:
+        """Tests only: a clock that stands at `at` until set or advanced, however slow the
+        machine, so a test can assert exact seconds."""
+        return cls(tz, at, rate=0.0)
 
 
 @dataclass

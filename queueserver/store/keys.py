@@ -324,6 +324,11 @@ def sound_clip(name: str) -> str:
     return f"{PREFIX}:sound:clip:{name}"
 
 
+def sound_planned(name: str) -> str:
+    """Set while a call's event names this clip: only such a name is joined for a request."""
+    return f"{PREFIX}:sound:planned:{name}"
+
+
 # --- the benchmark (`queueserver bench`, on its own Redis) ----------------------------------------
 
 def bench_floor() -> str:

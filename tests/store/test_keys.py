@@ -93,6 +93,7 @@ def test_announcement_audio_keys_belong_to_no_centre() -> None:
     assert keys.sound_segment("0a1b2c3d4e5f") == "qs:sound:segment:0a1b2c3d4e5f"
     assert keys.sound_segments() == "qs:sound:segments"
     assert keys.sound_clip("c1.0a1b2c3d4e5f") == "qs:sound:clip:c1.0a1b2c3d4e5f"
+    assert keys.sound_planned("c1.0a1b2c3d4e5f") == "qs:sound:planned:c1.0a1b2c3d4e5f"
 
 
 def test_the_benchmark_floor_stream_belongs_to_no_centre() -> None:
