@@ -54,6 +54,8 @@ def announce_job(centre_id: str, notice_id: str, text_en: str, text_zh: str) -> 
     store = clips.SegmentStore(clips.connect(url))
     said = free_text.texts(centre, text_en, text_zh)
     urls = free_text.render_missing(store, centre, said)
+    # Planned and cached before `notice.announced` names them: a clip nobody planned is a 404.
+    store.plan([announcer.clip_name(u) for u in urls])
     for clip_url in urls:
         _cache(store, clip_url)
     if len(urls) < len(said):

@@ -66,6 +66,8 @@ async def _announcement(centres: Centres, centre: Centre, text_en: str,
             log.warning("notice audio unreadable (%s): the worker renders it afresh", e)
     clips = free_text.clips_of(wanted, present)
     if clips and centres.announcer is not None:
+        # Planned before the event names them (a clip nobody planned is a 404), cached now.
+        await centres.announcer.plan_clips(clips)
         centres.announcer.prepare(clips)
     return {"text": said, "clips": [CHIME_URL, *clips], "pending": len(clips) < len(said)}
 

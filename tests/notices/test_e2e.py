@@ -18,7 +18,7 @@ from hall import Hall, start_hall
 from websockets.sync.client import ClientConnection, connect
 
 from queueserver.auth import credentials as auth
-from queueserver.sounds import audio
+from queueserver.sounds import announcer, audio
 from queueserver.store import keys
 
 pytestmark = pytest.mark.e2e
@@ -139,6 +139,14 @@ def test_an_announced_notice_is_said_once_the_worker_has_rendered_it(
         # Three sentences of speech, each longer than the chime.
         assert all(length > 1.0 for length in lengths[1:]), lengths
         assert len(set(clips[1:])) == 3
+        # Planned as a call's clips are: joined again from its segments once the cache lets the
+        # joined clip go; a name nobody planned stays a 404.
+        for url in clips[1:]:
+            r.delete(keys.sound_clip(announcer.clip_name(url)))
+            assert http.get(url).status_code == 200
+            assert r.exists(keys.sound_planned(announcer.clip_name(url)))
+        unplanned = clips[1].replace(".wav", "").rsplit(".", 1)[0] + ".0123456789ab.wav"
+        assert http.get(unplanned).status_code == 404
 
         # The same words again are said at once: rendered once, ever.
         http.post(C + "/notices", headers=auth_header(supervisor), json={
