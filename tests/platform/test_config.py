@@ -85,6 +85,6 @@ def test_start_up_stops_with_the_message(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(SAMPLE.replace("services = [\"A\"]\n", "services = [\"Q\"]\n", 1))
     done = subprocess.run([sys.executable, "-m", "queueserver.tools.cli", "--config", str(path),
-                           "serve"], capture_output=True, text=True, timeout=60)
+                           "serve"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode != 0
     assert "centres[wan-chai].counters[2].services: unknown service 'Q'" in done.stderr
