@@ -82,7 +82,7 @@ def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "queueserver.tools.cli", *args],
         env=child_env(data),
-        cwd=data,
+        cwd=data.parent,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -359,7 +359,7 @@ def test_the_data_folder_and_its_files_are_the_owners_only(data: Path) -> None:
     def run(*args: str) -> str:
         # From the data folder: `-m` from a checkout would find its unmapped source folder.
         done = subprocess.run([sys.executable, "-m", "queueserver.tools.cli", *args],
-                              env={**child_env(data), "QUEUESERVER_SECRET": ""}, cwd=data,
+                              env={**child_env(data), "QUEUESERVER_SECRET": ""}, cwd=data.parent,
                               capture_output=True, text=True, timeout=TIMEOUT,
                               preexec_fn=lambda: os.umask(0o022))
         assert done.returncode == 0, done.stdout + done.stderr
