@@ -155,6 +155,32 @@ class Announcer:
             # The call has happened; its audio is a courtesy that must not take the server down.
             log.exception("preparing the announcement of %s at %s failed", ticket, centre.id)
 
+    async def plan_clips(self, urls: list[str]) -> None:
+        """A notice's clips (its words said whole), named by its event: they may be joined when
+        a display asks for them, as a call's. A failure costs the speech, never the notice."""
+        try:
+            await self.store.plan([clip_name(url) for url in urls])
+        except (redis.RedisError, OSError) as e:
+            log.warning("could not plan a notice's clips (%s): they will be 404", e)
+
+    def prepare(self, urls: list[str]) -> None:
+        """Join and cache these clips now, in the background (a notice said with segments that
+        exist already): the displays find them cached, as they find a call's."""
+        task = asyncio.get_running_loop().create_task(self._cache(urls))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _cache(self, urls: list[str]) -> None:
+        try:
+            for url in urls:
+                name = clip_name(url)
+                if not await self.store.has_clip(name):
+                    joined = await self._join_once(name)
+                    if joined is not None:
+                        await self.store.put_clip(name, joined)
+        except Exception:
+            log.exception("caching clips %s failed", urls)
+
     async def _ask_worker(self, centre: Centre) -> None:
         now = time.monotonic()
         if now - self._asked_at.get(centre.id, -ASK_WORKER_EVERY_S) < ASK_WORKER_EVERY_S:

@@ -84,6 +84,15 @@ class SegmentStore:
     def get_clip(self, name: str) -> bytes | None:
         return _bytes(self.r.get(keys.sound_clip(name)))
 
+    def plan(self, names: Sequence[str]) -> None:
+        """As `AsyncClipStore.plan`, for the worker (a notice's clips, said once rendered)."""
+        if not names:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.set(keys.sound_planned(name), b"1", ex=CLIP_TTL_S)
+        pipe.execute()
+
     def size(self) -> tuple[int, int]:
         """How many segments are stored, and their bytes."""
         names = [n.decode() if isinstance(n, bytes) else str(n)

@@ -39,6 +39,8 @@ class Action(StrEnum):
     COLLECTION = "collection eligibility, collect, eligible feed"
     KIOSK_KEY = "the centre's kiosk key (kiosk credentials only)"
     MANAGE = "statistics, audit, users and tokens of the centre"
+    NOTICES = "post and remove notices, close and reopen issuing"
+    PRINT = "print ticket and receipt slips"
 
 
 # CONTRACT §4, the only place roles are decided. Every role but admin is bound to one centre.
@@ -53,6 +55,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.COLLECTION: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.KIOSK}),
     Action.KIOSK_KEY: frozenset({Role.KIOSK}),
     Action.MANAGE: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.NOTICES: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.PRINT: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DESK}),
 }
 
 # Device credentials never see who did what.

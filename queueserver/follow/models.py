@@ -3,10 +3,10 @@ them: the desk's TICKET with its follow URL, what a phone sees, feedback."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from queueserver.platform.errors import Answer
-from queueserver.queue.models import Ticket
+from queueserver.queue.models import Notice, Ticket
 from queueserver.rules.vocab import TicketStatus
 
 
@@ -50,7 +50,7 @@ class Follow(Answer, frozen=True):
 
     ticket: FollowedTicket
     centre: FollowedCentre
-    notices: list[dict[str, Any]]
+    notices: list[Notice]
     issuing: bool
 
 

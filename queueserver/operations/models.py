@@ -88,6 +88,8 @@ class Stats(ServiceFigures, frozen=True, kw_only=True):
     by_hour: list[Hour]
     queue_length: list[QueuePoint]
     waiting_histogram: list[Bin]
+    # Check-ins refused while issuing was closed (CONTRACT §10); 0 in days frozen before it.
+    refused_while_closed: int = 0
     # Read as it is at each request, frozen day or not: feedback comes until midnight.
     feedback: FeedbackFigures | None = None
 

@@ -228,7 +228,7 @@ class Centres:
         centre = self.centre(centre_id)
         board: dict[str, Any] = await self._run(
             "board", centre, "", None, services=[s.code for s in centre.services])
-        for name in ("now_serving", "recent_calls", "counters"):
+        for name in ("now_serving", "recent_calls", "counters", "notices"):
             if board[name] == {}:
                 board[name] = []
         return typed({"centre": centre.id, **board}, Board)

@@ -160,6 +160,8 @@ def centre_day(centre: str, date: str, counters: Sequence[int],
         "queue": {s: queue(centre, date, s) for s in services},
         "service_times": {s: service_times(centre, s) for s in services},
         "sequence": {s: sequence(centre, date, s) for s in services},
+        # Check-in reads whether issuing is closed, the board the notices (CONTRACT §10).
+        **notice_keys(centre),
     }
 
 
@@ -197,6 +199,44 @@ def notify_sending(centre: str, date: str, number: str, kind: str) -> str:
     """Held, expiring, by the one job that is sending that message now."""
     return f"{_c(centre)}:notify-sending:{date}:{number}:{kind}"
 
+
+# --- notices and closures (CONTRACT §10) ---------------------------------------------------------
+
+def notices(centre: str) -> str:
+    """The hall's current notices, by id (JSON each: the NOTICE, and `until_ms`)."""
+    return f"{_c(centre)}:notices"
+
+
+def notice_order(centre: str) -> str:
+    """The current notices' ids, scored by when they were posted (oldest first)."""
+    return f"{_c(centre)}:notice-order"
+
+
+def notice_expiry(centre: str) -> str:
+    """The ids of notices with an `until`, scored by it (ms): what the sweepers look at."""
+    return f"{_c(centre)}:notice-expiry"
+
+
+def notice_sequence(centre: str) -> str:
+    """The last notice id given out (ids are never reused)."""
+    return f"{_c(centre)}:notice-seq"
+
+
+def issuing(centre: str) -> str:
+    """Present while issuing is closed: the supervisor's texts, their notice, when and who."""
+    return f"{_c(centre)}:issuing-closed"
+
+
+def notice_keys(centre: str) -> dict[str, str]:
+    """The notices' keys by the names scripts know them by (K.notices, K.issuing...)."""
+    return {"events": events(centre), "notices": notices(centre),
+            "notice_order": notice_order(centre), "notice_expiry": notice_expiry(centre),
+            "notice_sequence": notice_sequence(centre), "issuing": issuing(centre)}
+
+
+def printer_failed(centre: str, job: str) -> str:
+    """Set once by the print job that gave up, so its `printer.failed` goes out once."""
+    return f"{_c(centre)}:printer-failed:{job}"
 
 # --- keys that belong to no centre --------------------------------------------------------------
 

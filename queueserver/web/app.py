@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from queueserver.follow.fanout import Phones
 from queueserver.follow.service import Follow
 from queueserver.live.events import Hub
+from queueserver.notices import expiry
 from queueserver.operations import metrics
 from queueserver.platform import config as config_mod
 from queueserver.platform import connections, runtime
@@ -31,9 +33,11 @@ from queueserver.web.api import (
     events,
     follow,
     login,
+    notices,
     openapi,
     operations,
     pages,
+    printing,
     privacy,
     queue,
     service,
@@ -93,10 +97,15 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         await announcer.start()
         centres = Centres(config, r, the_clock, secret, announcer)
         phones = Phones(centres, hub)
+        # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
+        sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
         try:
             yield {"redis": r, "centres": centres, "hub": hub, "follow": Follow(centres),
                    "phones": phones}
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await announcer.close()
             await phones.close()
             await hub.close()
@@ -112,6 +121,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *operations.routes,
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *service.routes,
+        *notices.routes,
+        *printing.routes,
         *collection.routes,
         *staff.routes,
         *audit.routes,

@@ -133,6 +133,54 @@ def test_a_person_follows_their_ticket_to_the_counter_and_gives_feedback_once(
     assert (again.status_code, again.json()["error"]["code"]) == (409, "already_given")
 
 
+def test_the_halls_notices_and_a_closure_reach_the_phone_within_a_second(
+        server: Server, r: redis.Redis, sup: str) -> None:
+    """CONTRACT §9 with §10: a notice posted, issuing closed and reopened, a notice removed —
+    each is on the phone within a second of the supervisor's request."""
+    mine = check_in_all(server, r, sup, 2)[1]
+    with connect(follow_url(server, token_of(mine))) as ws:
+        first = recv(ws)
+        assert (first["notices"], first["issuing"]) == ([], True)
+
+        def changed(act: Any, wanted: Any) -> tuple[dict[str, Any], float]:
+            started = time.monotonic()
+            act()
+            while True:
+                data = recv(ws, timeout=5)
+                assert data["ticket"]["number"] == mine["number"]
+                if wanted(data):
+                    return data, time.monotonic() - started
+
+        posted, took = changed(
+            lambda: post(server, sup, "/notices", {"text_en": "Counter 3 is closed for lunch.",
+                                                   "text_zh": "3 號櫃位午膳暫停。"}, status=201),
+            lambda d: d["notices"])
+        assert took < 1.0, took
+        (notice,) = posted["notices"]
+        assert (notice["text_en"], notice["text_zh"]) == ("Counter 3 is closed for lunch.",
+                                                          "3 號櫃位午膳暫停。")
+        closed, took = changed(
+            lambda: post(server, sup, "/issuing", {"open": False, "text_en": "Typhoon signal "
+                         "No. 8: no more numbers today.", "text_zh": "八號風球：今天停止派籌。"}),
+            lambda d: not d["issuing"])
+        assert took < 1.0, took
+        assert len(closed["notices"]) == 2
+        # Everyone already waiting is still served: the ticket is as it was.
+        assert closed["ticket"]["status"] == "waiting"
+        _, took = changed(lambda: post(server, sup, "/issuing", {"open": True}),
+                          lambda d: d["issuing"] and len(d["notices"]) == 1)
+        assert took < 1.0, took
+
+        def remove() -> None:
+            gone = httpx.delete(f"{server.url}{C}/notices/{notice['id']}", timeout=10,
+                                headers={"Authorization": f"Bearer {sup}"})
+            assert gone.status_code == 204
+
+        _, took = changed(remove, lambda d: d["notices"] == [])
+        assert took < 1.0, took
+    assert httpx.get(f"{server.url}/api/v1/follow/{token_of(mine)}").json()["notices"] == []
+
+
 def test_a_token_from_yesterday_is_404(r: redis.Redis, redis_url: str, sup: str) -> None:
     yesterday = MORNING - dt.timedelta(days=1)
     then = start_server(server_env(redis_url, QUEUESERVER_TEST_NOW=yesterday.isoformat()))

@@ -118,6 +118,22 @@ def test_the_phone_page_follows_the_ticket_to_the_counter_and_asks_for_feedback_
     page.click("#sound")
     page.wait_for_selector("#sound-on", state="visible")
 
+    # The hall's notices and a closure of issuing (CONTRACT §10), live.
+    notice = api.post(C + "/notices", {"text_en": "Counter 3 is closed for lunch.",
+                                       "text_zh": "3 號櫃位午膳暫停。"}, expect=201)["notice"]
+    page.wait_for_selector("#notices", state="visible", timeout=3000)
+    assert "3 號櫃位午膳暫停。" in (page.text_content("#notice-list") or "")
+    assert "Counter 3 is closed for lunch." in (page.text_content("#notice-list") or "")
+    api.post(C + "/issuing", {"open": False, "text_en": "No more numbers today.",
+                              "text_zh": "今天停止派籌。"})
+    page.wait_for_selector("#issuing-closed", state="visible", timeout=3000)
+    shoot(page, "follow-notices")
+    api.post(C + "/issuing", {"open": True})
+    page.wait_for_selector("#issuing-closed", state="hidden", timeout=3000)
+    assert httpx.delete(screens.server.url + C + f"/notices/{notice['id']}",
+                        headers=api.headers, timeout=10).status_code == 204
+    page.wait_for_selector("#notices", state="hidden", timeout=3000)
+
     api.post(C + "/counters/1/call")
     page.wait_for_function("() => document.getElementById('ahead').textContent === '2'",
                            timeout=3000)

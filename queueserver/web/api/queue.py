@@ -14,6 +14,7 @@ from queueserver.follow.models import DeskTicketAnswer
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Board, CounterAnswer, PhotoReceipt, Ticket, TicketAnswer
 from queueserver.rules.vocab import CounterAction
+from queueserver.web.api import printing
 from queueserver.web.api.base import Body, Call, Empty, Given, Post, Read, Text, authorize
 from queueserver.web.api.follow import desk_ticket
 
@@ -35,6 +36,8 @@ class CheckInBody(Body, frozen=True):
     override_window: bool | None = None
     # For text messages (CONTRACT §9): E.164, else 422 `invalid_phone`; empty is none.
     phone: Text | None = None
+    # CONTRACT §10: the slip printed in the background on this printer of the centre.
+    printer: Text | None = None
 
 
 class CallBody(Body, frozen=True):
@@ -65,16 +68,19 @@ def _override_allowed(call: Call[CheckInBody]) -> None:
             Action.OVERRIDE_WINDOW, call.centre):
         raise ApiError("forbidden", message_en="Only a supervisor may check in outside the "
                                                "arrival window.")
+    printing.check_printer(call.centres, call.centre, call.body.printer)
 
 
 async def check_in(call: Call[CheckInBody]) -> Ticket:
     b = call.body
     call.bookings.append((call.centre, b.booking_ref))
-    return await call.centres.check_in(
+    ticket = await call.centres.check_in(
         call.centre, b.booking_ref, b.id_number, b.photo_barcode, bool(b.priority),
         bool(b.override_window), _by(call), call.idem,
         # CONTRACT §9: the ticket's follow token, and the phone for its text messages.
         follow_salt=tokens.new_salt(), phone=b.phone or None, phone_base=call.base_url)
+    await printing.after_check_in(call.centres, call.centre, b.printer, ticket)
+    return ticket
 
 
 async def requeue(call: Call[Empty]) -> Ticket:
