@@ -192,10 +192,9 @@ class Delivery:
         key = os.environ.get(notify.secret_env)
         if not key:
             raise DeliveryFailed(f"the signing key's variable {notify.secret_env} is not set")
-        salt = tokens.salt_of(self.r, centre.id, date, number)
-        follow_url = (tokens.url(self.config.public_url or phone.get("base", ""),
-                                 tokens.make(self.secret, centre.id, date, number, salt))
-                      if salt else None)
+        follow_url = tokens.url_of(self.r, self.secret,
+                                   self.config.public_url or phone.get("base", ""),
+                                   centre.id, date, number)
         counter = int(record["counter"]) if record.get("counter") else None
         ahead = int(record["ahead"]) if record.get("ahead") else None
         body = json.dumps({

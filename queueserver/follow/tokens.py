@@ -94,3 +94,14 @@ def salt_of(r: redis.Redis, centre: str, date: str, number: str) -> str | None:
     """The ticket's salt (sync, for the worker); None for a ticket made before follow tokens."""
     salt = r.hget(keys.ticket(centre, date, number), "follow_salt")
     return str(salt) if salt else None
+
+
+def url_of(r: redis.Redis, secret: bytes, base: str, centre: str, date: str,
+           number: str) -> str | None:
+    """The follow URL of a ticket, made again from its salt where the worker needs it (a text
+    message, a printed slip): never stored, never in a job's arguments. None without a salt or
+    a base (`public_url`, else the desk request's scheme and host)."""
+    salt = salt_of(r, centre, date, number)
+    if not salt or not base:
+        return None
+    return url(base, make(secret, centre, date, number, salt))

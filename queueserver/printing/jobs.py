@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from rq import Retry, get_current_job
 
+from queueserver.follow import tokens
 from queueserver.notices import expiry
 from queueserver.platform import config, connections, runtime
 from queueserver.platform import jobs as worker
@@ -124,6 +125,20 @@ def _failed(cfg: Config, centre: Centre, printer: str, ticket: str, slip: str, j
         r.close()
 
 
+def _followed(cfg: Config, centre: Centre, fields: dict[str, Any]) -> dict[str, Any]:
+    """A ticket slip's fields with its follow URL, made again from the ticket here (CONTRACT
+    §9: the token is stored nowhere, so no job's arguments hold it)."""
+    if "follow_url" in fields:
+        return fields
+    r = runtime.connect(runtime.redis_url(cfg))
+    try:
+        url = tokens.url_of(r, runtime.secret(cfg), cfg.public_url or fields.get("follow_base", ""),
+                            centre.id, str(fields["issued_at"])[:10], str(fields["number"]))
+    finally:
+        r.close()
+    return {**fields, "follow_url": url} if url else fields
+
+
 def print_job(centre_id: str, printer_name: str, slip: str, ticket: str,
               fields: dict[str, Any], give_up_at: str) -> str | Retry:
     from queueserver.printing import slips
@@ -138,7 +153,7 @@ def print_job(centre_id: str, printer_name: str, slip: str, ticket: str,
     try:
         if printer is None:
             raise PrinterUnavailable(f"no printer {printer_name!r} in the config any more")
-        data = (slips.ticket(centre, fields, cfg.tz) if slip == "ticket"
+        data = (slips.ticket(centre, _followed(cfg, centre, fields), cfg.tz) if slip == "ticket"
                 else slips.receipt(centre, fields))
         send(printer, data)
         log.info("printed the %s slip of %s on %s", slip, ticket, printer_name)

@@ -96,8 +96,10 @@ def test_a_check_in_prints_its_slip_and_a_receipt_prints_with_its_barcode(
         number = issued.json()["ticket"]["number"]
         (slip,) = wait_for(printer.slips, "ticket slip")
         assert number.encode() in slip and RASTER_IMAGE in slip
-        if issued.json()["ticket"].get("follow_url"):
-            assert QR_COMMAND in slip
+        # The follow page's QR code (CONTRACT §9), made again by the job from the ticket: the
+        # token is in no job's arguments.
+        assert QR_COMMAND in slip
+        assert issued.json()["ticket"]["follow_url"].encode() in slip
 
         # The worker prints the follow page's QR code where the ticket has one.
         cfg = config_mod.load(hall.env["QUEUESERVER_CONFIG"])

@@ -57,15 +57,17 @@ async def enqueue(centres: Centres, centre: Centre, printer: Printer, slip: str,
                             centres.clock, centre, printer, slip, ticket, fields)
 
 
-def ticket_fields(ticket: Ticket) -> dict[str, Any]:
-    """What a ticket slip shows; the follow URL rides along when the ticket has one."""
-    keep = ("number", "service", "issued_at", "position", "estimated_wait_minutes",
-            "follow_url")
-    return {k: getattr(ticket, k) for k in keep if getattr(ticket, k, None) is not None}
+def ticket_fields(ticket: Ticket, base: str) -> dict[str, Any]:
+    """What a ticket slip shows. Not its follow URL: that is a credential, kept nowhere, so the
+    job makes it again from the ticket (`follow_base`: the start of the URL without
+    `public_url`, the desk request's scheme and host)."""
+    keep = ("number", "service", "issued_at", "position", "estimated_wait_minutes")
+    fields = {k: getattr(ticket, k) for k in keep if getattr(ticket, k, None) is not None}
+    return {**fields, "follow_base": base}
 
 
 async def after_check_in(centres: Centres, centre_id: str, name: str | None,
-                         ticket: Ticket) -> None:
+                         ticket: Ticket, base: str) -> None:
     """The check-in's slip, when the desk named a printer: a printer that cannot be asked (RQ's
     Redis away) costs the slip, never the number, which the desk has on its screen."""
     if not name:
@@ -73,7 +75,7 @@ async def after_check_in(centres: Centres, centre_id: str, name: str | None,
     centre = centres.centre(centre_id)
     try:
         await enqueue(centres, centre, printer_of(centre, name), "ticket", ticket.number,
-                      ticket_fields(ticket))
+                      ticket_fields(ticket, base))
     except Exception as e:  # noqa: BLE001 - see above
         log.warning("could not ask for the slip of %s on %s (%s): print it from the desk",
                     ticket.number, name, e)
@@ -90,7 +92,8 @@ async def print_ticket(call: Call[PrintBody]) -> PrintJob:
     centre = call.centres.centre(call.centre)
     ticket = await call.centres.ticket(call.centre, call.params["number"])
     printer = printer_of(centre, call.body.printer)
-    await enqueue(call.centres, centre, printer, "ticket", ticket.number, ticket_fields(ticket))
+    await enqueue(call.centres, centre, printer, "ticket", ticket.number,
+                  ticket_fields(ticket, call.base_url))
     return PrintJob(printer=printer.name, slip="ticket", ticket=ticket.number)
 
 

@@ -79,7 +79,7 @@ async def check_in(call: Call[CheckInBody]) -> Ticket:
         bool(b.override_window), _by(call), call.idem,
         # CONTRACT §9: the ticket's follow token, and the phone for its text messages.
         follow_salt=tokens.new_salt(), phone=b.phone or None, phone_base=call.base_url)
-    await printing.after_check_in(call.centres, call.centre, b.printer, ticket)
+    await printing.after_check_in(call.centres, call.centre, b.printer, ticket, call.base_url)
     return ticket
 
 
