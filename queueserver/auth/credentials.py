@@ -39,6 +39,7 @@ class Action(StrEnum):
     COLLECTION = "collection eligibility, collect, eligible feed"
     KIOSK_KEY = "the centre's kiosk key (kiosk credentials only)"
     MANAGE = "statistics, audit, users and tokens of the centre"
+    APPOINTMENTS = "see, block and cancel appointment slots"
 
 
 # CONTRACT §4, the only place roles are decided. Every role but admin is bound to one centre.
@@ -53,6 +54,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.COLLECTION: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.KIOSK}),
     Action.KIOSK_KEY: frozenset({Role.KIOSK}),
     Action.MANAGE: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.APPOINTMENTS: frozenset({Role.ADMIN, Role.SUPERVISOR}),
 }
 
 # Device credentials never see who did what.

@@ -177,8 +177,16 @@ async def _redis_families(request: Request) -> list[Metric]:
     appended = CounterMetricFamily("queueserver_events_appended",
                                    "Events appended to the centre's stream since it began",
                                    labels=["centre"])
+    # The booking platform's emails, counted by the worker that sent or gave up on each.
+    emails = CounterMetricFamily("queueserver_emails", "Emails of the booking platform sent, "
+                                 "and given up after an hour of retries ('failed')",
+                                 labels=["kind", "outcome"])
     r: redis.asyncio.Redis = request.state.redis
     try:
+        counts: Any = await r.hgetall(keys.mail_counts())
+        for name, value in sorted(counts.items()):
+            outcome, _, kind = name.partition(":")
+            emails.add_metric([kind, outcome], int(value))
         for centre in config.centres:
             for service in centre.services:
                 count = await r.zcard(keys.queue(centre.id, today, service.code))
@@ -191,7 +199,7 @@ async def _redis_families(request: Request) -> list[Metric]:
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         REDIS_ERRORS.labels("metrics").inc()
         return []
-    return [waiting, appended]
+    return [waiting, appended, emails]
 
 
 async def endpoint(request: Request) -> Response:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import tomllib
+import urllib.parse
 import zoneinfo
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,6 +32,120 @@ DEFAULT_WAIT_TARGET_MINUTES = 30
 
 class ConfigError(Exception):
     """A wrong configuration: names the key and why, and stops start-up."""
+
+
+# --- the booking platform (CONTRACT §11): `[centres.appointments]` and `[mail]` ----------------
+# Kept apart from the rest of the file, so that it can be said again as typed models.
+
+DEFAULT_HOURS = ("09:00-12:30", "14:00-16:30")
+DEFAULT_SLOT_MINUTES = 30
+DEFAULT_CAPACITY = 6
+DEFAULT_HORIZON_DAYS = 30
+DEFAULT_MIN_NOTICE_HOURS = 24
+DEFAULT_MAX_CHANGES = 3
+AUTO = "auto"
+# Where the worker's emails link to when `public_url` is not set (there is no request to copy).
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Appointments:
+    """A centre's bookable slots: `hours` on its working days, `slot_minutes` each, `capacity`
+    people a slot (an int, or AUTO: worked out from the measured service times)."""
+
+    hours: tuple[tuple[int, int], ...] = ((9 * 60, 12 * 60 + 30), (14 * 60, 16 * 60 + 30))
+    slot_minutes: int = DEFAULT_SLOT_MINUTES
+    capacity: int | str = DEFAULT_CAPACITY
+    horizon_days: int = DEFAULT_HORIZON_DAYS
+    min_notice_hours: int = DEFAULT_MIN_NOTICE_HOURS
+    max_changes: int = DEFAULT_MAX_CHANGES
+
+
+@dataclass(frozen=True)
+class Mail:
+    """`[mail]`: where the worker sends the platform's emails. `password_env` names the
+    environment variable that holds the password, never the password itself."""
+
+    smtp_url: str
+    sender: str
+    username: str = ""
+    password_env: str = ""
+
+
+_APPOINTMENT_KEYS = {"hours", "slot_minutes", "capacity", "horizon_days", "min_notice_hours",
+                     "max_changes"}
+_MAIL_KEYS = {"smtp_url", "from", "username", "password_env"}
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+def _appointments(raw: Any, where: str) -> Appointments:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _unknown(raw, _APPOINTMENT_KEYS, where + ".")
+    w = where + "."
+    hours: list[tuple[int, int]] = []
+    for i, text in enumerate(_get(raw, "hours", list, w, list(DEFAULT_HOURS))):
+        m = _HOURS.match(text) if isinstance(text, str) else None
+        if not m:
+            raise ConfigError(f"{w}hours[{i}]: {text!r} must be HH:MM-HH:MM, like 09:00-12:30")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if max(h1, h2) > 24 or max(m1, m2) > 59 or end > 24 * 60 or end <= start:
+            raise ConfigError(f"{w}hours[{i}]: {text!r} must end after it starts, within a day")
+        if hours and start < hours[-1][1]:
+            raise ConfigError(f"{w}hours[{i}]: {text!r} must start after the hours before it")
+        hours.append((start, end))
+    if not hours:
+        raise ConfigError(f"{w}hours: at least one period of bookable hours is needed")
+    slot = _get(raw, "slot_minutes", int, w, DEFAULT_SLOT_MINUTES)
+    if not 5 <= slot <= 240:
+        raise ConfigError(f"{w}slot_minutes: {slot} must be 5 to 240 minutes")
+    capacity = raw.get("capacity", DEFAULT_CAPACITY)
+    if capacity != AUTO and (isinstance(capacity, bool) or not isinstance(capacity, int)
+                             or not 1 <= capacity <= 10_000):
+        raise ConfigError(f"{w}capacity: {capacity!r} must be a number of people (1 or more) "
+                          f'or "{AUTO}"')
+    horizon = _get(raw, "horizon_days", int, w, DEFAULT_HORIZON_DAYS)
+    if not 1 <= horizon <= 366:
+        raise ConfigError(f"{w}horizon_days: {horizon} must be 1 to 366 days")
+    return Appointments(
+        hours=tuple(hours), slot_minutes=slot, capacity=capacity, horizon_days=horizon,
+        min_notice_hours=_non_negative(_get(raw, "min_notice_hours", int, w,
+                                            DEFAULT_MIN_NOTICE_HOURS), w + "min_notice_hours"),
+        max_changes=_non_negative(_get(raw, "max_changes", int, w, DEFAULT_MAX_CHANGES),
+                                  w + "max_changes"),
+    )
+
+
+def _mail(raw: Any) -> Mail:
+    if not isinstance(raw, dict):
+        raise ConfigError("mail: must be a table")
+    _unknown(raw, _MAIL_KEYS, "mail.")
+    url = _get(raw, "smtp_url", str, "mail.")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(f"mail.smtp_url: {url!r} must be smtp://HOST:PORT (STARTTLS when "
+                          "offered) or smtps://HOST:PORT (TLS)")
+    try:
+        parts.port  # noqa: B018 (a bad port raises here, at start, not at the first email)
+    except ValueError:
+        raise ConfigError(f"mail.smtp_url: {url!r} has a bad port") from None
+    sender = _get(raw, "from", str, "mail.")
+    if not _ADDRESS.match(sender.rpartition("<")[2].rstrip(">").strip()):
+        raise ConfigError(f"mail.from: {sender!r} must be an email address")
+    return Mail(smtp_url=url, sender=sender, username=_get(raw, "username", str, "mail.", ""),
+                password_env=_get(raw, "password_env", str, "mail.", ""))
+
+
+def _public_url(data: dict[str, Any]) -> str | None:
+    if "public_url" not in data:
+        return None
+    url = str(_get(data, "public_url", str, "")).rstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"public_url: {url!r} must be an absolute http(s) URL")
+    return url
 
 
 @dataclass(frozen=True)
@@ -69,6 +184,10 @@ class Centre:
     # Local "HH:MM" at which the day-close job ends the day (leftover tickets, statistics).
     closing_time: str = DEFAULT_CLOSING_TIME
     wait_target_minutes: int = DEFAULT_WAIT_TARGET_MINUTES
+    # The booking platform (CONTRACT §11): its slots, and the address its emails give.
+    appointments: Appointments = field(default_factory=lambda: Appointments())
+    address_en: str = ""
+    address_zh: str = ""
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
@@ -97,6 +216,10 @@ class Config:
     path: Path | None = None
     # Days after a permit's collection that its booking's personal fields are kept (PDPO DPP2).
     personal_data_days: int = 30
+    # Absolute links (the booking page's in emails) start so; None: the request's scheme and
+    # host, and in the worker's emails DEFAULT_PUBLIC_URL.
+    public_url: str | None = None
+    mail: Mail | None = None
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -106,12 +229,14 @@ class Config:
         return next((c for c in self.centres if c.id == centre_id), None)
 
 
-_TOP_KEYS = {"timezone", "fees", "centres", "data_dir", "booking_feed", "personal_data_days"}
+_TOP_KEYS = {"timezone", "fees", "centres", "data_dir", "booking_feed", "personal_data_days",
+             "public_url", "mail"}
 _CENTRE_KEYS = {
     "id", "name_en", "name_zh", "arrival_before_minutes", "arrival_after_minutes",
     "processing_working_days", "working_weekdays", "holidays", "holidays_file",
     "announcement_languages", "announcement_engine", "default_service_minutes",
     "services", "counters", "receipt_prefix", "closing_time", "wait_target_minutes",
+    "appointments", "address_en", "address_zh",
 }
 _SERVICE_KEYS = {"code", "name_en", "name_zh", "application_types", "priority"}
 _COUNTER_KEYS = {"number", "services"}
@@ -279,6 +404,9 @@ def _centre(raw: Any, index: int, base: Path | None) -> Centre:
         closing_time=_clock_time(raw, "closing_time", where, DEFAULT_CLOSING_TIME),
         wait_target_minutes=max(1, _get(raw, "wait_target_minutes", int, where,
                                         DEFAULT_WAIT_TARGET_MINUTES)),
+        appointments=_appointments(raw.get("appointments", {}), where + "appointments"),
+        address_en=str(_get(raw, "address_en", str, where, "")).strip(),
+        address_zh=str(_get(raw, "address_zh", str, where, "")).strip(),
     )
 
 
@@ -342,7 +470,9 @@ def parse(data: dict[str, Any], path: Path | None = None) -> Config:
     if isinstance(keep_days, bool) or keep_days < 0:
         raise ConfigError("personal_data_days: a whole number of days, 0 or more")
     return Config(centres=centres, timezone=tz, fees=fees, data_dir=data_dir,
-                  booking_feed=feed, path=path, personal_data_days=keep_days)
+                  booking_feed=feed, path=path, personal_data_days=keep_days,
+                  public_url=_public_url(data),
+                  mail=_mail(data["mail"]) if "mail" in data else None)
 
 
 def load(path: str | Path) -> Config:

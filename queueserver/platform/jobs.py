@@ -18,7 +18,7 @@ from queueserver.platform import connections, runtime
 from queueserver.platform.config import Config
 
 # One queue per kind of work, so a long booking import never delays a call's audio.
-QUEUES = ("announcements", "bookings", "maintenance")
+QUEUES = ("announcements", "bookings", "maintenance", "mail")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """`queueserver worker`: the RQ worker, and the schedule of periodic jobs it enqueues.
 
 Background work goes to RQ (DESIGN.md): rendering announcement audio, the scheduled booking
-sync, closing the day, purging personal data. RQ does not run on Redis Cluster, so it uses
-`RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded default).
+sync, closing the day, purging personal data, the booking platform's emails and upkeep. RQ does
+not run on Redis Cluster, so it uses `RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded
+default). Each worker also runs the emails' dispatcher (`appointments/mail.py`), one pass a
+second; a lock in Redis lets one pass run at a time, however many workers there are.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import threading
 import redis
 from rq import Queue, Worker
 
+from queueserver.appointments import mail
+from queueserver.appointments.maintenance import APPOINTMENTS_HOURLY, APPOINTMENTS_MINUTE
 from queueserver.booking_sync.schedule import BOOKING_SYNC
 from queueserver.operations.dayclose import DAY_CLOSE
 from queueserver.operations.privacy import PERSONAL_DATA_PURGE
-from queueserver.platform import logs
+from queueserver.platform import logs, runtime
+from queueserver.platform.clock import from_environment
 from queueserver.platform.config import Config
 from queueserver.platform.jobs import QUEUES, Periodic, rq_connection
 from queueserver.store import keys
@@ -27,7 +32,10 @@ log = logging.getLogger("queueserver.worker")
 TICK_S = 1.0
 
 # Every periodic job, in one list: the worker enqueues each when due (once city-wide).
-SCHEDULE: list[Periodic] = [BOOKING_SYNC, DAY_CLOSE, PERSONAL_DATA_PURGE]
+SCHEDULE: list[Periodic] = [BOOKING_SYNC, DAY_CLOSE, PERSONAL_DATA_PURGE, APPOINTMENTS_MINUTE,
+                            APPOINTMENTS_HOURLY]
+# An email job's time limit: one SMTP exchange, with its timeouts.
+MAIL_JOB_TIMEOUT_S = 120
 
 
 def schedule_loop(config: Config, conn: redis.Redis, schedule: list[Periodic],
@@ -44,6 +52,23 @@ def schedule_loop(config: Config, conn: redis.Redis, schedule: list[Periodic],
                 log.info("enqueued %s", job.name)
 
 
+def mail_loop(config: Config, conn: redis.Redis, stop: threading.Event) -> None:
+    """The emails' dispatcher (appointments/mail.py), one pass a second, until `stop`."""
+    clock = from_environment(config.tz)
+    r = runtime.connect(runtime.redis_url(config, long_running=True))
+    queue = Queue(mail.QUEUE, connection=conn)
+
+    def enqueue(ident: str) -> None:
+        queue.enqueue("queueserver.appointments.mail.send_job", ident,
+                      job_timeout=MAIL_JOB_TIMEOUT_S, result_ttl=0)
+
+    while not stop.wait(TICK_S):
+        try:
+            mail.dispatch(config, r, enqueue, clock.now())
+        except redis.RedisError as e:
+            log.warning("the emails' dispatcher could not reach Redis: %s", type(e).__name__)
+
+
 def run(config: Config, burst: bool = False) -> int:
     conn = rq_connection(config, long_running=True)
     # Jobs log through the `queueserver` loggers: the same lines as every command's, not lost.
@@ -52,6 +77,7 @@ def run(config: Config, burst: bool = False) -> int:
     scheduler = threading.Thread(target=schedule_loop, args=(config, conn, SCHEDULE, stop),
                                  daemon=True)
     scheduler.start()
+    threading.Thread(target=mail_loop, args=(config, conn, stop), daemon=True).start()
     try:
         worker = Worker([Queue(q, connection=conn) for q in QUEUES], connection=conn)
         worker.work(burst=burst, logging_level="INFO")

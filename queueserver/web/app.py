@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from queueserver.appointments.service import Appointments
 from queueserver.live.events import Hub
 from queueserver.operations import metrics
 from queueserver.platform import config as config_mod
@@ -24,6 +25,7 @@ from queueserver.platform.errors import ApiError
 from queueserver.queue.tickets import Centres
 from queueserver.sounds.announcer import Announcer
 from queueserver.web.api import (
+    appointments,
     audit,
     collection,
     events,
@@ -52,6 +54,7 @@ class State(TypedDict):
     redis: redis.asyncio.Redis
     centres: Centres
     hub: Hub
+    appointments: Appointments
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -82,7 +85,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         await announcer.start()
         try:
             yield {"redis": r, "centres": Centres(config, r, the_clock, secret, announcer),
-                   "hub": hub}
+                   "hub": hub, "appointments": Appointments(config, r, the_clock, secret)}
         finally:
             await announcer.close()
             await hub.close()
@@ -92,6 +95,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         Route("/healthz", healthz, methods=["GET"]),
         *queue.routes,
         *booking_routes.routes,
+        *appointments.routes,
         *sounds.routes,
         *events.routes,
         *operations.routes,
