@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from queueserver.appointments import calendar
 from queueserver.appointments.service import Appointments, Holder
 from queueserver.auth.credentials import Action
 from queueserver.platform.errors import ApiError
@@ -132,12 +133,15 @@ async def page(request: Request) -> Response:
         return answer
     view = await service.view(holder)
     now = service.clock.now()
+    rebook = holder.privileged(now)
     data = {
         "view": view, "today": now.date().isoformat(),
         "centres": [{"id": c.id, "name_en": c.name_en, "name_zh": c.name_zh,
                      "address_en": c.address_en, "address_zh": c.address_zh,
-                     "horizon_days": c.appointments.horizon_days,
-                     "min_notice_hours": c.appointments.min_notice_hours}
+                     # The days that take bookings at all: a day among them that the listing
+                     # shows no free place on is full, and its waiting list may be joined.
+                     "days": [d.date.isoformat() for d in calendar.days(
+                         c, now, now.date(), calendar.last_day(c, now.date()), rebook)]}
                     for c in service.config.centres],
     }
     return render(request, "book.html", page=data)
