@@ -209,3 +209,10 @@ def test_the_staff_view_is_for_supervisors(client: TestClient, tokens: dict[str,
         answer = client.get("/api/v1/centres/wan-chai/appointments",
                             params={"date": MONDAY}, headers=bearer(tokens[role]))
         assert answer.status_code == status, role
+
+
+def test_the_view_counts_the_changes_left(client: TestClient, people: People) -> None:
+    t = people("APP1")
+    assert book(client, t["APP1"]).status_code == 201
+    assert book(client, t["APP1"], start="09:30").status_code == 201
+    assert client.get(f"/api/v1/book/{t['APP1']}").json()["changes_left"] == 2

@@ -13,7 +13,7 @@ from conftest import Server
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 PASSWORD = "a long enough secret"
-SIZES = {"1920x1080": (1920, 1080), "1280x720": (1280, 720)}
+SIZES = {"1920x1080": (1920, 1080), "1280x720": (1280, 720), "360x740": (360, 740)}
 C = "/api/v1/centres/wan-chai"
 
 # Recorded in every page before its own scripts run: what the policy blocked.
