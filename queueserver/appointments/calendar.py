@@ -9,6 +9,7 @@ minimum notice. Times are local; a slot is named by its date and its start, "HH:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +44,15 @@ def local_text(instant: dt.datetime) -> str:
     return instant.strftime("%Y-%m-%d %H:%M")
 
 
+# A listing asks these for each of 31 days: worked out once per centre (a configuration never
+# changes while a process runs).
+@functools.cache
 def calendar(centre: Centre) -> Calendar:
     return Calendar.of(centre.working_weekdays, centre.holidays)
 
 
-def starts(centre: Centre) -> list[str]:
-    """Every slot start of a working day, in order."""
+@functools.cache
+def _starts(centre: Centre) -> tuple[str, ...]:
     slot = centre.appointments.slot_minutes
     out: list[str] = []
     for begin, end in centre.appointments.hours:
@@ -56,11 +60,21 @@ def starts(centre: Centre) -> list[str]:
         while t + slot <= end:
             out.append(hhmm(t))
             t += slot
-    return out
+    return tuple(out)
+
+
+def starts(centre: Centre) -> list[str]:
+    """Every slot start of a working day, in order."""
+    return list(_starts(centre))
 
 
 def end_of(centre: Centre, start: str) -> str:
-    return hhmm(minutes_of(start) + centre.appointments.slot_minutes)
+    return _ends(centre).get(start) or hhmm(minutes_of(start) + centre.appointments.slot_minutes)
+
+
+@functools.cache
+def _ends(centre: Centre) -> dict[str, str]:
+    return {s: hhmm(minutes_of(s) + centre.appointments.slot_minutes) for s in _starts(centre)}
 
 
 def last_day(centre: Centre, today: dt.date) -> dt.date:
@@ -86,12 +100,16 @@ def earliest(centre: Centre, now: dt.datetime, rebook: bool = False) -> dt.datet
 
 
 def bookable(centre: Centre, now: dt.datetime, date: dt.date, rebook: bool = False) -> list[str]:
-    """The starts of `date` that can be booked now (blocks and places aside)."""
+    """The starts of `date` that can be booked now (blocks and places aside): local times
+    compared as the scripts compare them, 'YYYY-MM-DD HH:MM'."""
     if not calendar(centre).works(date) or not now.date() <= date <= last_day(centre, now.date()):
         return []
-    first = earliest(centre, now, rebook)
-    return [s for s in starts(centre) if at(centre, date, s, now.tzinfo) >= first
-            and at(centre, date, s, now.tzinfo) > now]
+    first = local_text(earliest(centre, now, rebook))
+    day = date.isoformat()
+    if day > first[:10]:
+        return starts(centre)
+    after = local_text(now)
+    return [s for s in _starts(centre) if f"{day} {s}" >= first and f"{day} {s}" > after]
 
 
 def serving_counters(centre: Centre) -> int:

@@ -11,6 +11,8 @@ TARGET_CHECK_INS_PER_S = 1000
 TARGET_CALL_P99_MS = 10.0
 TARGET_FLOOR_RATIO = 1.5
 TARGET_IDLE_DISPLAY_KIB = 64
+TARGET_BOOKINGS_PER_S = 1000
+TARGET_BOOKING_P99_MS = 250.0
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -49,6 +51,14 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
     memory = result["memory_per_idle_display_kib"]["project"]
     if memory is not None:
         out["idle_display_<=_64KiB"] = memory <= TARGET_IDLE_DISPLAY_KIB
+    booking = result.get("booking_rush")
+    if booking:
+        out["booking_rush_no_overbooking_no_5xx"] = \
+            booking["overbooked"] == 0 and booking["errors_5xx"] == 0
+        if result["processes"] == 2:
+            out["booking_rush_>=_1000_per_s_p99_<=_250ms"] = (
+                booking["bookings_per_s"] >= TARGET_BOOKINGS_PER_S
+                and booking["p99_ms"] <= TARGET_BOOKING_P99_MS)
     return out
 
 
@@ -80,6 +90,15 @@ def table(result: dict[str, Any]) -> str:
                     f["floor"][measure][p], r)
     mem = result["memory_per_idle_display_kib"]
     row("resident memory per idle display KiB", mem["project"], mem["floor"], None)
+    booking = result.get("booking_rush")
+    if booking:
+        row(f"booking rush ({booking['applicants']}) bookings/s", booking["bookings_per_s"],
+            None, None)
+        row("booking rush latency p50_ms", booking["p50_ms"], None, None)
+        row("booking rush latency p99_ms", booking["p99_ms"], None, None)
+        row("booking rush listing 31 days p99_ms", booking["listing_p99_ms"], None, None)
+        row("booking rush overbooked places", booking["overbooked"], None, None)
+        row("booking rush 5xx answers", booking["errors_5xx"], None, None)
     lines.append("")
     for name, ok in verdicts(result).items():
         lines.append(f"target {name}: {'met' if ok else 'MISSED'}")
