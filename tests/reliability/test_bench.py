@@ -27,7 +27,8 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     result = json.loads(lines[-1])
     table = "\n".join(lines[:-1])
     for row in ("check-in tickets/s", "30 displays event->display p99_ms",
-                "100 displays click->display p99_ms", "resident memory per idle display KiB"):
+                "100 displays click->display p99_ms", "resident memory per idle display KiB",
+                "booking rush (500) bookings/s", "booking rush listing 31 days p99_ms"):
         assert row in table
     assert result["processes"] == 2 and result["machine"]["cpus"] >= 1
     for side in ("project", "floor"):
@@ -50,3 +51,13 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
                                           "call_p99_<=_10ms_30_displays",
                                           "idle_display_<=_64KiB"}
     assert all(isinstance(v, bool) for v in result["targets_met"].values())
+    # The opening rush: every applicant finds a place (the city has more than enough), none is
+    # given beyond a slot's capacity, and nothing fails.
+    rush = result["booking_rush"]
+    assert set(rush) >= {"applicants", "bookings_per_s", "p50_ms", "p99_ms", "overbooked",
+                         "errors_5xx", "listing_p99_ms"}
+    assert rush["applicants"] == rush["bookings"] == 500
+    assert rush["overbooked"] == 0 and rush["errors_5xx"] == 0 and rush["other_statuses"] == {}
+    assert positive(rush["bookings_per_s"]) and 0 < rush["p50_ms"] <= rush["p99_ms"]
+    assert positive(rush["listing_p99_ms"])
+    assert result["targets_met"]["booking_rush_no_overbooking_no_5xx"] is True
