@@ -26,7 +26,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from queueserver.platform.config import Centre, Config, Counter, Service
+import msgspec
+
+from queueserver.platform.config import Centre, Config, Counter, Engine, Service
+from queueserver.rules.vocab import ApplicationType
 from queueserver.sounds import announcer, clips, engines, render, spoken
 
 CALLS = 12  # per cache state: enough for a stable median, quick with espeak-ng
@@ -64,11 +67,11 @@ def private_redis() -> Iterator[str]:
 def bench_centre(counters: int, engine: str) -> Centre:
     return Centre(
         id="bench", name_en="Benchmark Centre", name_zh="測試中心",
-        services=(Service("A", "Applications", "申請", ("first",)),
+        services=(Service("A", "Applications", "申請", (ApplicationType.FIRST,)),
                   Service("P", "Priority", "優先", priority=True)),
         counters=tuple(Counter(n, ("P", "A") if n % 2 else ("A", "P"))
                        for n in range(1, counters + 1)),
-        announcement_engine=engine)
+        announcement_engine=msgspec.convert(engine, Engine))
 
 
 def _calls(counters: int) -> list[tuple[str, int]]:

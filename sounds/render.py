@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rq.job import JobStatus
@@ -94,7 +94,7 @@ def needed(centre: Centre) -> list[tuple[str, spoken.Piece]]:
     return wanted
 
 
-def render_pieces(store: clips.SegmentStore, wanted: list[tuple[str, spoken.Piece]],
+def render_pieces(store: clips.SegmentStore, wanted: Sequence[tuple[str, spoken.Piece]],
                   chain: list[engines.Engine], progress: Progress | None = None) -> Report:
     """Each piece from the first engine in `chain` that has it or can render it: an engine
     earlier in the chain is tried again before a later one's segment is accepted."""

@@ -142,7 +142,8 @@ $("new-token").addEventListener("submit", guarded($("token-create"), async () =>
   try {
     const answer = await api("POST", "/api/v1/tokens", body);
     const c = answer.credential;
-    const screen = { display: "display", kiosk: "kiosk", photo: "photo" }[c.role];
+    // Only these two screens take a token in their URL (CONTRACT §5); the photo booth signs in.
+    const screen = { display: "display", kiosk: "kiosk" }[c.role];
     const node = message(box, "ok", `已發出 ${c.name}：此憑證只顯示一次，請即複製。`,
       `${c.name} created: this token is shown once only; copy it now.`);
     node.append(el("div", { class: "token-once", id: "new-token-value", text: answer.token }));

@@ -223,10 +223,11 @@ class ApplicationStore:
             where = self._config.centre(centre_id)
             if where is None:
                 continue
-            scripts("appointment_cancel",
-                    [keys.booking(where.id, ref), keys.booking_history(where.id, ref)],
-                    [calendar.context(where, now, mode="withdraw", ref=ref, dates=dates,
-                                      to="")])
+            declared, ctx = calendar.context(
+                where, now, own={"booking": keys.booking(where.id, ref),
+                                 "history": keys.booking_history(where.id, ref)},
+                mode="withdraw", ref=ref, dates=dates, to="")
+            scripts("appointment_cancel", declared, [ctx])
 
 
 def forget_personal(r: redis.Redis, ref: str) -> bool:

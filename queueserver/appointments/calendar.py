@@ -1,9 +1,10 @@
 """Which slots a centre offers, and when (CONTRACT §11, `[centres.appointments]`).
 
-Pure: the centre's configuration and a time in, slots out. A slot is a start on a working day
-(the centre's working weekdays less its holidays: the calendar of collection dates) within the
-bookable hours; it can be booked from today to `horizon_days` ahead and not inside the
-minimum notice. Times are local; a slot is named by its date and its start, "HH:MM".
+The centre's configuration and a time in, slots out (and the scripts' context). A slot is a
+start on a working day (the centre's working weekdays less its holidays: the calendar of
+collection dates) within the bookable hours; it can be booked from today to `horizon_days`
+ahead and not inside the minimum notice. Times are local; a slot is named by its date and its
+start, "HH:MM".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from queueserver.platform.clock import iso, ms
 from queueserver.platform.config import AUTO, Centre
 from queueserver.rules.workdays import Calendar
-from queueserver.store import keys
+from queueserver.store import keys, lua
 
 # A waiting list's offer holds its place this long for the one offered it (CONTRACT §11).
 OFFER_HOLD = dt.timedelta(hours=2)
@@ -55,7 +56,7 @@ def calendar(centre: Centre) -> Calendar:
 def _starts(centre: Centre) -> tuple[str, ...]:
     slot = centre.appointments.slot_minutes
     out: list[str] = []
-    for begin, end in centre.appointments.hours:
+    for begin, end in centre.appointments.periods:
         t = begin
         while t + slot <= end:
             out.append(hhmm(t))
@@ -126,17 +127,28 @@ def auto_capacity(centre: Centre, mean_service_minutes: float | None) -> int:
     return max(1, math.floor(people))
 
 
-def context(centre: Centre, now: dt.datetime, **extra: Any) -> dict[str, Any]:
-    """What every appointment script reads first (store/scripts/_appointments.lua)."""
+def context(centre: Centre, now: dt.datetime, own: dict[str, str] | None = None,
+            **extra: Any) -> tuple[list[str], dict[str, Any]]:
+    """An appointment script's KEYS and context (store/scripts/_appointments.lua): the centre's
+    offers, capacity and outbox and the script's `own` keys, declared by name; the prefixes of
+    the keys it finds while it runs."""
     settings = centre.appointments
     is_auto = settings.capacity == AUTO
-    return {
-        "prefix": keys.centre_prefix(centre.id), "centre": centre.id, "now_iso": iso(now),
+    c = centre.id
+    declared, at = lua.declare({"offers": keys.offers(c), "capacity": keys.slot_capacity(c),
+                                "outbox": keys.mail_outbox(c), **(own or {})})
+    prefixes = {"slots": keys.slot_places(c, ""), "blocks": keys.slot_blocks(c, ""),
+                "waitlist": keys.waitlist(c, ""), "offer": keys.offer(c, ""),
+                "bookings": keys.bookings_on(c, ""), "by_id": keys.bookings_by_id(c, ""),
+                "booking": keys.booking(c, ""), "history": keys.booking_history(c, "")}
+    return declared, {
+        "keys": at, "prefixes": prefixes, "ends": _ends(centre),
+        "centre": centre.id, "now_iso": iso(now),
         "now_ms": ms(now), "now_local": local_text(now),
         "cutoff": local_text(earliest(centre, now)), "slot_minutes": settings.slot_minutes,
         "capacity": auto_capacity(centre, None) if is_auto else settings.capacity,
         "capacity_auto": is_auto, "hold_ms": int(OFFER_HOLD.total_seconds() * 1000),
-        "max_changes": settings.max_changes, "idem": None,
+        "max_changes": settings.max_changes,
         **extra,
     }
 

@@ -184,7 +184,8 @@ def ics(config: Config, centre: Centre, visit: dict[str, Any], ref: str, version
 
 def bring(config: Config, record: dict[str, str], app: dict[str, str]) -> tuple[str, str]:
     """What to bring, in both languages (CONTRACT §11); never the numbers themselves."""
-    fee = config.fees.get(app.get("application_type", ""))
+    kind = app.get("application_type", "")
+    fee = next((v for k, v in config.fees.items() if k == kind), None)
     fee_en = f"the fee, HK${fee}" if fee is not None else "the fee"
     fee_zh = f"費用港幣 {fee} 元" if fee is not None else "費用"
     return (f"Bring your Hong Kong identity card (or, under 11, the access notice), your "

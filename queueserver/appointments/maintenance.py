@@ -58,9 +58,11 @@ def repair_moves(config: Config, r: redis.Redis, now: dt.datetime) -> int:
         if taken[0] == applications.APPROVED and taken[1] == intent["id"]:
             # The new place is held: the older one is freed now, as the move meant to.
             r.hset(keys.booking_index(), ref, new.id)
-            scripts("appointment_cancel", [keys.booking(old.id, ref),
-                                           keys.booking_history(old.id, ref)],
-                    [calendar.context(old, now, mode="release", ref=ref, to=new.id, dates=[])])
+            declared, ctx = calendar.context(
+                old, now, own={"booking": keys.booking(old.id, ref),
+                               "history": keys.booking_history(old.id, ref)},
+                mode="release", ref=ref, to=new.id, dates=[])
+            scripts("appointment_cancel", declared, [ctx])
             log.info("a move between centres finished by the repair (%s -> %s)", old.id, new.id)
         r.hdel(keys.appointment_moves(), ref)
         settled += 1
@@ -71,8 +73,8 @@ def lapse_offers(config: Config, r: redis.Redis, now: dt.datetime) -> int:
     scripts = Scripts(r)
     lapsed = 0
     for centre in config.centres:
-        lapsed += int(scripts("appointment_offers", [keys.offers(centre.id)],
-                              [calendar.context(centre, now)]))
+        declared, ctx = calendar.context(centre, now)
+        lapsed += int(scripts("appointment_offers", declared, [ctx]))
     return lapsed
 
 

@@ -238,10 +238,9 @@ class Appointments:
         days = calendar.days(centre, now, start, end, holder.privileged(now))
         found: list[dict[str, Any]] = []
         if days:
-            frees = await self.scripts(
-                "appointment_slots", [keys.slot_capacity(centre.id)],
-                [calendar.context(centre, now, days=[
-                    {"date": d.date.isoformat(), "starts": d.starts} for d in days])])
+            declared, ctx = calendar.context(centre, now, days=[
+                {"date": d.date.isoformat(), "starts": d.starts} for d in days])
+            frees = await self.scripts("appointment_slots", declared, [ctx])
             for day, free in zip(days, frees, strict=True):
                 found += [{"date": day.date.isoformat(), "start": s,
                            "end": calendar.end_of(centre, s), "free": n}
@@ -269,8 +268,8 @@ class Appointments:
         now = self.clock.now()
         self._check_slot(holder, centre, date, start, now)
         ref = holder.ref
-        ctx = calendar.context(
-            centre, now, ref=ref, date=date.isoformat(), start=start,
+        declared, ctx = calendar.context(
+            centre, now, own=_own(centre, ref), ref=ref, date=date.isoformat(), start=start,
             fields=applications.booking_fields(holder.app, centre.id),
             moving_from="", changes=0, move_id="")
         if holder.privileged(now):
@@ -285,15 +284,13 @@ class Appointments:
             old = self.config.centre(where)
             booking: Any = await self.r.hgetall(keys.booking(where, ref)) if old else {}
             if old is not None and booking.get("status") == applications.APPROVED:
-                return await self._move(holder, old, booking, centre, ctx, now)
+                return await self._move(holder, old, booking, centre, (declared, ctx), now)
             await self.r.hset(keys.booking_index(), ref, centre.id)
-        result: dict[str, Any] = await self.scripts(
-            "appointment_book",
-            [keys.booking(centre.id, ref), keys.booking_history(centre.id, ref)], [ctx])
+        result: dict[str, Any] = await self.scripts("appointment_book", declared, [ctx])
         return result
 
     async def _move(self, holder: Holder, old: Centre, booking: dict[str, str], new: Centre,
-                    ctx: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+                    call: tuple[list[str], dict[str, Any]], now: dt.datetime) -> dict[str, Any]:
         """A move to another centre (another Cluster slot): the new place is taken first and
         the old one freed after, never the other way round. The move is written down first
         (`keys.appointment_moves`): a crash between the two steps is settled by the repair job
@@ -306,13 +303,12 @@ class Appointments:
         if held_at < calendar.earliest(old, now):
             raise ApiError("too_soon")
         move_id = secrets.token_hex(8)
+        declared, ctx = call
         ctx.update(moving_from=old.id, changes=int(booking.get("changes") or 0), move_id=move_id)
         intent = json.dumps({"id": move_id, "from": old.id, "to": new.id, "at_ms": ms(now)})
         await self.r.hset(keys.appointment_moves(), ref, intent)
         try:
-            result: dict[str, Any] = await self.scripts(
-                "appointment_book", [keys.booking(new.id, ref), keys.booking_history(new.id, ref)],
-                [ctx])
+            result: dict[str, Any] = await self.scripts("appointment_book", declared, [ctx])
         except ApiError:
             await self.r.hdel(keys.appointment_moves(), ref)
             raise
@@ -325,11 +321,9 @@ class Appointments:
         centre, _booking = await self._held(holder.ref)
         if centre is None:
             return
-        await self.scripts(
-            "appointment_cancel",
-            [keys.booking(centre.id, holder.ref), keys.booking_history(centre.id, holder.ref)],
-            [calendar.context(centre, self.clock.now(), mode="cancel", ref=holder.ref, to="",
-                              dates=[])])
+        declared, ctx = calendar.context(centre, self.clock.now(), own=_own(centre, holder.ref),
+                                         mode="cancel", ref=holder.ref, to="", dates=[])
+        await self.scripts("appointment_cancel", declared, [ctx])
 
     async def join_waitlist(self, holder: Holder, body: dict[str, Any]) -> dict[str, Any]:
         """POST .../waitlist: a place in line for a day with no free place (at most 3 days)."""
@@ -342,10 +336,9 @@ class Appointments:
         listed = applications.waitlist_of(holder.app)
         if (centre.id, date.isoformat()) not in listed and len(listed) >= WAITLIST_DAYS:
             raise ApiError("waitlist_limit")
-        position: int = await self.scripts(
-            "appointment_waitlist", [keys.slot_capacity(centre.id)],
-            [calendar.context(centre, now, ref=holder.ref, date=date.isoformat(),
-                              starts=starts)])
+        declared, ctx = calendar.context(centre, now, ref=holder.ref, date=date.isoformat(),
+                                         starts=starts)
+        position: int = await self.scripts("appointment_waitlist", declared, [ctx])
         if (centre.id, date.isoformat()) not in listed:
             listed.append((centre.id, date.isoformat()))
             await self.r.hset(keys.application(holder.digest), "waitlist", json.dumps(listed))
@@ -361,9 +354,8 @@ class Appointments:
         starts = calendar.starts(centre) if calendar.calendar(centre).works(date) else []
         rows: list[dict[str, Any]] = []
         if starts:
-            found = await self.scripts(
-                "appointment_day", [keys.slot_capacity(centre.id)],
-                [calendar.context(centre, now, date=date.isoformat(), starts=starts)])
+            declared, ctx = calendar.context(centre, now, date=date.isoformat(), starts=starts)
+            found = await self.scripts("appointment_day", declared, [ctx])
             for start, row in zip(starts, found, strict=True):
                 reason = json.loads(row["blocked"]) if row["blocked"] else None
                 rows.append({"start": start, "end": calendar.end_of(centre, start),
@@ -391,10 +383,9 @@ class Appointments:
                            "those times.", message_zh="該日在此時段內沒有預約時段。")
         reason = json.dumps({"reason_en": body["reason_en"], "reason_zh": body["reason_zh"],
                              "by": by, "at": iso(now)}, ensure_ascii=False)
-        result = await self.scripts(
-            "appointment_block", [keys.slot_capacity(centre.id)],
-            [calendar.context(centre, now, date=date.isoformat(), starts=starts, reason=reason,
-                              cancel=bool(body.get("cancel")))])
+        declared, ctx = calendar.context(centre, now, date=date.isoformat(), starts=starts,
+                                         reason=reason, cancel=bool(body.get("cancel")))
+        result = await self.scripts("appointment_block", declared, [ctx])
         cancelled = list(result["cancelled"] or [])
         until = ms(now + calendar.REBOOK_PRIVILEGE)
         for ref in cancelled:
@@ -404,19 +395,24 @@ class Appointments:
         return {"date": date.isoformat(), "blocked": len(starts), "cancelled": len(cancelled)}
 
 
+def _own(centre: Centre, ref: str) -> dict[str, str]:
+    """The keys of a script that acts on one booking: the booking and its history."""
+    return {"booking": keys.booking(centre.id, ref),
+            "history": keys.booking_history(centre.id, ref)}
+
+
 async def release(scripts: AsyncScripts, r: redis.asyncio.Redis, config: Config, ref: str,
                   old: Centre, new: Centre, now: dt.datetime) -> None:
     """The second step of a move between centres: free the older place. Should it have been
     checked in meanwhile, the new place is given back instead and the move refused."""
     try:
-        await scripts("appointment_cancel",
-                      [keys.booking(old.id, ref), keys.booking_history(old.id, ref)],
-                      [calendar.context(old, now, mode="release", ref=ref, to=new.id,
-                                        dates=[])])
+        declared, ctx = calendar.context(old, now, own=_own(old, ref), mode="release", ref=ref,
+                                         to=new.id, dates=[])
+        await scripts("appointment_cancel", declared, [ctx])
     except ApiError:
-        await scripts("appointment_cancel",
-                      [keys.booking(new.id, ref), keys.booking_history(new.id, ref)],
-                      [calendar.context(new, now, mode="undo", ref=ref, to=old.id, dates=[])])
+        declared, ctx = calendar.context(new, now, own=_own(new, ref), mode="undo", ref=ref,
+                                         to=old.id, dates=[])
+        await scripts("appointment_cancel", declared, [ctx])
         await r.hset(keys.booking_index(), ref, old.id)
         await r.hdel(keys.appointment_moves(), ref)
         raise

@@ -100,15 +100,19 @@ async def create_user(r: redis.asyncio.Redis, name: str, password: str, role: Ro
 
 
 async def revoke_user(r: redis.asyncio.Redis, name: str) -> bool:
-    """Remove a login and end every session it opened (open sockets close within seconds)."""
-    if not await r.exists(keys.user(name)):
+    """Remove a login and end every session it opened (open sockets close within seconds).
+
+    The login goes first, its sessions after: a sign-in that races with this either wrote its
+    session before the list of sessions is read (and it is ended here), or checks afterwards
+    that its login still exists and finds it gone (`start_session`)."""
+    if not await r.delete(keys.user(name)):
         return False
+    await r.srem(keys.user_names(), name)
     sessions = await r.smembers(keys.user_sessions(name))
     pipe = r.pipeline()
     for digest in sessions:
         pipe.delete(keys.session(str(digest)))
-    pipe.delete(keys.user_sessions(name), keys.user(name))
-    pipe.srem(keys.user_names(), name)
+    pipe.delete(keys.user_sessions(name))
     await pipe.execute()
     return True
 
@@ -182,8 +186,9 @@ def session_key(secret: bytes, cookie: str | None) -> str | None:
 
 
 async def start_session(r: redis.asyncio.Redis, secret: bytes,
-                        cred: Credential) -> tuple[str, str]:
-    """A new session for a login: (the cookie's value, its CSRF token)."""
+                        cred: Credential) -> tuple[str, str] | None:
+    """A new session for a login: (the cookie's value, its CSRF token); None when the login was
+    revoked (or made anew under its name) since its password was checked."""
     session_id = secrets.token_urlsafe(32)
     digest = _digest(session_id)
     csrf = secrets.token_urlsafe(32)
@@ -197,6 +202,13 @@ async def start_session(r: redis.asyncio.Redis, secret: bytes,
     pipe.sadd(keys.user_sessions(cred.name), digest)
     pipe.expire(keys.user_sessions(cred.name), SESSION_TTL_S)
     await pipe.execute()
+    # Checked after the session is written, never before: see revoke_user.
+    if await r.hget(keys.user(cred.name), "id") != cred.id:
+        pipe = r.pipeline()
+        pipe.delete(keys.session(digest))
+        pipe.srem(keys.user_sessions(cred.name), digest)
+        await pipe.execute()
+        return None
     return f"{session_id}.{_sign(secret, session_id)}", csrf
 
 
@@ -223,21 +235,94 @@ async def end_session(r: redis.asyncio.Redis, secret: bytes, cookie: str | None)
     await pipe.execute()
 
 
+# --- device cookies ---------------------------------------------------------------------------
+#
+# Ten failures on a login's name lock it for everyone, and a name is easy to guess: anyone could
+# keep a clerk out all day. A browser that has signed in as a login before carries a signed
+# cookie saying so (OWASP's "device cookie"), and its failures are counted against that cookie,
+# not the name: strangers locking the name leave it alone. The limit per address still holds.
+
+DEVICE_COOKIE = "qs_device"
+# A login used at least monthly keeps its browsers trusted; a copied cookie lapses in a month.
+DEVICE_TTL_S = 30 * 24 * 3600
+# How many logins one browser is trusted for (a counter's PC is shared by a few clerks).
+DEVICE_LOGINS = 8
+_DEVICE_ENTRY = re.compile(r"^([a-z0-9][a-z0-9._-]{0,63}):([A-Za-z0-9_-]{16,64}):([0-9]{1,12}):"
+                           r"([0-9a-f]{32})$")
+
+
+def _device_signature(secret: bytes, name: str, user_id: str, nonce: str, expires: int) -> str:
+    # Its own key; the login's id is signed too, so a login made anew under an old name starts
+    # with no trusted browsers.
+    key = hmac.new(secret, b"queueserver device cookie", hashlib.sha256).digest()
+    signed = f"{name}:{user_id}:{nonce}:{expires}".encode()
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()[:32]
+
+
+def _device_entries(cookie: str | None) -> list[tuple[str, str, int, str]]:
+    """The well-formed entries of a device cookie (name, nonce, expiry, signature)."""
+    out = []
+    for entry in (cookie or "").split("|")[:DEVICE_LOGINS]:
+        found = _DEVICE_ENTRY.match(entry)
+        if found:
+            out.append((found[1], found[2], int(found[3]), found[4]))
+    return out
+
+
+async def trusted_device(r: redis.asyncio.Redis, secret: bytes, cookie: str | None, name: str,
+                         now: dt.datetime) -> str | None:
+    """The id this browser's failures are counted under when its device cookie is valid for
+    the login `name`; None when it is not."""
+    for entry_name, nonce, expires, signature in _device_entries(cookie):
+        if entry_name != name or expires <= now.timestamp():
+            continue
+        user_id = await r.hget(keys.user(name), "id")
+        if not user_id:
+            return None
+        good = _device_signature(secret, name, str(user_id), nonce, expires)
+        if hmac.compare_digest(good.encode(), signature.encode()):
+            return hashlib.sha256(nonce.encode()).hexdigest()
+        return None
+    return None
+
+
+def remember_device(secret: bytes, cookie: str | None, cred: Credential,
+                    now: dt.datetime) -> str:
+    """The device cookie after a successful sign-in: a fresh entry for this login, the others
+    it held kept (the most recent few)."""
+    expires = int(now.timestamp()) + DEVICE_TTL_S
+    nonce = secrets.token_urlsafe(16)
+    mine = f"{cred.name}:{nonce}:{expires}:" + _device_signature(secret, cred.name, cred.id,
+                                                                  nonce, expires)
+    others = ["{}:{}:{}:{}".format(*e) for e in _device_entries(cookie) if e[0] != cred.name]
+    return "|".join([*others, mine][-DEVICE_LOGINS:])
+
+
 # --- failed logins ----------------------------------------------------------------------------
 
-async def login_retry_after(r: redis.asyncio.Redis, name: str, address: str) -> int:
-    """Seconds until this name and address may try again; 0 when they may now."""
+def _failure_keys(name: str, address: str, device: str | None) -> tuple[str, str]:
+    """The address always; then the browser's device cookie when it has one for this login,
+    else the login's name."""
+    counted = keys.login_failures_device(device) if device else keys.login_failures_user(name)
+    return counted, keys.login_failures_address(address)
+
+
+async def login_retry_after(r: redis.asyncio.Redis, name: str, address: str,
+                            device: str | None = None) -> int:
+    """Seconds until this name (or trusted browser) and address may try again; 0 when they
+    may now."""
     wait = 0
-    for key in (keys.login_failures_user(name), keys.login_failures_address(address)):
+    for key in _failure_keys(name, address, device):
         count = await r.get(key)
         if count is not None and int(count) >= MAX_FAILURES:
             wait = max(wait, int(await r.ttl(key)), 1)
     return wait
 
 
-async def record_failure(r: redis.asyncio.Redis, name: str, address: str) -> None:
+async def record_failure(r: redis.asyncio.Redis, name: str, address: str,
+                         device: str | None = None) -> None:
     pipe = r.pipeline()
-    for key in (keys.login_failures_user(name), keys.login_failures_address(address)):
+    for key in _failure_keys(name, address, device):
         pipe.incr(key)
         # The window starts at the first failure and is not stretched by later ones.
         pipe.expire(key, FAILURE_WINDOW_S, nx=True)

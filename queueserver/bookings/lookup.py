@@ -15,8 +15,11 @@ import re
 from typing import Any
 
 import redis.asyncio
+from msgspec import UNSET, UnsetType
 
+from queueserver.bookings.models import Booking, TicketRef
 from queueserver.rules import identity
+from queueserver.rules.vocab import ApplicationType, TicketStatus
 from queueserver.store import keys
 
 # The latest history entries shown with a looked-up booking: enough to see why it looks as it
@@ -30,21 +33,23 @@ class NotAnIdentityNumber(ValueError):
     """Neither a valid identity card number nor an access notice reference."""
 
 
-def view(b: dict[str, str], ticket_status: str | None) -> dict[str, Any]:
+def view(b: dict[str, str], ticket_status: str | None,
+         history: list[dict[str, Any]] | UnsetType = UNSET) -> Booking:
     ticket = b.get("ticket") or None
-    return {
-        "booking_ref": b["ref"], "centre": b["centre"], "date": b["date"],
-        "slot_start": b["slot_start"], "slot_end": b["slot_end"],
-        "application_type": b["application_type"],
-        "surname": b["surname"], "given_names": b["given_names"],
-        "id_kind": b["id_kind"], "id_masked": b["id_masked"],
-        "passport_masked": identity.mask(b["passport_no"]), "nationality": b["nationality"],
-        "status": b["status"],
-        "checked_in": ticket is not None,
-        "ticket": {"number": ticket, "status": ticket_status} if ticket else None,
-        "held_fields": [f for f in b.get("held_fields", "").split(",") if f],
-        "updated_at": b.get("updated_at"), "source": b.get("source"),
-    }
+    return Booking(
+        booking_ref=b["ref"], centre=b["centre"], date=b["date"],
+        slot_start=b["slot_start"], slot_end=b["slot_end"],
+        application_type=ApplicationType(b["application_type"]),
+        surname=b["surname"], given_names=b["given_names"],
+        id_kind=b["id_kind"], id_masked=b["id_masked"],
+        passport_masked=identity.mask(b["passport_no"]), nationality=b["nationality"],
+        status=b["status"],
+        checked_in=ticket is not None,
+        ticket=TicketRef(ticket, TicketStatus(ticket_status) if ticket_status else None)
+        if ticket else None,
+        held_fields=[f for f in b.get("held_fields", "").split(",") if f],
+        updated_at=b.get("updated_at"), source=b.get("source"), history=history,
+    )
 
 
 def _entry(raw: str) -> dict[str, Any]:
@@ -59,12 +64,12 @@ class BookingLookup:
         self._r = r
         self._secret = secret
 
-    async def day(self, centre: str, date: str) -> list[dict[str, Any]]:
+    async def day(self, centre: str, date: str) -> list[Booking]:
         """The day's bookings, by slot, cancelled ones included (the desk refuses them)."""
         refs: list[Any] = await self._r.zrange(keys.bookings_on(centre, date), 0, -1)
         return await self._views(centre, refs, with_history=False)
 
-    async def by_ref(self, centre: str, ref: str) -> tuple[list[dict[str, Any]], str | None]:
+    async def by_ref(self, centre: str, ref: str) -> tuple[list[Booking], str | None]:
         """The booking with that reference here; else the centre that holds it, if any."""
         if not _REF.fullmatch(ref):
             return [], None  # no booking has such a reference (the export's rule)
@@ -74,7 +79,7 @@ class BookingLookup:
         holder: Any = await self._r.hget(keys.booking_index(), ref)
         return [], str(holder) if holder and holder != centre else None
 
-    async def by_id(self, centre: str, id_number: str) -> list[dict[str, Any]]:
+    async def by_id(self, centre: str, id_number: str) -> list[Booking]:
         """The bookings here made with that identity number, matched by its keyed hash."""
         shape = re.sub(r"\s+", "", id_number).upper()
         by_kind = identity.hashes(self._secret, id_number)
@@ -89,10 +94,10 @@ class BookingLookup:
             found: Any = await self._r.smembers(keys.bookings_by_id(centre, id_hash))
             refs |= set(found)
         views = await self._views(centre, sorted(refs), with_history=True)
-        return sorted(views, key=lambda b: (b["date"], b["slot_start"], b["booking_ref"]))
+        return sorted(views, key=lambda b: (b.date, b.slot_start, b.booking_ref))
 
     async def _views(self, centre: str, refs: list[str],
-                     with_history: bool) -> list[dict[str, Any]]:
+                     with_history: bool) -> list[Booking]:
         if not refs:
             return []
         pipe = self._r.pipeline(transaction=False)
@@ -108,8 +113,7 @@ class BookingLookup:
         answers = iter(await pipe.execute())
         out = []
         for b in records:
-            one = view(b, next(answers) if b.get("ticket") else None)
-            if with_history:
-                one["history"] = [_entry(e) for e in next(answers)]
-            out.append(one)
+            status = next(answers) if b.get("ticket") else None
+            history = [_entry(e) for e in next(answers)] if with_history else UNSET
+            out.append(view(b, status, history))
         return out

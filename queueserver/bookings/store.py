@@ -160,11 +160,14 @@ class BookingStore:
     def _call(self, mode: str, centre: str, u: Upsert[Booking], moved_from: str,
               client: redis.Redis) -> Any:
         b = u.booking
-        fields = json.dumps(self.stored_fields(b), ensure_ascii=False)
+        stored = self.stored_fields(b)
+        id_hash = dict(stored)["id_hash"]
         return self._script(
-            keys=[keys.booking(centre, b.ref), keys.booking_history(centre, b.ref)],
-            args=[mode, fields, self._at, self._source, moved_from, u.final,
-                  keys.centre_prefix(centre)],
+            keys=[keys.booking(centre, b.ref), keys.booking_history(centre, b.ref),
+                  keys.bookings_on(centre, b.date), keys.bookings_by_id(centre, id_hash)],
+            args=[mode, json.dumps(stored, ensure_ascii=False), self._at, self._source,
+                  moved_from, u.final, keys.bookings_on(centre, ""),
+                  keys.bookings_by_id(centre, "")],
             client=client,
         )
 

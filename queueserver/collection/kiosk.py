@@ -9,14 +9,17 @@ atomically, so ten kiosks pressing at once hand the permit over once.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
+
+import msgspec
 
 from queueserver.auth.credentials import Credential
+from queueserver.collection.models import Collected, EligibilityAnswer, EligibleReceipt, Flag
 from queueserver.platform.errors import ApiError
-from queueserver.queue.tickets import Centres, Idem
+from queueserver.queue.tickets import Centres, typed
 from queueserver.rules import identity, numbering
-from queueserver.store import keys
+from queueserver.rules.vocab import Eligibility
+from queueserver.store import idempotency, keys
+from queueserver.store.idempotency import Idem
 
 # A kiosk's clock may run this far ahead of the server's before its offline time is refused.
 OFFLINE_CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -24,7 +27,6 @@ RECEIPT_WRONG_CENTRE = ("This receipt is for another service centre; collect the
                         "此收據回執屬於另一證件服務中心，請到該中心取證。")
 RECEIPT_NOT_FOUND = ("No receipt has this number; check it and type it again.",
                      "找不到此收據回執號碼，請核對後重新輸入。")
-IDEMPOTENCY_TTL_S = 24 * 3600
 
 
 async def home_centre(centres: Centres, receipt_no: str) -> str | None:
@@ -54,40 +56,50 @@ async def booking_of(centres: Centres, raw_receipt_no: str) -> tuple[str, str] |
     return (home, str(ref)) if ref else None
 
 
-def _receipt_keys(centre: str, receipt_no: str) -> list[str]:
-    return [keys.receipt(centre, receipt_no), keys.receipts_uncollected(centre),
-            keys.collection_flags(centre)]
+def _receipt_keys(centre: str, receipt_no: str) -> dict[str, str]:
+    return {"receipt": keys.receipt(centre, receipt_no),
+            "receipts_uncollected": keys.receipts_uncollected(centre),
+            "collection_flags": keys.collection_flags(centre)}
 
 
-async def _remember(centres: Centres, idem: Idem | None, answer: dict[str, Any]) -> None:
+async def _remember(centres: Centres, idem: Idem | None, answer: EligibilityAnswer) -> None:
     """Keep an answer made here, not by a script, for a repeat of its Idempotency-Key (in the
     form a script's ok() keeps)."""
     if idem is not None:
-        record = {"state": "done", "fp": idem.fp, "result": json.dumps({"ok": answer})}
-        await centres.r.set(idem.key, json.dumps(record), ex=IDEMPOTENCY_TTL_S)
+        await idempotency.keep_result(centres.r, idem,
+                                      msgspec.json.encode({"ok": answer}).decode())
+
+
+def _refused(reason: Eligibility, centre: str | None = None) -> EligibilityAnswer:
+    return EligibilityAnswer(eligible=False, reason=reason, centre=centre, collection_date=None,
+                             surrender_old_permit=False)
+
+
+async def _home(centres: Centres, credential: Credential,
+                receipt_no: str) -> str | EligibilityAnswer:
+    """The receipt's centre, or the answer that refuses it from its number alone."""
+    if not numbering.well_formed(receipt_no):
+        return _refused(Eligibility.INVALID_RECEIPT_NO)
+    home = await home_centre(centres, receipt_no)
+    if home is None:
+        return _refused(Eligibility.NOT_FOUND)
+    if credential.centre is not None and home != credential.centre:
+        return _refused(Eligibility.WRONG_CENTRE, home)
+    return home
 
 
 async def eligibility(centres: Centres, credential: Credential, raw_receipt_no: str,
-                      id_number: str, idem: Idem | None) -> dict[str, Any]:
+                      id_number: str, idem: Idem | None) -> EligibilityAnswer:
     receipt_no = numbering.normalise(raw_receipt_no)
-    refused: dict[str, Any] = {"eligible": False, "centre": None, "collection_date": None,
-                               "surrender_old_permit": False}
-    home = None
-    if not numbering.well_formed(receipt_no):
-        refused["reason"] = "invalid_receipt_no"
-    elif (home := await home_centre(centres, receipt_no)) is None:
-        refused["reason"] = "not_found"
-    elif credential.centre is not None and home != credential.centre:
-        refused.update(reason="wrong_centre", centre=home)
-    if "reason" in refused or home is None:
-        await _remember(centres, idem, refused)
-        return refused
+    home = await _home(centres, credential, receipt_no)
+    if isinstance(home, EligibilityAnswer):
+        await _remember(centres, idem, home)
+        return home
     centre = centres.centre(home)
-    result: dict[str, Any] = await centres.run_script(
+    return typed(await centres.run_script(
         "collect", centre, credential.id, idem, _receipt_keys(centre.id, receipt_no), "check",
         id_hash=identity.hashes(centres.secret, id_number), on_date=centres.clock.today(),
-        offline=False, collected_at=None, old_permit_surrendered=False)
-    return result
+        offline=False, collected_at=None, old_permit_surrendered=False), EligibilityAnswer)
 
 
 def _offline_time(centres: Centres, raw: str) -> dt.datetime:
@@ -105,7 +117,7 @@ def _offline_time(centres: Centres, raw: str) -> dt.datetime:
 
 async def collect(centres: Centres, credential: Credential, raw_receipt_no: str,
                   id_number: str | None, old_permit_surrendered: bool, collected_at: str | None,
-                  idem: Idem | None) -> dict[str, Any]:
+                  idem: Idem | None) -> Collected:
     """Hand the permit over, once; `collected_at` reports a collection made while offline.
 
     Only such a report may come without the identity number (a kiosk restarted while offline
@@ -126,12 +138,11 @@ async def collect(centres: Centres, credential: Credential, raw_receipt_no: str,
     centre = centres.centre(home)
     # Without a number (an offline report whose kiosk lost it) there is nothing to match.
     id_hash = None if id_number is None else identity.hashes(centres.secret, id_number)
-    result: dict[str, Any] = await centres.run_script(
+    return typed(await centres.run_script(
         "collect", centre, credential.id, idem, _receipt_keys(centre.id, receipt_no), "collect",
         id_hash=id_hash, on_date=at.date().isoformat(),
         offline=collected_at is not None, collected_at=at.isoformat(timespec="seconds"),
-        old_permit_surrendered=old_permit_surrendered)
-    return result
+        old_permit_surrendered=old_permit_surrendered), Collected)
 
 
 def feed_day(centres: Centres, day: dt.date) -> dt.date:
@@ -143,7 +154,7 @@ def feed_day(centres: Centres, day: dt.date) -> dt.date:
     return day
 
 
-async def eligible(centres: Centres, centre_id: str, day: dt.date) -> list[dict[str, Any]]:
+async def eligible(centres: Centres, centre_id: str, day: dt.date) -> list[EligibleReceipt]:
     """Receipts not yet collected whose collection date is on or before `day`, for kiosks to
     cache: each with the 16-bit verifier that checks an identity number without revealing it
     (cut here too, so a verifier stored before it was 16 bits never leaves in full)."""
@@ -158,9 +169,9 @@ async def eligible(centres: Centres, centre_id: str, day: dt.date) -> list[dict[
     for no, due, surrender, verifier, done in await pipe.execute():
         # An erased person's receipt has no verifier left: no kiosk can hand it over offline.
         if no is not None and not done and verifier:
-            out.append({"receipt_no": no, "collection_date": due,
-                        "surrender_old_permit": surrender == "1",
-                        "id_verifier": (verifier or "")[:identity.VERIFIER_HEX]})
+            out.append(EligibleReceipt(receipt_no=no, collection_date=due,
+                                       surrender_old_permit=surrender == "1",
+                                       id_verifier=verifier[:identity.VERIFIER_HEX]))
     return out
 
 
@@ -168,9 +179,10 @@ def kiosk_key(centres: Centres, centre_id: str) -> str:
     return identity.kiosk_key(centres.secret, centres.centre(centre_id).id).hex()
 
 
-async def flags(centres: Centres, centre_id: str) -> list[dict[str, Any]]:
+async def flags(centres: Centres, centre_id: str) -> list[Flag]:
     centre = centres.centre(centre_id)
-    return [json.loads(f) for f in await centres.r.lrange(keys.collection_flags(centre.id), 0, -1)]
+    return [msgspec.json.decode(f, type=Flag)
+            for f in await centres.r.lrange(keys.collection_flags(centre.id), 0, -1)]
 
 
 async def receipt(centres: Centres, receipt_no: str) -> tuple[str, dict[str, str]] | None:

@@ -83,23 +83,25 @@ def restore(r: redis.Redis, centre: str, source: IO[str], replace: bool = False)
         raise BackupError("not a queueserver centre backup")
     if header.get("centre") != centre:
         raise BackupError(f"this backup is of centre {header.get('centre')!r}, not {centre!r}")
+    # The backup's keys are declared with the script's own; their pttl and payload in ARGV.
+    names = [keys.events(centre), keys.restore_check(centre)]
     args: list[Any] = [keys.centre_prefix(centre), _pattern(centre)]
     entries: dict[str, list[str]] = {name: [] for name in INDEXES}
     for line in source:
         item = json.loads(line)
         if "key" in item:
-            args += [item["key"], item["pttl"], base64.b64decode(item["dump"])]
+            names.append(item["key"])
+            args += [item["pttl"], base64.b64decode(item["dump"])]
         else:
             entries[item["index"]].append(item["field"])
-    if len(args) - 2 != 3 * header["keys"]:
+    if len(names) - 2 != header["keys"]:
         raise BackupError("the backup is truncated: fewer keys than its header says")
     if not replace and any(True for _ in r.scan_iter(_pattern(centre), count=1000)):
         raise BackupError(f"centre {centre!r} has data: restore with --replace to put the "
                           "backup in its place")
     put_back = r.register_script(lua.source("centre_restore"))
     try:
-        done = lua.decode(put_back(keys=[keys.events(centre), keys.restore_check(centre)],
-                                   args=args))
+        done = lua.decode(put_back(keys=names, args=args))
     except Exception as e:  # an ApiError from the script's refusal, or Redis's own
         raise BackupError(f"nothing was restored: {e}") from e
     # The indexes follow the keys: entries the backup lacks would name bookings now gone.

@@ -23,8 +23,7 @@ from queueserver.platform import runtime
 from queueserver.platform.clock import Clock, from_environment, iso, ms
 from queueserver.platform.config import Centre, Config
 from queueserver.platform.jobs import Periodic
-from queueserver.store import keys
-from queueserver.store.lua import Scripts
+from queueserver.store import keys, lua
 
 log = logging.getLogger("queueserver.operations.dayclose")
 
@@ -42,13 +41,19 @@ def _closing(centre: Centre, day: dt.date, tz: Any) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=tz)
 
 
-def _context(centre: Centre, day: dt.date, at: dt.datetime) -> dict[str, Any]:
-    """The scripts' context (see _lib.lua) for the day being closed, at the close's time."""
-    return {
-        "prefix": keys.centre_prefix(centre.id), "date": day.isoformat(), "now_iso": iso(at),
-        "now_ms": ms(at), "now_minutes": at.hour * 60 + at.minute, "by": "",
+def _call(centre: Centre, day: dt.date, at: dt.datetime) -> tuple[list[str], dict[str, Any]]:
+    """The script's keys and context (see _lib.lua) for the day being closed, at the close's
+    time."""
+    date = day.isoformat()
+    names, at_keys = lua.declare({
+        **keys.centre_day(centre.id, date, [c.number for c in centre.counters],
+                          [s.code for s in centre.services]),
+        "day_close": keys.day_close(centre.id, date), "archive": keys.archive(centre.id, date)})
+    return names, {
+        "keys": at_keys, "ticket_prefix": keys.ticket(centre.id, date, ""), "date": date,
+        "now_iso": iso(at), "now_ms": ms(at), "now_minutes": at.hour * 60 + at.minute, "by": "",
         "counters": {str(c.number): list(c.services) for c in centre.counters},
-        "default_service_s": centre.default_service_minutes * 60, "idem": None,
+        "default_service_s": centre.default_service_minutes * 60, "idem_fp": None,
         "live_tail": LIVE_TAIL,
     }
 
@@ -59,9 +64,8 @@ def close_day(r: redis.Redis, centre: Centre, day: dt.date, now: dt.datetime) ->
     at = min(now, last_second)
     date = day.isoformat()
     record = keys.day_close(centre.id, date)
-    result: dict[str, Any] = Scripts(r)(
-        "day_close", [keys.events(centre.id), record, keys.archive(centre.id, date)],
-        [_context(centre, day, at)])
+    names, context = _call(centre, day, at)
+    result: dict[str, Any] = lua.Scripts(r)("day_close", names, [context])
     if not r.hexists(record, "stats"):
         figures = stats.compute(stats.read_events(r, keys.archive(centre.id, date)), date,
                                 centre.wait_target_minutes)

@@ -54,7 +54,7 @@ def erase_args(centre: str, ref: str, at: str, why: Why, by: str, secret: bytes,
              keys.privacy_log(centre)]
     if receipt_no:
         keys_.append(keys.receipt(centre, receipt_no))
-    return keys_, [keys.centre_prefix(centre), at, why, by, ref_hash(secret, ref)]
+    return keys_, [keys.bookings_by_id(centre, ""), at, why, by, ref_hash(secret, ref)]
 
 
 def _collected_before(r: redis.Redis, centre: str, cutoff: dt.date) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from queueserver.rules.vocab import EventType, TicketStatus
 from queueserver.store import keys
 
 # One page of a stream read: a day of a busy centre is a few thousand events.
@@ -37,6 +38,12 @@ HISTOGRAM_BIN_MINUTES = 5
 HISTOGRAM_BINS = 12
 
 Event = tuple[str, dict[str, str]]
+# The events that end a ticket's service, and the status each leaves it in.
+ENDS = {EventType.TICKET_NO_SHOW: TicketStatus.NO_SHOW, EventType.TICKET_DONE: TicketStatus.DONE,
+        EventType.TICKET_DECLINED: TicketStatus.DECLINED}
+# The steps between (a void makes the ticket accepted again).
+STEPS = {EventType.TICKET_ACCEPTED: TicketStatus.ACCEPTED, EventType.TICKET_PAID: TicketStatus.PAID,
+         EventType.TICKET_PAYMENT_VOIDED: TicketStatus.ACCEPTED}
 
 
 @dataclass
@@ -46,7 +53,7 @@ class _Ticket:
     first_call: dt.datetime | None = None
     first_counter: int | None = None
     last_call: dt.datetime | None = None
-    status: str = "waiting"
+    status: TicketStatus = TicketStatus.WAITING
     end_service: str = ""
     end_counter: int | None = None
     ended: dt.datetime | None = None
@@ -113,7 +120,7 @@ def compute(events: Iterable[Event], date: str, wait_target_minutes: int) -> dic
         at = dt.datetime.fromisoformat(at_raw)
         data = json.loads(fields.get("data", "{}"))
         number = str(data.get("ticket", ""))
-        if kind == "ticket.issued":
+        if kind == EventType.TICKET_ISSUED:
             tickets[number] = _Ticket(service=str(data.get("service", "")), issued=at)
             steps.append((at, +1))
             continue
@@ -121,27 +128,24 @@ def compute(events: Iterable[Event], date: str, wait_target_minutes: int) -> dic
         if t is None:
             continue  # issued before this day's stream begins: not this day's ticket
         counter = data.get("counter")
-        if kind == "ticket.called":
+        if kind == EventType.TICKET_CALLED:
             if t.first_call is None:
                 t.first_call, t.first_counter = at, int(counter)
-            t.last_call, t.status = at, "called"
+            t.last_call, t.status = at, TicketStatus.CALLED
             calls.append(int(counter))
             steps.append((at, -1))
-        elif kind == "ticket.transferred":
-            t.status = "waiting"
+        elif kind in (EventType.TICKET_TRANSFERRED, EventType.TICKET_REQUEUED):
+            t.status = TicketStatus.WAITING
             steps.append((at, +1))
-        elif kind == "ticket.requeued":
-            t.status = "waiting"
-            steps.append((at, +1))
-        elif kind in ("ticket.no_show", "ticket.done", "ticket.declined"):
-            if kind == "ticket.no_show" and t.status == "waiting":
+        elif kind in ENDS:
+            if kind == EventType.TICKET_NO_SHOW and t.status is TicketStatus.WAITING:
                 steps.append((at, -1))  # the day close ends tickets that were never called
-            t.status = kind.removeprefix("ticket.")
+            t.status = ENDS[EventType(kind)]
             t.end_service = str(data.get("service", t.service))
             t.end_counter = int(counter) if counter is not None else None
             t.ended = at
-        elif kind in ("ticket.accepted", "ticket.paid", "ticket.payment_voided"):
-            t.status = kind.removeprefix("ticket.")
+        elif kind in STEPS:
+            t.status = STEPS[EventType(kind)]
     return _assemble(tickets, steps, calls, date, wait_target_minutes)
 
 
@@ -169,23 +173,23 @@ def _assemble(tickets: dict[str, _Ticket], steps: list[tuple[dt.datetime, int]],
             first = counters.setdefault(t.first_counter, _Group())
             for g in (day, issued_in, first):
                 g.waits.append(wait)
-        if t.status not in ("done", "declined", "no_show") or t.ended is None:
+        if t.status not in ENDS.values() or t.ended is None:
             continue
         groups = [day, services.setdefault(t.end_service, _Group())]
         if t.end_counter is not None:
             groups.append(counters.setdefault(t.end_counter, _Group()))
         for g in groups:
-            if t.status == "done":
+            if t.status is TicketStatus.DONE:
                 g.served += 1
-            elif t.status == "declined":
+            elif t.status is TicketStatus.DECLINED:
                 g.declined += 1
             else:
                 g.no_shows += 1
-        if t.status == "done":
+        if t.status is TicketStatus.DONE:
             hour(t.ended.hour)["served"] += 1
-        elif t.status == "no_show":
+        elif t.status is TicketStatus.NO_SHOW:
             hour(t.ended.hour)["no_shows"] += 1
-        if t.status != "no_show" and t.last_call is not None:
+        if t.status is not TicketStatus.NO_SHOW and t.last_call is not None:
             for g in groups:
                 g.services.append(_seconds(t.ended, t.last_call))
     return {

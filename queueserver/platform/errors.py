@@ -1,8 +1,17 @@
-"""Errors in the contract's shape: a code, and a message in English and Traditional Chinese."""
+"""What the server answers: errors in the contract's shape (a code, and a message in English
+and Traditional Chinese), and the base of every typed answer."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from msgspec import Struct
+
+
+class Answer(Struct, frozen=True, forbid_unknown_fields=True):
+    """A JSON answer's model, from which `/openapi.json` describes it. A value read into it
+    (a script's answer) must hold no field the model lacks: a field added to a script must be
+    added to its model, or the answer fails loudly rather than lose it."""
 
 # code -> (HTTP status, English, 繁體中文). Messages say what happened and what to do.
 MESSAGES: dict[str, tuple[int, str, str]] = {
@@ -12,6 +21,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "not_found": (404, "Not found.", "找不到。"),
     "method_not_allowed": (405, "This method is not allowed here.", "不允許此方法。"),
     "too_large": (413, "The request body is over 64 KiB.", "請求內容超過 64 KiB。"),
+    "headers_too_large": (431, "The request's headers are over 32 KiB.", "請求標頭超過 32 KiB。"),
     "rate_limited": (429, "Too many requests; wait and try again.", "請求過多，請稍後再試。"),
     "in_progress": (409, "The same request is still being handled; retry shortly.",
                     "相同的請求仍在處理中，請稍後重試。"),

@@ -1,9 +1,12 @@
 """Logging for every command: one JSON object a line on standard error (plain lines with
 `QUEUESERVER_LOG_FORMAT=plain`), credentials and personal data never in them.
 
-uvicorn logs each WebSocket's path with its query string, where a display's `?token=` rides:
-the filter below masks it before any handler writes the line. Each line of a request carries its
-request id (`X-Request-ID`, echoed back), so one request's lines can be found together.
+uvicorn logs each WebSocket's path with its raw query string, where a display's `?token=` rides
+(and an HTTP access line would too): the filter below masks every secret parameter before any
+handler writes the line. It reads a query as the server does, by each parameter's decoded name,
+so `?%74oken=`, which Starlette takes as `token`, is masked as well. Each line of a request
+carries its request id (`X-Request-ID`, echoed back), so one request's lines can be found
+together.
 """
 
 from __future__ import annotations
@@ -15,17 +18,54 @@ import logging
 import os
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
-_SECRET_QUERY = re.compile(r"((?:token|after_token|password)=)[^&\s\"]+")
+# Query parameters whose value is a secret, by decoded name (compared in lower case).
+SECRET_PARAMS = frozenset({"token", "after_token", "password"})
+# A query string inside a line: from "?" to the first space, quote or end. uvicorn writes the
+# raw query (a quote in it arrives as %22), so nothing of it is left out.
+_QUERY = re.compile(r"\?([^\s\"'<>]+)")
+# The same names written out in plain text anywhere else in a line.
+_SECRET_TEXT = re.compile(r"((?:token|after_token|password)=)[^&;\s\"]+")
+MASK = "***"
+
+
+def redact_query(query: str) -> str:
+    """A raw query string with the value of every secret parameter masked. Parameters are split
+    on `&` and `;` and their names percent- and plus-decoded, as a server reads them, so no
+    spelling of `token` that the server would accept escapes."""
+    parts = re.split(r"([&;])", query)
+    for i in range(0, len(parts), 2):
+        name, eq, _value = parts[i].partition("=")
+        if eq and unquote_plus(name).strip().lower() in SECRET_PARAMS:
+            parts[i] = f"{name}={MASK}"
+    return "".join(parts)
+
+
+def redact(text: str) -> str:
+    """A log text with every secret in a query string (and any plain `token=…`) masked."""
+    if "?" in text:
+        text = _QUERY.sub(lambda m: "?" + redact_query(m.group(1)), text)
+    return _SECRET_TEXT.sub(r"\1" + MASK, text)
 
 
 class RedactCredentials(logging.Filter):
+    """Masks secrets in whatever becomes the line: the message, its arguments (uvicorn passes
+    the path as one), `extra=` fields and an exception's text."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_SECRET_QUERY.sub(r"\1***", a) if isinstance(a, str) else a
-                                for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _SECRET_QUERY.sub(r"\1***", record.msg)
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v
+                           for k, v in record.args.items()}
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD and isinstance(value, str):
+                setattr(record, name, redact(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -57,7 +97,8 @@ class JsonLines(logging.Formatter):
             if name not in _STANDARD and not name.startswith("_"):
                 line[name] = value if isinstance(value, int | float | bool | None) else str(value)
         if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+            # The filter's masked text when it ran (it always does on our handlers).
+            line["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
 
 

@@ -7,31 +7,32 @@ appends the event together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 import redis.asyncio
 
 from queueserver.platform.clock import Clock, iso, ms
 from queueserver.platform.config import Centre, Config
 from queueserver.platform.errors import ApiError
+from queueserver.queue.models import Board, PhotoReceipt, Ticket
 from queueserver.rules import identity
+from queueserver.rules.vocab import CounterAction
 from queueserver.sounds.phrases import announcement_templates
-from queueserver.store import keys
-from queueserver.store.lua import AsyncScripts
+from queueserver.store import idempotency, keys, lua
+from queueserver.store.idempotency import Idem
 
 if TYPE_CHECKING:
     from queueserver.sounds.announcer import Announcer
 
 CHIME_URL = "/sounds/chime.wav"
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Idem:
-    """Where a script stores its answer for an `Idempotency-Key`."""
-
-    key: str
-    fp: str
+def typed(value: Any, model: type[T]) -> T:
+    """A script's answer read into its model."""
+    return msgspec.convert(value, model)
 
 
 class Centres:
@@ -43,9 +44,11 @@ class Centres:
         self.r = r
         self.clock = clock
         self.secret = secret
-        self.scripts = AsyncScripts(r)
+        self.scripts = lua.AsyncScripts(r)
         # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
         self.announcer = announcer
+        # Each centre's day declared (its date, its keys), for the scripts of that day.
+        self._days: dict[str, tuple[str, lua.Declared]] = {}
 
     def centre(self, centre_id: str) -> Centre:
         centre = self.config.centre(centre_id)
@@ -61,26 +64,49 @@ class Centres:
     def _context(self, centre: Centre, by: str, idem: Idem | None,
                  **extra: Any) -> dict[str, Any]:
         now = self.clock.now()
+        date = now.date().isoformat()
         return {
-            "prefix": keys.centre_prefix(centre.id),
-            "date": now.date().isoformat(),
+            "ticket_prefix": keys.ticket(centre.id, date, ""),
+            "date": date,
             "now_iso": iso(now),
             "now_ms": ms(now),
             "now_minutes": now.hour * 60 + now.minute,
             "by": by,
             "counters": {str(c.number): list(c.services) for c in centre.counters},
             "default_service_s": centre.default_service_minutes * 60,
-            "idem": {"key": idem.key, "fp": idem.fp} if idem else None,
+            "idem_fp": idem.fp if idem else None,
+            "idem_kept_s": idempotency.KEPT_S,
             **extra,
         }
 
     async def _run(self, name: str, centre: Centre, by: str, idem: Idem | None,
-                   keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
-        ctx = self._context(centre, by, idem, **extra)
-        return await self.scripts(name, [keys.events(centre.id), *(keys_ or [])], [ctx, *args])
+                   keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
+        """Run a script with the centre's context and its keys: the centre's day, the ticket
+        the request names (`ticket=`), the Idempotency-Key's record and `keys_`."""
+        # A record outside the centre's slot (a route without a centre, as the kiosks') is kept
+        # by the route after the script (api/base.py): a script touches one slot.
+        kept = idem if idem is not None and idem.centre == centre.id else None
+        ctx = self._context(centre, by, kept, **extra)
+        date = ctx["date"]
+        named: dict[str, str | Mapping[str, str]] = dict(keys_ or {})
+        if isinstance(extra.get("ticket"), str):
+            named["ticket"] = keys.ticket(centre.id, date, extra["ticket"])
+        if kept is not None:
+            named["idempotency"] = kept.key
+        names, ctx["keys"] = lua.declare(named, self._day(centre, date))
+        return await self.scripts(name, names, [ctx, *args])
+
+    def _day(self, centre: Centre, date: str) -> lua.Declared:
+        """The keys of the centre's day (keys.centre_day), declared once a day."""
+        known = self._days.get(centre.id)
+        if known is None or known[0] != date:
+            known = self._days[centre.id] = (date, lua.declare(keys.centre_day(
+                centre.id, date, [c.number for c in centre.counters],
+                [s.code for s in centre.services])))
+        return known[1]
 
     async def run_script(self, name: str, centre: Centre, by: str, idem: Idem | None,
-                         keys_: list[str] | None = None, *args: Any, **extra: Any) -> Any:
+                         keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
         """For the operations kept in other modules (counter service, collection): one script
         with the centre's context (date, time, who acts, the Idempotency-Key's record)."""
         return await self._run(name, centre, by, idem, keys_, *args, **extra)
@@ -88,18 +114,17 @@ class Centres:
     # --- photo booth -------------------------------------------------------------------------
 
     async def register_photo(self, centre_id: str, barcode: str, by: str,
-                             idem: Idem | None) -> dict[str, Any]:
+                             idem: Idem | None) -> PhotoReceipt:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run(
-            "photo_register", centre, by, idem, [keys.photo_receipt(centre.id, barcode)],
-            barcode)
-        return result
+        return typed(await self._run(
+            "photo_register", centre, by, idem,
+            {"photo_receipt": keys.photo_receipt(centre.id, barcode)}, barcode), PhotoReceipt)
 
     # --- inquiry desk ------------------------------------------------------------------------
 
     async def check_in(self, centre_id: str, booking_ref: str, id_number: str,
                        photo_barcode: str, priority: bool, override: bool, by: str,
-                       idem: Idem | None) -> dict[str, Any]:
+                       idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
         holder: str | None = await self.r.hget(keys.booking_index(), booking_ref)  # type: ignore[assignment]
         if holder is None:
@@ -111,9 +136,10 @@ class Centres:
                 raise ApiError("booking_not_found")
             raise ApiError("booking_cancelled" if status == "cancelled" else "wrong_centre")
         priority_service = centre.priority_service
-        result: dict[str, Any] = await self._run(
+        result = await self._run(
             "checkin", centre, by, idem,
-            [keys.booking(centre.id, booking_ref), keys.photo_receipt(centre.id, photo_barcode)],
+            {"booking": keys.booking(centre.id, booking_ref),
+             "photo_receipt": keys.photo_receipt(centre.id, photo_barcode)},
             id_hash=identity.hashes(self.secret, id_number), override=override,
             arrival_before=centre.arrival_before_minutes,
             arrival_after=centre.arrival_after_minutes,
@@ -122,81 +148,77 @@ class Centres:
             priority_service=priority_service.code if priority_service else None,
             priority=priority,
         )
-        return result
+        return typed(result, Ticket)
 
     async def requeue(self, centre_id: str, number: str, by: str,
-                      idem: Idem | None) -> dict[str, Any]:
+                      idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run("requeue", centre, by, idem, ticket=number)
-        return result
+        return typed(await self._run("requeue", centre, by, idem, ticket=number), Ticket)
 
-    async def ticket(self, centre_id: str, number: str) -> dict[str, Any]:
+    async def ticket(self, centre_id: str, number: str) -> Ticket:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run("ticket_get", centre, "", None, ticket=number)
-        return result
+        return typed(await self._run("ticket_get", centre, "", None, ticket=number), Ticket)
 
     # --- counters ----------------------------------------------------------------------------
 
-    async def counter_state(self, centre_id: str, number: int, action: str, by: str,
-                            idem: Idem | None) -> dict[str, Any] | None:
+    async def counter_state(self, centre_id: str, number: int, action: CounterAction, by: str,
+                            idem: Idem | None) -> Ticket | None:
         centre = self.centre(centre_id)
-        result: dict[str, Any] | None = await self._run(
-            "counter_state", centre, by, idem, None, action,
-            counter=self.counter(centre, number))
-        return result
+        result = await self._run("counter_state", centre, by, idem, None, action,
+                                 counter=self.counter(centre, number))
+        return None if result is None else typed(result, Ticket)
 
     async def _announcement(self, centre: Centre, number: int, recall: bool) -> dict[str, Any]:
         texts = announcement_templates(number, centre.announcement_languages, recall=recall)
         voices = await self.announcer.voices(centre, number, recall) if self.announcer else []
         return {"texts": texts, "clips": [CHIME_URL], "voices": voices}
 
-    def _announced(self, centre: Centre, result: dict[str, Any] | None,
+    def _announced(self, centre: Centre, result: Ticket | None,
                    announcement: dict[str, Any]) -> None:
         if self.announcer and result:
-            self.announcer.called(centre, result["number"], announcement["voices"])
+            self.announcer.called(centre, result.number, announcement["voices"])
 
     async def call(self, centre_id: str, number: int, ticket: str | None, by: str,
-                   idem: Idem | None) -> dict[str, Any] | None:
+                   idem: Idem | None) -> Ticket | None:
         centre = self.centre(centre_id)
         announcement = await self._announcement(centre, self.counter(centre, number), False)
-        result: dict[str, Any] | None = await self._run(
-            "call", centre, by, idem, None, counter=number, ticket=ticket, **announcement)
+        called = await self._run("call", centre, by, idem, None, counter=number, ticket=ticket,
+                                 **announcement)
+        result = None if called is None else typed(called, Ticket)
         self._announced(centre, result, announcement)
         return result
 
     async def recall(self, centre_id: str, number: int, by: str,
-                     idem: Idem | None) -> dict[str, Any]:
+                     idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
         announcement = await self._announcement(centre, self.counter(centre, number), True)
-        result: dict[str, Any] = await self._run(
-            "recall", centre, by, idem, None, counter=number, **announcement)
+        result = typed(await self._run(
+            "recall", centre, by, idem, None, counter=number, **announcement), Ticket)
         self._announced(centre, result, announcement)
         return result
 
     async def no_show(self, centre_id: str, number: int, by: str,
-                      idem: Idem | None) -> dict[str, Any]:
+                      idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
-        result: dict[str, Any] = await self._run(
-            "no_show", centre, by, idem, None, counter=self.counter(centre, number))
-        return result
+        return typed(await self._run(
+            "no_show", centre, by, idem, None, counter=self.counter(centre, number)), Ticket)
 
     async def transfer(self, centre_id: str, number: int, service: str, by: str,
-                       idem: Idem | None) -> dict[str, Any]:
+                       idem: Idem | None) -> Ticket:
         centre = self.centre(centre_id)
         if centre.service(service) is None:
             raise ApiError("not_found", message_en=f"Unknown service {service!r}.")
-        result: dict[str, Any] = await self._run(
+        return typed(await self._run(
             "transfer", centre, by, idem, None, counter=self.counter(centre, number),
-            service=service)
-        return result
+            service=service), Ticket)
 
     # --- hall display ------------------------------------------------------------------------
 
-    async def board(self, centre_id: str) -> dict[str, Any]:
+    async def board(self, centre_id: str) -> Board:
         centre = self.centre(centre_id)
         board: dict[str, Any] = await self._run(
             "board", centre, "", None, services=[s.code for s in centre.services])
         for name in ("now_serving", "recent_calls", "counters"):
             if board[name] == {}:
                 board[name] = []
-        return {"centre": centre.id, **board}
+        return typed({"centre": centre.id, **board}, Board)

@@ -1,2 +1,2 @@
-"""The centre's rules as pure functions, standard library only: identity numbers, ticket and
-receipt numbering, working days."""
+"""The centre's rules as pure functions, standard library only: the vocabularies, identity
+numbers, ticket and receipt numbering, working days."""

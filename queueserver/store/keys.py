@@ -4,9 +4,16 @@ A centre's keys carry the centre in a hash tag (`qs:{wan-chai}:...`) so each Lua
 one slot and runs unchanged on Redis Cluster. Keys that belong to no centre start `qs:` and
 have no tag; Python reads them before it calls a centre's script. `tests/test_keys.py` pins
 the exact strings.
+
+Scripts build no key name: each gets the keys it touches in `KEYS` (see `lua.declare`). Where
+a script finds a key only while it runs (a counter's current ticket, the booking a ticket names),
+it gets that family's prefix instead: the function here called with an empty last part, as
+`ticket(centre, date, "")`, to which the script appends what it read.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 PREFIX = "qs"
 
@@ -137,6 +144,25 @@ def booking_requests(centre: str, ref: str) -> str:
 def restore_check(centre: str) -> str:
     """Where a restore tries each backed-up key before it deletes anything (then removed)."""
     return f"{_c(centre)}:restore-check"
+
+
+def centre_day(centre: str, date: str, counters: Sequence[int],
+               services: Sequence[str]) -> dict[str, str | dict[str, str]]:
+    """The keys of a centre's day that the ticket and counter scripts touch, directly or through
+    the shared helpers (a ticket's position and wait estimate, a counter's state): by the name
+    of their function here, counters by number and services by code."""
+    return {
+        "events": events(centre),
+        "day_tickets": day_tickets(centre, date),
+        "recent_calls": recent_calls(centre, date),
+        "payments": payments(centre, date),
+        "counter": {str(n): counter(centre, n) for n in counters},
+        "counter_service_times": {str(n): counter_service_times(centre, n) for n in counters},
+        "queue": {s: queue(centre, date, s) for s in services},
+        "service_times": {s: service_times(centre, s) for s in services},
+        "sequence": {s: sequence(centre, date, s) for s in services},
+    }
+
 
 # --- a centre's appointments (CONTRACT §11: the booking platform) -----------------------------
 
@@ -298,6 +324,12 @@ def login_failures_user(name: str) -> str:
 
 def login_failures_address(address: str) -> str:
     return f"{PREFIX}:login-failures:addr:{address}"
+
+
+def login_failures_device(device_hash: str) -> str:
+    """Failed logins from one browser trusted for a login (its device cookie), which are
+    counted apart from the login's own so that strangers cannot lock that browser out."""
+    return f"{PREFIX}:login-failures:device:{device_hash}"
 
 
 def lookup_failures(credential_id: str) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import msgspec
 import redis
 import redis.asyncio
 
@@ -43,8 +45,10 @@ def source(name: str) -> str:
     return "\n".join([lib, model, *helpers, own])
 
 
-def decode(raw: Any) -> Any:
-    result = json.loads(raw)
+def decode(raw: str | bytes) -> Any:
+    """A script's answer: its `ok` value (Any: each script's own; the caller reads it into its
+    model), or its refusal raised as an `ApiError`."""
+    result = msgspec.json.decode(raw)
     if isinstance(result, dict) and "error" in result:
         extra = {k: v for k, v in result.items() if k not in ("error", "status", "because")}
         # `because` words a general code for one case: `forbidden` because `served_elsewhere`.
@@ -53,6 +57,34 @@ def decode(raw: Any) -> Any:
                        message_en=wording[1] if wording else None,
                        message_zh=wording[2] if wording else None)
     return result["ok"] if isinstance(result, dict) and "ok" in result else result
+
+
+# A script's keys by name: a key, or a group of keys by part (a counter's number, a service's code).
+Named = Mapping[str, str | Mapping[str, str]]
+
+
+# A script's KEYS, and where each name lies in them.
+Declared = tuple[list[str], dict[str, int | dict[str, int]]]
+
+
+def declare(named: Named, after: Declared | None = None) -> Declared:
+    """A script's `KEYS` and where each name lies in them: the context's `keys`, from which
+    `_lib.lua` makes `K` (`K.events`, `K.queue[code]`), so a script reads its keys and builds
+    none, and every key it touches is declared (Redis Cluster routes and checks by them).
+    `after`: keys declared already (a centre's day, kept between calls), which it extends."""
+    names = list(after[0]) if after else []
+    at = dict(after[1]) if after else {}
+    for name, value in named.items():
+        if isinstance(value, str):
+            names.append(value)
+            at[name] = len(names)
+        else:
+            group: dict[str, int] = {}
+            at[name] = group
+            for part, key in value.items():
+                names.append(key)
+                group[part] = len(names)
+    return names, at
 
 
 def _args(args: list[Any]) -> list[Any]:

@@ -27,6 +27,7 @@ from queueserver.auth import credentials as auth
 from queueserver.bookings.store import Booking, BookingStore
 from queueserver.platform import runtime
 from queueserver.platform.config import Centre, Config
+from queueserver.rules.vocab import DeclineReason, EventType, PaymentMethod
 from queueserver.tools import simulation
 from queueserver.tools.simulation import Outcome, Tally, Visit
 
@@ -148,14 +149,14 @@ class Day:
     async def serve(self, http: httpx.AsyncClient, number: str, v: Visit) -> None:
         t = f"/tickets/{number}"
         if v.declined:
-            await self.post(http, t + "/decline", {"reason": "documents_missing",
+            await self.post(http, t + "/decline", {"reason": DeclineReason.DOCUMENTS_MISSING,
                                                    "note": "simulated"})
             self.tally.outcomes[number].declined = True
             self.tally.outcomes[number].ended = self.server_now()
             return
         await self.post(http, t + "/acceptance")
         fee = self.config.fees[v.application_type]
-        await self.post(http, t + "/payment", {"method": "cash", "amount_hkd": fee})
+        await self.post(http, t + "/payment", {"method": PaymentMethod.CASH, "amount_hkd": fee})
         answer = await self.post(http, t + "/receipt")
         if answer.status_code != 201:
             self.tally.errors.append(f"receipt {number}: {answer.text[:120]}")
@@ -170,10 +171,11 @@ class Day:
                 event = json.loads(raw)
                 self.tally.events += 1
                 kind = event.get("type")
-                if kind in ("ticket.issued", "ticket.requeued", "ticket.transferred"):
+                if kind in (EventType.TICKET_ISSUED, EventType.TICKET_REQUEUED,
+                            EventType.TICKET_TRANSFERRED):
                     self.wake.set()
                     self.wake.clear()
-                elif kind == "ticket.called":
+                elif kind == EventType.TICKET_CALLED:
                     # A call may come before its check-in's answer: joined up at the end.
                     self.called.setdefault(event["data"]["ticket"], _parse(event["at"]))
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queueserver.rules import identity
+from queueserver.rules.vocab import ApplicationType
 
 SLOT_MINUTES = 30
 NO_SHOW_SHARE = 0.10
@@ -25,7 +26,8 @@ DECLINE_SHARE = 0.03
 SERVICE_MEAN_MINUTES = 6.0
 SERVICE_SIGMA = 0.5
 # The booking mix: most come to renew.
-TYPE_WEIGHTS = {"first": 0.35, "renewal": 0.55, "reissue_lost": 0.05, "reissue_damaged": 0.05}
+TYPE_WEIGHTS = {ApplicationType.FIRST: 0.35, ApplicationType.RENEWAL: 0.55,
+                ApplicationType.REISSUE_LOST: 0.05, ApplicationType.REISSUE_DAMAGED: 0.05}
 # The accuracy target's band: an estimate within this many minutes of the wait counts as right.
 WITHIN_MINUTES = 5
 
@@ -34,7 +36,7 @@ WITHIN_MINUTES = 5
 class Visit:
     ref: str
     id_number: str
-    application_type: str
+    application_type: ApplicationType
     slot: dt.datetime
     arrives: dt.datetime | None  # None: a no-show (never comes)
     priority: bool

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import redis.asyncio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from queueserver.appointments.service import Appointments
@@ -21,7 +21,7 @@ from queueserver.operations import metrics
 from queueserver.platform import config as config_mod
 from queueserver.platform import connections, runtime
 from queueserver.platform.clock import Clock, from_environment
-from queueserver.platform.errors import ApiError
+from queueserver.platform.errors import Answer, ApiError
 from queueserver.queue.tickets import Centres
 from queueserver.sounds.announcer import Announcer
 from queueserver.web.api import (
@@ -40,7 +40,7 @@ from queueserver.web.api import (
     staff,
 )
 from queueserver.web.api import bookings as booking_routes
-from queueserver.web.api.base import error_response
+from queueserver.web.api.base import Read, error_response, reply
 from queueserver.web.headers import SecurityHeaders
 from queueserver.web.middleware import BodyLimit, Errors
 
@@ -57,12 +57,18 @@ class State(TypedDict):
     appointments: Appointments
 
 
-async def healthz(request: Request) -> JSONResponse:
+class Health(Answer, frozen=True):
+    """`ok`, or `unavailable` (with 503) when Redis cannot be reached."""
+
+    status: Literal["ok", "unavailable"]
+
+
+async def healthz(request: Request) -> Health | Response:
     try:
         await connections.check(request.state.redis)
     except connections.UNAVAILABLE:
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+        return reply(Health, Health("unavailable"), status=503)
+    return Health("ok")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -92,7 +98,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
             await r.aclose()
 
     routes: list[Any] = [
-        Route("/healthz", healthz, methods=["GET"]),
+        Read("/healthz", healthz, Health, statuses=(200, 503)).route(),
         *queue.routes,
         *booking_routes.routes,
         *appointments.routes,

@@ -2,20 +2,80 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from queueserver.platform import logs, runtime
 from queueserver.platform.config import Config
+from queueserver.platform.errors import ApiError
 
 # On SIGTERM, requests in flight get this long to finish (a Redis pool wait is 10 s) before
 # they are cancelled; WebSockets are closed with 1012 at once (uvicorn does that).
 GRACEFUL_SHUTDOWN_S = 30
+# A request's head (request line and headers) may be this large: nginx's default
+# (`large_client_header_buffers 4 8k`), so what passes nginx passes here. Ours are well under
+# 2 KiB (the cookies included).
+MAX_HEAD_BYTES = 32 * 1024
+
+log = logging.getLogger("queueserver")
+
+
+class BoundedHead(HttpToolsProtocol):
+    """uvicorn's httptools protocol (the fast one) with a bound on a request's head: llhttp keeps
+    a header's bytes until the header ends, however long, so one connection could otherwise
+    fill the memory. (h11 has `h11_max_incomplete_event_size`, at many times the cost per
+    request.) While a head is unfinished the parser is fed no more than the bound leaves room
+    for; a head still unfinished past it is answered 431 in the contract's shape and the
+    connection closed. (A head that follows another request's body in the same read is bounded
+    by that read alone: only pipelining clients send one, and no screen does.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0
+        self._in_head = True   # a connection opens with a head
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True   # what comes next on this connection is the next request's head
+
+    def data_received(self, data: bytes) -> None:
+        while data and self._in_head:
+            room = MAX_HEAD_BYTES - self._head_bytes + 1
+            piece, data = data[:room], data[room:]
+            self._head_bytes += len(piece)
+            super().data_received(piece)
+            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                return   # refused as malformed, or now a WebSocket (as uvicorn does at once)
+            if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse()
+                return
+        if data:
+            super().data_received(data)
+
+    def _refuse(self) -> None:
+        self._in_head = False
+        log.warning("refused a request whose head is over %d bytes", MAX_HEAD_BYTES)
+        body = json.dumps(ApiError("headers_too_large").body()).encode()
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body)
+        self.transport.close()
 
 
 def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
@@ -29,7 +89,7 @@ def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
     # Access logs would carry query strings (display tokens); the app logs what it needs.
     options = {"host": host, "port": port, "access_log": False, "ws_ping_interval": 20.0,
                "ws_ping_timeout": 20.0, "proxy_headers": True, "log_config": logs.config(),
-               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
+               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S, "http": BoundedHead}
     if workers <= 1:
         from queueserver.web.app import create_app
 

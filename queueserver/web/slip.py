@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeVar
 
 import barcode
 from barcode.writer import SVGWriter
@@ -15,6 +18,7 @@ from markupsafe import Markup
 
 from queueserver.platform.config import Centre
 from queueserver.rules import numbering
+from queueserver.rules.vocab import APPLICATION_TYPE_WORDS, PAYMENT_METHOD_WORDS
 from queueserver.web import templating
 
 # Two dots of a 203-dpi thermal head (three at 300 dpi): whole dots keep the bars sharp.
@@ -25,16 +29,9 @@ QUIET_ZONE_MM = 10 * MODULE_MM
 # SVG's user unit is the CSS pixel, 96 an inch.
 SVG_UNITS_PER_MM = 96 / 25.4
 
-APPLICATION_TYPES = {
-    "first": ("首次申請", "First application"),
-    "renewal": ("換發", "Renewal"),
-    "reissue_lost": ("補發（遺失）", "Replacement (lost)"),
-    "reissue_damaged": ("補發（損毀）", "Replacement (damaged)"),
-}
-METHODS = {"cash": ("現金", "Cash"), "eps": ("易辦事", "EPS"), "octopus": ("八達通", "Octopus"),
-           "card": ("信用卡", "Card")}
 _STYLE_FILL = re.compile(r'style="fill:\s*([a-z]+);?"')
 _SIZE_MM = re.compile(r'<svg [^>]*width="([0-9.]+)mm" height="([0-9.]+)mm"')
+E = TypeVar("E", bound=StrEnum)
 WEEKDAYS = [("一", "Mon"), ("二", "Tue"), ("三", "Wed"), ("四", "Thu"), ("五", "Fri"),
             ("六", "Sat"), ("日", "Sun")]
 
@@ -61,6 +58,12 @@ def barcode_svg(text: str) -> Markup:
     return Markup(out)
 
 
+def _words(table: Mapping[E, tuple[str, str]], value: str | None) -> tuple[str, str]:
+    """A stored value's words (a member of a StrEnum is equal to its value); none for a
+    receipt that lacks it."""
+    return next((words for member, words in table.items() if member == value), ("", ""))
+
+
 def render(centre: Centre, receipt: dict[str, str]) -> str:
     due = dt.date.fromisoformat(receipt["collection_date"])
     return templating.render(
@@ -73,8 +76,8 @@ def render(centre: Centre, receipt: dict[str, str]) -> str:
         weekday=WEEKDAYS[due.weekday()],
         accepted_on=receipt.get("date", ""),
         acceptance_no=receipt.get("acceptance_no", ""),
-        application_type=APPLICATION_TYPES.get(receipt.get("application_type", ""), ("", "")),
+        application_type=_words(APPLICATION_TYPE_WORDS, receipt.get("application_type")),
         amount_hkd=receipt.get("amount_hkd", ""),
-        method=METHODS.get(receipt.get("method", ""), ("", "")),
+        method=_words(PAYMENT_METHOD_WORDS, receipt.get("method")),
         surrender=receipt.get("surrender") == "1",
     )

@@ -4,6 +4,7 @@ revocation, the failed-login limit, and the security headers on every answer."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -11,11 +12,12 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-from conftest import bearer
+from conftest import MORNING, bearer
 from starlette.testclient import TestClient
 
 from queueserver.auth import users
 from queueserver.auth.credentials import Role
+from queueserver.platform.clock import Clock
 from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
@@ -180,16 +182,18 @@ def test_security_headers_on_pages_and_api(client: TestClient, tokens: dict[str,
     assert client.get("/sounds/chime.wav").headers["cache-control"].startswith("public")
 
 
-def test_pages_carry_no_inline_script_or_style(client: TestClient,
+def test_pages_carry_no_inline_script_or_style(client: TestClient, redis_url: str,
                                                tokens: dict[str, str]) -> None:
+    # The device pages by their `?token=`, the staff pages signed in (CONTRACT §5).
+    make_user(redis_url, "sue", Role.SUPERVISOR)
     pages = [f"/display/wan-chai?token={tokens['display']}",
-             f"/kiosk/wan-chai?token={tokens['kiosk']}",
-             f"/photo/wan-chai?token={tokens['photo']}",
-             f"/desk/wan-chai?token={tokens['desk']}",
-             f"/counter/wan-chai/1?token={tokens['clerk']}",
-             f"/admin?token={tokens['admin']}", "/login"]
-    for path in pages:
-        html = client.get(path).text
+             f"/kiosk/wan-chai?token={tokens['kiosk']}", "/login"]
+    staff_pages = ["/photo/wan-chai", "/desk/wan-chai", "/counter/wan-chai/1", "/admin", "/"]
+    assert sign_in(client, "sue").status_code == 303
+    for path in pages + staff_pages:
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 200, path
+        html = answer.text
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
         assert " style=" not in html and "<style" not in html, path
         assert not re.search(r"\son[a-z]+=", html), path
@@ -233,3 +237,64 @@ def test_a_form_with_too_many_fields_is_refused_not_crashed_on(client: TestClien
     answer = client.post("/login", content=body, follow_redirects=False,
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 403
+
+
+def test_a_device_cookie_is_for_its_own_login_and_lapses(client: TestClient, clerk: str,
+                                                          r: redis.Redis, redis_url: str,
+                                                          clock: Clock) -> None:
+    """The browser's device cookie lets it past its login's lockout (strangers' failures on the
+    name) for DEVICE_TTL_S after its last sign-in, for that login only, and not once the login
+    has been revoked and made anew under the same name."""
+    make_user(redis_url, "bob", Role.CLERK, counter=2)
+    assert sign_in(client, clerk).status_code == 303
+    device = client.cookies.get(users.DEVICE_COOKIE, path="/login")
+    assert device
+    client.cookies.delete(users.COOKIE)
+
+    def lock(name: str) -> None:   # as after ten strangers' failures on the name
+        r.set(keys.login_failures_user(name), users.MAX_FAILURES, ex=users.FAILURE_WINDOW_S)
+
+    lock(clerk)
+    lock("bob")
+    assert sign_in(client, clerk).status_code == 303
+    client.cookies.delete(users.COOKIE)
+    assert sign_in(client, "bob").status_code == 429   # amy's browser is not bob's
+    device = client.cookies.get(users.DEVICE_COOKIE, path="/login")
+    assert device and device.count("|") == 0   # one entry, renewed, not repeated
+    # A month without signing in and the browser is a stranger again.
+    clock.set(clock.now() + dt.timedelta(seconds=users.DEVICE_TTL_S + 60))
+    assert sign_in(client, clerk).status_code == 429
+    clock.set(MORNING)
+    assert sign_in(client, clerk).status_code == 303
+    client.cookies.delete(users.COOKIE)
+    # A login revoked and made again under its name starts with no trusted browsers.
+    asyncio.run(_revoke_and_remake(redis_url, clerk))
+    lock(clerk)
+    assert sign_in(client, clerk).status_code == 429
+
+
+async def _revoke_and_remake(redis_url: str, name: str) -> None:
+    r = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await users.revoke_user(r, name)
+        await users.create_user(r, name, PASSWORD, Role.CLERK, "wan-chai", 1)
+    finally:
+        await r.aclose()
+
+
+def test_a_session_started_while_its_login_is_revoked_does_not_survive(
+        client: TestClient, clerk: str, redis_url: str, r: redis.Redis) -> None:
+    """The password is checked, then the login is revoked, then the session is written (two
+    requests on two processes can fall that way): the session must not be left working."""
+    async def race() -> Any:
+        ar = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            cred = await users.authenticate(ar, clerk, PASSWORD)
+            assert cred is not None
+            assert await users.revoke_user(ar, clerk)
+            return await users.start_session(ar, b"test-secret", cred)
+        finally:
+            await ar.aclose()
+
+    assert asyncio.run(race()) is None
+    assert list(r.scan_iter("qs:session:*")) == [] and not r.exists(keys.user_sessions(clerk))

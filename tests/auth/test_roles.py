@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from conftest import bearer, everything_in
@@ -81,9 +82,39 @@ def test_a_revoked_token_is_refused_on_the_next_request(
         client: TestClient, r: Any) -> None:
     token, cred = auth.create_token(r, auth.Role.DISPLAY, "wan-chai", name="hall-tv-1")
     assert client.get(C + "/board", headers=bearer(token)).status_code == 200
+    # The display's page takes it in the URL (CONTRACT §5), so it is refused there too.
+    assert client.get("/display/wan-chai", params={"token": token}).status_code == 200
     assert auth.revoke_token(r, "hall-tv-1")
     assert client.get(C + "/board", headers=bearer(token)).status_code == 401
-    assert client.get(C + "/board", params={"token": token}).status_code == 401
+    assert client.get("/display/wan-chai", params={"token": token}).status_code == 401
+
+
+def test_a_token_in_the_url_opens_only_the_display_and_kiosk_pages(
+        client: TestClient, tokens: dict[str, str], r: Any) -> None:
+    """CONTRACT §5: `?token=` is for the display and kiosk pages and the WebSocket only. A
+    supervisor's token in any other URL is not looked at: it creates no credential and opens no
+    staff page, and the redirect to /login does not carry it along."""
+    sup = tokens["supervisor"]
+    before = set(r.hkeys(keys.token_names()))
+    made = client.post("/api/v1/tokens", params={"token": sup},
+                       json={"role": "display", "centre": "wan-chai", "name": "sneaked-in"})
+    assert made.status_code == 401 and made.json()["error"]["code"] == "unauthenticated"
+    assert set(r.hkeys(keys.token_names())) == before
+    assert client.get(C + "/board", params={"token": sup}).status_code == 401
+    # Decoded names count as well: Starlette reads `%74oken` as `token`.
+    assert client.get(C + "/board?%74oken=" + sup).status_code == 401
+    for page in ("/admin", "/desk/wan-chai", "/counter/wan-chai/1", "/photo/wan-chai"):
+        answer = client.get(page, params={"token": sup, "lang": "en"}, follow_redirects=False)
+        assert answer.status_code == 303, page
+        assert answer.headers["location"] == "/login?next=" + quote(f"{page}?lang=en", safe="/")
+        assert sup not in answer.headers["location"]
+    sneaky = client.get("/admin?%74oken=" + sup, follow_redirects=False)
+    assert sneaky.headers["location"] == "/login?next=/admin"
+    # Where the contract allows it, the same token works.
+    assert client.get("/display/wan-chai", params={"token": sup}).status_code == 200
+    assert client.get("/kiosk/wan-chai", params={"token": tokens["kiosk"]}).status_code == 200
+    with client.websocket_connect(f"/ws/centres/wan-chai/events?%74oken={sup}") as ws:
+        assert ws.receive_json()["type"] == "board"
 
 
 def test_tokens_are_stored_hashed(client: TestClient, tokens: dict[str, str], r: Any) -> None:

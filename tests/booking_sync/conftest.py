@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from feed_server import FeedServer
 
@@ -20,4 +20,4 @@ def feed_server() -> Iterator[FeedServer]:
 
 @pytest.fixture
 def feed_cfg(cfg: config.Config, feed_server: FeedServer) -> config.Config:
-    return dataclasses.replace(cfg, booking_feed=config.BookingFeed(feed_server.url()))
+    return msgspec.structs.replace(cfg, booking_feed=config.BookingFeed(feed_server.url()))

@@ -161,7 +161,7 @@ def test_a_body_cut_short_is_fetched_again(
 
 def test_the_platforms_credential_never_reaches_a_message(
         r: redis.Redis, cfg: Config, feed_server: FeedServer) -> None:
-    import dataclasses
+    import msgspec
 
     from queueserver.platform.config import BookingFeed
 
@@ -169,7 +169,7 @@ def test_the_platforms_credential_never_reaches_a_message(
                                                                       "http://user:pw@")
     feed_server.queue("/export.json", Answer(500))
     with pytest.raises(rows.FileError) as failed:
-        Run(dataclasses.replace(cfg, booking_feed=BookingFeed(secret_url)), r,
+        Run(msgspec.structs.replace(cfg, booking_feed=BookingFeed(secret_url)), r,
             policy=Policy(attempts=1))
     assert "s3cret" not in str(failed.value) and "pw" not in str(failed.value)
     assert "/export.json" in str(failed.value)

@@ -130,8 +130,11 @@ def checked_in_more(r: redis.Redis, api: Api) -> list[str]:
 
 
 def test_the_photo_booth_registers_and_prints_a_barcode(
-        screens: Screens, r: redis.Redis, api: Api, device: Callable[[str], str]) -> None:
-    page = screens.open(f"/photo/wan-chai?token={device('photo')}")
+        screens: Screens, r: redis.Redis, api: Api, make_login: Callable[..., str]) -> None:
+    # The booth's PC signs in with a photo login (a token in its URL is for displays and
+    # kiosks only, CONTRACT §5).
+    make_login("booth", "photo")
+    page = sign_in(screens, "booth", "/photo/wan-chai")
     page.keyboard.type("PH-2026-0001")
     page.keyboard.press("Enter")
     page.wait_for_function("() => window.__slips === 1")
@@ -202,7 +205,8 @@ def test_screenshots_of_every_screen(
     for name, path in [("desk", "/desk/wan-chai"), ("counter", "/counter/wan-chai/1"),
                        ("admin", "/admin")]:
         shots[name] = screens.open(path, size, ctx)
-    shots["photo"] = screens.open(f"/photo/wan-chai?token={device('photo')}", size)
+    make_login("booth", "photo")
+    shots["photo"] = sign_in(screens, "booth", "/photo/wan-chai", size)
     shots["kiosk"] = screens.open(f"/kiosk/wan-chai?token={device('kiosk')}", size)
     shots["display"] = screens.open(f"/display/wan-chai?token={device('display')}", size)
     shots["login"] = screens.open("/login", size)

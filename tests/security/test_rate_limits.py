@@ -1,15 +1,19 @@
 """Rate limits (CONTRACT §5): a credential is never refused below 20 requests a second with
 bursts of 300, is refused with 429 `rate_limited` and `Retry-After` well beyond that, and failed
-logins are limited per address as well as per name, by the forwarded address behind a proxy."""
+logins are limited per address as well as per name, by the forwarded address behind a proxy,
+and a browser that signed in as a login before is not locked out by strangers' failures on its
+name."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
 
 import httpx
 import redis
+import redis.asyncio
 from conftest import Server, bearer
 from starlette.testclient import TestClient
 
@@ -94,3 +98,81 @@ def test_failed_logins_are_limited_per_forwarded_address(server: Server) -> None
         assert int(limited.headers["retry-after"]) > 0
         # The same name from another address is not held up by that address's failures.
         assert _sign_in(http, "someone-new", "203.0.113.6").status_code == 401
+
+
+PASSWORD = "correct horse battery"
+
+
+def _make_login(redis_url: str, name: str) -> None:
+    async def go() -> None:
+        r = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            await users.create_user(r, name, PASSWORD, auth.Role.CLERK, "wan-chai", 1)
+        finally:
+            await r.aclose()
+    asyncio.run(go())
+
+
+def _try(http: httpx.Client, name: str, password: str, address: str) -> httpx.Response:
+    """One sign-in through the form, from `address` (as nginx forwards it)."""
+    headers = {"X-Forwarded-For": address}
+    page = http.get("/login", headers=headers)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return http.post("/login", headers=headers, follow_redirects=False, data={
+        "username": name, "password": password, "csrf_token": found.group(1)})
+
+
+def test_strangers_who_lock_a_name_do_not_lock_out_its_own_browser(server: Server,
+                                                                   redis_url: str) -> None:
+    """OWASP's device cookie: ten failures on a name from anywhere lock the name, but a browser
+    that has signed in as that login before still gets in; a browser without the cookie (or
+    with a forged one) gets 429. The trusted browser's own failures, and its address's, still
+    count."""
+    _make_login(redis_url, "amy")
+    with httpx.Client(base_url=server.url, timeout=10) as amy:
+        first = _try(amy, "amy", PASSWORD, "198.51.100.7")
+        assert first.status_code == 303, first.text
+        set_cookie = [v for k, v in first.headers.multi_items()
+                      if k == "set-cookie" and v.startswith(users.DEVICE_COOKIE + "=")]
+        assert len(set_cookie) == 1
+        for attribute in ("HttpOnly", "Path=/login", f"Max-Age={users.DEVICE_TTL_S}"):
+            assert attribute in set_cookie[0], set_cookie
+        device = amy.cookies.get(users.DEVICE_COOKIE, path="/login")
+        assert device and "amy:" in device
+        amy.cookies.delete(users.COOKIE)
+
+        for i in range(users.MAX_FAILURES):   # strangers, each from an address of its own
+            with httpx.Client(base_url=server.url, timeout=10) as stranger:
+                assert _try(stranger, "amy", f"guess {i} guess", f"203.0.113.{i + 1}"
+                            ).status_code == 401
+        with httpx.Client(base_url=server.url, timeout=10) as other:
+            locked = _try(other, "amy", PASSWORD, "192.0.2.50")
+            assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+            # A device cookie with its signature changed is no device cookie.
+            forged = device[:-1] + ("0" if device[-1] != "0" else "1")
+            other.cookies.set(users.DEVICE_COOKIE, forged, path="/login")
+            assert _try(other, "amy", PASSWORD, "192.0.2.50").status_code == 429
+
+        again = _try(amy, "amy", PASSWORD, "198.51.100.7")
+        assert again.status_code == 303, again.text
+        assert amy.get("/", headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 200
+
+        # The cookie is not a licence to guess: its own failures lock it (from any address).
+        amy.cookies.delete(users.COOKIE)
+        for i in range(users.MAX_FAILURES):
+            assert _try(amy, "amy", "not my password", f"198.51.100.{20 + i}").status_code == 401
+        assert _try(amy, "amy", PASSWORD, "198.51.100.7").status_code == 429
+
+
+def test_a_trusted_browser_is_still_held_by_its_address(server: Server, redis_url: str) -> None:
+    _make_login(redis_url, "bea")
+    with httpx.Client(base_url=server.url, timeout=10) as bea:
+        assert _try(bea, "bea", PASSWORD, "198.51.100.8").status_code == 303
+        bea.cookies.delete(users.COOKIE)
+        with httpx.Client(base_url=server.url, timeout=10) as guesser:
+            for i in range(users.MAX_FAILURES):
+                assert _try(guesser, f"guess-{i}", "wrong password!", "198.51.100.8"
+                            ).status_code == 401
+        assert _try(bea, "bea", PASSWORD, "198.51.100.8").status_code == 429
+        assert _try(bea, "bea", PASSWORD, "198.51.100.9").status_code == 303

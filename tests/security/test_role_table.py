@@ -1,7 +1,11 @@
 """Every route of the app against every kind of caller, from ONE table written from CONTRACT §4
 (not from the code): each role of wan-chai, each role of another centre, no credential, a
-revoked token and a made-up one. A route the table does not name fails the test, so a new route
-cannot ship without saying who may use it."""
+revoked token and a made-up one; each token sent as a header and as `?token=` (which only the
+display and kiosk pages and the WebSocket take, CONTRACT §5), and each role signed in as a staff
+session. Where a route takes the acting counter in its body, the walk is made at the clerk's
+counter and at another. A route the table does not name fails the test, so a new route cannot
+ship without saying who may use it; a route the table marks unscoped must say how it keeps one
+centre out of another's data."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import redis
@@ -19,6 +24,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from queueserver.auth import credentials as auth
+from queueserver.auth import users
 
 C = "/api/v1/centres/wan-chai"
 ROLES = ("admin", "supervisor", "desk", "clerk", "display", "kiosk", "photo")
@@ -40,13 +46,16 @@ class Row:
     # Made again by the admin before each caller: what the route acts on (one caller's
     # success must not turn the next caller's answer into a 404).
     prepare: tuple[str, dict[str, Any]] | None = None
+    # The body may name the counter that acts (`"counter"`): a clerk bound to counter 1 may not
+    # name another.
+    acting: bool = False
 
 
 def row(method: str, template: str, allowed: set[str] | frozenset[str], path: str | None = None,
         body: dict[str, Any] | None = None, scoped: bool = True,
-        prepare: tuple[str, dict[str, Any]] | None = None) -> Row:
+        prepare: tuple[str, dict[str, Any]] | None = None, acting: bool = False) -> Row:
     concrete = path or template.replace("{centre}", "wan-chai").replace("{n:int}", "1")
-    return Row(method, template, concrete, frozenset(allowed), body, scoped, prepare)
+    return Row(method, template, concrete, frozenset(allowed), body, scoped, prepare, acting)
 
 
 AC = "/api/v1/centres/{centre}"
@@ -80,12 +89,13 @@ TABLE: list[Row] = [
     row("GET", AC + "/stats", MANAGE),
     row("GET", AC + "/stats.csv", MANAGE),
     row("GET", "/admin/{centre}/report", MANAGE),
-    row("POST", TK + "/acceptance", COUNTER, T1 + "/acceptance"),
-    row("POST", TK + "/decline", COUNTER, T1 + "/decline", {"reason": "not_eligible"}),
+    row("POST", TK + "/acceptance", COUNTER, T1 + "/acceptance", acting=True),
+    row("POST", TK + "/decline", COUNTER, T1 + "/decline", {"reason": "not_eligible"},
+        acting=True),
     row("POST", TK + "/payment", COUNTER, T1 + "/payment",
-        {"method": "cash", "amount_hkd": 100}),
+        {"method": "cash", "amount_hkd": 100}, acting=True),
     row("POST", TK + "/payment/void", MANAGE, T1 + "/payment/void", {"reason": "typo"}),
-    row("POST", TK + "/receipt", COUNTER, T1 + "/receipt"),
+    row("POST", TK + "/receipt", COUNTER, T1 + "/receipt", acting=True),
     row("GET", AC + "/takings", MANAGE),
     # {receipt} is a real receipt of wan-chai, so another centre's staff meet the centre check.
     row("GET", "/api/v1/receipts/{receipt_no}/slip", LOOK, "/api/v1/receipts/{receipt}/slip"),
@@ -134,7 +144,7 @@ TABLE: list[Row] = [
         "reason_zh": "維修"}),
     row("GET", "/login", ANYONE),
     # Signing in needs the login form's own CSRF pair, whatever token comes along
-    # (tests/tests/auth/test_logins.py walks the form).
+    # (tests/auth/test_logins.py walks the form).
     row("POST", "/login", set()),
     row("POST", "/logout", ANYONE),
     # The home page lists a staff session's screens; a bearer token is sent to sign in.
@@ -152,6 +162,8 @@ TABLE: list[Row] = [
     row("GET", "/static/counters", ANYONE, "/static/counters/counter.js"),
 ]
 WEBSOCKET = row("WS", "/ws/centres/{centre}/events", BOARD, "/ws/centres/wan-chai/events")
+# CONTRACT §5: the only pages a token may be given to in the URL (and the WebSocket).
+URL_TOKEN_PAGES = frozenset({"/display/{centre}", "/kiosk/{centre}"})
 
 
 def declared(app: Any) -> set[tuple[str, str]]:
@@ -190,12 +202,27 @@ def expected(entry: Row, callers: dict[str, str | None]) -> set[str]:
     return out
 
 
-def let_in(client: TestClient, entry: Row, token: str | None, admin: str) -> bool:
+def expected_in_url(entry: Row, callers: dict[str, str | None]) -> set[str]:
+    """Who gets in with the token as `?token=`: as with the header on the display and kiosk
+    pages; elsewhere nobody the route would not let in without any credential."""
+    if entry.allowed == ANYONE or entry.template in URL_TOKEN_PAGES:
+        return expected(entry, callers)
+    return set()
+
+
+def let_in(client: TestClient, entry: Row, token: str | None, admin: str,
+           in_url: bool = False, headers: dict[str, str] | None = None) -> bool:
+    """Whether the caller gets past the credential and role checks: its token as a header (or
+    `?token=` with `in_url`), or the `headers` of a signed-in browser."""
     if entry.prepare:
         made = client.post(entry.prepare[0], json=entry.prepare[1], headers=bearer(admin))
         assert made.status_code in (201, 409), made.text
-    headers = bearer(token) if token else {}
-    answer = client.request(entry.method, entry.path, json=entry.body, headers=headers,
+    path = entry.path
+    if token and in_url:   # added to the path's own query (httpx's params= would replace it)
+        path += ("&" if "?" in path else "?") + urlencode({"token": token})
+    if headers is None:
+        headers = bearer(token) if token and not in_url else {}
+    answer = client.request(entry.method, path, json=entry.body, headers=headers,
                             follow_redirects=False)
     assert answer.status_code < 500, (entry.path, answer.text)
     if answer.status_code in (401, 403):
@@ -214,13 +241,29 @@ def test_the_table_names_every_route(client: TestClient) -> None:
 @pytest.mark.parametrize("entry", TABLE, ids=[f"{e.method} {e.template}" for e in TABLE])
 def test_who_may_use_each_route(client: TestClient, callers: dict[str, str | None],
                                 entry: Row, tokens: dict[str, str],
-                                seed: Callable[..., Any]) -> None:
+                                seed: Callable[..., Any], r: redis.Redis) -> None:
     if "{receipt}" in entry.path:
         receipt = Path(client, tokens, seed).served()["receipt_no"]
         entry = replace(entry, path=entry.path.replace("{receipt}", receipt))
     allowed = {who for who, token in callers.items()
                if let_in(client, entry, token, tokens[A])}
     assert allowed == expected(entry, callers)
+    # The same tokens in the URL: only the display and kiosk pages look there.
+    in_url = {who for who, token in callers.items()
+              if let_in(client, entry, token, tokens[A], in_url=True)}
+    assert in_url == expected_in_url(entry, callers)
+    if entry.acting:
+        # At the clerk's own counter as without one; at another, the clerk (bound to counter
+        # 1) is refused and those who may act at any counter are not.
+        for counter, wanted in ((1, expected(entry, callers)),
+                                (2, expected(entry, callers) - {CL})):
+            at = replace(entry, body={**(entry.body or {}), "counter": counter})
+            acting = {who for who, token in callers.items()
+                      if let_in(client, at, token, tokens[A])}
+            assert acting == wanted, counter
+        free_clerk, _ = auth.create_token(r, auth.Role.CLERK, "wan-chai")
+        at_two = replace(entry, body={**(entry.body or {}), "counter": 2})
+        assert let_in(client, at_two, free_clerk, tokens[A]), "a clerk of any counter"
 
 
 def test_who_may_open_live_events(client: TestClient, callers: dict[str, str | None]) -> None:
@@ -252,27 +295,146 @@ def test_the_table_agrees_with_the_code() -> None:
     assert {a: {r.value for r in roles} for a, roles in auth.PERMISSIONS.items()} == by_action
 
 
-def test_staff_sessions_follow_the_same_table(client: TestClient,
-                                              tokens: dict[str, str]) -> None:
-    """A signed-in browser is held to the same table as a token (reading routes; the POSTs'
-    CSRF rule is walked in tests/tests/auth/test_logins.py). Its home page lists its screens."""
-    password = "a long enough password"
-    rows = [e for e in TABLE if e.method == "GET" and e.allowed != ANYONE
-            and "{receipt}" not in e.path]
-    for role in ROLES:
-        made = client.post("/api/v1/users", headers=bearer(tokens[A]), json={
-            "name": f"walk-{role}", "password": password, "role": role,
-            **({} if role == A else {"centre": "wan-chai"}),
-            **({"counter": 1} if role == CL else {})})
+PASSWORD = "a long enough password"
+
+
+def signed_in(client: TestClient, admin: str, who: str) -> dict[str, str]:
+    """A staff login of the caller's role and centre (`kowloon-bay:desk`, or a role of
+    wan-chai), signed in: the headers its browser sends, cookie and CSRF token."""
+    centre, _, role = who.rpartition(":")
+    name = "walk-" + who.replace(":", "-")
+    made = client.post("/api/v1/users", headers=bearer(admin), json={
+        "name": name, "password": PASSWORD, "role": role,
+        **({} if role == A else {"centre": centre or "wan-chai"}),
+        **({"counter": 1} if role == CL else {})})
+    assert made.status_code == 201, made.text
+    client.cookies.clear()
+    page = client.get("/login")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found
+    signed = client.post("/login", follow_redirects=False, data={
+        "username": name, "password": PASSWORD, "csrf_token": found.group(1)})
+    assert signed.status_code == 303, signed.text
+    cookie = client.cookies.get(users.COOKIE)
+    client.cookies.clear()
+    assert cookie
+    headers = {"cookie": f"{users.COOKIE}={cookie}"}
+    home = client.get("/", headers=headers)
+    csrf = re.search(r'"csrf": "([^"]+)"', home.text.replace("&#34;", '"'))
+    assert home.status_code == 200 and csrf, home.text[:300]
+    return {**headers, "x-csrf-token": csrf.group(1)}
+
+
+def test_staff_sessions_follow_the_same_table(client: TestClient, tokens: dict[str, str],
+                                              seed: Callable[..., Any]) -> None:
+    """A signed-in browser is held to the same table as a token, on every row and the live
+    events, with the CSRF token its pages send; its home page lists its screens. Every role is
+    signed in, of wan-chai and of the other centre; a browser without a session gets nowhere."""
+    receipt = Path(client, tokens, seed).served()["receipt_no"]
+    whos = [*ROLES, *(f"{OTHER}:{role}" for role in ROLES if role != A)]
+    browsers = {who: signed_in(client, tokens[A], who) for who in whos}
+    browsers["none"] = {}
+    everyone = {who: None for who in browsers}
+    for entry in [*TABLE, WEBSOCKET]:
+        if entry.template == "/logout":
+            continue   # walked last: it ends the session
+        entry = replace(entry, path=entry.path.replace("{receipt}", receipt))
+        if entry.method == "WS":
+            allowed = set()
+            for who, headers in browsers.items():
+                try:
+                    # A copy: the test client adds the upgrade's headers to the dict it gets.
+                    with client.websocket_connect(entry.path, headers=dict(headers)):
+                        allowed.add(who)
+                except WebSocketDisconnect:
+                    pass
+        else:
+            allowed = {who for who, headers in browsers.items()
+                       if let_in(client, entry, None, tokens[A], headers=headers)}
+        wanted = expected(entry, everyone)
+        if entry.template == "/":
+            wanted = set(whos)   # the home page is a session's
+        assert allowed == wanted, entry.template
+    for who, headers in browsers.items():
+        if not headers:
+            continue
+        home = client.get("/", headers=headers)
+        token = re.search(r'"csrf": "([^"]+)"', home.text.replace("&#34;", '"'))
+        assert token, who
+        out = client.post("/logout", headers=headers, data={"csrf_token": token.group(1)},
+                          follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/login", who
+        assert client.get("/", headers=headers, follow_redirects=False).status_code == 303
+
+
+# How each route the table marks unscoped keeps one centre's callers out of another's data.
+def _eligibility_is_wrong_centre(client: TestClient, callers: dict[str, str | None],
+                                 receipt: str) -> None:
+    def reason(who: str) -> Any:
+        answer = client.post("/api/v1/collection/eligibility", headers=bearer(
+            callers[who] or ""), json={"receipt_no": receipt, "id_number": "A123456(3)"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["reason"]
+    assert reason(f"{OTHER}:{K}") == reason(f"{OTHER}:{S}") == "wrong_centre"
+    assert reason(K) != "wrong_centre"
+
+
+def _collect_is_wrong_centre(client: TestClient, callers: dict[str, str | None],
+                             receipt: str) -> None:
+    def eligibility() -> Any:
+        return client.post("/api/v1/collection/eligibility", headers=bearer(callers[K] or ""),
+                           json={"receipt_no": receipt, "id_number": "A123456(3)"}).json()
+    before = eligibility()
+    for who in (f"{OTHER}:{K}", f"{OTHER}:{S}"):
+        answer = client.post(f"/api/v1/collection/{receipt}/collect",
+                             headers=bearer(callers[who] or ""),
+                             json={"id_number": "A123456(3)", "old_permit_surrendered": True})
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "wrong_centre"
+    assert eligibility() == before   # nothing was collected
+
+
+def _staff_lists_its_own_centre(client: TestClient, callers: dict[str, str | None],
+                                receipt: str) -> None:
+    def centres(who: str) -> set[Any]:
+        answer = client.get("/api/v1/staff", headers=bearer(callers[who] or ""))
+        assert answer.status_code == 200, answer.text
+        listed = answer.json()
+        return {x["centre"] for x in [*listed["users"], *listed["tokens"]]}
+    assert centres(f"{OTHER}:{S}") == {OTHER}
+    assert centres(S) == {"wan-chai"}
+    assert centres(A) >= {OTHER, "wan-chai"}
+
+
+def _admin_page_shows_its_own_centre(client: TestClient, callers: dict[str, str | None],
+                                     receipt: str) -> None:
+    def centres(who: str) -> list[str]:
+        page = client.get("/admin", headers=bearer(callers[who] or ""))
+        assert page.status_code == 200
+        return re.findall(r'<section class="card centre" data-centre="([^"]+)"', page.text)
+    assert centres(f"{OTHER}:{S}") == [OTHER]
+    assert centres(S) == ["wan-chai"]
+    assert set(centres(A)) >= {OTHER, "wan-chai"}
+
+
+CROSS_CENTRE: dict[str, Callable[[TestClient, dict[str, str | None], str], None]] = {
+    "/api/v1/collection/eligibility": _eligibility_is_wrong_centre,
+    "/api/v1/collection/{receipt_no}/collect": _collect_is_wrong_centre,
+    "/api/v1/staff": _staff_lists_its_own_centre,
+    "/admin": _admin_page_shows_its_own_centre,
+}
+
+
+def test_unscoped_routes_keep_each_centre_to_its_own(
+        client: TestClient, callers: dict[str, str | None], tokens: dict[str, str],
+        seed: Callable[..., Any]) -> None:
+    """A route that names no centre lets another centre's roles in (the table says so): what
+    they reach there must still be their own centre's only."""
+    assert {e.template for e in TABLE if not e.scoped} == set(CROSS_CENTRE)
+    make = {"name": "cross-login", "password": PASSWORD, "role": D}
+    for centre in ("wan-chai", OTHER):
+        made = client.post("/api/v1/users", headers=bearer(tokens[A]),
+                           json={**make, "name": f"cross-{centre}", "centre": centre})
         assert made.status_code == 201, made.text
-        with TestClient(client.app) as browser:
-            page = browser.get("/login")
-            found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-            assert found
-            signed = browser.post("/login", follow_redirects=False, data={
-                "username": f"walk-{role}", "password": password, "csrf_token": found.group(1)})
-            assert signed.status_code == 303, signed.text
-            allowed = {e.template for e in rows if let_in(browser, e, None, tokens[A])}
-            wanted = {e.template for e in rows if role in e.allowed}
-            wanted.add("/")   # the home page is a session's
-            assert allowed == wanted, role
+    receipt = Path(client, tokens, seed).served()["receipt_no"]
+    for check in CROSS_CENTRE.values():
+        check(client, callers, receipt)

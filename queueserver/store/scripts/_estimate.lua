@@ -21,17 +21,18 @@ local MAX_STEPS = 10000
 local BUSY = {called = true, accepted = true, paid = true}
 
 local function counter_mean_s(n, service, cache)
-  local id = n .. ':' .. service
-  if cache[id] then return cache[id] end
+  cache[n] = cache[n] or {}
+  if cache[n][service] then return cache[n][service] end
   local base = mean_service_s(service)
   local mean = base
-  if n ~= 0 then
-    local times = redis.call('LRANGE', k('counter-service-times', n), 0, RECENT_SERVICES - 1)
+  local key = K.counter_service_times[tostring(n)]  -- none for n = 0, the counter supposed
+  if key then
+    local times = redis.call('LRANGE', key, 0, RECENT_SERVICES - 1)
     local sum = 0
     for _, t in ipairs(times) do sum = sum + tonumber(t) end
     mean = (sum + COUNTER_PRIOR_WEIGHT * base) / (#times + COUNTER_PRIOR_WEIGHT)
   end
-  cache[id] = mean
+  cache[n][service] = mean
   return mean
 end
 
@@ -72,7 +73,7 @@ estimate_minutes = function(service, position)
   for _, c in ipairs(counters) do
     for _, s in ipairs(c.services) do
       if waiting[s] == nil then
-        waiting[s] = redis.call('ZCARD', k('queue', CTX.date, s))
+        waiting[s] = redis.call('ZCARD', K.queue[s])
         taken[s] = 0
       end
     end

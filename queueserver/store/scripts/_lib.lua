@@ -1,28 +1,41 @@
 -- Shared by every script (prepended by queueserver/store/lua.py). Each script returns one JSON
 -- document: ok(value) or refuse(code, extra).
 --
--- Ticket and counter scripts take a context as ARGV[1] (see queueserver/queue/tickets.py, Context):
---   prefix   the centre's key prefix, with its hash tag: every key built from it is in the
---            centre's slot, so a script touches one slot even when it derives keys from data
+-- No script builds a key name (keys.py does): each gets the keys it touches in KEYS. Ticket and
+-- counter scripts take a context as ARGV[1] (see queueserver/queue/tickets.py):
+--   keys     where each of its keys lies in KEYS, by name (lua.declare), which context() turns
+--            into K: the centre's day (keys.centre_day: K.events, K.day_tickets, K.recent_calls,
+--            K.counter[n], K.counter_service_times[n], K.queue[code], K.service_times[code]),
+--            K.idempotency when the answer is kept, and the script's own (its header names them)
+--   ticket_prefix  keys.ticket(centre, date, ''): see ticket_key
 --   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
---   idem     {key, fp} or null: the answer is stored under key in the same script (24 h),
---            so no script's answer may hold personal data or a secret (api/base.py, Post)
+--   idem_fp, idem_kept_s  the request's fingerprint, kept with the answer under K.idempotency
+--            for idem_kept_s (store/idempotency.py), so no script's answer may hold personal
+--            data or a secret (web/api/base.py, Post)
 
 local CTX = nil
+local K = {}
 
 local function context()
   CTX = cjson.decode(ARGV[1])
+  for name, at in pairs(CTX.keys) do
+    if type(at) == 'table' then
+      local group = {}
+      for part, i in pairs(at) do group[part] = KEYS[i] end
+      K[name] = group
+    else
+      K[name] = KEYS[at]
+    end
+  end
   return CTX
 end
 
-local IDEMPOTENCY_TTL_S = 86400
-
 local function finish(doc)
   local encoded = cjson.encode(doc)
-  if CTX and type(CTX.idem) == 'table' then
-    redis.call('SET', CTX.idem.key,
-               cjson.encode({state = 'done', fp = CTX.idem.fp, result = encoded}),
-               'EX', IDEMPOTENCY_TTL_S)
+  if K.idempotency then
+    redis.call('SET', K.idempotency,
+               cjson.encode({state = 'done', fp = CTX.idem_fp, result = encoded}),
+               'EX', CTX.idem_kept_s)
   end
   return encoded
 end
@@ -51,18 +64,16 @@ local function emit(stream, event_type, at, data)
                     'data', cjson.encode(data))
 end
 
-local function k(...)
-  return CTX.prefix .. table.concat({...}, ':')
-end
-
 local function null_if_empty(v)
   if v == nil or v == '' then return cjson.null end
   return v
 end
 
--- A counter's state today: every counter is closed at the start of each day.
+-- A counter's state today: every counter is closed at the start of each day. A counter the
+-- config no longer lists (a ticket served there before a restart) is closed.
 local function counter_state(n)
-  local c = hgetall(k('counter', n))
+  local key = K.counter[tostring(n)]
+  local c = key and hgetall(key) or {}
   if c.date ~= CTX.date then
     return {state = 'closed', ticket = ''}
   end
@@ -72,7 +83,7 @@ local function counter_state(n)
 end
 
 local function set_counter(n, fields)
-  local key = k('counter', n)
+  local key = K.counter[tostring(n)]
   redis.call('HSET', key, 'date', CTX.date)
   for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
 end
@@ -87,7 +98,8 @@ end
 -- Mean of the service's recent service times, or the configured default.
 local RECENT_SERVICES = 20
 local function mean_service_s(service)
-  local times = redis.call('LRANGE', k('service-times', service), 0, RECENT_SERVICES - 1)
+  local key = K.service_times[service]
+  local times = key and redis.call('LRANGE', key, 0, RECENT_SERVICES - 1) or {}
   if #times == 0 then return CTX.default_service_s end
   local sum = 0
   for _, t in ipairs(times) do sum = sum + tonumber(t) end
@@ -99,15 +111,22 @@ end
 -- the helpers below, and ticket_view needs it.
 local estimate_minutes
 
+-- A ticket's key. The ticket a request names is declared (K.ticket); every other one a script
+-- finds only while it runs (a counter's current ticket, a queue's head, the number just drawn,
+-- the day's list), so it is named from the day's ticket prefix that Python built
+-- (keys.ticket(centre, date, '')), which holds the centre's hash tag: the key lies in the slot
+-- of the declared keys.
 local function ticket_key(number)
-  return k('ticket', CTX.date, number)
+  if number == CTX.ticket and K.ticket then return K.ticket end
+  return CTX.ticket_prefix .. number  -- key from data: a ticket found while the script runs
 end
 
 local function ticket_view(t)
   local position = 0
   local estimate = 0
-  if t.status == 'waiting' then
-    position = redis.call('ZRANK', k('queue', CTX.date, t.service), t.number) or 0
+  -- (A service the config no longer lists has no queue here: nobody calls from it.)
+  if t.status == 'waiting' and K.queue[t.service] then
+    position = redis.call('ZRANK', K.queue[t.service], t.number) or 0
     estimate = estimate_minutes(t.service, position)
   end
   local counter = cjson.null
@@ -178,11 +197,10 @@ local function announce(event_type, t, counter, texts)
   end
   local data = with_by({ticket = t.number, counter = tonumber(counter), service = t.service,
                         announcement = {text = text, clips = call_clips(t.number)}})
-  local calls = k('calls', CTX.date)
-  redis.call('LPUSH', calls, cjson.encode({counter = tonumber(counter), ticket = t.number,
-                                           called_at = CTX.now_iso}))
-  redis.call('LTRIM', calls, 0, RECENT_CALLS - 1)
-  return emit(k('events'), event_type, CTX.now_iso, data)
+  redis.call('LPUSH', K.recent_calls, cjson.encode({counter = tonumber(counter),
+                                                   ticket = t.number, called_at = CTX.now_iso}))
+  redis.call('LTRIM', K.recent_calls, 0, RECENT_CALLS - 1)
+  return emit(K.events, event_type, CTX.now_iso, data)
 end
 
 -- A ticket addressed by number (the acceptance, payment and receipt routes), or nil and the
@@ -221,15 +239,15 @@ local function end_service(t, status, fields)
   for name, value in pairs(fields or {}) do redis.call('HSET', key, name, value) end
   if current_at_its_counter(t) then set_counter(tonumber(t.counter), {ticket = ''}) end
   local called_ms = tonumber(t.called_ms or '')
-  if called_ms then
-    local times = k('service-times', t.service)
-    redis.call('LPUSH', times, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
-    redis.call('LTRIM', times, 0, RECENT_SERVICES - 1)
-    -- The counter's own pace too: clerks differ, and the estimates weigh each counter's.
-    if (t.counter or '') ~= '' then
-      local mine = k('counter-service-times', t.counter)
-      redis.call('LPUSH', mine, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
-      redis.call('LTRIM', mine, 0, RECENT_SERVICES - 1)
+  if not called_ms then return end
+  local took = math.max(0, math.floor((CTX.now_ms - called_ms) / 1000))
+  -- The service's pace, and the counter's own: clerks differ, and the estimates weigh each
+  -- counter's. (A service or counter the config no longer lists teaches nothing.)
+  local times = {K.service_times[t.service], K.counter_service_times[t.counter or '']}
+  for i = 1, 2 do
+    if times[i] then
+      redis.call('LPUSH', times[i], took)
+      redis.call('LTRIM', times[i], 0, RECENT_SERVICES - 1)
     end
   end
 end

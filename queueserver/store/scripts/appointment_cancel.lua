@@ -8,17 +8,18 @@
 --   'release'  the second half of a move to another centre: this, the older place, is freed
 --              and the booking left here as a tombstone (status `moved`), as an import's move
 --   'undo'     the first half of such a move taken back (the older could not be freed)
--- KEYS[1] the booking (keys.booking); KEYS[2] its history (keys.booking_history)
+-- KEYS (named in the context, lua.declare): booking (keys.booking), history
+-- (keys.booking_history), and the centre's offers, capacity and outbox (_appointments.lua)
 -- ARGV[1] context (_appointments.lua), plus: mode, ref, to (release: where it moved),
 --   dates (withdraw: the days of this centre whose waiting lists it is on)
 -- Returns ok('cancelled' | 'moved' | 'none'); refusals already_checked_in (409), too_soon.
 local ctx = context()
-local b = hgetall(KEYS[1])
+local b = hgetall(K.booking)
 local live = b.status == 'approved'
 local mode = ctx.mode
 local checked_in = (b.ticket or '') ~= ''
 if mode == 'withdraw' then
-  for _, date in ipairs(ctx.dates or {}) do redis.call('ZREM', k('waitlist', date), ctx.ref) end
+  for _, date in ipairs(ctx.dates or {}) do redis.call('ZREM', waitlist_key(date), ctx.ref) end
   drop_offer(ctx.ref, true)
   if not live or checked_in or b.date .. ' ' .. b.slot_start <= ctx.now_local then
     return ok('none')
@@ -33,17 +34,17 @@ end
 
 local moves = mode == 'release' or mode == 'undo'
 local status = moves and 'moved' or 'cancelled'
-redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ctx.now_iso,
+redis.call('HSET', K.booking, 'status', status, 'updated_at', ctx.now_iso,
            'source', 'appointments')
-local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+local version = redis.call('HINCRBY', K.booking, 'version', 1)
 if moves then unindex_booking(b) end
 local change = ({cancel = 'cancelled', withdraw = 'cancelled', release = 'moved_out',
                  undo = 'move_undone'})[mode]
-history(KEYS[2], change, {'status'}, {to = ctx.to, because = mode == 'withdraw' and
+history(K.history, change, {'status'}, {to = ctx.to, because = mode == 'withdraw' and
                                       'withdrawn' or nil})
 free_place(b.date, b.slot_start)
 if not moves then
-  outbox({kind = 'cancellation', key = 'cancellation:' .. ctx.ref .. ':' .. ctx.centre .. ':' ..
+  outbox({kind = 'cancellation', key = 'cancellation/' .. ctx.ref .. '/' .. ctx.centre .. '/' ..
           version, ref = ctx.ref, date = b.date, start = b.slot_start, ['end'] = b.slot_end})
 end
 return ok(status)

@@ -2,16 +2,16 @@
 
 -- The supervisor's view of one day's slots: capacity, places booked and held, appointments
 -- checked in, blocks.
--- KEYS[1] the centre's capacity hash (keys.slot_capacity)
+-- KEYS (lua.declare): the centre's offers, capacity and outbox (_appointments.lua)
 -- ARGV[1] context (_appointments.lua), plus: date, starts (the day's slot starts)
 -- Returns ok([{capacity, booked, held, checked_in, blocked (its reasons, JSON) | false}]).
 local ctx = context()
-local taken = hgetall(k('slots', ctx.date))
-local closed = hgetall(k('slot-blocks', ctx.date))
+local taken = hgetall(slots_key(ctx.date))
+local closed = hgetall(blocks_key(ctx.date))
 local cap = capacity(ctx.date)
 local arrived = {}
-for _, ref in ipairs(redis.call('ZRANGE', k('bookings', ctx.date), 0, -1)) do
-  local got = redis.call('HMGET', k('booking', ref), 'status', 'appointment', 'ticket',
+for _, ref in ipairs(redis.call('ZRANGE', day_key(ctx.date), 0, -1)) do
+  local got = redis.call('HMGET', booking_key(ref), 'status', 'appointment', 'ticket',
                         'slot_start')
   if got[1] == 'approved' and got[2] == '1' and (got[3] or '') ~= '' then
     arrived[got[4]] = (arrived[got[4]] or 0) + 1

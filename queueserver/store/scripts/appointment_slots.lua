@@ -2,15 +2,15 @@
 
 -- Free places of a centre's slots over many days, in one round trip (the booking page lists up
 -- to 31 days at once, and every applicant of an opening rush asks).
--- KEYS[1] the centre's capacity hash (keys.slot_capacity): the slot the script runs in
+-- KEYS (lua.declare): the centre's offers, capacity and outbox (_appointments.lua)
 -- ARGV[1] context (_appointments.lua), plus: days = [{date, starts = ['HH:MM', ...]}, ...]
 --   (the slots Python found bookable: working days, hours, horizon, notice)
 -- Returns ok([[free, ...] per start] per day), 0 for a blocked slot.
 local ctx = context()
 local out = {}
 for i, day in ipairs(ctx.days) do
-  local taken = hgetall(k('slots', day.date))
-  local closed = hgetall(k('slot-blocks', day.date))
+  local taken = hgetall(slots_key(day.date))
+  local closed = hgetall(blocks_key(day.date))
   local cap = capacity(day.date)
   local free = {}
   for j, start in ipairs(day.starts) do

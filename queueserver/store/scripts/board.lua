@@ -1,5 +1,5 @@
 -- The hall display's board and the stream id it is valid at, read in one atomic step.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day
 -- ARGV[1] context, plus services [codes]
 local ctx = context()
 local now_serving = {}
@@ -18,17 +18,17 @@ for _, n in ipairs(numbers) do
   end
 end
 local recent = {}
-for _, raw in ipairs(redis.call('LRANGE', k('calls', ctx.date), 0, -1)) do
+for _, raw in ipairs(redis.call('LRANGE', K.recent_calls, 0, -1)) do
   table.insert(recent, cjson.decode(raw))
 end
 local waiting = {}
 local estimates = {}
 for _, service in ipairs(ctx.services) do
-  local count = redis.call('ZCARD', k('queue', ctx.date, service))
+  local count = redis.call('ZCARD', K.queue[service])
   waiting[service] = count
   estimates[service] = estimate_minutes(service, count)
 end
-local last = redis.call('XREVRANGE', k('events'), '+', '-', 'COUNT', 1)
+local last = redis.call('XREVRANGE', K.events, '+', '-', 'COUNT', 1)
 local last_id = '0-0'
 if #last == 1 then last_id = last[1][1] end
 -- (cjson writes an empty table as {}: Python turns the empty lists back into [].)

@@ -10,6 +10,8 @@
 --
 -- KEYS[1] the booking hash (keys.booking)
 -- KEYS[2] its history list (keys.booking_history)
+-- KEYS[3] the day list of the row's date (keys.bookings_on)
+-- KEYS[4] the identity index of the row's identity hash (keys.bookings_by_id)
 -- ARGV[1] mode: 'upsert', or 'move_out' (KEYS are the old centre's; the row names the new one)
 -- ARGV[2] the row's stored fields, a JSON array of [name, value] pairs in their order
 -- ARGV[3] the time (ISO 8601)
@@ -17,14 +19,13 @@
 -- ARGV[5] upsert: the record it moves in from (JSON object, from move_out), or '' if none
 -- ARGV[6] the fingerprint of the file's last row for this booking, on its first row only (else
 --         ''): a stored record (or hold) with that fingerprint means the file was applied before
--- ARGV[7] the centre's key prefix (keys.centre_prefix): the day list (keys.bookings_on) and the
---         identity index (keys.bookings_by_id) are built from it, in the booking's slot
+-- ARGV[7], ARGV[8] the prefixes of the day lists and identity indexes (keys.bookings_on and
+--         keys.bookings_by_id with ''), for a stored record filed under another date or hash
 -- Returns ok('settled') when the record already has ARGV[6]'s fingerprint (nothing written);
 --         ok({outcome = 'held', ticket, fields, settled}) for a checked-in booking the row
 --         would change; else for upsert ok('imported' | 'updated' | 'cancelled' | 'unchanged'),
 --         for move_out ok({before = the record before the move}).
 local mode, at, source = ARGV[1], ARGV[3], ARGV[4]
-CTX = {prefix = ARGV[7]}  -- lets k() build this centre's keys, as in every script
 local row = cjson.decode(ARGV[2])
 local current = hgetall(KEYS[1])
 local new = {}
@@ -59,16 +60,27 @@ local function live(b)
 end
 
 -- The day list and the identity index hold the centre's live bookings; adding again is harmless
--- (and fills them in for records written before they existed).
+-- (and fills them in for records written before they existed). The row's are declared; a stored
+-- record's date and identity hash are read here and may differ from the row's.
+local function day_list(b)
+  if b.date == new.date then return KEYS[3] end
+  return ARGV[7] .. b.date  -- key from data: the stored record's date
+end
+
+local function id_index(b)
+  if b.id_hash == new.id_hash then return KEYS[4] end
+  return ARGV[8] .. b.id_hash  -- key from data: the stored record's identity hash
+end
+
 local function index(b)
   local h, m = string.match(b.slot_start, '^(%d+):(%d+)$')
-  redis.call('ZADD', k('bookings', b.date), tonumber(h) * 60 + tonumber(m), b.ref)
-  redis.call('SADD', k('bookings-by-id', b.id_hash), b.ref)
+  redis.call('ZADD', day_list(b), tonumber(h) * 60 + tonumber(m), b.ref)
+  redis.call('SADD', id_index(b), b.ref)
 end
 
 local function unindex(b)
-  if b.date then redis.call('ZREM', k('bookings', b.date), b.ref) end
-  if b.id_hash then redis.call('SREM', k('bookings-by-id', b.id_hash), b.ref) end
+  if b.date then redis.call('ZREM', day_list(b), b.ref) end
+  if b.id_hash then redis.call('SREM', id_index(b), b.ref) end
 end
 
 local function split(text)

@@ -1,5 +1,5 @@
 -- Call the next waiting ticket (or a given one) to a counter, opening a closed counter.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day, plus ticket when one is named
 -- ARGV[1] context, plus counter (number), ticket (a number or null), texts {lang: template
 --         with #T# for the ticket}, clips [URL], voices (see call_clips in _lib.lua)
 local ctx = context()
@@ -20,7 +20,7 @@ if type(ctx.ticket) == 'string' then
   if t.status ~= 'waiting' then return refuse('ticket_not_waiting', {ticket = ticket_view(t)}) end
 else
   for _, service in ipairs(ctx.counters[tostring(n)]) do
-    local first = redis.call('ZRANGE', k('queue', ctx.date, service), 0, 0)
+    local first = redis.call('ZRANGE', K.queue[service], 0, 0)
     if #first == 1 then
       t = load_ticket(first[1])
       break
@@ -30,14 +30,15 @@ end
 
 if c.state == 'closed' then
   set_counter(n, {state = 'open', ticket = ''})
-  emit(k('events'), 'counter.opened', ctx.now_iso, with_by({counter = n, state = 'open'}))
+  emit(K.events, 'counter.opened', ctx.now_iso, with_by({counter = n, state = 'open'}))
 end
 if not t then
   set_counter(n, {ticket = ''})
   return ok(cjson.null)
 end
 
-redis.call('ZREM', k('queue', ctx.date, t.service), t.number)
+-- (A service the config no longer lists has no queue here.)
+if K.queue[t.service] then redis.call('ZREM', K.queue[t.service], t.number) end
 local key = ticket_key(t.number)
 redis.call('HSET', key, 'status', 'called', 'counter', n, 'called_at', ctx.now_iso,
            'called_ms', ctx.now_ms)

@@ -3,6 +3,8 @@
 -- keys in the whole database), so run it off-peak.
 -- KEYS[1] the centre's event stream (it names the centre's slot)
 -- ARGV[1] the centre's key prefix; ARGV[2] a SCAN MATCH pattern that selects it
+-- The keys are found by SCAN, so they cannot be declared; they lie in KEYS[1]'s slot (the prefix
+-- holds the centre's hash tag).
 -- Returns a flat list: key, pttl (-1: none), DUMP payload, key, pttl, payload, ...
 local out = {}
 local prefix = ARGV[1]

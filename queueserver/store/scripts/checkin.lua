@@ -1,12 +1,13 @@
 -- Check a booking in at the inquiry desk and issue its ticket: every check of CONTRACT §5 in
 -- its order, then the number, the queue place and the event, together or not at all.
--- KEYS[1] the event stream; KEYS[2] the booking; KEYS[3] the photo receipt
+-- KEYS (K, see _lib.lua) the centre's day, plus booking, photo_receipt, and sequence[code] (the
+--         day's last number of each service)
 -- ARGV[1] context, plus: id_hash {hkid = hash|false, access_notice = hash|false},
 --         override (bool), arrival_before, arrival_after (minutes), now_minutes (local),
 --         type_services {application type: service code}, priority_service (code|null),
 --         priority (bool)
 local ctx = context()
-local b = hgetall(KEYS[2])
+local b = hgetall(K.booking)
 if b.ref == nil or b.status == 'moved' then return refuse('booking_not_found') end
 if b.status == 'cancelled' then return refuse('booking_cancelled') end
 if b.date ~= ctx.date then return refuse('wrong_date') end
@@ -23,7 +24,7 @@ if not ctx.override then
   if ctx.now_minutes < start - ctx.arrival_before then return refuse('too_early') end
   if ctx.now_minutes > start + ctx.arrival_after then return refuse('too_late') end
 end
-local p = hgetall(KEYS[3])
+local p = hgetall(K.photo_receipt)
 if p.barcode == nil or p.date ~= ctx.date then return refuse('photo_receipt_unknown') end
 if p.used_by ~= '' then return refuse('photo_receipt_used') end
 
@@ -31,22 +32,22 @@ local service = ctx.type_services[b.application_type]
 if ctx.priority and type(ctx.priority_service) == 'string' then service = ctx.priority_service end
 if type(service) ~= 'string' then return refuse('no_service') end
 
-local seq = redis.call('INCR', k('seq', ctx.date, service))
-redis.call('EXPIRE', k('seq', ctx.date, service), 2 * 86400)
+local seq = redis.call('INCR', K.sequence[service])
+redis.call('EXPIRE', K.sequence[service], 2 * 86400)
 local number = service .. string.format('%03d', seq)
-local queue = k('queue', ctx.date, service)
+local queue = K.queue[service]
 local place = place_at_back(queue)
 redis.call('HSET', ticket_key(number), 'number', number, 'service', service,
            'status', 'waiting', 'issued_at', ctx.now_iso, 'issued_ms', ctx.now_ms,
            'place', place, 'booking_ref', b.ref, 'application_type', b.application_type,
            'priority', ctx.priority and '1' or '0', 'recalls', 0, 'issued_by', ctx.by)
 redis.call('ZADD', queue, place, number)
-redis.call('RPUSH', k('tickets', ctx.date), number)
-redis.call('HSET', KEYS[2], 'ticket', number)
-redis.call('HSET', KEYS[3], 'used_by', number)
+redis.call('RPUSH', K.day_tickets, number)
+redis.call('HSET', K.booking, 'ticket', number)
+redis.call('HSET', K.photo_receipt, 'used_by', number)
 local t = load_ticket(number)
 local view = ticket_view(t)
-emit(k('events'), 'ticket.issued', ctx.now_iso,
+emit(K.events, 'ticket.issued', ctx.now_iso,
      with_by({ticket = number, service = service, position = view.position,
               priority = ctx.priority}))
 return ok(view)

@@ -2,8 +2,8 @@
 -- eligibility answer) or hand the permit over, exactly once (mode `collect`). The reasons come
 -- in the contract's order; Python has already refused mistyped, unknown and other centres'
 -- receipt numbers.
--- KEYS[1] the centre's event stream; KEYS[2] the receipt; KEYS[3] the uncollected receipts;
--- KEYS[4] the collection flags
+-- KEYS (K, see _lib.lua) the centre's day, plus receipt, receipts_uncollected and
+--         collection_flags
 -- ARGV[1] context, plus id_hash {hkid = hash|false, access_notice = hash|false} (null: an
 --         offline report that lost the identity number, see docs/screens.md), on_date (today,
 --         or the local day an offline collection happened), offline (bool), collected_at (ISO),
@@ -11,7 +11,7 @@
 -- ARGV[2] the mode: check | collect
 local ctx = context()
 local mode = ARGV[2]
-local r = hgetall(KEYS[2])
+local r = hgetall(K.receipt)
 local function answer(eligible, reason, known)
   return ok({eligible = eligible, reason = reason, centre = r.centre or cjson.null,
              collection_date = known and r.collection_date or cjson.null,
@@ -33,9 +33,9 @@ local function flag(entry)
   entry.receipt_no = r.receipt_no
   entry.reported_at = ctx.now_iso
   entry.again = {collected_at = ctx.collected_at, by = ctx.by, offline = true}
-  redis.call('LPUSH', KEYS[4], cjson.encode(entry))
-  emit(KEYS[1], 'collection.flagged', ctx.now_iso,
-       with_by({flags = redis.call('LLEN', KEYS[4])}))
+  redis.call('LPUSH', K.collection_flags, cjson.encode(entry))
+  emit(K.events, 'collection.flagged', ctx.now_iso,
+       with_by({flags = redis.call('LLEN', K.collection_flags)}))
 end
 
 local reported = type(ctx.id_hash) == 'table'
@@ -75,10 +75,10 @@ if mode == 'check' then return answer(true, 'ready', true) end
 if r.surrender == '1' and not ctx.old_permit_surrendered then
   return refuse('old_permit_required')
 end
-redis.call('HSET', KEYS[2], 'collected_at', ctx.collected_at, 'collected_by', ctx.by,
+redis.call('HSET', K.receipt, 'collected_at', ctx.collected_at, 'collected_by', ctx.by,
            'collected_offline', ctx.offline and '1' or '0', 'reported_at', ctx.now_iso,
            'old_permit_surrendered', ctx.old_permit_surrendered and '1' or '0')
-redis.call('ZREM', KEYS[3], r.receipt_no)
-emit(KEYS[1], 'collection.collected', ctx.now_iso,
+redis.call('ZREM', K.receipts_uncollected, r.receipt_no)
+emit(K.events, 'collection.collected', ctx.now_iso,
      with_by({offline = ctx.offline, old_permit_surrendered = ctx.old_permit_surrendered}))
-return ok(collected(hgetall(KEYS[2])))
+return ok(collected(hgetall(K.receipt)))

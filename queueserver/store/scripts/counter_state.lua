@@ -1,5 +1,5 @@
 -- Open, pause, resume or close a counter.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day
 -- ARGV[1] context, plus counter (number); ARGV[2] the action: open | pause | resume | close
 local ctx = context()
 local n = ctx.counter
@@ -12,7 +12,7 @@ if c.ticket ~= '' then
 end
 local function change(state, event_type)
   set_counter(n, {state = state})
-  emit(k('events'), event_type, ctx.now_iso, with_by({counter = n, state = state}))
+  emit(K.events, event_type, ctx.now_iso, with_by({counter = n, state = state}))
 end
 -- Unfinished: the counter still owes this ticket its next step.
 local function busy()
@@ -33,7 +33,7 @@ elseif action == 'close' then
   if busy() then return refuse('counter_busy', {ticket = current}) end
   if c.state ~= 'closed' then
     set_counter(n, {state = 'closed', ticket = ''})
-    emit(k('events'), 'counter.closed', ctx.now_iso, with_by({counter = n, state = 'closed'}))
+    emit(K.events, 'counter.closed', ctx.now_iso, with_by({counter = n, state = 'closed'}))
     current = cjson.null
   end
 else

@@ -1,5 +1,5 @@
 -- The called applicant did not come: the ticket ends `no_show`, the counter is free.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day
 -- ARGV[1] context, plus counter (number)
 local ctx = context()
 local n = ctx.counter
@@ -8,6 +8,6 @@ if not t then return refusal end
 redis.call('HSET', ticket_key(t.number), 'status', 'no_show', 'ended_at', ctx.now_iso,
            'ended_ms', ctx.now_ms)
 set_counter(n, {ticket = ''})
-emit(k('events'), 'ticket.no_show', ctx.now_iso,
+emit(K.events, 'ticket.no_show', ctx.now_iso,
      with_by({ticket = t.number, service = t.service, counter = n}))
 return ok(ticket_view(load_ticket(t.number)))

@@ -1,5 +1,5 @@
 -- Take the fee of an accepted application: one payment per application, whatever the retries.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day, plus ticket (the one named) and payments (the day's)
 -- ARGV[1] context, plus ticket (number), acting (counter or null), method (cash | eps | octopus
 --         | card), amount_hkd, reference (text or null), fees {application type: HK$}
 local ctx = context()
@@ -19,10 +19,10 @@ local payment = {
   method = ctx.method, amount_hkd = ctx.amount_hkd, reference = ctx.reference or cjson.null,
   paid_at = ctx.now_iso, by = ctx.by, voided = false,
 }
-redis.call('HSET', k('payments', ctx.date), payment.id, cjson.encode(payment))
+redis.call('HSET', K.payments, payment.id, cjson.encode(payment))
 redis.call('HSET', ticket_key(t.number), 'status', 'paid', 'payment_id', payment.id,
            'paid_at', ctx.now_iso)
-emit(k('events'), 'ticket.paid', ctx.now_iso,
+emit(K.events, 'ticket.paid', ctx.now_iso,
      with_by({ticket = t.number, service = t.service, counter = payment.counter,
               method = payment.method, amount_hkd = payment.amount_hkd}))
 return ok({ticket = ticket_view(load_ticket(t.number)), payment = payment})

@@ -1,8 +1,9 @@
 -- Register a qualified-photo receipt printed in the centre today.
--- KEYS[1] the event stream (unused: receipts are not screen events); KEYS[2] the receipt
+-- KEYS (K, see _lib.lua) the centre's day (unused: receipts are not screen events), plus
+--         photo_receipt
 -- ARGV[1] context; ARGV[2] barcode
 local ctx = context()
-local key = KEYS[2]
+local key = K.photo_receipt
 if redis.call('EXISTS', key) == 1 then
   local p = hgetall(key)
   if p.date == ctx.date then return refuse('photo_receipt_exists') end

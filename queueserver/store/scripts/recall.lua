@@ -1,5 +1,5 @@
 -- Announce the counter's called ticket again.
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day
 -- ARGV[1] context, plus counter (number), texts {lang: template with #T#}, clips [URL],
 --         voices (see call_clips in _lib.lua)
 local ctx = context()

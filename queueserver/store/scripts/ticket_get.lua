@@ -1,5 +1,5 @@
 -- Read one of today's tickets (read-only).
--- KEYS[1] the centre's event stream
+-- KEYS (K, see _lib.lua) the centre's day, plus ticket (the one named)
 -- ARGV[1] context, plus ticket (number)
 local ctx = context()
 local t = load_ticket(ctx.ticket)

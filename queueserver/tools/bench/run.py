@@ -32,6 +32,7 @@ from queueserver.bookings.store import Booking, BookingStore
 from queueserver.platform import connections
 from queueserver.platform.clock import Clock, iso
 from queueserver.platform.config import Centre, Config, load
+from queueserver.rules.vocab import EventType
 from queueserver.store import keys
 from queueserver.tools.bench import report, rush
 from queueserver.tools.bench.procs import BenchError, Process, city_config, private_redis, started
@@ -194,8 +195,9 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
     await _desks(serve, admin, seeded.photos, plan.desks)
     result: dict[str, Any] = {"check_in": {
         "project": await _desks(serve, admin, seeded.check_ins, plan.desks),
-        "floor": await _desks(floor, {}, [("/relay", _body(_floor_event("ticket.issued", i)))
-                                          for i in range(plan.check_ins)], plan.desks)}}
+        "floor": await _desks(floor, {}, [
+            ("/relay", _body(_floor_event(EventType.TICKET_ISSUED, i)))
+            for i in range(plan.check_ins)], plan.desks)}}
     clerks = [Http(t.host, t.port, admin) for t in serve]
     floor_clerks = [Http(t.host, t.port, {}) for t in floor]
     for n in seeded.counters:
@@ -218,14 +220,15 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
     async def floor_step(k: int) -> tuple[float, Any]:
         clerk = floor_clerks[k % len(floor_clerks)]
         clicked = time.time()
-        _checked(await clerk.post("/relay", _body(_floor_event("ticket.called", k))), "relay")
+        _checked(await clerk.post("/relay", _body(_floor_event(EventType.TICKET_CALLED, k))),
+                 "relay")
 
         async def no_show() -> None:
-            _checked(await clerk.post("/relay", _body(_floor_event("ticket.no_show", k))),
+            _checked(await clerk.post("/relay", _body(_floor_event(EventType.TICKET_NO_SHOW, k))),
                      "relay")
 
         async def requeue() -> None:
-            _checked(await clerk.post("/relay", _body(_floor_event("ticket.requeued", k))),
+            _checked(await clerk.post("/relay", _body(_floor_event(EventType.TICKET_REQUEUED, k))),
                      "relay")
         return clicked, [no_show, requeue]
 
@@ -245,11 +248,11 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
     return result
 
 
-def _floor_event(kind: str, k: int) -> dict[str, Any]:
+def _floor_event(kind: EventType, k: int) -> dict[str, Any]:
     """As large as the project's own event of that kind, so both carry the same bytes."""
     number = f"A{k + 1:03d}"
     data: dict[str, Any] = {"ticket": number, "service": "A", "counter": 1}
-    if kind == "ticket.called":
+    if kind is EventType.TICKET_CALLED:
         data["announcement"] = {"text": {
             "yue": f"籌號 {number}，請到 1 號櫃位", "cmn": f"请 {number} 号到 1 号柜台",
             "en": f"Ticket {number}, please go to counter 1"},

@@ -14,37 +14,62 @@ nothing), so a repeat runs again and answers what holds then, and nothing person
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from queueserver.appointments import calendar
+from queueserver.appointments import calendar, models
 from queueserver.appointments.service import Appointments, Holder
 from queueserver.auth.credentials import Action
 from queueserver.platform.errors import ApiError
-from queueserver.store import keys
+from queueserver.store import idempotency
 from queueserver.web.api.base import (
-    IDEMPOTENCY_TTL_S,
+    B,
+    Body,
     Call,
-    Field,
+    Given,
     Post,
+    Read,
     authorize,
-    fingerprint,
     parse_body,
+    reply,
 )
 from queueserver.web.api.pages import problem, render
 
-B = "/api/v1/book/{token}"
+BOOK = "/api/v1/book/{token}"
 C = "/api/v1/centres/{centre}"
-SLOT_FIELDS = {"centre": Field(str), "date": Field(str), "start": Field(str)}
-WAITLIST_FIELDS = {"centre": Field(str), "date": Field(str)}
-BLOCK_FIELDS = {"date": Field(str), "start": Field(str), "end": Field(str),
-                "reason_en": Field(str), "reason_zh": Field(str),
-                "cancel": Field(bool, required=False)}
+
+
+# --- request bodies (CONTRACT §11) ------------------------------------------------------------
+
+class SlotWanted(Body, frozen=True):
+    """The slot to book (or to move the appointment held to)."""
+
+    centre: Given
+    date: Given
+    start: Given
+
+
+class DayWanted(Body, frozen=True):
+    """The full day whose waiting list to join."""
+
+    centre: Given
+    date: Given
+
+
+class BlockWanted(Body, frozen=True):
+    """Slots starting from `start` to before `end` take no new bookings; with `cancel`, their
+    appointments are cancelled and each applicant emailed to rebook."""
+
+    date: Given
+    start: Given
+    end: Given
+    reason_en: Given
+    reason_zh: Given
+    cancel: bool = False
 
 
 def _address(request: Request) -> str:
@@ -61,52 +86,52 @@ async def _holder(request: Request) -> Holder:
 
 
 async def _idempotent(request: Request, holder: Holder, raw: bytes) -> None:
-    """Claims the request's Idempotency-Key, if it has one, for this token."""
+    """Claims the request's Idempotency-Key, if it has one, for this token (its scope)."""
     key = request.headers.get("idempotency-key")
     if not key:
         return
     r = request.state.redis
-    digest = hashlib.sha256(
-        f"book:{holder.digest}\n{request.method}\n{request.url.path}\n{key}".encode()).hexdigest()
-    fp = fingerprint(_service(request).secret, raw)
-    record = json.dumps({"state": "done", "fp": fp})
-    if await r.set(keys.idempotency_global(digest), record, nx=True, ex=IDEMPOTENCY_TTL_S):
+    record = idempotency.record_key(None, "book:" + holder.digest, request.method,
+                                    request.url.path, key)
+    fp = idempotency.fingerprint(_service(request).secret, raw)
+    done = json.dumps({"state": "done", "fp": fp})
+    if await r.set(record, done, nx=True, ex=idempotency.KEPT_S):
         return
-    stored = json.loads(await r.get(keys.idempotency_global(digest)) or "null")
+    stored = json.loads(await r.get(record) or "null")
     if stored is not None and stored.get("fp") != fp:
         raise ApiError("idempotency_mismatch")
 
 
-async def application(request: Request) -> JSONResponse:
+async def application(request: Request) -> Any:
     holder = await _holder(request)
-    return JSONResponse(await _service(request).view(holder))
+    return await _service(request).view(holder)
 
 
-async def slots(request: Request) -> JSONResponse:
+async def slots(request: Request) -> Any:
     holder = await _holder(request)
     q = request.query_params
-    return JSONResponse(await _service(request).slots(holder, q.get("centre"), q.get("from"),
-                                                      q.get("to")))
+    return await _service(request).slots(holder, q.get("centre"), q.get("from"), q.get("to"))
 
 
-async def _post(request: Request, fields: dict[str, Field]) -> tuple[Holder, dict[str, Any]]:
+async def _post(request: Request, model: type[B]) -> tuple[Holder, B]:
     """The contract's order: the address's failures (before anything else), the body's
     shape, the token, its allowance; the first three from one round trip."""
     service = _service(request)
     raw = await request.body()
     gate = await service.look(request.path_params["token"], _address(request))
     service.limited(gate)
-    body = parse_body(raw, fields)
+    body = parse_body(raw, model)
     holder = await service.admitted(gate)
     await _idempotent(request, holder, raw)
     return holder, body
 
 
-async def book(request: Request) -> JSONResponse:
-    holder, body = await _post(request, SLOT_FIELDS)
-    result = await _service(request).book(holder, body)
-    return JSONResponse({"appointment": result["appointment"],
-                         "changes_left": result["changes_left"]}, status_code=201)
+async def book(request: Request) -> Response:
+    holder, body = await _post(request, SlotWanted)
+    result = await _service(request).book(holder, {"centre": body.centre, "date": body.date,
+                                                   "start": body.start})
+    return reply(models.Booked, {"appointment": result["appointment"],
+                                 "changes_left": result["changes_left"]}, status=201)
 
 
 async def cancel(request: Request) -> Response:
@@ -115,9 +140,11 @@ async def cancel(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def waitlist(request: Request) -> JSONResponse:
-    holder, body = await _post(request, WAITLIST_FIELDS)
-    return JSONResponse(await _service(request).join_waitlist(holder, body), status_code=201)
+async def waitlist(request: Request) -> Response:
+    holder, body = await _post(request, DayWanted)
+    joined = await _service(request).join_waitlist(holder, {"centre": body.centre,
+                                                            "date": body.date})
+    return reply(models.Waiting, joined, status=201)
 
 
 async def page(request: Request) -> Response:
@@ -147,28 +174,31 @@ async def page(request: Request) -> Response:
     return render(request, "book.html", page=data)
 
 
-async def day(request: Request) -> JSONResponse:
+async def day(request: Request) -> Any:
     centre = request.path_params["centre"]
     await authorize(request, Action.APPOINTMENTS, centre)
-    return JSONResponse(await _service(request).day(centre, request.query_params.get("date")))
+    return await _service(request).day(centre, request.query_params.get("date"))
 
 
-async def block(call: Call) -> Any:
+async def block(call: Call[BlockWanted]) -> Any:
     c = call.centres
     service = Appointments(c.config, c.r, c.clock, c.secret)
-    return await service.block(call.centre, call.body, call.credential.id)
+    b = call.body
+    return await service.block(call.centre, {
+        "date": b.date, "start": b.start, "end": b.end, "reason_en": b.reason_en,
+        "reason_zh": b.reason_zh, "cancel": b.cancel}, call.credential.id)
 
-
-BLOCKS = Post(C + "/appointments/blocks", Action.APPOINTMENTS, block, BLOCK_FIELDS, status=201,
-              wrap=None)
 
 routes: list[BaseRoute] = [
     Route("/book/{token}", page, methods=["GET"]),
-    Route(B, application, methods=["GET"]),
-    Route(B + "/slots", slots, methods=["GET"]),
-    Route(B + "/appointment", book, methods=["POST"]),
-    Route(B + "/appointment", cancel, methods=["DELETE"]),
-    Route(B + "/waitlist", waitlist, methods=["POST"]),
-    Route(C + "/appointments", day, methods=["GET"]),
-    BLOCKS.route(),
+    Read(BOOK, application, models.View).route(),
+    Read(BOOK + "/slots", slots, models.Slots).route(),
+    Read(BOOK + "/appointment", book, models.Booked, statuses=(201,), body=SlotWanted).route(),
+    Read(BOOK + "/appointment", cancel, models.View, statuses=(204,),
+         method="DELETE").route(),
+    Read(BOOK + "/waitlist", waitlist, models.Waiting, statuses=(201,),
+         body=DayWanted).route(),
+    Read(C + "/appointments", day, models.DaySlots).route(),
+    Post(C + "/appointments/blocks", Action.APPOINTMENTS, block, BlockWanted, models.Blocked,
+         status=201, wrap=None).route(),
 ]

@@ -8,13 +8,14 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from queueserver.auth.credentials import Action
 from queueserver.operations import stats
+from queueserver.operations.models import Audit
+from queueserver.queue.tickets import typed
 from queueserver.store import keys
-from queueserver.web.api.base import authorize
+from queueserver.web.api.base import Read, authorize
 from queueserver.web.api.service import NO_STORE, day_param
 
 
@@ -40,14 +41,14 @@ async def day_actions(r: Any, centre: str, date: str) -> list[dict[str, Any]]:
     return out
 
 
-async def audit(request: Request) -> JSONResponse:
+async def audit(request: Request) -> Audit:
     date = day_param(request, request.state.centres.clock.today()).isoformat()
     centre_id = request.path_params["centre"]
     await authorize(request, Action.MANAGE, centre_id)
     centre = request.state.centres.centre(centre_id)
     actions = await day_actions(request.state.redis, centre.id, date)
-    return JSONResponse({"centre": centre.id, "date": date, "actions": actions},
-                        headers=NO_STORE)
+    return typed({"centre": centre.id, "date": date, "actions": actions}, Audit)
 
 
-routes: list[BaseRoute] = [Route("/api/v1/centres/{centre}/audit", audit, methods=["GET"])]
+routes: list[BaseRoute] = [
+    Read("/api/v1/centres/{centre}/audit", audit, Audit, headers=NO_STORE).route()]

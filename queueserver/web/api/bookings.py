@@ -10,7 +10,7 @@
   credential that missed 10 look-ups in 15 minutes gets 429 `rate_limited` (`Retry-After`)
   until the window ends (ratelimit.py); misses and refusals are counted in `/metrics`.
 
-BOOKING is `booking_lookup.view`: names in full, identity and passport numbers masked, the
+BOOKING is `bookings.models.Booking`: names in full, identity and passport numbers masked, the
 check-in state and ticket, and the fields the feed changed after check-in (`held_fields`).
 """
 
@@ -19,19 +19,27 @@ from __future__ import annotations
 import datetime as dt
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from queueserver.auth import ratelimit
 from queueserver.auth.credentials import Action
 from queueserver.bookings.lookup import BookingLookup, NotAnIdentityNumber
+from queueserver.bookings.models import DayList, Found, Totals
 from queueserver.platform.errors import ApiError
 from queueserver.queue.tickets import Centres
-from queueserver.web.api.base import Field, authorize, parse_body
+from queueserver.web.api.base import Body, Read, Text, authorize, parse_body
 
 C = "/api/v1/centres/{centre}"
-LOOKUP_FIELDS = {"booking_ref": Field(str, required=False),
-                 "id_number": Field(str, required=False)}
+
+
+class Who(Body, frozen=True):
+    """Whose bookings: one of the two (the identity number in full, never in a URL)."""
+
+    booking_ref: Text | None = None
+    id_number: Text | None = None
+
+    def given(self) -> list[str]:
+        return [name for name in self.__struct_fields__ if getattr(self, name)]
 
 
 def _date(raw: str) -> str:
@@ -41,7 +49,7 @@ def _date(raw: str) -> str:
         return ""
 
 
-async def day_list(request: Request) -> JSONResponse:
+async def day_list(request: Request) -> DayList:
     raw = request.query_params.get("date")
     date = _date(raw) if raw is not None else None
     if date == "":
@@ -55,17 +63,15 @@ async def day_list(request: Request) -> JSONResponse:
     await authorize(request, Action.LOOK_UP if date == today else Action.MANAGE, centre_id)
     centre = centres.centre(centre_id)
     bookings = await BookingLookup(request.state.redis, centres.secret).day(centre.id, date)
-    live = [b for b in bookings if b["status"] != "cancelled"]
-    return JSONResponse({
-        "centre": centre.id, "date": date, "bookings": bookings,
-        "totals": {"booked": len(live), "checked_in": sum(b["checked_in"] for b in bookings),
-                   "cancelled": len(bookings) - len(live)},
-    })
+    live = [b for b in bookings if b.status != "cancelled"]
+    return DayList(centre=centre.id, date=date, bookings=bookings, totals=Totals(
+        booked=len(live), checked_in=sum(b.checked_in for b in bookings),
+        cancelled=len(bookings) - len(live)))
 
 
-async def lookup(request: Request) -> JSONResponse:
-    body = parse_body(await request.body(), LOOKUP_FIELDS)
-    given = [name for name in LOOKUP_FIELDS if body.get(name)]
+async def lookup(request: Request) -> Found:
+    body = parse_body(await request.body(), Who)
+    given = body.given()
     if len(given) != 1:
         raise ApiError("bad_request", message_en="Send either booking_ref or id_number.")
     centre_id = request.path_params["centre"]
@@ -75,23 +81,22 @@ async def lookup(request: Request) -> JSONResponse:
     r = request.state.redis
     await ratelimit.lookup_allowed(r, cred, centre.id)
     find = BookingLookup(r, centres.secret)
-    if given == ["booking_ref"]:
-        bookings, elsewhere = await find.by_ref(centre.id, body["booking_ref"])
+    if body.booking_ref:
+        bookings, elsewhere = await find.by_ref(centre.id, body.booking_ref)
         if not bookings:
             await ratelimit.lookup_missed(r, cred, centre.id)
-        return JSONResponse({"bookings": bookings,
-                             **({"other_centre": elsewhere} if elsewhere else {})})
+        return Found(bookings, elsewhere) if elsewhere else Found(bookings)
     try:
-        bookings = await find.by_id(centre.id, body["id_number"])
+        bookings = await find.by_id(centre.id, body.id_number or "")
     except NotAnIdentityNumber:
         await ratelimit.lookup_missed(r, cred, centre.id)
         raise ApiError("invalid_id_number") from None
     if not bookings:
         await ratelimit.lookup_missed(r, cred, centre.id)
-    return JSONResponse({"bookings": bookings})
+    return Found(bookings)
 
 
 routes: list[BaseRoute] = [
-    Route(C + "/bookings", day_list, methods=["GET"]),
-    Route(C + "/bookings/lookup", lookup, methods=["POST"]),
+    Read(C + "/bookings", day_list, DayList).route(),
+    Read(C + "/bookings/lookup", lookup, Found, body=Who).route(),
 ]

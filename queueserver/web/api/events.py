@@ -8,13 +8,16 @@ import contextlib
 import logging
 from urllib.parse import urlsplit
 
+import msgspec
 import redis
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queueserver.auth.credentials import DEVICE_ROLES, Action, Credential
 from queueserver.live.events import Event, Hub, Subscriber, parse_id
+from queueserver.live.models import BoardMessage, Message, ResyncRequired, SocketError
 from queueserver.platform.errors import ApiError
+from queueserver.queue.models import Board
 from queueserver.store import keys
 from queueserver.web.api.base import authorize, credential_key
 
@@ -74,8 +77,8 @@ async def events(ws: WebSocket) -> None:
     raw_after = ws.query_params.get("after")
     after = parse_id(raw_after) if raw_after is not None else None
     if raw_after is not None and after is None:
-        await ws.send_json({"type": "error", "code": "bad_request",
-                            "message_en": "after= must be an event id like 1700000000000-0"})
+        await _send(ws, SocketError(code="bad_request",
+                                    message_en="after= must be an event id like 1700000000000-0"))
         await _close(ws, POLICY_VIOLATION)
         return
     hub: Hub = ws.state.hub
@@ -87,10 +90,14 @@ async def events(ws: WebSocket) -> None:
         hub.unsubscribe(centre_id, sub)
 
 
+async def _send(ws: WebSocket, message: Message) -> None:
+    await ws.send_text(msgspec.json.encode(message).decode())
+
+
 async def _send_board(ws: WebSocket, centre_id: str) -> tuple[int, int]:
-    board = await ws.state.centres.board(centre_id)
-    await ws.send_json({"type": "board", "data": board})
-    return parse_id(board["last_event_id"]) or (0, 0)
+    board: Board = await ws.state.centres.board(centre_id)
+    await _send(ws, BoardMessage(board))
+    return parse_id(board.last_event_id) or (0, 0)
 
 
 async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[int, int] | None,
@@ -101,7 +108,7 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
     if after is None:
         floor = await _send_board(ws, centre_id)
     elif await _resync_needed(r, stream, after):
-        await ws.send_json({"type": "resync_required"})
+        await _send(ws, ResyncRequired())
         floor = await _send_board(ws, centre_id)
     else:
         floor = after

@@ -80,8 +80,13 @@ async def login(request: Request) -> Response:
     form = await _form(request)
     name = form.get("username", "").strip().lower()
     next_path = safe_next(form.get("next"))
+    now = request.state.centres.clock.now()
+    # A browser that signed in as this login before is not held up by strangers' failures on
+    # the name, only by its own (and its address's).
+    device = await users.trusted_device(r, secret, request.cookies.get(users.DEVICE_COOKIE),
+                                        name, now)
     # CONTRACT §5: the failed-login limit is checked before anything else about the request.
-    wait = await users.login_retry_after(r, name, _client(request))
+    wait = await users.login_retry_after(r, name, _client(request), device)
     if wait:
         page = problem(request, 429, "rate_limited")
         page.headers["Retry-After"] = str(wait)
@@ -93,13 +98,17 @@ async def login(request: Request) -> Response:
                                             _login_token(secret, nonce).encode()):
         return _form_page(request, 403, "csrf_failed", name, next_path)
     cred = await users.authenticate(r, name, form.get("password", ""))
-    if cred is None:
-        await users.record_failure(r, name, _client(request))
+    session = await users.start_session(r, secret, cred) if cred else None
+    if cred is None or session is None:
+        await users.record_failure(r, name, _client(request), device)
         return _form_page(request, 401, "login_failed", name, next_path)
-    cookie, _ = await users.start_session(r, secret, cred)
     response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(users.COOKIE, cookie, max_age=users.SESSION_TTL_S, httponly=True,
+    response.set_cookie(users.COOKIE, session[0], max_age=users.SESSION_TTL_S, httponly=True,
                         samesite="strict", secure=_secure(request), path="/")
+    # Only the login form needs it, so only the login form is sent it.
+    trusted = users.remember_device(secret, request.cookies.get(users.DEVICE_COOKIE), cred, now)
+    response.set_cookie(users.DEVICE_COOKIE, trusted, max_age=users.DEVICE_TTL_S, httponly=True,
+                        samesite="strict", secure=_secure(request), path="/login")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 

@@ -1,29 +1,48 @@
-"""`GET /openapi.json` (CONTRACT §5): an OpenAPI 3 document of every route, built from the routes
-themselves so it cannot fall behind them — a `Post`'s body fields give its request schema."""
+"""`GET /openapi.json` (CONTRACT §5): an OpenAPI 3.1 document of every route, built from the
+routes themselves so it cannot fall behind them. A `Post` names its body's model and its
+answer's, a `Read` its answer's (and its body's, for a look-up by POST): their JSON Schemas,
+generated from the models by msgspec, are the document's components. The live events'
+messages are components too, named for the socket under `x-websockets`.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import msgspec
+from msgspec import Struct
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from queueserver.auth import users
-from queueserver.web.api.base import MAX_STRING, Field, Post
-from queueserver.web.api.bookings import LOOKUP_FIELDS
+from queueserver.live.models import MESSAGES
+from queueserver.platform.errors import Answer
+from queueserver.web.api.base import Post, Read
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message_en", "message_zh"],
     "properties": {"code": {"type": "string"}, "message_en": {"type": "string"},
                    "message_zh": {"type": "string"}}}}}
-# Routes whose body is read without a `Post`: their fields, declared where they are parsed.
-BODIES: dict[str, dict[str, Field]] = {"/api/v1/centres/{centre}/bookings/lookup": LOOKUP_FIELDS}
 LOGIN_FORM = {"type": "object", "required": ["username", "password", "csrf_token"],
               "properties": {n: {"type": "string"}
                              for n in ("username", "password", "csrf_token", "next")}}
 PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
+REF = "#/components/schemas/{name}"
+NO_CONTENT = 204
+
+
+class Document(Answer, frozen=True):
+    """This document: an OpenAPI 3.1 description of every route."""
+
+    openapi: str
+    info: dict[str, str]
+    components: dict[str, Any]
+    security: list[dict[str, list[str]]]
+    paths: dict[str, Any]
+    websockets: list[str] = msgspec.field(name="x-websockets")
+    # The messages each socket sends, one of them told apart by its `type`.
+    websocket_messages: dict[str, Any] = msgspec.field(name="x-websocket-messages")
 
 
 def _media(path: str) -> str:
@@ -40,54 +59,74 @@ def _media(path: str) -> str:
     return "text/html"
 
 
-def _schema(spec: Field) -> dict[str, Any]:
-    kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
-    names = {str: "string", int: "integer", bool: "boolean", float: "number"}
-    types = [names[k] for k in kinds if k in names]
-    out: dict[str, Any] = {"type": types[0]} if len(types) == 1 else {
-        "anyOf": [{"type": t} for t in types]}
-    if str in kinds:
-        out["maxLength"] = MAX_STRING
-    if spec.choices:
-        out["enum"] = list(spec.choices)
-    return out
+def _declared(endpoint: Any) -> Post[Any] | Read[Any] | None:
+    owner = getattr(endpoint, "__self__", None)
+    return owner if isinstance(owner, Post | Read) else None
 
 
-def _body(fields: dict[str, Field]) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": {
-        name: _schema(spec) for name, spec in fields.items()}}
-    required = [name for name, spec in fields.items() if spec.required]
-    if required:
-        schema["required"] = required
-    return {"required": bool(required),
-            "content": {"application/json": {"schema": schema}}}
+def _models(routes: list[BaseRoute]) -> list[type[Struct]]:
+    """Every model a route names, and the sockets' messages."""
+    found: dict[type[Struct], None] = {}
+    for route in routes:
+        declared = _declared(getattr(route, "endpoint", None))
+        if isinstance(declared, Post):
+            found.update({declared.body: None, declared.answer: None})
+        elif isinstance(declared, Read):
+            found.update({declared.answer: None, **({declared.body: None}
+                                                    if declared.body else {})})
+    return [*found, *MESSAGES]
 
 
-def _operation(path: str, method: str, endpoint: Any) -> dict[str, Any]:
+def _loosened(schema: Any) -> Any:
+    """Answers may gain fields (CONTRACT: "extend them freely"), so no schema forbids more,
+    though the server reads a script's answer strictly into its model."""
+    if isinstance(schema, dict):
+        return {k: _loosened(v) for k, v in schema.items()
+                if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [_loosened(v) for v in schema]
+    return schema
+
+
+def _required(model: type[Struct]) -> bool:
+    return any(f.required for f in msgspec.structs.fields(model))
+
+
+def _operation(path: str, endpoint: Any, refs: dict[type[Struct], Any]) -> dict[str, Any]:
     params = [{"name": name, "in": "path", "required": True,
                "schema": {"type": "integer"} if kind == "int" else {"type": "string"}}
               for name, kind in PARAM.findall(path)]
-    post = getattr(endpoint, "__self__", None)
-    status = str(post.status) if isinstance(post, Post) else "200"
+    declared = _declared(endpoint)
     media = _media(path)
-    ok: dict[str, Any] = {"description": "done"}
-    ok["content"] = {media: {"schema": {"type": "object"} if media == "application/json"
-                             else {"type": "string"}}}
-    op: dict[str, Any] = {"parameters": params, "responses": {
-        status: ok, "default": {"description": "an error in the contract's shape",
-                                "content": {"application/json": {"schema": ERROR}}}}}
-    if method == "post":
-        if isinstance(post, Post):
-            op["requestBody"] = _body(post.fields)
-        elif path in BODIES:
-            op["requestBody"] = _body(BODIES[path])
-        elif path == "/login":
-            op["requestBody"] = {"required": True, "content": {
-                "application/x-www-form-urlencoded": {"schema": LOGIN_FORM}}}
+    answers: dict[str, Any] = {}
+    if declared is None:
+        answers["200"] = {"description": "done", "content": {media: {"schema": {
+            "type": "object"} if media == "application/json" else {"type": "string"}}}}
+    else:
+        statuses = (declared.status,) if isinstance(declared, Post) else declared.statuses
+        for status in statuses:
+            if status == NO_CONTENT:
+                answers[str(status)] = {"description": "done, nothing to answer"}
+                continue
+            answers[str(status)] = {"description": declared.answer.__doc__ or "done",
+                                    "content": {media: {"schema": refs[declared.answer]}}}
+    answers["default"] = {"description": "an error in the contract's shape",
+                          "content": {"application/json": {"schema": ERROR}}}
+    op: dict[str, Any] = {"parameters": params, "responses": answers}
+    body = declared.body if declared is not None else None
+    if body is not None:
+        op["requestBody"] = {"required": _required(body),
+                             "content": {"application/json": {"schema": refs[body]}}}
+    elif path == "/login":
+        op["requestBody"] = {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": LOGIN_FORM}}}
     return op
 
 
-def document(routes: list[BaseRoute]) -> dict[str, Any]:
+def document(routes: list[BaseRoute]) -> Document:
+    models = _models(routes)
+    schemas, components = msgspec.json.schema_components(models, ref_template=REF)
+    refs = dict(zip(models, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     sockets = []
     for route in routes:
@@ -95,28 +134,31 @@ def document(routes: list[BaseRoute]) -> dict[str, Any]:
             sockets.append(route.path)
         elif isinstance(route, Mount):
             path = route.path + "/{file}"
-            paths.setdefault(path, {})["get"] = _operation(path, "get", None)
+            paths.setdefault(path, {})["get"] = _operation(path, None, refs)
         elif isinstance(route, Route):
             path = PARAM.sub(lambda m: "{" + m.group(1) + "}", route.path)
             for method in sorted(route.methods or ()):
                 if method != "HEAD":
-                    op = _operation(route.path, method.lower(), route.endpoint)
+                    op = _operation(route.path, route.endpoint, refs)
                     paths.setdefault(path, {})[method.lower()] = op
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "queueserver", "version": "1"},
-        "components": {"securitySchemes": {
+    messages = {"oneOf": [refs[m] for m in MESSAGES],
+                "discriminator": {"propertyName": "type"}}
+    return Document(
+        openapi="3.1.0",
+        info={"title": "queueserver", "version": "1"},
+        components={"schemas": _loosened(components), "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
             "token": {"type": "apiKey", "in": "query", "name": "token"},
             "session": {"type": "apiKey", "in": "cookie", "name": users.COOKIE}}},
-        "security": [{"bearer": []}, {"token": []}, {"session": []}],
-        "paths": paths,
-        "x-websockets": sockets,
-    }
+        security=[{"bearer": []}, {"token": []}, {"session": []}],
+        paths=paths,
+        websockets=sockets,
+        websocket_messages={path: messages for path in sockets},
+    )
 
 
-async def openapi(request: Request) -> JSONResponse:
-    return JSONResponse(document(list(request.app.routes)))
+async def openapi(request: Request) -> Document:
+    return document(list(request.app.routes))
 
 
-routes: list[BaseRoute] = [Route("/openapi.json", openapi, methods=["GET"])]
+routes: list[BaseRoute] = [Read("/openapi.json", openapi, Document).route()]

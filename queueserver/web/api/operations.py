@@ -12,17 +12,20 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from queueserver.auth.credentials import Action
 from queueserver.operations import charts, stats
+from queueserver.operations.models import Stats
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
+from queueserver.queue.tickets import typed
 from queueserver.service import counter_service as service
+from queueserver.service.models import Takings
 from queueserver.store import keys
 from queueserver.web import templating
-from queueserver.web.api.base import authorize
+from queueserver.web.api.base import Read, authorize
 
 C = "/api/v1/centres/{centre}"
 # A live report reloads itself this often: fresh enough for a supervisor, light for Redis.
@@ -51,9 +54,9 @@ async def _figures(request: Request) -> tuple[Centre, str, dict[str, Any]]:
     return centre, date, figures
 
 
-async def stats_json(request: Request) -> JSONResponse:
+async def stats_json(request: Request) -> Stats:
     _, _, figures = await _figures(request)
-    return JSONResponse(figures)
+    return typed(figures, Stats)
 
 
 async def stats_csv(request: Request) -> Response:
@@ -62,11 +65,9 @@ async def stats_csv(request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="stats-{centre.id}-{date}.csv"'})
 
 
-async def _takings(request: Request, centre: Centre, date: str) -> dict[str, Any]:
+async def _takings(request: Request, centre: Centre, date: str) -> Takings:
     """The day's takings, as `GET .../takings` gives them."""
-    result: dict[str, Any] = await service.takings(request.state.centres, centre.id,
-                                                   dt.date.fromisoformat(date))
-    return result
+    return await service.takings(request.state.centres, centre.id, dt.date.fromisoformat(date))
 
 
 async def report(request: Request) -> Response:
@@ -94,7 +95,7 @@ async def report(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route(C + "/stats", stats_json, methods=["GET"]),
+    Read(C + "/stats", stats_json, Stats).route(),
     Route(C + "/stats.csv", stats_csv, methods=["GET"]),
     Route("/admin/{centre}/report", report, methods=["GET"]),
 ]

@@ -1,9 +1,11 @@
 """The screens (CONTRACT §7): Jinja2 pages whose scripts and styles are package data.
 
 Each page says who may open it with the same `authorize()` as the API. A staff screen without a
-login redirects to `/login`; a device screen (display, kiosk, photo booth) takes its token as
-`?token=`. What a page's script needs comes in one JSON attribute on `<body>`, so the page runs
-no inline script and a strict Content-Security-Policy holds.
+login redirects to `/login`; a device screen (the hall display and the collection kiosk, which
+nobody signs in to) takes its token as `?token=` (CONTRACT §5). The photo booth's PC signs in
+with a `photo` login like any staff screen. What a page's script needs comes in one JSON
+attribute on `<body>`, so the page runs no inline script and a strict Content-Security-Policy
+holds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime as dt
 import io
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -24,6 +26,7 @@ from queueserver.auth.credentials import Action, Credential, Role
 from queueserver.platform.clock import ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
+from queueserver.rules.vocab import DeclineReason, PaymentMethod
 from queueserver.web import slip, templating
 from queueserver.web.api.base import MAX_STRING, authorize, bearer
 
@@ -34,8 +37,6 @@ QR_SCALE = 6
 # What the photo booth's slip may draw as a barcode: what a scanner reads back as typed
 # (printable ASCII), no longer than the API takes a photo receipt's barcode.
 BARCODE_TEXT = re.compile(rf"[\x20-\x7e]{{1,{MAX_STRING}}}")
-DECLINE_REASONS = ("documents_missing", "photo_rejected", "not_eligible", "other")
-PAYMENT_METHODS = ("cash", "eps", "octopus", "card")
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -50,8 +51,18 @@ def problem(request: Request, status: int, code: str, device: bool = False) -> H
     return render(request, "problem.html", status=status, error=error, device=device)
 
 
+def without_token(query: str) -> str:
+    """A query string less every `token` parameter (by its decoded name, as Starlette reads
+    it: `%74oken=` is one too)."""
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"]
+    return urlencode(kept)
+
+
 def login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    """To `/login`, and back here after: never with a `?token=` that came along, which would
+    ride into the login page's URL, the browser's history and any proxy's log."""
+    query = without_token(request.url.query)
+    target = request.url.path + (f"?{query}" if query else "")
     return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
 
 
@@ -89,10 +100,11 @@ class Viewer:
 
 async def viewer(request: Request, action: Action, centre: str | None = None,
                  counter: int | None = None, device: bool = False) -> Viewer | Response:
-    """The one role check for pages; a redirect or an error page when it fails."""
-    token = bearer(request)
+    """The one role check for pages; a redirect or an error page when it fails. Only a device
+    screen takes `?token=`."""
+    token = bearer(request, url_token=device)
     try:
-        cred = await authorize(request, action, centre, counter)
+        cred = await authorize(request, action, centre, counter, url_token=device)
     except ApiError as e:
         if e.code == "unauthenticated" and not (device and token):
             return login_redirect(request)
@@ -147,7 +159,7 @@ async def kiosk(request: Request) -> Response:
 
 
 async def photo(request: Request) -> Response:
-    return await screen(request, "photo.html", Action.PHOTO, device=True)
+    return await screen(request, "photo.html", Action.PHOTO)
 
 
 async def desk(request: Request) -> Response:
@@ -158,8 +170,9 @@ async def counter(request: Request) -> Response:
     n = int(request.path_params["n"])
     cfg = request.state.centres.config
     return await screen(request, "counter.html", Action.COUNTER, counter=n,
-                        counter_number=n, fees=dict(cfg.fees), decline_reasons=DECLINE_REASONS,
-                        payment_methods=PAYMENT_METHODS)
+                        counter_number=n, fees=dict(cfg.fees),
+                        decline_reasons=[r.value for r in DeclineReason],
+                        payment_methods=[m.value for m in PaymentMethod])
 
 
 async def admin(request: Request) -> Response:

@@ -2,111 +2,133 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from queueserver.auth.credentials import Action
 from queueserver.platform.errors import ApiError
-from queueserver.web.api.base import Call, Field, Post, authorize
+from queueserver.queue.models import Board, CounterAnswer, PhotoReceipt, Ticket, TicketAnswer
+from queueserver.rules.vocab import CounterAction
+from queueserver.web.api.base import Body, Call, Empty, Given, Post, Read, Text, authorize
 
 C = "/api/v1/centres/{centre}"
 N = C + "/counters/{n:int}"
 T = C + "/tickets/{number}"
 
 
-def _by(call: Call) -> str:
+class PhotoBody(Body, frozen=True):
+    barcode: Given
+
+
+class CheckInBody(Body, frozen=True):
+    booking_ref: Given
+    id_number: Given
+    photo_barcode: Given
+    priority: bool | None = None
+    # Check in outside the arrival window: a supervisor's or an admin's only.
+    override_window: bool | None = None
+
+
+class CallBody(Body, frozen=True):
+    # That waiting ticket, else the next one.
+    ticket: Text | None = None
+
+
+class TransferBody(Body, frozen=True):
+    service: Given
+
+
+def _by(call: Call[Any]) -> str:
     return call.credential.id
 
 
-def _counter(call: Call) -> int:
+def _counter(call: Call[Any]) -> int:
     assert call.counter is not None
     return call.counter
 
 
-async def photo(call: Call) -> Any:
-    return await call.centres.register_photo(call.centre, call.body["barcode"], _by(call),
+async def photo(call: Call[PhotoBody]) -> PhotoReceipt:
+    return await call.centres.register_photo(call.centre, call.body.barcode, _by(call),
                                              call.idem)
 
 
-def _override_allowed(call: Call) -> None:
-    if call.body.get("override_window") and not call.credential.allows(
+def _override_allowed(call: Call[CheckInBody]) -> None:
+    if call.body.override_window and not call.credential.allows(
             Action.OVERRIDE_WINDOW, call.centre):
         raise ApiError("forbidden", message_en="Only a supervisor may check in outside the "
                                                "arrival window.")
 
 
-async def check_in(call: Call) -> Any:
+async def check_in(call: Call[CheckInBody]) -> Ticket:
     b = call.body
-    call.bookings.append((call.centre, b["booking_ref"]))
+    call.bookings.append((call.centre, b.booking_ref))
     return await call.centres.check_in(
-        call.centre, b["booking_ref"], b["id_number"], b["photo_barcode"],
-        bool(b.get("priority")), bool(b.get("override_window")), _by(call), call.idem)
+        call.centre, b.booking_ref, b.id_number, b.photo_barcode, bool(b.priority),
+        bool(b.override_window), _by(call), call.idem)
 
 
-async def requeue(call: Call) -> Any:
+async def requeue(call: Call[Empty]) -> Ticket:
     return await call.centres.requeue(call.centre, call.params["number"], _by(call), call.idem)
 
 
-def _state(action: str) -> Any:
-    async def run(call: Call) -> Any:
+def _state(action: CounterAction) -> Callable[[Call[Empty]], Awaitable[Ticket | None]]:
+    async def run(call: Call[Empty]) -> Ticket | None:
         return await call.centres.counter_state(call.centre, _counter(call), action, _by(call),
                                                 call.idem)
     return run
 
 
-async def call_next(call: Call) -> Any:
-    return await call.centres.call(call.centre, _counter(call), call.body.get("ticket"),
+async def call_next(call: Call[CallBody]) -> Ticket | None:
+    return await call.centres.call(call.centre, _counter(call), call.body.ticket or None,
                                    _by(call), call.idem)
 
 
-async def recall(call: Call) -> Any:
+async def recall(call: Call[Empty]) -> Ticket:
     return await call.centres.recall(call.centre, _counter(call), _by(call), call.idem)
 
 
-async def no_show(call: Call) -> Any:
+async def no_show(call: Call[Empty]) -> Ticket:
     return await call.centres.no_show(call.centre, _counter(call), _by(call), call.idem)
 
 
-async def transfer(call: Call) -> Any:
-    return await call.centres.transfer(call.centre, _counter(call), call.body["service"],
+async def transfer(call: Call[TransferBody]) -> Ticket:
+    return await call.centres.transfer(call.centre, _counter(call), call.body.service,
                                        _by(call), call.idem)
 
 
-POSTS = [
-    Post(C + "/photo-receipts", Action.PHOTO, photo, {"barcode": Field(str)}, status=201,
+POSTS: list[Post[Any]] = [
+    Post(C + "/photo-receipts", Action.PHOTO, photo, PhotoBody, PhotoReceipt, status=201,
          wrap=None),
-    Post(C + "/tickets", Action.CHECK_IN, check_in, {
-        "booking_ref": Field(str), "id_number": Field(str), "photo_barcode": Field(str),
-        "priority": Field(bool, required=False), "override_window": Field(bool, required=False),
-    }, status=201, check=_override_allowed),
-    Post(T + "/requeue", Action.CHECK_IN, requeue),
-    *(Post(N + "/" + action, Action.COUNTER, _state(action))
-      for action in ("open", "pause", "resume", "close")),
-    Post(N + "/call", Action.COUNTER, call_next, {"ticket": Field(str, required=False)}),
-    Post(N + "/recall", Action.COUNTER, recall),
-    Post(N + "/no-show", Action.COUNTER, no_show),
-    Post(N + "/transfer", Action.COUNTER, transfer, {"service": Field(str)}),
+    Post(C + "/tickets", Action.CHECK_IN, check_in, CheckInBody, TicketAnswer, status=201,
+         check=_override_allowed),
+    Post(T + "/requeue", Action.CHECK_IN, requeue, Empty, TicketAnswer),
+    *(Post(N + "/" + action, Action.COUNTER, _state(action), Empty, CounterAnswer)
+      for action in CounterAction),
+    Post(N + "/call", Action.COUNTER, call_next, CallBody, CounterAnswer),
+    Post(N + "/recall", Action.COUNTER, recall, Empty, TicketAnswer),
+    Post(N + "/no-show", Action.COUNTER, no_show, Empty, TicketAnswer),
+    Post(N + "/transfer", Action.COUNTER, transfer, TransferBody, TicketAnswer),
 ]
 
 
-async def get_ticket(request: Request) -> JSONResponse:
+async def get_ticket(request: Request) -> TicketAnswer:
     centre = request.path_params["centre"]
     await authorize(request, Action.LOOK_UP, centre)
-    ticket = await request.state.centres.ticket(centre, request.path_params["number"])
-    return JSONResponse({"ticket": ticket})
+    return TicketAnswer(await request.state.centres.ticket(centre, request.path_params["number"]))
 
 
-async def board(request: Request) -> JSONResponse:
+async def board(request: Request) -> Board:
     centre = request.path_params["centre"]
     await authorize(request, Action.BOARD, centre)
-    return JSONResponse(await request.state.centres.board(centre))
+    board: Board = await request.state.centres.board(centre)
+    return board
 
 
 routes: list[BaseRoute] = [
     *(p.route() for p in POSTS),
-    Route(T, get_ticket, methods=["GET"]),
-    Route(C + "/board", board, methods=["GET"]),
+    Read(T, get_ticket, TicketAnswer).route(),
+    Read(C + "/board", board, Board).route(),
 ]
