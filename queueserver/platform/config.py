@@ -275,11 +275,14 @@ def _explain(error: msgspec.ValidationError, data: dict[str, Any]) -> str:
     if in_key:
         return f"{key}.{reason.split(' ')[-1].strip(chr(39))}: unknown key"
     if reason.startswith("Invalid enum value"):
+        allowed: list[str]
         if get_origin(kind) is Union:  # a number, or a word (capacity: 6 or "auto")
             allowed = [str(a) for arg in get_args(kind) if get_origin(arg) is Literal
                        for a in get_args(arg)] + ["a number"]
+        elif get_origin(kind) is Literal:
+            allowed = [str(a) for a in get_args(kind)]
         else:
-            allowed = get_args(kind) if get_origin(kind) is Literal else [k.value for k in kind]
+            allowed = [k.value for k in kind]
         return f"{key}: {value!r} is not one of {', '.join(allowed)}"
     if "RFC3339" in reason or reason.startswith("Expected `date`"):
         return f"{key}: bad date {value!r} (use YYYY-MM-DD)"

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import redis
@@ -31,6 +32,7 @@ from queueserver.platform import embedded, logs, runtime
 from queueserver.platform.clock import Clock, from_environment
 from queueserver.platform.config import Centre, Config
 from queueserver.rules import identity
+from queueserver.store import keys
 from queueserver.web.app import create_app
 
 SLOTS = 8                 # half-hour slots from just before now
@@ -76,6 +78,22 @@ def samples(centre: Centre, now: dt.datetime) -> list[Sample]:
                 id_kind="hkid", id_number=_hkid(n + len(code) * 97), passport_no=f"X{n:07d}",
                 nationality="GBR", status="approved"), barcode=f"PH{code}{n:04d}"))
     return out
+
+
+def applicant(r: redis.Redis, config: Config, secret: bytes, clock: Clock) -> tuple[str, str]:
+    """One approved application of the booking platform (CONTRACT §11), so a newcomer can book
+    a visit on its page and check it in at the desk on the day: its booking token and its
+    identity number. Its invitation is written to the data folder's outbox/ by the worker."""
+    from queueserver.appointments import applications
+
+    person = applications.Application(
+        ref="DEMOAPP1", application_type="first", surname="DEMO", given_names="APPLICANT",
+        id_kind="hkid", id_number=_hkid(4242), passport_no="D1234567", nationality="GBR",
+        email="applicant@demo.invalid", status="approved")
+    applications.ApplicationStore(r, secret, config, "demo", clock).apply([person])
+    digest: Any = r.hget(keys.application_refs(), person.ref)
+    salt: Any = r.hget(keys.application(str(digest)), "salt")
+    return applications.token_for(secret, str(salt)), person.id_number
 
 
 def credentials(r: redis.Redis, config: Config) -> dict[str, str]:
@@ -162,7 +180,8 @@ def _bring_to_life(base: str, config: Config, tokens: dict[str, str],
 
 
 def _print_screens(base: str, config: Config, tokens: dict[str, str],
-                   people: dict[str, list[Sample]], staff: tuple[list[str], str]) -> None:
+                   people: dict[str, list[Sample]], staff: tuple[list[str], str],
+                   booking: tuple[str, str]) -> None:
     names, password = staff
     lines = [f"\nqueueserver demo is running at {base}\n",
              f"  admin token (API, every centre): {tokens['demo-admin']}",
@@ -183,6 +202,12 @@ def _print_screens(base: str, config: Config, tokens: dict[str, str],
         s = people[c.id][CHECKED_IN_AT_START]
         lines.append(f"  try the desk with booking {s.booking.ref}, identity number "
                      f"{s.booking.id_number}, photo receipt {s.barcode}")
+    token, id_number = booking
+    lines += ["\nBooking platform / 預約平台 (a sample applicant's link; emails are written to "
+              "the data folder's outbox/)",
+              f"  book a visit:  {base}/book/{token}",
+              f"  then check it in at the desk with booking DEMOAPP1, identity number "
+              f"{id_number}"]
     print("\n".join(lines), flush=True)
 
 
@@ -200,6 +225,7 @@ def run(config: Config, host: str, port: int) -> int:
     people = {c.id: samples(c, now) for c in config.centres}
     BookingStore(r, secret, "demo", now.isoformat()).apply(
         [s.booking for group in people.values() for s in group])
+    booking = applicant(r, config, secret, clock)
     worker = _start_worker(env)
     server = uvicorn.Server(uvicorn.Config(
         create_app(config, url, secret, clock), host=host, port=port, access_log=False,
@@ -211,7 +237,7 @@ def run(config: Config, host: str, port: int) -> int:
             threading.Event().wait(0.05)
         if server.started:
             _bring_to_life(base, config, tokens, people)
-            _print_screens(base, config, tokens, people, staff)
+            _print_screens(base, config, tokens, people, staff, booking)
 
     threading.Thread(target=when_started, daemon=True).start()
     try:

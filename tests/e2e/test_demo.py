@@ -80,6 +80,11 @@ def test_the_demo_serves_a_board_whose_numbers_can_be_called(demo: Demo) -> None
                    "/display/kowloon-bay?token="):
         assert screen in out, screen
     call_a_sample_number(demo, admin)
+    # The booking platform's sample applicant: its printed link opens its booking page.
+    link = re.search(r"book a visit:\s+(\S+)", out)
+    assert link and "/book/" in link.group(1)
+    page = httpx.get(link.group(1), timeout=10)
+    assert page.status_code == 200 and "DEMO, A***" in page.text
     # The printed staff login opens the staff screens.
     password = re.search(r"password of every staff login: (\S+)", out)
     assert password
