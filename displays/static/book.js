@@ -163,6 +163,8 @@ function guarded(action) {
       await action(...args);
     } catch (error) {
       say("error", error.message_zh, error.message_en);
+      // A slot taken meanwhile: show what is still free.
+      if (error.code === "slot_full") await loadSlots().catch(() => {});
     } finally {
       buttons.forEach((b) => { if (b.dataset.was === "false") b.disabled = false; });
       showCurrent();
