@@ -6,8 +6,12 @@ must never wait for audio. So, just before it runs, `voices()` reads which of th
 counter's calls can need exist (one SMISMEMBER on the index; segments are never deleted), and
 passes their names; the script names each language's clip from the segments of the ticket it
 picked, or leaves the language out (scripts/_lib.lua, `call_clips`). A clip's name lists its
-segments, so it exists as soon as they do: the calling process joins and caches it right after
-the call, and any other process that is asked for it first joins it from Redis too.
+segments, so it can be made as soon as they exist. Right after the script, before the call is
+answered, the calling process records the names it picked as planned (a display asks for them
+only after the chime has played); then it joins and caches them in the background, and any
+process asked for a planned clip that is not cached yet joins and caches it from Redis too. A
+name no call planned is a 404 and costs nothing: clips need no credential, so joining whatever a
+stranger names would be free work for anyone.
 """
 
 from __future__ import annotations
@@ -115,6 +119,16 @@ class Announcer:
             out.append({"language": language, "candidates": kept})
         return out
 
+    async def plan(self, ticket: str, voices: list[dict[str, Any]]) -> None:
+        """Right after a call's script, before it is answered: the clips its event names may be
+        joined when a display asks for them. The call has happened whatever happens here, so a
+        failure is logged and the call is answered (its displays still get the chime)."""
+        try:
+            await self.store.plan([clip_name(url) for url in clip_urls(voices, ticket)])
+        except (redis.RedisError, OSError) as e:
+            log.warning("could not plan the announcement of %s (%s): its clips will be 404",
+                        ticket, e)
+
     def called(self, centre: Centre, ticket: str, voices: list[dict[str, Any]]) -> None:
         """After a call's script: join its clips into the cache, and ask for what is missing.
         In the background, so that the answer to the counter does not wait for audio."""
@@ -129,9 +143,7 @@ class Announcer:
             for url in urls:
                 name = clip_name(url)
                 if not await self.store.has_clip(name):
-                    joined = await self._join_once(name)
-                    if joined is not None:
-                        await self.store.put_clip(name, joined)
+                    await self._join_once(name)
             if len(urls) < len(voices):
                 if centre.id not in self._silent_logged:
                     self._silent_logged.add(centre.id)
@@ -143,6 +155,32 @@ class Announcer:
             # The call has happened; its audio is a courtesy that must not take the server down.
             log.exception("preparing the announcement of %s at %s failed", ticket, centre.id)
 
+    async def plan_clips(self, urls: list[str]) -> None:
+        """A notice's clips (its words said whole), named by its event: they may be joined when
+        a display asks for them, as a call's. A failure costs the speech, never the notice."""
+        try:
+            await self.store.plan([clip_name(url) for url in urls])
+        except (redis.RedisError, OSError) as e:
+            log.warning("could not plan a notice's clips (%s): they will be 404", e)
+
+    def prepare(self, urls: list[str]) -> None:
+        """Join and cache these clips now, in the background (a notice said with segments that
+        exist already): the displays find them cached, as they find a call's."""
+        task = asyncio.get_running_loop().create_task(self._cache(urls))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _cache(self, urls: list[str]) -> None:
+        try:
+            for url in urls:
+                name = clip_name(url)
+                if not await self.store.has_clip(name):
+                    joined = await self._join_once(name)
+                    if joined is not None:
+                        await self.store.put_clip(name, joined)
+        except Exception:
+            log.exception("caching clips %s failed", urls)
+
     async def _ask_worker(self, centre: Centre) -> None:
         now = time.monotonic()
         if now - self._asked_at.get(centre.id, -ASK_WORKER_EVERY_S) < ASK_WORKER_EVERY_S:
@@ -151,14 +189,26 @@ class Announcer:
         await asyncio.to_thread(render.request_render, self.config, centre.id, self.redis_url)
 
     async def _join_once(self, name: str) -> bytes | None:
-        """One join per clip at a time in this process, however many displays ask at once."""
+        """Join a clip and cache it: one join per clip at a time in this process, however many
+        displays ask at once."""
         task = self._joining.get(name)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self.join(name))
+            task = asyncio.get_running_loop().create_task(self._join_and_keep(name))
             self._joining[name] = task
             task.add_done_callback(lambda _: self._joining.pop(name, None))
         # Shielded: a display that hangs up does not cancel the join the others wait for.
         return await asyncio.shield(task)
+
+    async def _join_and_keep(self, name: str) -> bytes | None:
+        # A request that found no clip may come here after an earlier join of it has ended (it
+        # waited on Redis meanwhile): that join's clip is in the cache, so no second join.
+        cached: bytes | None = await self.store.clip(name)
+        if cached is not None:
+            return cached
+        joined = await self.join(name)
+        if joined is not None:
+            await self.store.put_clip(name, joined)
+        return joined
 
     async def join(self, name: str) -> bytes | None:
         """A clip joined from its segments, or None when it names segments that are not there."""
@@ -173,11 +223,16 @@ class Announcer:
             lambda: audio.to_wav(segments.join([audio.from_wav(w) for w in wavs])))
 
     async def clip(self, name: str) -> bytes | None:
-        """What `/sounds/clips/<name>.wav` answers: the cached clip, else one joined now. A
-        request without a credential never writes: only calls fill the cache."""
+        """What `/sounds/clips/<name>.wav` answers: the cached clip; else, if a call planned it,
+        the clip joined now and cached; else None (a 404), without joining anything."""
         if segments.clip_segments(name) is None:
             return None
-        return await self.store.clip(name) or await self._join_once(name)
+        cached: bytes | None = await self.store.clip(name)
+        if cached is not None:
+            return cached
+        if not await self.store.planned(name):
+            return None
+        return await self._join_once(name)
 
     async def start(self) -> None:
         """At start-up: ask the worker for every centre whose segments are not all rendered."""

@@ -81,6 +81,7 @@ def _calls(counters: int) -> list[tuple[str, int]]:
 
 async def _to_ready(a: announcer.Announcer, centre: Centre, ticket: str, counter: int) -> int:
     voices = await a.voices(centre, counter, recall=False)
+    await a.plan(ticket, voices)  # before the call is answered
     await a._after_call(centre, ticket, voices)  # what `called` runs in the background
     return len(announcer.clip_urls(voices, ticket))
 

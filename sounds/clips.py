@@ -2,7 +2,9 @@
 
 DESIGN.md: any web process on any machine serves any clip, so audio lives in Redis, not on a
 disk. Segments are a few megabytes for a whole city and are kept; a joined clip is kept only
-while its call is fresh, since any process can join it again from its segments.
+while its call is fresh, since any process can join it again from its segments. Only a clip that
+a call named (planned, for as long as a joined clip is kept) is ever joined: anyone may ask for a
+clip, and joining any combination of segments on demand would be free CPU work for strangers.
 
 These connections return bytes (audio), unlike the rest of the server's.
 """
@@ -82,6 +84,15 @@ class SegmentStore:
     def get_clip(self, name: str) -> bytes | None:
         return _bytes(self.r.get(keys.sound_clip(name)))
 
+    def plan(self, names: Sequence[str]) -> None:
+        """As `AsyncClipStore.plan`, for the worker (a notice's clips, said once rendered)."""
+        if not names:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.set(keys.sound_planned(name), b"1", ex=CLIP_TTL_S)
+        pipe.execute()
+
     def size(self) -> tuple[int, int]:
         """How many segments are stored, and their bytes."""
         names = [n.decode() if isinstance(n, bytes) else str(n)
@@ -119,6 +130,19 @@ class AsyncClipStore:
 
     async def put_clip(self, name: str, wav: bytes) -> None:
         await self.r.set(keys.sound_clip(name), wav, ex=CLIP_TTL_S)
+
+    async def plan(self, names: Sequence[str]) -> None:
+        """These clips were named by a call: requests for them may join them, until they expire."""
+        if not names:
+            return
+        # Not MULTI: on a cluster the names hash to different slots, and each mark stands alone.
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.set(keys.sound_planned(name), b"1", ex=CLIP_TTL_S)
+        await pipe.execute()
+
+    async def planned(self, name: str) -> bool:
+        return bool(await self.r.exists(keys.sound_planned(name)))
 
     async def close(self) -> None:
         await self.r.aclose()

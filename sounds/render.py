@@ -144,40 +144,44 @@ def render_missing(store: clips.SegmentStore, centre: Centre, engine: str | None
                          progress)
 
 
-def missing(store: clips.SegmentStore, centre: Centre) -> int:
-    """How many segments the centre's own engine has not rendered yet."""
-    e = engines.engine(centre.announcement_engine)
+def missing(store: clips.SegmentStore, centre: Centre, engine: str | None = None) -> int:
+    """How many segments `engine` (default: the centre's own) has not rendered yet."""
+    e = engines.engine(engine or centre.announcement_engine)
     ids = {segments.segment_id(e.name, e.voice(lang), lang, piece.text)
            for lang, piece in needed(centre)}
     return len(ids - store.existing(sorted(ids)))
 
 
-def render_job(centre_id: str) -> str:
-    """The worker's job: render what the centre's config needs and is missing."""
+def render_job(centre_id: str, engine: str | None = None) -> str:
+    """The worker's job: render what the centre's config needs and is missing, from `engine`
+    (default: the centre's) and its fallbacks."""
     cfg = config.load_default()
     centre = cfg.centre(centre_id)
     if centre is None:
         return f"no centre {centre_id!r} in the config"
     store = clips.SegmentStore(clips.connect(runtime.redis_url(cfg)))
-    report = render_missing(store, centre)
+    report = render_missing(store, centre, engine)
     log.info("announcement segments for %s: %s", centre_id, report)
     return str(report)
 
 
-def job_id(centre_id: str) -> str:
-    return f"sounds-render-{centre_id}"
+def job_id(centre_id: str, engine: str | None = None) -> str:
+    return f"sounds-render-{centre_id}" + (f"-{engine}" if engine else "")
 
 
-def request_render(cfg: Config, centre_id: str, redis_url: str) -> bool:
-    """Enqueue `render_job` unless one for this centre is already waiting or running."""
+def request_render(cfg: Config, centre_id: str, redis_url: str,
+                   engine: str | None = None) -> bool:
+    """Enqueue `render_job` unless one for this centre (and engine) is already waiting or
+    running. The demo asks for the offline engine first, so its first calls have a voice."""
     connection = clips.rq_connect(os.environ.get("RQ_REDIS_URL") or redis_url)
     try:
         q = worker.queue(cfg, QUEUE, connection)
-        job = q.fetch_job(job_id(centre_id))
+        name = job_id(centre_id, engine)
+        job = q.fetch_job(name)
         if job is not None and job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED,
                                                     JobStatus.DEFERRED, JobStatus.SCHEDULED):
             return False
-        q.enqueue(render_job, centre_id, job_id=job_id(centre_id), job_timeout=JOB_TIMEOUT_S,
+        q.enqueue(render_job, centre_id, engine, job_id=name, job_timeout=JOB_TIMEOUT_S,
                   result_ttl=0, failure_ttl=FAILED_KEPT_S)
         return True
     finally:

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-PieceKind = Literal["recall", "lead_in", "letter", "digit", "please_go_to", "counter", "closing"]
+PieceKind = Literal["recall", "lead_in", "letter", "digit", "please_go_to", "counter", "closing",
+                    "free_text"]
 
 # Where a caller reads numbers in words; beyond it, counters are read digit by digit like tickets.
 LARGEST_COUNTER_IN_WORDS = 999

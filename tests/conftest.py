@@ -99,7 +99,8 @@ def cfg() -> config.Config:
 
 @pytest.fixture
 def clock(cfg: config.Config) -> Clock:
-    return Clock(cfg.tz, MORNING)
+    # Frozen: it moves only when a test sets or advances it, so exact times hold on any machine.
+    return Clock.frozen(cfg.tz, MORNING)
 
 
 @pytest.fixture

@@ -192,9 +192,18 @@ class Display:
                 continue
             self.ids.append(message["id"])
 
-    async def caught_up(self, last: str, timeout: float = 15) -> None:
+    async def started(self, timeout: float = 20) -> None:
+        """Until its first board has come (fails after `timeout`)."""
         deadline = time.monotonic() + timeout
-        while not (self.ids and self.ids[-1] == last) and time.monotonic() < deadline:
+        while self.start is None:
+            assert time.monotonic() < deadline, f"no board within {timeout} s"
+            await asyncio.sleep(0.02)
+
+    async def caught_up(self, last: str, timeout: float = 15) -> None:
+        """Until this display has seen the event `last`; fails after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not (self.ids and self.ids[-1] == last):
+            assert time.monotonic() < deadline, f"display stopped at {self.ids[-1:]}, not {last}"
             await asyncio.sleep(0.05)
 
 

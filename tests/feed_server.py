@@ -2,8 +2,8 @@
 
 Each path serves a page: its body, its validators (a conditional GET that matches them gets
 304) and an optional `Link: rel="next"` header. A test can queue one-off answers for a path
-(a 500, a slow answer, a body cut short) that are used, in order, before the page itself.
-Every request is recorded with its headers.
+(a 500, a slow answer, a body cut short, an answer held until the test releases it) that are
+used, in order, before the page itself. Every request is recorded with its headers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from queueserver.booking_sync.feed import Policy
 # Short timeouts and pauses, so a test of a retry takes a fraction of a second.
 FAST = Policy(timeout_s=0.5, attempts=3, first_backoff_s=0.01, max_backoff_s=0.5,
               page_deadline_s=5.0)
-
+# A held answer goes out when the test releases it, or after this if the test never does (a
+# failed test then ends instead of hanging).
+HOLD_LIMIT_S = 30.0
 
 
 @dataclass
@@ -42,6 +44,22 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     cut_short: bool = False
     page: bool = False  # after the delay, serve the page itself
+    # Set by the test to let the answer go (see `held`); `arrived` is set when its request comes.
+    hold: threading.Event | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def held(cls, **answer: Any) -> Answer:
+        """An answer that waits for `release()`: the test knows its request is in flight (`arrived`)
+        and decides when it ends, so an overlap is made, not hoped for."""
+        return cls(hold=threading.Event(), **answer)
+
+    def release(self) -> None:
+        assert self.hold is not None, "not a held answer"
+        self.hold.set()
+
+    def wait_arrived(self, timeout: float = 30) -> None:
+        assert self.arrived.wait(timeout), f"the request never came within {timeout} s"
 
 
 @dataclass
@@ -100,6 +118,9 @@ class FeedServer:
             queued = self.queued.get(path)
             one_off = queued.pop(0) if queued else None
         if one_off:
+            one_off.arrived.set()
+            if one_off.hold is not None:
+                one_off.hold.wait(HOLD_LIMIT_S)
             time.sleep(one_off.delay_s)
             if not one_off.page:
                 self.send(h, one_off.status, one_off.body, one_off.headers, one_off.cut_short)

@@ -1,8 +1,9 @@
 // The supervisor's screen: each centre's counters (open, paused, serving whom for how long) and
-// queues with their oldest wait, live; and the staff logins and device tokens, created and
-// revoked here.
+// queues with their oldest wait, live; its notices to the hall, posted (from ready-made texts or
+// typed) and removed, and issuing closed and reopened; and the staff logins and device tokens,
+// created and revoked here.
 
-import { ApiError, api, bi, el, guarded, pageData, serverClock } from "/static/shared/api.js";
+import { ApiError, api, bi, el, guarded, newKey, pageData, serverClock } from "/static/shared/api.js";
 import { LiveEvents, debounced } from "/static/shared/live.js";
 import { COUNTER_STATE, STATUS, words } from "/static/shared/words.js";
 import { clear, liveMark, message, refusal } from "./staff.js";
@@ -48,6 +49,111 @@ function renderCentre(centre) {
         text: oldest ? `${oldest.ticket} · ${duration(oldest.issued_at)}` : "—" }),
       el("td", { text: `${(o.board.estimated_wait_minutes || {})[svc.code] ?? 0} 分鐘 min` }));
   }));
+  renderNotices(centre, section, o.board);
+}
+
+// --- notices and issuing ---------------------------------------------------------------------
+
+function noticesPath(centre) {
+  return `/api/v1/centres/${encodeURIComponent(centre.id)}`;
+}
+
+function renderNotices(centre, section, board) {
+  const closure = board.issuing === false ? board.closure : null;
+  const box = section.querySelector(".notice-message");
+  const state = section.querySelector(".issuing-state");
+  if (closure) {
+    const reopen = el("button", { type: "button", class: "primary", "data-act": "reopen" }, bi("恢復派籌", "Reopen issuing"));
+    reopen.addEventListener("click", guarded(reopen, async () => {
+      try {
+        await api("POST", noticesPath(centre) + "/issuing", { open: true }, { idempotencyKey: newKey() });
+        message(box, "ok", "已恢復派籌", "Issuing is open again");
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        refusal(box, e);
+      }
+    }));
+    state.replaceChildren(el("div", { class: "message bad" }, bi("停止派籌中", "Issuing is closed")), reopen);
+  } else {
+    state.replaceChildren(el("div", { class: "message ok" }, bi("派籌中", "Issuing is open")));
+  }
+  section.querySelector("ul.notices").replaceChildren(...(board.notices || []).map((n) => {
+    const isClosure = closure && closure.notice === n.id;
+    const item = el("li", { "data-notice": n.id, class: isClosure ? "closure" : "" },
+      el("div", { lang: "zh-Hant", text: n.text_zh }), el("div", { lang: "en", text: n.text_en }),
+      n.until ? el("div", { class: "until", text: `至 ${new Date(Date.parse(n.until)).toTimeString().slice(0, 5)} until` }) : null);
+    if (!isClosure) {
+      const remove = el("button", { type: "button", class: "action danger", "data-remove": n.id }, bi("移除", "Remove"));
+      remove.addEventListener("click", guarded(remove, async () => {
+        try {
+          await api("DELETE", `${noticesPath(centre)}/notices/${encodeURIComponent(n.id)}`);
+          message(box, "ok", "已移除通告", "Notice removed");
+        } catch (e) {
+          if (!(e instanceof ApiError)) throw e;
+          refusal(box, e);
+        }
+      }));
+      item.append(el("div", { class: "actions" }, remove));
+    }
+    return item;
+  }));
+}
+
+function noticeForm(centre) {
+  const section = document.querySelector(`section.centre[data-centre="${CSS.escape(centre.id)}"]`);
+  const form = section.querySelector("form.notice-form");
+  const box = form.querySelector(".notice-message");
+  const field = (name) => form.elements.namedItem(name);
+  for (const button of form.querySelectorAll("[data-readymade]")) {
+    button.addEventListener("click", () => {
+      const t = (page.readymade || []).find((x) => x.key === button.dataset.readymade);
+      if (!t) return;
+      const counter = String(field("counter").value || 1);
+      field("text_zh").value = t.text_zh.replaceAll("{counter}", counter);
+      field("text_en").value = t.text_en.replaceAll("{counter}", counter);
+      form.dataset.readymade = t.key;
+      // Typhoon and rainstorm close issuing; the rest are notices.
+      form.querySelector(t.closes_issuing ? '[data-act="close"]' : '[data-act="post"]').focus();
+    });
+  }
+  function body() {
+    const out = { text_zh: field("text_zh").value.trim(), text_en: field("text_en").value.trim(),
+      announce: field("announce").checked };
+    if (!out.text_zh || !out.text_en) {
+      message(box, "bad", "請填寫中文及英文內容。", "Fill in both the Chinese and the English text.");
+      return null;
+    }
+    return out;
+  }
+  const post = form.querySelector('[data-act="post"]');
+  form.addEventListener("submit", guarded(post, async () => {
+    const b = body();
+    if (!b) return;
+    const until = field("until").value;
+    if (until) b.until = `${page.today}T${until}:00`;
+    try {
+      await api("POST", noticesPath(centre) + "/notices", b, { idempotencyKey: newKey() });
+      message(box, "ok", "已發出通告", "Notice posted");
+      form.reset();
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      refusal(box, e);
+    }
+  }));
+  const close = form.querySelector('[data-act="close"]');
+  close.addEventListener("click", guarded(close, async () => {
+    const b = body();
+    if (!b) return;
+    if (!window.confirm("停止派籌？ Close issuing: no more numbers today?")) return;
+    try {
+      await api("POST", noticesPath(centre) + "/issuing", { open: false, ...b }, { idempotencyKey: newKey() });
+      message(box, "ok", "已停止派籌", "Issuing closed");
+      form.reset();
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      refusal(box, e);
+    }
+  }));
 }
 
 function tick() {
@@ -61,6 +167,7 @@ function tick() {
 }
 
 for (const centre of page.centres) {
+  noticeForm(centre);
   const path = `/api/v1/centres/${encodeURIComponent(centre.id)}/overview`;
   const refresh = debounced(async () => {
     const o = await api("GET", path);

@@ -1,6 +1,8 @@
 // The inquiry desk: a barcode scanner types like a keyboard and ends with Enter, so each field
 // moves to the next on Enter and the last one submits. The issued number shows big, with its
-// slip printed; every refusal says in both languages what to do next.
+// slip printed — on the thermal printer chosen here (remembered on this PC), or by the browser;
+// every refusal says in both languages what to do next. The hall's notices show beside, and a
+// closure of issuing in red above everything.
 
 import { ApiError, api, bi, clockText, el, guarded, newKey, pageData } from "/static/shared/api.js";
 import { LiveEvents, debounced } from "/static/shared/live.js";
@@ -14,8 +16,21 @@ const services = Object.fromEntries(centre.services.map((s) => [s.code, s]));
 const fields = ["booking_ref", "id_number", "photo_barcode"].map((id) => document.getElementById(id));
 const form = document.getElementById("checkin");
 const box = document.getElementById("desk-message");
-const state = { issued: [], refusals: [], lastTicket: null };
+const state = { issued: [], refusals: [], lastTicket: null, printed: [], printerFailures: [] };
 window.__desk = state;
+
+// --- the printer: a thermal printer of the centre, or the browser's printing -------------------
+
+const PRINTER_KEY = `queueserver.printer.${centre.id}`;
+const printerChoice = document.getElementById("printer");
+const printerBox = document.getElementById("printer-message");
+const remembered = localStorage.getItem(PRINTER_KEY) || "";
+if ([...printerChoice.options].some((o) => o.value === remembered)) printerChoice.value = remembered;
+printerChoice.addEventListener("change", () => localStorage.setItem(PRINTER_KEY, printerChoice.value));
+
+function thermal() {
+  return printerChoice.value || null;
+}
 
 // Which field to fix after a refusal.
 const FIELD_OF = {
@@ -74,8 +89,44 @@ function showIssued(ticket) {
   document.getElementById("slip-qr").src = `/qr/${encodeURIComponent(ticket.number)}.svg`;
 }
 
-async function print() {
+async function browserPrint() {
   await printSlip(document.getElementById("slip"));
+}
+
+// "Print again": the chosen thermal printer, else the browser.
+async function print() {
+  const printer = thermal();
+  if (!printer || !state.lastTicket) return browserPrint();
+  try {
+    await api("POST", `${C}/tickets/${encodeURIComponent(state.lastTicket.number)}/print`, { printer },
+      { idempotencyKey: newKey() });
+    state.printed.push(state.lastTicket.number);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    refusal(printerBox, e);
+  }
+}
+
+// The worker could not print on a thermal printer for two minutes: print it here instead.
+async function printerFailed(data) {
+  state.printerFailures.push(data);
+  if (data.slip !== "ticket") {
+    message(printerBox, "bad", `打印機 ${data.printer} 未能列印收據回執 (${data.ticket})，請在櫃位以瀏覽器列印。`,
+      `Printer ${data.printer} could not print the receipt of ${data.ticket}; print it from the counter's browser.`);
+    return;
+  }
+  const node = message(printerBox, "bad", `打印機 ${data.printer} 未能列印籌號 ${data.ticket}。`,
+    `Printer ${data.printer} could not print number ${data.ticket}.`,
+    ["請檢查打印機（電源、紙張），或以瀏覽器列印。", "Check the printer (power, paper), or print from the browser."]);
+  node.dataset.code = "printer_failed";
+  const button = el("button", { type: "button", class: "action", id: "print-in-browser" },
+    bi("以瀏覽器列印", "Print from the browser"));
+  button.addEventListener("click", guarded(button, async () => {
+    const answer = await api("GET", `${C}/tickets/${encodeURIComponent(data.ticket)}`);
+    showIssued(answer.ticket);
+    await browserPrint();
+  }));
+  node.append(el("div", { class: "actions" }, button));
 }
 
 form.addEventListener("submit", guarded(document.getElementById("issue"), async () => {
@@ -87,6 +138,8 @@ form.addEventListener("submit", guarded(document.getElementById("issue"), async 
   };
   const override = document.getElementById("override_window");
   if (override && override.checked) body.override_window = true;
+  const printer = thermal();
+  if (printer && document.getElementById("auto_print").checked) body.printer = printer;
   const empty = fields.findIndex((f) => !f.value.trim());
   if (empty >= 0) {
     message(box, "bad", "請填寫所有欄位。", "Fill in every field.");
@@ -102,7 +155,8 @@ form.addEventListener("submit", guarded(document.getElementById("issue"), async 
     form.reset();
     if (override) override.checked = false;
     fields[0].focus();
-    if (document.getElementById("auto_print").checked) await print();
+    if (body.printer) state.printed.push(answer.ticket.number);
+    else if (document.getElementById("auto_print").checked) await browserPrint();
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     if (!e.unreachable) attempt = { values: null, key: null };
@@ -176,9 +230,34 @@ function renderWaiting(board) {
   table.replaceChildren(...rows);
 }
 
-const refresh = debounced(async () => renderWaiting(await api("GET", C + "/board")), 300);
+// --- notices and the closure ---------------------------------------------------------------------
+
+function renderNotices(board) {
+  const closure = board.issuing === false ? board.closure : null;
+  const banner = document.getElementById("closure");
+  banner.hidden = !closure;
+  document.getElementById("closure-zh").textContent = closure ? closure.text_zh : "";
+  document.getElementById("closure-en").textContent = closure ? closure.text_en : "";
+  document.body.classList.toggle("issuing-closed", !!closure);
+  const notices = board.notices || [];
+  document.getElementById("notices-card").hidden = !notices.length;
+  document.getElementById("notices").replaceChildren(...notices.map((n) =>
+    el("li", { "data-notice": n.id, class: closure && closure.notice === n.id ? "closure" : "" },
+      el("div", { lang: "zh-Hant", text: n.text_zh }), el("div", { lang: "en", text: n.text_en }),
+      n.until ? el("div", { class: "until", text: `至 ${clockText(page, Date.parse(n.until))} until` }) : null)));
+}
+
+function renderBoard(board) {
+  renderWaiting(board);
+  renderNotices(board);
+}
+
+const refresh = debounced(async () => renderBoard(await api("GET", C + "/board")), 300);
 new LiveEvents(centre.id, page.token, {
-  onBoard: renderWaiting,
-  onEvent: () => refresh(),
+  onBoard: renderBoard,
+  onEvent: (event) => {
+    if (event.type === "printer.failed") printerFailed(event.data);
+    refresh();
+  },
   onStatus: liveMark,
 }).start();

@@ -1,6 +1,8 @@
 // The hall display: the latest call large, now serving per counter, the last calls, waiting
-// counts. A call flashes and plays its clips in order (chime first); calls that arrive during
-// playback wait their turn, so none is cut off or skipped.
+// counts, and the supervisor's notices in a band of their own under them. A call flashes and
+// plays its clips in order (chime first); calls that arrive during playback wait their turn, so
+// none is cut off or skipped. An announced notice is said after the calls waiting; a call that
+// comes while a notice is said cuts the notice short, and the notice is said again after it.
 //
 // Its state is `window.__display`, for people debugging a screen and for the tests.
 
@@ -23,11 +25,22 @@ const REFRESH_AFTER_MS = 400;
 // first: an hour of backlog helps nobody.
 const MAX_PENDING = 30;
 const RECENT_SHOWN = 8;
+// With several notices, each is shown this long in turn.
+const NOTICE_TURN_MS = 12000;
+// A notice cut short by calls is said again, but not for ever on a busy morning.
+const NOTICE_RETRIES = 3;
+// The band's type shrinks in these steps until the notice fits (a long one still fits).
+const NOTICE_SIZES_VH = [4.6, 4.0, 3.5, 3.0, 2.6, 2.2, 1.9];
+// Below this, both languages at once would be too small to read across the hall: the band
+// shows one language at a time instead, switching halfway through the notice's turn.
+const NOTICE_READABLE_VH = 3.0;
 // A call missed while offline and replayed on reconnect is announced only if this recent;
 // older ones just update the board (their people have long been called).
 const REPLAY_ANNOUNCE_MS = 60000;
 // After a tap enables sound, calls that waited longer than this are not announced any more.
 const STALE_AFTER_BLOCK_MS = 120000;
+// An event this far ahead of the demo clock's reading means the demo clock has jumped.
+const DEMO_JUMP_MS = 60000;
 
 const services = Object.fromEntries(centre.services.map((s) => [s.code, s]));
 
@@ -35,7 +48,10 @@ const state = {
   connected: false,
   board: null,
   latest: null,          // the call shown large: {ticket, counter, recall}
-  pending: [],           // announcements waiting to play, in arrival order
+  pending: [],           // announcements waiting to play: calls first, then notices
+  notices: [],           // the hall's current notices, oldest first (a closure's shown first)
+  closure: null,         // issuing closed: {text_en, text_zh, notice}, else null
+  noticeShown: null,     // the id of the notice in the band now
   current: null,         // the announcement playing now
   played: [],            // finished announcements: {ticket, counter, recall, clips, started, ended}
   clipsPlayed: [],       // every clip started, in order: {ticket, url}
@@ -56,6 +72,8 @@ function soundBlocked(error) {
 
 const audio = new Audio();
 audio.preload = "auto";
+// Ends the clip playing now (a call cuts a notice short).
+let stopClip = null;
 
 function playClip(url) {
   return new Promise((resolve, reject) => {
@@ -63,10 +81,15 @@ function playClip(url) {
     const finish = (ok, error) => {
       if (settled) return;
       settled = true;
+      stopClip = null;
       clearTimeout(limit);
       audio.onended = audio.onerror = null;
       if (ok) resolve();
       else reject(error);
+    };
+    stopClip = () => {
+      audio.pause();
+      finish(true);
     };
     const limit = setTimeout(() => finish(false, new Error("clip took too long: " + url)), CLIP_LIMIT_MS);
     audio.onended = () => finish(true);
@@ -90,10 +113,12 @@ async function pump() {
     while (state.pending.length && !state.soundBlocked) {
       const a = state.pending.shift();
       state.current = a;
-      show(a);
+      a.interrupted = false;
+      if (a.kind === "call") show(a);
       a.started = clock.now();
       for (const url of a.clips) {
-        state.clipsPlayed.push({ ticket: a.ticket, url });
+        if (a.interrupted) break;
+        state.clipsPlayed.push({ ticket: a.ticket, notice: a.notice, url });
         try {
           await (state.player || playClip)(url);
         } catch (e) {
@@ -108,6 +133,9 @@ async function pump() {
       a.ended = clock.now();
       state.played.push(a);
       state.current = null;
+      if (a.interrupted && a.retries < NOTICE_RETRIES && noticeStillUp(a.notice)) {
+        state.pending.push({ ...a, retries: a.retries + 1, interrupted: false });
+      }
       if (state.pending.length) await sleep(ANNOUNCEMENT_GAP_MS);
     }
   } finally {
@@ -135,6 +163,7 @@ document.getElementById("enable-sound").addEventListener("click", () => {
 function announce(event) {
   const data = event.data;
   const a = {
+    kind: "call",
     ticket: data.ticket,
     counter: data.counter,
     recall: event.type === "ticket.recalled",
@@ -143,10 +172,115 @@ function announce(event) {
     id: event.id,
     received: clock.now(),
   };
-  state.pending.push(a);
+  // Calls go before any notice waiting to be said; one being said now is cut short.
+  const firstNotice = state.pending.findIndex((p) => p.kind === "notice");
+  if (firstNotice < 0) state.pending.push(a);
+  else state.pending.splice(firstNotice, 0, a);
   while (state.pending.length > MAX_PENDING) state.pending.shift();
+  if (state.current && state.current.kind === "notice") {
+    state.current.interrupted = true;
+    if (stopClip) stopClip();
+  }
   if (state.soundBlocked) show(a); // no sound: at least the screen says it
   pump();
+}
+
+function noticeStillUp(id) {
+  return state.notices.some((n) => n.id === id);
+}
+
+// A notice said aloud: after the calls, never in their way.
+function announceNotice(id, announcement) {
+  if (!announcement || !noticeStillUp(id)) return;
+  if (state.pending.some((p) => p.notice === id) || (state.current && state.current.notice === id)) return;
+  state.pending.push({
+    kind: "notice", notice: id, clips: (announcement.clips || []).slice(),
+    text: announcement.text || {}, retries: 0, received: clock.now(),
+  });
+  while (state.pending.length > MAX_PENDING) state.pending.shift();
+  pump();
+}
+
+// --- the notice band --------------------------------------------------------------------------
+
+let noticeTimer = null;
+
+function bandNotices() {
+  // The closure's notice first: it is what everyone arriving must read.
+  const closureId = state.closure ? state.closure.notice : null;
+  return [...state.notices].sort((a, b) => (b.id === closureId) - (a.id === closureId));
+}
+
+function fitNotice(box) {
+  for (const size of NOTICE_SIZES_VH) {
+    box.style.setProperty("--size", size + "vh");
+    if (box.scrollHeight <= box.clientHeight + 1) return size;
+  }
+  return NOTICE_SIZES_VH[NOTICE_SIZES_VH.length - 1];
+}
+
+let languageTimer = null;
+
+// Both languages when they fit large enough; else Chinese, then English, each large.
+function fitLanguages() {
+  const box = document.getElementById("notice-text");
+  const zh = document.getElementById("notice-zh");
+  const en = document.getElementById("notice-en");
+  clearInterval(languageTimer);
+  zh.hidden = en.hidden = false;
+  if (fitNotice(box) >= NOTICE_READABLE_VH) return;
+  en.hidden = true;
+  fitNotice(box);
+  languageTimer = setInterval(() => {
+    zh.hidden = !zh.hidden;
+    en.hidden = !en.hidden;
+    fitNotice(box);
+  }, NOTICE_TURN_MS / 2);
+}
+
+function renderNotices() {
+  const band = document.getElementById("notices");
+  const list = bandNotices();
+  document.body.classList.toggle("has-notices", list.length > 0);
+  if (!list.length) {
+    band.hidden = true;
+    state.noticeShown = null;
+    clearInterval(languageTimer);
+    return;
+  }
+  let index = list.findIndex((n) => n.id === state.noticeShown);
+  if (index < 0) index = 0;
+  const notice = list[index];
+  state.noticeShown = notice.id;
+  const isClosure = !!state.closure && state.closure.notice === notice.id;
+  band.hidden = false;
+  band.classList.toggle("closure", isClosure);
+  band.dataset.notice = notice.id;
+  const kind = document.getElementById("notice-kind");
+  kind.replaceChildren(
+    el("div", { lang: "zh-Hant", text: isClosure ? "停止派籌" : "通告" }),
+    el("div", { lang: "en", text: isClosure ? "Issuing closed" : "Notice" }));
+  document.getElementById("notice-zh").textContent = notice.text_zh;
+  document.getElementById("notice-en").textContent = notice.text_en;
+  document.getElementById("notice-count").textContent = list.length > 1 ? `${index + 1}/${list.length}` : "";
+  fitLanguages();
+}
+
+function nextNotice() {
+  const list = bandNotices();
+  if (list.length > 1) {
+    const index = list.findIndex((n) => n.id === state.noticeShown);
+    state.noticeShown = list[(index + 1) % list.length].id;
+  }
+  renderNotices();
+}
+
+function setNotices(board) {
+  state.notices = (board.notices || []).slice();
+  state.closure = board.issuing === false ? board.closure : null;
+  renderNotices();
+  clearInterval(noticeTimer);
+  noticeTimer = setInterval(nextNotice, NOTICE_TURN_MS);
 }
 
 // --- the board ------------------------------------------------------------------------------
@@ -248,6 +382,26 @@ function apply(event) {
   } else if (event.type.startsWith("counter.")) {
     const c = (board.counters || []).find((x) => x.number === data.counter);
     if (c && data.state) c.state = data.state;
+  } else if (event.type === "notice.posted") {
+    const { announcement, pending, by, ...notice } = data;
+    if (!state.notices.some((n) => n.id === notice.id)) state.notices.push(notice);
+    state.noticeShown = notice.id; // a new notice is shown at once
+    renderNotices();
+  } else if (event.type === "notice.removed") {
+    state.notices = state.notices.filter((n) => n.id !== data.id);
+    state.pending = state.pending.filter((p) => p.notice !== data.id);
+    if (state.current && state.current.notice === data.id && stopClip) {
+      state.current.interrupted = true;
+      stopClip();
+    }
+    renderNotices();
+  } else if (event.type === "centre.issuing_closed") {
+    state.closure = { text_en: data.text_en, text_zh: data.text_zh, notice: data.notice };
+    state.noticeShown = data.notice;
+    renderNotices();
+  } else if (event.type === "centre.issuing_opened") {
+    state.closure = null;
+    renderNotices();
   }
   renderBoard();
 }
@@ -256,19 +410,30 @@ const refresh = debounced(async () => {
   const board = await api("GET", `/api/v1/centres/${encodeURIComponent(centre.id)}/board`);
   state.board = board;
   renderBoard();
+  state.notices = (board.notices || []).slice();
+  state.closure = board.issuing === false ? board.closure : null;
+  renderNotices();
 }, REFRESH_AFTER_MS);
 
 const live = new LiveEvents(centre.id, page.token, {
   onBoard(board) {
     state.board = board;
     renderBoard();
+    setNotices(board);
   },
   onEvent(event) {
     state.events += 1;
     apply(event);
     const isCall = event.type === "ticket.called" || event.type === "ticket.recalled";
     const at = Date.parse(event.at);
-    if (isCall && !(clock.now() - at > REPLAY_ANNOUNCE_MS)) announce(event);
+    // The demo's day ends at five and the next begins at ten: its clock jumps, and events say so.
+    if (page.demo && at > clock.now() + DEMO_JUMP_MS) clock.resync(at);
+    const fresh = !(clock.now() - at > REPLAY_ANNOUNCE_MS);
+    if (isCall && fresh) announce(event);
+    const said = event.data && event.data.announcement;
+    // A notice is said when all its clips are there: at once, or when the worker says so.
+    if (fresh && event.type === "notice.posted" && said && !said.pending) announceNotice(event.data.id, said);
+    if (fresh && event.type === "notice.announced") announceNotice(event.data.id, said);
     refresh();
   },
   onStatus(connected) {
@@ -288,3 +453,4 @@ function tick() {
 tick();
 setInterval(tick, 1000);
 live.start();
+window.addEventListener("resize", () => renderNotices());

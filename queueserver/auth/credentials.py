@@ -39,6 +39,8 @@ class Action(StrEnum):
     COLLECTION = "collection eligibility, collect, eligible feed"
     KIOSK_KEY = "the centre's kiosk key (kiosk credentials only)"
     MANAGE = "statistics, audit, users and tokens of the centre"
+    NOTICES = "post and remove notices, close and reopen issuing"
+    PRINT = "print ticket and receipt slips"
     APPOINTMENTS = "see, block and cancel appointment slots"
 
 
@@ -54,6 +56,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.COLLECTION: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.KIOSK}),
     Action.KIOSK_KEY: frozenset({Role.KIOSK}),
     Action.MANAGE: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.NOTICES: frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    Action.PRINT: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DESK}),
     Action.APPOINTMENTS: frozenset({Role.ADMIN, Role.SUPERVISOR}),
 }
 

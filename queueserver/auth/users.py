@@ -80,11 +80,20 @@ def check_new_login(name: str, password: str, role: Role, centre: str | None,
         raise UserError("bad_request", "a counter applies to the clerk role only")
 
 
+def hash_password(password: str) -> str:
+    """What `create_user` keeps of a password (argon2id: deliberately slow)."""
+    return _hasher.hash(password.strip())
+
+
 async def create_user(r: redis.asyncio.Redis, name: str, password: str, role: Role,
-                      centre: str | None = None, counter: int | None = None) -> Credential:
+                      centre: str | None = None, counter: int | None = None,
+                      password_hash: str | None = None) -> Credential:
+    """`password_hash`, when given, must be `hash_password(password)`, made once for logins
+    that share one password (the demo's): the slow hash is not made again for each."""
     password = password.strip()
     check_new_login(name, password, role, centre, counter)
-    password_hash = await run_in_threadpool(_hasher.hash, password)
+    if password_hash is None:
+        password_hash = await run_in_threadpool(_hasher.hash, password)
     cred = Credential("u_" + secrets.token_hex(6), name, role, centre, counter)
     if not await r.hsetnx(keys.user(name), "id", cred.id):
         raise UserError("already_exists", f"a login named {name!r} already exists")

@@ -109,6 +109,67 @@ class FlaggedData(Data, frozen=True, kw_only=True):
     flags: int
 
 
+# --- notices, closures and printers (CONTRACT §10) ---------------------------------------------
+
+class NoticeAnnouncement(Announcement, frozen=True):
+    """A notice said aloud: the chime and the languages said already; `pending` while the
+    worker renders the rest (then `notice.announced` carries every clip)."""
+
+    pending: bool = False
+
+
+class NoticePosted(Data, frozen=True, kw_only=True):
+    """The NOTICE, and with `announce` its announcement."""
+
+    id: str
+    text_en: str
+    text_zh: str
+    created_at: str
+    until: str | None
+    announcement: NoticeAnnouncement | UnsetType = UNSET
+
+
+class NoticeAnnounced(Data, frozen=True, kw_only=True):
+    """The worker has rendered a notice's speech: the clips to play."""
+
+    id: str
+    announcement: Announcement
+
+
+class NoticeRemoved(Data, frozen=True, kw_only=True):
+    """Removed by a supervisor, or `reason`: `expired`, `issuing_opened`, `replaced`,
+    `day_closed`."""
+
+    id: str
+    reason: str | UnsetType = UNSET
+
+
+class IssuingClosed(Data, frozen=True, kw_only=True):
+    """No new numbers: the supervisor's words and the id of their notice."""
+
+    text_en: str
+    text_zh: str
+    notice: str
+
+
+class IssuingOpened(Data, frozen=True, kw_only=True):
+    reason: str | UnsetType = UNSET
+
+
+class CheckInRefused(Data, frozen=True, kw_only=True):
+    """A check-in refused while issuing was closed (counted in the day's statistics)."""
+
+    reason: str
+
+
+class PrinterFailed(Data, frozen=True, kw_only=True):
+    """A thermal printer could not print a slip for 2 minutes: the desk prints it instead."""
+
+    printer: str
+    ticket: str
+    slip: str
+
+
 # What each event type's data holds.
 DATA: dict[EventType, type[Data]] = {
     EventType.TICKET_ISSUED: Issued,
@@ -128,6 +189,13 @@ DATA: dict[EventType, type[Data]] = {
     EventType.COUNTER_CLOSED: CounterChange,
     EventType.COLLECTION_COLLECTED: CollectedData,
     EventType.COLLECTION_FLAGGED: FlaggedData,
+    EventType.NOTICE_POSTED: NoticePosted,
+    EventType.NOTICE_ANNOUNCED: NoticeAnnounced,
+    EventType.NOTICE_REMOVED: NoticeRemoved,
+    EventType.CENTRE_ISSUING_CLOSED: IssuingClosed,
+    EventType.CENTRE_ISSUING_OPENED: IssuingOpened,
+    EventType.CENTRE_CHECKIN_REFUSED: CheckInRefused,
+    EventType.PRINTER_FAILED: PrinterFailed,
 }
 
 

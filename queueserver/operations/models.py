@@ -73,6 +73,8 @@ class Stats(ServiceFigures, frozen=True, kw_only=True):
     by_hour: list[Hour]
     queue_length: list[QueuePoint]
     waiting_histogram: list[Bin]
+    # Check-ins refused while issuing was closed (CONTRACT §10); 0 in days frozen before it.
+    refused_while_closed: int = 0
 
 
 class Actor(Answer, frozen=True):

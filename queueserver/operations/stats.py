@@ -7,7 +7,8 @@ and was served is served, not a no-show. By service: arrivals and waiting times 
 the ticket was issued to, ends and service times under the service it ended in (a transfer moves
 it). By counter: every call it made (recalls aside), the waits its first calls ended, and the
 services it ended. By hour (local): arrivals by
-issue time, the served by end time.
+issue time, the served by end time. Check-ins refused while issuing was closed (a typhoon signal,
+a black rainstorm: `centre.checkin_refused`) are counted for the day: the people turned away.
 
 A closed day is read from its frozen figures (`keys.day_close`), never worked out again.
 """
@@ -110,11 +111,15 @@ def compute(events: Iterable[Event], date: str, wait_target_minutes: int) -> dic
     tickets: dict[str, _Ticket] = {}
     steps: list[tuple[dt.datetime, int]] = []  # the hall's waiting count changes
     calls: list[int] = []  # the counter of every call
+    refused = 0
     for _, fields in events:
         at_raw = fields.get("at", "")
         if not at_raw.startswith(date):
             continue
         kind = fields.get("type", "")
+        if kind == EventType.CENTRE_CHECKIN_REFUSED:
+            refused += 1
+            continue
         if not kind.startswith("ticket."):
             continue
         at = dt.datetime.fromisoformat(at_raw)
@@ -146,11 +151,12 @@ def compute(events: Iterable[Event], date: str, wait_target_minutes: int) -> dic
             t.ended = at
         elif kind in STEPS:
             t.status = STEPS[EventType(kind)]
-    return _assemble(tickets, steps, calls, date, wait_target_minutes)
+    return _assemble(tickets, steps, calls, date, wait_target_minutes, refused)
 
 
 def _assemble(tickets: dict[str, _Ticket], steps: list[tuple[dt.datetime, int]],
-              calls: list[int], date: str, wait_target_minutes: int) -> dict[str, Any]:
+              calls: list[int], date: str, wait_target_minutes: int,
+              refused: int) -> dict[str, Any]:
     target_s = wait_target_minutes * 60
     day = _Group()
     services: dict[str, _Group] = {}
@@ -195,6 +201,7 @@ def _assemble(tickets: dict[str, _Ticket], steps: list[tuple[dt.datetime, int]],
     return {
         "date": date,
         **_figures(day, target_s),
+        "refused_while_closed": refused,
         "wait_target_minutes": wait_target_minutes,
         "by_service": {s: _figures(g, target_s) for s, g in sorted(services.items())},
         "by_counter": {str(n): _figures(g, target_s, counter=True)
@@ -247,7 +254,7 @@ _TIMES = ("mean", "median", "p90", "max")
 CSV_COLUMNS = (
     ["scope", "key", "arrivals", "calls", "served", "no_shows", "declined"]
     + [f"waiting_{m}_s" for m in _TIMES] + [f"service_{m}_s" for m in _TIMES]
-    + ["waited_over_target"]
+    + ["waited_over_target", "refused_while_closed"]
 )
 
 
@@ -260,7 +267,7 @@ def _row(scope: str, key: str, figures: dict[str, Any]) -> list[Any]:
             blank(figures.get("declined")),
             *(blank(figures.get("waiting_time_s", {}).get(m)) for m in _TIMES),
             *(blank(figures.get("service_time_s", {}).get(m)) for m in _TIMES),
-            blank(figures.get("waited_over_target"))]
+            blank(figures.get("waited_over_target")), blank(figures.get("refused_while_closed"))]
 
 
 def to_csv(stats: dict[str, Any]) -> str:

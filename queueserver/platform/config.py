@@ -55,6 +55,8 @@ _PATTERNS = {
     "receipt_prefix": "must be 1 to 4 capital letters other than I, L, O and U (set "
                       "receipt_prefix for this centre)",
     "closing_time": "must be a local time HH:MM, like 18:00",
+    "name": "must be a slug (lower-case letters, digits, '-'), like desk-1",
+    "url": "must be tcp://HOST:PORT, like tcp://192.0.2.10:9100",
     "smtp_url": "must be smtp://HOST:PORT (STARTTLS when offered) or smtps://HOST:PORT (TLS)",
     "from": "must be an email address",
     "public_url": "must be an absolute http(s) URL",
@@ -121,6 +123,33 @@ class Counter(Struct, frozen=True, forbid_unknown_fields=True):
     services: Annotated[tuple[str, ...], Meta(min_length=1)]
 
 
+# --- thermal printers (CONTRACT §10) -------------------------------------------------------------
+
+# ESC/POS network printers listen here unless their URL says otherwise.
+DEFAULT_PRINTER_PORT = 9100
+PRINTER_URL = r"^tcp://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\])(?::([0-9]{1,5}))?/?$"
+
+
+class Printer(Struct, frozen=True, forbid_unknown_fields=True):
+    """`[[centres.printers]]`: an ESC/POS network printer the worker prints slips on."""
+
+    name: Annotated[str, Meta(pattern=SLUG)]  # what the desk screen offers, `"printer"` names
+    url: Annotated[str, Meta(pattern=PRINTER_URL)]  # tcp://HOST:PORT
+
+    def _parts(self) -> tuple[str, int]:
+        found = re.match(PRINTER_URL, self.url)
+        assert found is not None  # the pattern was checked on load
+        return found.group(1).strip("[]"), int(found.group(2) or DEFAULT_PRINTER_PORT)
+
+    @property
+    def host(self) -> str:
+        return self._parts()[0]
+
+    @property
+    def port(self) -> int:
+        return self._parts()[1]
+
+
 class Centre(Struct, frozen=True, forbid_unknown_fields=True):
     id: Annotated[str, Meta(pattern=SLUG)]
     name_en: Text
@@ -144,10 +173,14 @@ class Centre(Struct, frozen=True, forbid_unknown_fields=True):
     closing_time: Annotated[
         str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = DEFAULT_CLOSING_TIME
     wait_target_minutes: int = DEFAULT_WAIT_TARGET_MINUTES
+    printers: tuple[Printer, ...] = ()
     # The booking platform (CONTRACT §11): its slots, and the address its emails give.
     appointments: Appointments = msgspec.field(default_factory=Appointments)
     address_en: str = ""
     address_zh: str = ""
+
+    def printer(self, name: str) -> Printer | None:
+        return next((p for p in self.printers if p.name == name), None)
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
@@ -327,6 +360,15 @@ def _check_centre(c: Centre) -> None:
         for code in counter.services:
             if code not in codes:
                 raise ConfigError(f"{where}counters[{i}].services: unknown service {code!r}")
+    names: set[str] = set()
+    for i, printer in enumerate(c.printers):
+        if printer.name in names:
+            raise ConfigError(f"{where}printers[{i}].name: duplicate printer name "
+                              f"{printer.name!r}")
+        names.add(printer.name)
+        if not 0 < printer.port < 65536:
+            raise ConfigError(f"{where}printers[{i}].url: {printer.url!r} "
+                              f"{_PATTERNS['url']}")
 
 
 def _check(cfg: Config) -> None:

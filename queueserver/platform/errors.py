@@ -52,6 +52,9 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
                            "此合格檢測回執已被使用。"),
     "photo_receipt_exists": (409, "This qualified-photo receipt is already registered.",
                              "此合格檢測回執已登記。"),
+    "issuing_closed": (422, "No more numbers are issued today.", "今天已停止派籌。"),
+    "unknown_printer": (422, "No printer of this centre has that name; choose one from the list.",
+                        "本中心沒有此名稱的打印機，請從清單選擇。"),
     "no_service": (422, "No service of this centre handles this application type.",
                    "本中心沒有處理此申請類別的服務。"),
     # counters
@@ -81,6 +84,9 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
                              "flagged for the supervisor to check.",
                         "此離線取證報告沒有身份證號碼，已交主管核查。"),
     "bad_date": (422, "The date must be today or tomorrow.", "日期必須是今天或明天。"),
+    # notices and closures (CONTRACT §10)
+    "closure_notice": (409, "This notice says issuing is closed; reopen issuing to remove it.",
+                       "此通告為停止派籌通告，請恢復派籌以移除。"),
     # the booking platform (CONTRACT §11)
     "slot_full": (409, "This slot has no free place left; choose another time, or join the "
                        "day's waiting list.",

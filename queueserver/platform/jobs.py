@@ -17,8 +17,9 @@ from rq import Queue
 from queueserver.platform import connections, runtime
 from queueserver.platform.config import Config
 
-# One queue per kind of work, so a long booking import never delays a call's audio.
-QUEUES = ("announcements", "bookings", "maintenance", "mail")
+# One queue per kind of work, so a long booking import never delays a call's audio; a worker
+# takes from the first that has work, so a printer's slow retries come last.
+QUEUES = ("announcements", "bookings", "maintenance", "mail", "printers")
 
 
 @dataclass(frozen=True)

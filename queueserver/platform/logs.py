@@ -102,16 +102,19 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def config(level: str = "INFO") -> dict[str, Any]:
-    """A `logging.config.dictConfig` for uvicorn and our own loggers alike."""
+def config(level: str = "INFO", path: str | None = None) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for uvicorn and our own loggers alike; with `path`, the
+    lines go to that file instead of standard error (the demo keeps its console for people)."""
+    handler: dict[str, Any] = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    if path is not None:
+        handler = {"class": "logging.FileHandler", "filename": path, "encoding": "utf-8"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"redact": {"()": RedactCredentials}},
         "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
                        "json": {"()": JsonLines}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": _format(),
-                                "filters": ["redact"], "stream": "ext://sys.stderr"}},
+        "handlers": {"stderr": {**handler, "formatter": _format(), "filters": ["redact"]}},
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},

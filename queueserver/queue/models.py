@@ -59,9 +59,32 @@ class CounterView(Answer, frozen=True):
     state: CounterState
 
 
+class Notice(Answer, frozen=True):
+    """NOTICE (CONTRACT §10): a message to the hall from the supervisor, in both languages;
+    `until` (ISO 8601) is when it ends by itself, or null. (A part of the board, so kept here;
+    the notices room writes them.)"""
+
+    id: str
+    text_en: str
+    text_zh: str
+    created_at: str
+    until: str | None
+
+
+class Closure(Answer, frozen=True):
+    """Issuing closed: the supervisor's words (which check-in answers with), their notice, and
+    since when."""
+
+    text_en: str
+    text_zh: str
+    notice: str
+    closed_at: str
+
+
 class Board(Answer, frozen=True):
     """BOARD: what the hall display shows, and the event id it is valid at (`last_event_id`:
-    the live events continue after it). `waiting` and `estimated_wait_minutes` by service."""
+    the live events continue after it). `waiting` and `estimated_wait_minutes` by service;
+    the current `notices` (oldest first), whether `issuing` is open, and its `closure`."""
 
     centre: str
     date: str
@@ -71,3 +94,6 @@ class Board(Answer, frozen=True):
     estimated_wait_minutes: dict[str, int]
     counters: list[CounterView]
     last_event_id: str
+    notices: list[Notice]
+    issuing: bool
+    closure: Closure | None

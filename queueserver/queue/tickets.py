@@ -173,9 +173,10 @@ class Centres:
         voices = await self.announcer.voices(centre, number, recall) if self.announcer else []
         return {"texts": texts, "clips": [CHIME_URL], "voices": voices}
 
-    def _announced(self, centre: Centre, result: Ticket | None,
-                   announcement: dict[str, Any]) -> None:
+    async def _announced(self, centre: Centre, result: Ticket | None,
+                         announcement: dict[str, Any]) -> None:
         if self.announcer and result:
+            await self.announcer.plan(result.number, announcement["voices"])
             self.announcer.called(centre, result.number, announcement["voices"])
 
     async def call(self, centre_id: str, number: int, ticket: str | None, by: str,
@@ -185,7 +186,7 @@ class Centres:
         called = await self._run("call", centre, by, idem, None, counter=number, ticket=ticket,
                                  **announcement)
         result = None if called is None else typed(called, Ticket)
-        self._announced(centre, result, announcement)
+        await self._announced(centre, result, announcement)
         return result
 
     async def recall(self, centre_id: str, number: int, by: str,
@@ -194,7 +195,7 @@ class Centres:
         announcement = await self._announcement(centre, self.counter(centre, number), True)
         result = typed(await self._run(
             "recall", centre, by, idem, None, counter=number, **announcement), Ticket)
-        self._announced(centre, result, announcement)
+        await self._announced(centre, result, announcement)
         return result
 
     async def no_show(self, centre_id: str, number: int, by: str,
@@ -218,7 +219,7 @@ class Centres:
         centre = self.centre(centre_id)
         board: dict[str, Any] = await self._run(
             "board", centre, "", None, services=[s.code for s in centre.services])
-        for name in ("now_serving", "recent_calls", "counters"):
+        for name in ("now_serving", "recent_calls", "counters", "notices"):
             if board[name] == {}:
                 board[name] = []
         return typed({"centre": centre.id, **board}, Board)

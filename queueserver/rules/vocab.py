@@ -107,6 +107,14 @@ class EventType(StrEnum):
     COUNTER_CLOSED = "counter.closed"
     COLLECTION_COLLECTED = "collection.collected"
     COLLECTION_FLAGGED = "collection.flagged"
+    # Notices, closures and printers (CONTRACT §10)
+    NOTICE_POSTED = "notice.posted"
+    NOTICE_ANNOUNCED = "notice.announced"  # the worker has said it: the clips to play
+    NOTICE_REMOVED = "notice.removed"
+    CENTRE_ISSUING_CLOSED = "centre.issuing_closed"
+    CENTRE_ISSUING_OPENED = "centre.issuing_opened"
+    CENTRE_CHECKIN_REFUSED = "centre.checkin_refused"  # while closed: the day's statistics count it
+    PRINTER_FAILED = "printer.failed"
     PERSONAL_DATA_EXPORTED = "personal_data.exported"
     PERSONAL_DATA_ERASE = "personal_data.erase"  # on request (`personal_erase.lua`, why)
     PERSONAL_DATA_PURGE = "personal_data.purge"  # when its keeping time is over

@@ -161,7 +161,48 @@ def centre_day(centre: str, date: str, counters: Sequence[int],
         "queue": {s: queue(centre, date, s) for s in services},
         "service_times": {s: service_times(centre, s) for s in services},
         "sequence": {s: sequence(centre, date, s) for s in services},
+        # Check-in reads whether issuing is closed, the board the notices (CONTRACT §10).
+        **notice_keys(centre),
     }
+
+
+# --- notices and closures (CONTRACT §10) ---------------------------------------------------------
+
+def notices(centre: str) -> str:
+    """The hall's current notices, by id (JSON each: the NOTICE, and `until_ms`)."""
+    return f"{_c(centre)}:notices"
+
+
+def notice_order(centre: str) -> str:
+    """The current notices' ids, scored by when they were posted (oldest first)."""
+    return f"{_c(centre)}:notice-order"
+
+
+def notice_expiry(centre: str) -> str:
+    """The ids of notices with an `until`, scored by it (ms): what the sweepers look at."""
+    return f"{_c(centre)}:notice-expiry"
+
+
+def notice_sequence(centre: str) -> str:
+    """The last notice id given out (ids are never reused)."""
+    return f"{_c(centre)}:notice-seq"
+
+
+def issuing(centre: str) -> str:
+    """Present while issuing is closed: the supervisor's texts, their notice, when and who."""
+    return f"{_c(centre)}:issuing-closed"
+
+
+def notice_keys(centre: str) -> dict[str, str]:
+    """The notices' keys by the names scripts know them by (K.notices, K.issuing...)."""
+    return {"events": events(centre), "notices": notices(centre),
+            "notice_order": notice_order(centre), "notice_expiry": notice_expiry(centre),
+            "notice_sequence": notice_sequence(centre), "issuing": issuing(centre)}
+
+
+def printer_failed(centre: str, job: str) -> str:
+    """Set once by the print job that gave up, so its `printer.failed` goes out once."""
+    return f"{_c(centre)}:printer-failed:{job}"
 
 
 # --- a centre's appointments (CONTRACT §11: the booking platform) -----------------------------
@@ -296,6 +337,11 @@ def schedule_lock(job: str) -> str:
     return f"{PREFIX}:schedule:{job}"
 
 
+def demo_clock() -> str:
+    """`queueserver demo`: the demo clock's last reading, so a restarted demo goes on from it."""
+    return f"{PREFIX}:demo:clock"
+
+
 # --- staff logins and their browser sessions (no centre) -----------------------------------------
 
 def user(name: str) -> str:
@@ -374,6 +420,11 @@ def sound_segments() -> str:
 def sound_clip(name: str) -> str:
     """One language of one call joined from segments (WAV), under the name that lists them."""
     return f"{PREFIX}:sound:clip:{name}"
+
+
+def sound_planned(name: str) -> str:
+    """Set while a call's event names this clip: only such a name is joined for a request."""
+    return f"{PREFIX}:sound:planned:{name}"
 
 
 # --- the benchmark (`queueserver bench`, on its own Redis) ----------------------------------------

@@ -50,12 +50,14 @@ def decode(raw: str | bytes) -> Any:
     model), or its refusal raised as an `ApiError`."""
     result = msgspec.json.decode(raw)
     if isinstance(result, dict) and "error" in result:
-        extra = {k: v for k, v in result.items() if k not in ("error", "status", "because")}
-        # `because` words a general code for one case: `forbidden` because `served_elsewhere`.
+        extra = {k: v for k, v in result.items()
+                 if k not in ("error", "status", "because", "message_en", "message_zh")}
+        # `because` words a general code for one case: `forbidden` because `served_elsewhere`;
+        # a script may give the words itself (a closure answers with the supervisor's texts).
         wording = MESSAGES.get(result.get("because") or "")
         raise ApiError(result["error"], status=result.get("status"), extra=extra,
-                       message_en=wording[1] if wording else None,
-                       message_zh=wording[2] if wording else None)
+                       message_en=result.get("message_en") or (wording[1] if wording else None),
+                       message_zh=result.get("message_zh") or (wording[2] if wording else None))
     return result["ok"] if isinstance(result, dict) and "ok" in result else result
 
 

@@ -57,7 +57,8 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from queueserver.tools import demo
 
-    return demo.run(_config(args), host=args.host, port=args.port)
+    return demo.run(_config(args), host=args.host, port=args.port, speed=args.speed,
+                    quiet=args.quiet)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -160,9 +161,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1)
 
     d = command("demo", _demo, "everything in one process tree on the embedded default, with "
-                               "sample centres, bookings and credentials")
+                               "sample centres, bookings and credentials: a centre at work at "
+                               "any hour, on its own demo clock, with simulated people and "
+                               "clerks (counter 1 is yours)")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--speed", type=float, default=1.0,
+                   help="how many times as fast as real time the demo clock runs (default 1)")
+    d.add_argument("--quiet", action="store_true",
+                   help="print the screens' URLs, logins and tokens, and nothing after them")
 
     sim = command("simulate", _simulate, "play a whole day against a running server (its API "
                                          "and WebSocket) and report waits and estimate accuracy")

@@ -44,7 +44,8 @@ class Visit:
     declined: bool
 
 
-def _hkid(rng: random.Random) -> str:
+def hkid(rng: random.Random) -> str:
+    """A made-up Hong Kong identity card number whose check digit is right."""
     letter, digits = rng.choice("ABCDEGHKMPRTVYZ"), f"{rng.randrange(10 ** 6):06d}"
     return f"{letter}{digits}({identity.hkid_check_digit(letter, digits)})"
 
@@ -66,7 +67,7 @@ def plan_day(bookings: int, first_slot: dt.datetime, hours: float, run: str,
         comes = rng.random() >= NO_SHOW_SHARE
         offset = rng.uniform(-ARRIVAL_SPREAD_MINUTES, ARRIVAL_SPREAD_MINUTES)
         visits.append(Visit(
-            ref=f"SIM{run}{i:05d}", id_number=_hkid(rng),
+            ref=f"SIM{run}{i:05d}", id_number=hkid(rng),
             application_type=rng.choices(types, weights)[0], slot=slot,
             arrives=slot + dt.timedelta(minutes=offset) if comes else None,
             priority=rng.random() < PRIORITY_SHARE, service_s=service_seconds(rng),

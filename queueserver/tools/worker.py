@@ -1,10 +1,15 @@
 """`queueserver worker`: the RQ worker, and the schedule of periodic jobs it enqueues.
 
 Background work goes to RQ (DESIGN.md): rendering announcement audio, the scheduled booking
-sync, closing the day, purging personal data, the booking platform's emails and upkeep. RQ does
-not run on Redis Cluster, so it uses `RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded
-default). Each worker also runs the emails' dispatcher (`appointments/mail.py`), one pass a
-second; a lock in Redis lets one pass run at a time, however many workers there are.
+sync, closing the day, purging personal data, printing slips, the booking platform's emails and
+upkeep. RQ does not run on Redis Cluster,
+so it uses `RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded default).
+
+Besides the jobs, each tick sweeps the notices whose `until` has passed (as every web process
+does: whichever comes first removes each, once), and RQ's scheduler runs for the jobs that try
+again later (a printer that is off).
+Each worker also runs the emails' dispatcher (`appointments/mail.py`), one pass a second; a
+lock in Redis lets one pass run at a time, however many workers there are.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from rq import Queue, Worker
 from queueserver.appointments import mail
 from queueserver.appointments.maintenance import APPOINTMENTS_HOURLY, APPOINTMENTS_MINUTE
 from queueserver.booking_sync.schedule import BOOKING_SYNC
+from queueserver.notices import expiry
 from queueserver.operations.dayclose import DAY_CLOSE
 from queueserver.operations.privacy import PERSONAL_DATA_PURGE
 from queueserver.platform import logs, runtime
-from queueserver.platform.clock import from_environment
+from queueserver.platform.clock import Clock, from_environment
 from queueserver.platform.config import Config
 from queueserver.platform.jobs import QUEUES, Periodic, rq_connection
 from queueserver.store import keys
@@ -38,10 +44,26 @@ SCHEDULE: list[Periodic] = [BOOKING_SYNC, DAY_CLOSE, PERSONAL_DATA_PURGE, APPOIN
 MAIL_JOB_TIMEOUT_S = 120
 
 
+def _sweep(config: Config, clock: Clock, state: dict[str, redis.Redis]) -> None:
+    """Expired notices away; Redis being away only delays it to the next tick."""
+    try:
+        if "r" not in state:
+            state["r"] = runtime.connect(runtime.redis_url(config, long_running=True))
+        expiry.sweep(config, state["r"], clock)
+    except Exception as e:  # noqa: BLE001 - next tick
+        log.debug("notice sweep failed: %s", e)
+        gone = state.pop("r", None)
+        if gone is not None:
+            gone.close()
+
+
 def schedule_loop(config: Config, conn: redis.Redis, schedule: list[Periodic],
                   stop: threading.Event) -> None:
-    """Enqueue each periodic job when due, until `stop` is set."""
+    """Enqueue each periodic job when due, and sweep expired notices, until `stop` is set."""
+    clock = from_environment(config.tz)
+    state: dict[str, redis.Redis] = {}
     while not stop.wait(TICK_S):
+        _sweep(config, clock, state)
         for job in schedule:
             every = job.interval(config)
             if not every:
@@ -80,7 +102,8 @@ def run(config: Config, burst: bool = False) -> int:
     threading.Thread(target=mail_loop, args=(config, conn, stop), daemon=True).start()
     try:
         worker = Worker([Queue(q, connection=conn) for q in QUEUES], connection=conn)
-        worker.work(burst=burst, logging_level="INFO")
+        # The scheduler moves retried jobs (a printer that is off) back to their queue when due.
+        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
     finally:
         stop.set()
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from starlette.routing import Route
 
 from queueserver.appointments.service import Appointments
 from queueserver.live.events import Hub
+from queueserver.notices import expiry
 from queueserver.operations import metrics
 from queueserver.platform import config as config_mod
 from queueserver.platform import connections, runtime
@@ -30,9 +32,11 @@ from queueserver.web.api import (
     collection,
     events,
     login,
+    notices,
     openapi,
     operations,
     pages,
+    printing,
     privacy,
     queue,
     service,
@@ -89,10 +93,16 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         hub = Hub(redis_url)
         announcer = Announcer(config, redis_url)
         await announcer.start()
+        centres = Centres(config, r, the_clock, secret, announcer)
+        # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
+        sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
         try:
-            yield {"redis": r, "centres": Centres(config, r, the_clock, secret, announcer),
-                   "hub": hub, "appointments": Appointments(config, r, the_clock, secret)}
+            yield {"redis": r, "centres": centres, "hub": hub,
+                   "appointments": Appointments(config, r, the_clock, secret)}
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await announcer.close()
             await hub.close()
             await r.aclose()
@@ -107,6 +117,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *operations.routes,
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *service.routes,
+        *notices.routes,
+        *printing.routes,
         *collection.routes,
         *staff.routes,
         *audit.routes,

@@ -114,19 +114,34 @@ export function bi(zh, en) {
 }
 
 // The server's clock: a screen's own clock may be wrong (and in tests the server's is set).
+// The demo's clock runs `clock_rate` times as fast as the real one.
 export function serverClock(page) {
+  const rate = page.clock_rate > 0 ? page.clock_rate : 1;
   const clock = {
-    offset: (page.server_now_ms || Date.now()) - Date.now(),
-    now() { return Date.now() + clock.offset; },
+    read: page.server_now_ms || Date.now(),  // the server's time ...
+    at: Date.now(),                          // ... when this screen's clock read this
+    now() { return clock.read + (Date.now() - clock.at) * rate; },
     // The centre's local date, YYYY-MM-DD.
     today() {
       return new Date(clock.now() + (page.utc_offset_minutes || 0) * 60000).toISOString().slice(0, 10);
     },
     resync(serverMs) {
-      if (Number.isFinite(serverMs)) clock.offset = serverMs - Date.now();
+      if (!Number.isFinite(serverMs)) return;
+      clock.read = serverMs;
+      clock.at = Date.now();
     },
   };
   return clock;
+}
+
+// On the demo's screens, a mark that the time shown is the demo's (CONTRACT §8).
+export function demoMark(page, clock) {
+  const mark = document.getElementById("demo-mark");
+  if (!page.demo || !mark) return;
+  const time = mark.querySelector(".demo-time");
+  const tick = () => { if (time) time.textContent = clockText(page, clock.now()); };
+  tick();
+  setInterval(tick, 1000);
 }
 
 export function clockText(page, ms) {

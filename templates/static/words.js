@@ -40,6 +40,9 @@ export const DECLINE_REASON = {
 
 // What the person at the desk does next, after each refusal.
 export const NEXT_STEP = {
+  issuing_closed: ["今天已停止派籌：請告知申請人另約日期；已取籌號人士仍會獲叫號。", "Issuing is closed: ask the applicant to book another day; those holding a number are still called."],
+  unknown_printer: ["請從清單選擇打印機，或改用瀏覽器列印。", "Choose a printer from the list, or print from the browser."],
+  closure_notice: ["請按「恢復派籌」移除此通告。", "Press \"Reopen issuing\" to remove this notice."],
   booking_not_found: ["請核對申請人的預約確認及預約編號。", "Check the booking reference against the applicant's confirmation."],
   booking_cancelled: ["此預約已取消，申請人須重新預約。", "The appointment was cancelled; the applicant needs a new booking."],
   wrong_centre: ["請指示申請人前往預約所屬的證件服務中心。", "Direct the applicant to the centre named in the booking."],

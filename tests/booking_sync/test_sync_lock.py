@@ -12,11 +12,14 @@ from booking_exports import AT, SECRET, booking, history
 from feed_server import FAST, Answer, FeedServer
 
 from queueserver.booking_sync import rows, sync
+from queueserver.booking_sync.feed import Policy
 from queueserver.bookings.feed_state import Busy, FeedLock, LockLost, feed_id
 from queueserver.platform.config import Config
 from queueserver.store import keys
 
 TWO = [booking(), booking(booking_ref="MEP2", id_number="B765432(A)")]
+PATIENT = Policy(timeout_s=60, attempts=1, first_backoff_s=0.01, max_backoff_s=0.5,
+                 page_deadline_s=60)
 
 
 def one_sync(cfg: Config, r: redis.Redis) -> sync.Synced:
@@ -30,23 +33,32 @@ def lock_key(server: FeedServer) -> str:
 def test_two_syncs_started_together_import_once(
         r: redis.Redis, feed_cfg: Config, feed_server: FeedServer) -> None:
     feed_server.serve("/export.json", TWO, etag='"v1"')
-    # The export is slow to come, so the second sync starts while the first one runs.
-    feed_server.queue("/export.json", Answer(delay_s=0.3, page=True))
+    # The first export request is held until the other sync has finished, so the two overlap
+    # whichever of them takes the lock. A patient policy: the held request must not time out.
+    held = Answer.held(page=True)
+    feed_server.queue("/export.json", held)
     start = threading.Barrier(2)
     outcomes: list[Any] = []
 
     def go() -> None:
         start.wait()
         try:
-            outcomes.append(one_sync(feed_cfg, r))
+            outcomes.append(sync.sync(feed_cfg, r, SECRET, AT, lambda line: None,
+                                      policy=PATIENT, sleep=lambda s: None))
         except Busy as e:
             outcomes.append(e)
 
     threads = [threading.Thread(target=go) for _ in range(2)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(10)
+    try:
+        held.wait_arrived()
+        loser = wait_for_outcome(outcomes)
+        assert isinstance(loser, Busy), loser
+    finally:
+        held.release()
+        for t in threads:
+            t.join(10)
     synced = [o for o in outcomes if isinstance(o, sync.Synced)]
     busy = [o for o in outcomes if isinstance(o, Busy)]
     assert (len(synced), len(busy)) == (1, 1), outcomes
@@ -55,6 +67,15 @@ def test_two_syncs_started_together_import_once(
     assert len(feed_server.requests()) == 1
     assert [e["change"] for e in history(r, "wan-chai", "MEP240001")] == ["created"]
     assert not r.exists(lock_key(feed_server))
+
+
+def wait_for_outcome(outcomes: list[Any], timeout: float = 10) -> Any:
+    """The first sync to finish (the one that found the lock taken), within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not outcomes:
+        assert time.monotonic() < deadline, "neither sync finished"
+        time.sleep(0.01)
+    return outcomes[0]
 
 
 def test_the_lock_goes_when_a_sync_fails(

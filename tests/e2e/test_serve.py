@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from conftest import (
     start_server,
     store,
 )
+from websockets.sync.client import connect
 
 from queueserver.auth import credentials as auth
 
@@ -68,6 +70,10 @@ def test_health_follows_redis_and_recovers_by_itself(tmp_path: Path) -> None:
         server = start_server(server_env(url))
         try:
             assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+            # A display has watched the centre, so the process's reader of its events is
+            # running when Redis goes away, and must carry on when it is back.
+            with connect(_events_url(server, admin)) as ws:
+                assert json.loads(ws.recv(timeout=10))["type"] == "board"
             own.terminate()
             own.wait(10)
             down = httpx.get(server.url + "/healthz", timeout=10)
@@ -80,11 +86,32 @@ def test_health_follows_redis_and_recovers_by_itself(tmp_path: Path) -> None:
             _wait(lambda: redis.Redis.from_url(url).ping())
             _wait(lambda: httpx.get(server.url + "/healthz", timeout=5).status_code == 200)
             assert server.proc.poll() is None
+            # Recovered means working, not only healthy: a display's socket gets its board and
+            # then the event of a change a supervisor makes, which the board then shows.
+            sup, _ = auth.create_token(redis.Redis.from_url(url, decode_responses=True),
+                                       auth.Role.SUPERVISOR, "wan-chai")
+            display, _ = auth.create_token(redis.Redis.from_url(url, decode_responses=True),
+                                           auth.Role.DISPLAY, "wan-chai")
+            with connect(_events_url(server, display)) as ws:
+                assert json.loads(ws.recv(timeout=10))["type"] == "board"
+                opened = httpx.post(server.url + C + "/counters/1/open", json={}, timeout=10,
+                                    headers={"Authorization": f"Bearer {sup}"})
+                assert opened.status_code == 200, opened.text
+                event = json.loads(ws.recv(timeout=10))
+                assert (event["type"], event["data"]["counter"]) == ("counter.opened", 1)
+            board = httpx.get(server.url + C + "/board", timeout=10,
+                              headers={"Authorization": f"Bearer {sup}"})
+            assert board.status_code == 200
+            assert {"number": 1, "state": "open"} in board.json()["counters"]
         finally:
             server.stop()
     finally:
         own.terminate()
         own.wait(10)
+
+
+def _events_url(server: Server, token: str) -> str:
+    return server.url.replace("http://", "ws://") + f"/ws/centres/wan-chai/events?token={token}"
 
 
 def _wait(probe, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]

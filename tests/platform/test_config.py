@@ -57,10 +57,41 @@ def test_a_wrong_config_names_the_key(tmp_path: Path, change: tuple[str, str],
         config.load(path)
 
 
+PRINTER = '[[centres.printers]]\nname = "desk-1"\nurl = "tcp://127.0.0.1:9100"\n'
+
+
+@pytest.mark.parametrize(("printer", "message"), [
+    ('name = "desk-9"\nurl = "http://127.0.0.1:9100"', "must be tcp://HOST:PORT"),
+    ('name = "desk-9"\nurl = "tcp://127.0.0.1:70000"', "must be tcp://HOST:PORT"),
+    ('name = "Desk 1"\nurl = "tcp://127.0.0.1"', "must be a slug"),
+    ('name = "desk-9"', "url: missing"),
+    ('name = "desk-9"\nurl = "tcp://p"\ncolour = "red"', "colour: unknown key"),
+])
+def test_printers_are_named_and_reached_by_tcp(tmp_path: Path, printer: str,
+                                               message: str) -> None:
+    assert "[[centres.printers]]" in SAMPLE
+    second = SAMPLE.index("[[centres]]", SAMPLE.index("[[centres]]") + 1)
+    good = tmp_path / "good.toml"
+    good.write_text(SAMPLE[:second] + PRINTER + '[[centres.printers]]\nname = "desk-2"\n'
+                    'url = "tcp://printer-2.lan"\n' + SAMPLE[second:], encoding="utf-8")
+    centre = config.load(good).centre("wan-chai")
+    assert centre is not None and [(p.host, p.port) for p in centre.printers] == [
+        ("127.0.0.1", 9100), ("printer-2.lan", 9100)]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SAMPLE[:second] + PRINTER + "[[centres.printers]]\n" + printer + "\n"
+                   + SAMPLE[second:], encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(bad)
+    twice = tmp_path / "twice.toml"
+    twice.write_text(SAMPLE[:second] + PRINTER + PRINTER + SAMPLE[second:], encoding="utf-8")
+    with pytest.raises(config.ConfigError, match="duplicate printer name 'desk-1'"):
+        config.load(twice)
+
+
 def test_start_up_stops_with_the_message(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(SAMPLE.replace("services = [\"A\"]\n", "services = [\"Q\"]\n", 1))
     done = subprocess.run([sys.executable, "-m", "queueserver.tools.cli", "--config", str(path),
-                           "serve"], capture_output=True, text=True, timeout=60)
+                           "serve"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode != 0
     assert "centres[wan-chai].counters[2].services: unknown service 'Q'" in done.stderr

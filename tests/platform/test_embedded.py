@@ -78,10 +78,17 @@ def child_env(data: Path) -> dict[str, str]:
     return env
 
 
+def outside(data: Path) -> Path:
+    """Where a child starts: not the checkout (`python -m` there would find the unmapped source
+    folder), and a folder that exists (the data folder is the child's to create)."""
+    return next(p for p in (data, *data.parents) if p.is_dir())
+
+
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "queueserver.tools.cli", *args],
         env=child_env(data),
+        cwd=outside(data),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -357,7 +364,7 @@ def test_the_data_folder_and_its_files_are_the_owners_only(data: Path) -> None:
 
     def run(*args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "queueserver.tools.cli", *args],
-                              env={**child_env(data), "QUEUESERVER_SECRET": ""},
+                              env={**child_env(data), "QUEUESERVER_SECRET": ""}, cwd=outside(data),
                               capture_output=True, text=True, timeout=TIMEOUT,
                               preexec_fn=lambda: os.umask(0o022))
         assert done.returncode == 0, done.stdout + done.stderr

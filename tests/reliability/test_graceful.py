@@ -57,7 +57,10 @@ def test_sigterm_finishes_requests_and_closes_sockets_with_1012(
             r.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
             in_flight = threading.Thread(target=check_in)
             in_flight.start()
-            time.sleep(0.3)
+            # In flight means its script is held by the pause (a blocked client running a
+            # script); the event reader's XREAD is blocked too, but by its own choice.
+            wait_for(lambda: any("b" in c["flags"] and c["cmd"].startswith("eval")
+                                 for c in r.client_list()), 10, "the check-in held by Redis")
             assert not answer, "the check-in should be waiting on the paused Redis"
             server.proc.send_signal(signal.SIGTERM)
             # The screen is told at once, long before the request in flight ends...

@@ -48,8 +48,7 @@ def test_redis_restart_keeps_every_ticket_and_screens_recover(own: OwnRedis) -> 
         steady = Display([server.url], display)  # stays connected through the outage
         away = Display([server.url], display)    # leaves before, comes back after
         tasks = [asyncio.create_task(d.run()) for d in (steady, away)]
-        while not (steady.start and away.start):
-            await asyncio.sleep(0.02)
+        await asyncio.gather(steady.started(), away.started())
         async with httpx.AsyncClient(base_url=server.url, headers=auth_header) as client:
             for i in range(BEFORE + 2):
                 (await client.post(C + "/photo-receipts", json={"barcode": f"PH{i}"})

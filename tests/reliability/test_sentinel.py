@@ -100,8 +100,7 @@ def test_a_failover_is_followed_without_a_restart(
     async def scenario() -> Display:
         screen = Display([server.url], display)
         task = asyncio.create_task(screen.run())
-        while not screen.start:
-            await asyncio.sleep(0.02)
+        await screen.started()
         first = await asyncio.to_thread(check_in, 0)
         assert first.json()["ticket"]["number"] == "A001"
         assert r.wait(1, 5000) == 1  # the replica has it before the master dies

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -57,8 +58,7 @@ def test_a_killed_process_loses_no_ticket_and_no_event(two: tuple[Server, Server
         displays = ([Display([a.url, b.url], display) for _ in range(DISPLAYS_EACH)]
                     + [Display([b.url, a.url], display) for _ in range(DISPLAYS_EACH)])
         watching = [asyncio.create_task(d.run()) for d in displays]
-        while not all(d.start for d in displays):
-            await asyncio.sleep(0.02)
+        await asyncio.gather(*(d.started() for d in displays))
         limits = httpx.Limits(max_connections=DESKS * 2 + 4)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
             desks = Desk(client, [a.url, b.url], desk)
@@ -75,9 +75,11 @@ def test_a_killed_process_loses_no_ticket_and_no_event(two: tuple[Server, Server
                         os.kill(a.proc.pid, signal.SIGKILL)
 
             async def calling(counter: int, prefer: int) -> None:
+                deadline = time.monotonic() + 120  # the whole burst takes seconds
                 for step in itertools.count():
                     if len(answers) == BOOKINGS:
                         return
+                    assert time.monotonic() < deadline, f"{len(answers)} of {BOOKINGS} answered"
                     path = f"{C}/counters/{counter}"
                     called = await clerks.post(path + "/call", {}, f"c{counter}-{step}-call",
                                                prefer)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 
 import pytest
 
@@ -94,7 +96,14 @@ def test_keyed_hash_matches_every_written_form() -> None:
     assert len(forms) == 1
     assert forms != {identity.keyed_hash(secret, "access_notice", "A123456(3)")}
     assert forms != {identity.keyed_hash(b"another-secret", "hkid", "A123456(3)")}
-    assert "A123456" not in forms.pop()
+    stored = forms.pop()
+    assert re.fullmatch(r"[0-9a-f]{64}", stored)
+    # Neither the number in any written form (compared without case: the digest is lower-case
+    # hex), nor a hash anyone could make without the secret.
+    for plain in ("A1234563", "A123456", "1234563"):
+        assert plain.lower() not in stored.lower()
+    assert stored not in {hashlib.sha256(m.encode()).hexdigest()
+                          for m in ("A1234563", "hkid:A1234563", "A123456(3)")}
 
 
 def test_hashes_give_each_kind_the_number_may_be() -> None:

@@ -3,18 +3,40 @@ screenshots kept as artifacts, signing in as a person does, and the API as a tes
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import redis
 from conftest import Server
+
+from queueserver.store import keys
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 PASSWORD = "a long enough secret"
 SIZES = {"1920x1080": (1920, 1080), "1280x720": (1280, 720), "360x740": (360, 740)}
 C = "/api/v1/centres/wan-chai"
+# How long a screen may take to show a change, as a functional test's bound: generous, since the
+# machine is shared. How long it does take is recorded (`record_shown`), never asserted.
+SHOWN_WITHIN_MS = 10_000
+TIMINGS = ARTIFACTS / "timings.jsonl"
+
+# When an element's text first became `text`, by the page's own clock (a MutationObserver, so
+# the moment it changed, not the moment a poll noticed).
+WATCH_SHOWN = """([selector, text]) => {
+  window.__shownAt = window.__shownAt || {};
+  const el = document.querySelector(selector);
+  const look = () => {
+    if (el.textContent === text && !(text in window.__shownAt)) window.__shownAt[text] = Date.now();
+  };
+  new MutationObserver(look).observe(el, {childList: true, characterData: true, subtree: true});
+  look();
+}"""
 
 # Recorded in every page before its own scripts run: what the policy blocked.
 WATCH_CSP = """
@@ -140,3 +162,29 @@ class Api:
         return answer.json()
 
 
+
+
+def watch_shown(page: Any, selector: str, text: str) -> None:
+    """From now on, the page notes when `selector`'s text becomes `text` (see `record_shown`)."""
+    page.evaluate(WATCH_SHOWN, [selector, text])
+
+
+def record_shown(page: Any, r: redis.Redis, what: str, event_type: str, ticket: str) -> int:
+    """Milliseconds from the event's append to the page showing its ticket, appended to
+    test-artifacts/screens/timings.jsonl (docs/benchmarks.md). The event's `at` is the test's
+    clock, not the wall's, so the append time is its stream id's (Redis's clock, as the
+    benchmark's event->display figure); the page's is Date.now(), on the same machine."""
+    shown_ms = page.evaluate("(t) => (window.__shownAt || {})[t]", ticket)
+    assert shown_ms is not None, f"{ticket} was never shown (watch_shown first)"
+    appended = [event_id for event_id, fields in r.xrange(keys.events("wan-chai"))
+                if fields["type"] == event_type
+                and json.loads(fields["data"]).get("ticket") == ticket]
+    assert appended, f"no {event_type} event for {ticket}"
+    figure = int(shown_ms) - int(appended[-1].split("-", 1)[0])
+    assert -5 <= figure <= SHOWN_WITHIN_MS, figure  # the same machine's clock, give or take
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with TIMINGS.open("a") as out:
+        out.write(json.dumps({"what": what, "ms": figure, "load": os.getloadavg()[0],
+                              "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+                  + "\n")
+    return figure

@@ -94,7 +94,7 @@ def test_every_json_answer_and_body_has_a_schema_with_its_required_fields(
         "200"]["content"][JSON]["schema"])
     assert set(board["required"]) == {"centre", "date", "now_serving", "recent_calls",
                                       "waiting", "estimated_wait_minutes", "counters",
-                                      "last_event_id"}
+                                      "last_event_id", "notices", "issuing", "closure"}
 
 
 class Conformance:
@@ -178,6 +178,21 @@ def test_a_days_answers_and_events_match_their_schemas(
     ok(path.post(f"tickets/{second}/decline", {"reason": "other", "note": "no photo"}, sup))
     ok(path.post("counters/1/close", token=sup))
     assert ok(get(f"{C}/takings"))["voided"] == 1
+
+    # Notices, closures and printed slips (CONTRACT §10).
+    posted = ok(path.post("notices", {"text_en": "Counter 3 is closed.",
+                                      "text_zh": "3 號櫃位暫停服務。", "announce": True,
+                                      "until": "2026-11-27T12:00:00+08:00"}, sup), 201)
+    ok(get(f"{C}/notices", tokens["display"]))
+    ok(path.post("issuing", {"open": False, "text_en": "No more numbers today.",
+                             "text_zh": "今天停止派籌。"}, sup))
+    ok(get(f"{C}/board"))
+    ok(path.post("issuing", {"open": True}, sup))
+    gone = client.delete(f"{C}/notices/{posted['notice']['id']}", headers=bearer(sup))
+    assert gone.status_code == 204
+    ok(path.post(f"tickets/{second}/print", {"printer": "front-desk"}, tokens["desk"]), 202)
+    ok(path.post(f"/api/v1/receipts/{receipt['receipt_no']}/print",
+                 {"printer": "front-desk"}, tokens["desk"]), 202)
 
     kiosk = tokens["kiosk"]
     ask = {"receipt_no": receipt["receipt_no"], "id_number": "A123456(3)"}

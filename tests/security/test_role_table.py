@@ -122,6 +122,15 @@ TABLE: list[Row] = [
     row("POST", AC + "/personal-data/export", MANAGE, body={"booking_ref": "MEP9999"}),
     row("POST", AC + "/personal-data/erase", MANAGE, body={"booking_ref": "MEP9999"}),
     row("GET", TK + "/booking", LOOK, T1 + "/booking"),
+    # CONTRACT §10: notices and closures for supervisors, read by whoever sees the board;
+    # printing for the desk too.
+    row("POST", AC + "/notices", MANAGE, body={"text_en": "Slow", "text_zh": "緩慢"}),
+    row("GET", AC + "/notices", BOARD),
+    row("DELETE", AC + "/notices/{id}", MANAGE, C + "/notices/n999"),
+    row("POST", AC + "/issuing", MANAGE, body={"open": True}),
+    row("POST", TK + "/print", {A, S, D}, T1 + "/print", {"printer": "desk-1"}),
+    row("POST", "/api/v1/receipts/{receipt_no}/print", {A, S, D},
+        "/api/v1/receipts/{receipt}/print", {"printer": "desk-1"}),
     # The booking platform (CONTRACT §11): the booking token in the path is the /book routes'
     # only credential, and no staff credential is one, so every caller of this table meets the
     # same answer (404 for this token, 429 once the address failed 10 times);
@@ -291,6 +300,7 @@ def test_the_table_agrees_with_the_code() -> None:
                  auth.Action.COUNTER: COUNTER, auth.Action.VOID_PAYMENT: MANAGE,
                  auth.Action.BOARD: BOARD, auth.Action.COLLECTION: {A, S, K},
                  auth.Action.KIOSK_KEY: {K}, auth.Action.MANAGE: MANAGE,
+                 auth.Action.NOTICES: MANAGE, auth.Action.PRINT: {A, S, D},
                  auth.Action.APPOINTMENTS: MANAGE}
     assert {a: {r.value for r in roles} for a, roles in auth.PERMISSIONS.items()} == by_action
 

@@ -199,13 +199,71 @@ def test_clip_urls_in_python_match_the_script(hall: Hall) -> None:
     assert announcer.clip_urls(run_async(voices), "A001") == hall.announcement()["clips"][1:]
 
 
-def test_a_clip_not_cached_is_joined_on_request_but_not_stored(hall: Hall) -> None:
+@pytest.fixture
+def joins(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every clip name any announcer joins from here on (the app's own included)."""
+    joined: list[str] = []
+    original = announcer.Announcer.join
+
+    async def counted(self: announcer.Announcer, name: str) -> bytes | None:
+        joined.append(name)
+        return await original(self, name)
+
+    monkeypatch.setattr(announcer.Announcer, "join", counted)
+    return joined
+
+
+def test_a_clip_no_call_planned_is_404_and_joins_nothing(hall: Hall, joins: list[str]) -> None:
     hall.render()
-    url = clip_url("P042", 3, "cmn")
-    answer = hall.client.get(url)
-    assert answer.status_code == 200
-    assert audio.from_wav(answer.content).seconds > 1.5
-    assert not hall.r.exists(keys.sound_clip(announcer.clip_name(url)))
+    hall.issue()
+    hall.act(2, "call")  # A001 at counter 2 is planned; what follows is not
+    for url in (clip_url("P042", 3, "cmn"), clip_url("A001", 3, "en"),
+                clip_url("A001", 2, "en", recall=True)):
+        name = announcer.clip_name(url)
+        ids = segments.clip_segments(name) or []
+        assert ids and hall.store.existing(ids) == set(ids)  # real segments, not made up
+        answer = hall.client.get(url)
+        assert answer.status_code == 404
+        assert answer.json()["error"]["code"] == "not_found"
+        assert not hall.r.exists(keys.sound_clip(name))
+    wait_for_clip(hall.r, clip_url("A001", 2, "en"))  # the call's own joins, then no others
+    assert sorted(joins) == sorted(announcer.clip_name(clip_url("A001", 2, lang))
+                                   for lang in ("yue", "cmn", "en"))
+
+
+def test_a_planned_clip_is_served_and_joined_once(hall: Hall, joins: list[str]) -> None:
+    hall.render()
+    hall.issue()
+    hall.act(1, "call")
+    url = clip_url("A001", 1, "yue")
+    name = announcer.clip_name(url)
+    assert hall.r.ttl(keys.sound_planned(name)) > clips.CLIP_TTL_S - 60
+    wait_for_clip(hall.r, url)
+    first, second = hall.client.get(url), hall.client.get(url)
+    assert first.status_code == second.status_code == 200
+    assert audio.from_wav(first.content).seconds > 1.5
+    assert first.content == second.content
+    assert joins.count(name) == 1
+
+
+def test_a_planned_clip_not_cached_is_joined_on_request_and_cached(
+        hall: Hall, joins: list[str]) -> None:
+    # As in a process that did not make the call, or after the cached clip was evicted.
+    hall.render()
+    name = announcer.clip_name(clip_url("A123", 2, "yue"))
+
+    async def plan_then_ask_twice() -> list[bytes | None]:
+        a = announcer.Announcer(hall.cfg, hall.url)
+        try:
+            await a.plan("A123", await a.voices(hall.centre, 2, recall=False))
+            return [await a.clip(name), await a.clip(name)]
+        finally:
+            await a.close()
+
+    first, second = run_async(plan_then_ask_twice)
+    assert first is not None and first == second
+    assert joins == [name]
+    assert hall.store.get_clip(name) == first
 
 
 @pytest.mark.parametrize("path", [
@@ -236,23 +294,16 @@ def test_unreadable_segments_mean_a_chime_not_a_failed_call(
     assert "this call chimes only" in caplog.text
 
 
-def test_displays_asking_at_once_share_one_join(hall: Hall) -> None:
+def test_displays_asking_at_once_share_one_join(hall: Hall, joins: list[str]) -> None:
     import asyncio
 
     hall.render()
     url = clip_url("A123", 2, "yue")
-    joins: list[str] = []
 
     async def ask_together() -> list[bytes | None]:
         a = announcer.Announcer(hall.cfg, hall.url)
-        original = a.join
-
-        async def counted(name: str) -> bytes | None:
-            joins.append(name)
-            return await original(name)
-
-        a.join = counted  # type: ignore[method-assign]
         try:
+            await a.plan("A123", await a.voices(hall.centre, 2, recall=False))
             return await asyncio.gather(*(a.clip(announcer.clip_name(url)) for _ in range(20)))
         finally:
             await a.close()

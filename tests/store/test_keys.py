@@ -22,6 +22,7 @@ from service_path import Path as ServicePath
 from starlette.testclient import TestClient
 
 from queueserver.bookings.feed_state import FeedLock
+from queueserver.notices import expiry
 from queueserver.operations import backup, dayclose, privacy
 from queueserver.platform import config
 from queueserver.platform.clock import Clock
@@ -53,6 +54,12 @@ def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
     assert keys.receipts_uncollected(c) == "qs:{wan-chai}:receipts-uncollected"
     assert keys.collection_flags(c) == "qs:{wan-chai}:collection-flags"
     assert keys.booking_requests(c, "MEP1") == "qs:{wan-chai}:booking-requests:MEP1"
+    assert keys.notices(c) == "qs:{wan-chai}:notices"
+    assert keys.notice_order(c) == "qs:{wan-chai}:notice-order"
+    assert keys.notice_expiry(c) == "qs:{wan-chai}:notice-expiry"
+    assert keys.notice_sequence(c) == "qs:{wan-chai}:notice-seq"
+    assert keys.issuing(c) == "qs:{wan-chai}:issuing-closed"
+    assert keys.printer_failed(c, "job1") == "qs:{wan-chai}:printer-failed:job1"
 
 
 def test_a_centres_appointments_carry_the_centre_as_a_hash_tag() -> None:
@@ -89,6 +96,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
     assert keys.lookup_failures("ab12") == "qs:lookup-failures:ab12"
     assert keys.schedule_lock("booking-sync") == "qs:schedule:booking-sync"
+    assert keys.demo_clock() == "qs:demo:clock"
     assert keys.import_plan("ab12") == "qs:import-plan:ab12"
     assert keys.booking_feed("ab12") == "qs:booking-feed:ab12"
     assert keys.booking_feed_lock("ab12") == "qs:booking-feed-lock:ab12"
@@ -109,6 +117,7 @@ def test_announcement_audio_keys_belong_to_no_centre() -> None:
     assert keys.sound_segment("0a1b2c3d4e5f") == "qs:sound:segment:0a1b2c3d4e5f"
     assert keys.sound_segments() == "qs:sound:segments"
     assert keys.sound_clip("c1.0a1b2c3d4e5f") == "qs:sound:clip:c1.0a1b2c3d4e5f"
+    assert keys.sound_planned("c1.0a1b2c3d4e5f") == "qs:sound:planned:c1.0a1b2c3d4e5f"
 
 
 def test_the_benchmark_floor_stream_belongs_to_no_centre() -> None:
@@ -494,6 +503,27 @@ def drive_every_script(client: TestClient, tokens: dict[str, str], seed: Callabl
     assert client.get(f"{C}/board", headers=bearer(sup)).status_code == 200
     for step in ("pause", "resume", "close", "open"):
         assert path.post(f"counters/1/{step}", token=sup).status_code == 200, step
+    # Notices and closures (CONTRACT §10), their expiry and announcement, a printer's failure.
+    until = (clock.now() + dt.timedelta(minutes=5)).isoformat()
+    notice = path.post(f"{C}/notices", {"text_en": "Slow", "text_zh": "緩慢", "until": until},
+                       sup).json()["notice"]
+    other = path.post(f"{C}/notices", {"text_en": "Lunch", "text_zh": "午膳"}, sup).json()
+    assert client.get(f"{C}/notices", headers=bearer(sup)).status_code == 200
+    for body in ({"open": False, "text_en": "Closed", "text_zh": "停止派籌"}, {"open": True}):
+        assert path.post(f"{C}/issuing", body, sup).status_code == 200
+    assert client.delete(f"{C}/notices/{other['notice']['id']}",
+                         headers=bearer(sup)).status_code == 204
+    cfg_now = config.load(SAMPLE_CONFIG)
+    clock.set(clock.now() + dt.timedelta(minutes=6))
+    expiry.sweep(cfg_now, r, clock)
+    names, ctx = expiry.context("wan-chai", clock)
+    lua.Scripts(r)("notice_announced", names, [{**ctx, "id": notice["id"],
+                                               "announcement": {"text": {}, "clips": []}}])
+    names, ctx = expiry.context("wan-chai", clock,
+                                printer_failed=keys.printer_failed("wan-chai", "job-1"))
+    lua.Scripts(r)("printer_failed", names, [{**ctx, "printer": "front-desk", "ticket": third,
+                                             "slip": "ticket"}])
+
     clock.set(dt.datetime(2026, 12, 11, 10, 0, tzinfo=MORNING.tzinfo))  # its collection day
     collected = path.post(f"/api/v1/collection/{receipt_no}/collect",
                           {"id_number": HKIDS[0], "old_permit_surrendered": True},

@@ -251,3 +251,67 @@ local function end_service(t, status, fields)
     end
   end
 end
+
+-- Notices (CONTRACT §10): each is JSON under its id in K.notices, with its posting order in
+-- K.notice_order and, when it has an `until`, that instant in K.notice_expiry.
+local function notice_view(raw)
+  local n = cjson.decode(raw)
+  n.until_ms = nil
+  return n
+end
+
+-- The notices still current at now_ms, oldest first (one past its `until` is gone for readers
+-- even before a sweeper has removed it).
+local function current_notices(now_ms)
+  local out = {}
+  for _, id in ipairs(redis.call('ZRANGE', K.notice_order, 0, -1)) do
+    local raw = redis.call('HGET', K.notices, id)
+    if raw then
+      local n = cjson.decode(raw)
+      if n.until_ms == cjson.null or n.until_ms == nil or n.until_ms > now_ms then
+        table.insert(out, notice_view(raw))
+      end
+    end
+  end
+  return out
+end
+
+-- Post a notice made of `texts` {text_en, text_zh, until, until_ms}: its id, the NOTICE, and the
+-- event's id. `announcement` (or nil) rides on the event only.
+local function post_notice(texts, announcement)
+  local id = 'n' .. redis.call('INCR', K.notice_sequence)
+  local notice = {id = id, text_en = texts.text_en, text_zh = texts.text_zh,
+                  created_at = CTX.now_iso, ['until'] = texts['until'] or cjson.null}
+  local stored = {id = id, text_en = texts.text_en, text_zh = texts.text_zh,
+                  created_at = CTX.now_iso, ['until'] = notice['until'],
+                  until_ms = texts.until_ms or cjson.null}
+  redis.call('HSET', K.notices, id, cjson.encode(stored))
+  redis.call('ZADD', K.notice_order, CTX.now_ms, id)
+  if type(texts.until_ms) == 'number' then
+    redis.call('ZADD', K.notice_expiry, texts.until_ms, id)
+  end
+  local data = {id = id, text_en = notice.text_en, text_zh = notice.text_zh,
+                created_at = notice.created_at, ['until'] = notice['until']}
+  if announcement then data.announcement = announcement end
+  emit(K.events, 'notice.posted', CTX.now_iso, with_by(data))
+  return id, notice
+end
+
+-- Remove a notice if it is still there, with its event: false when it was gone already, so
+-- however many processes try, one removal and one `notice.removed`.
+local function remove_notice(id, extra)
+  if redis.call('HDEL', K.notices, id) == 0 then return false end
+  redis.call('ZREM', K.notice_order, id)
+  redis.call('ZREM', K.notice_expiry, id)
+  local data = {id = id}
+  for name, value in pairs(extra or {}) do data[name] = value end
+  emit(K.events, 'notice.removed', CTX.now_iso, data)
+  return true
+end
+
+-- Issuing is closed while K.issuing exists: the supervisor's texts and their notice.
+local function issuing_closure()
+  local c = hgetall(K.issuing)
+  if c.notice == nil then return nil end
+  return {text_en = c.text_en, text_zh = c.text_zh, notice = c.notice, closed_at = c.closed_at}
+end

@@ -31,7 +31,10 @@ end
 local last = redis.call('XREVRANGE', K.events, '+', '-', 'COUNT', 1)
 local last_id = '0-0'
 if #last == 1 then last_id = last[1][1] end
+local closure = issuing_closure()
 -- (cjson writes an empty table as {}: Python turns the empty lists back into [].)
 return ok({date = ctx.date, now_serving = now_serving, recent_calls = recent,
            waiting = waiting, estimated_wait_minutes = estimates,
-           counters = counters, last_event_id = last_id})
+           counters = counters, last_event_id = last_id,
+           notices = current_notices(ctx.now_ms), issuing = closure == nil,
+           closure = closure or cjson.null})

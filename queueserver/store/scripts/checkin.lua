@@ -10,6 +10,13 @@ local ctx = context()
 local b = hgetall(K.booking)
 if b.ref == nil or b.status == 'moved' then return refuse('booking_not_found') end
 if b.status == 'cancelled' then return refuse('booking_cancelled') end
+-- Issuing closed (a typhoon signal, a black rainstorm): no new number, in the supervisor's words,
+-- and counted for the day's statistics.
+local closure = issuing_closure()
+if closure then
+  emit(K.events, 'centre.checkin_refused', ctx.now_iso, with_by({reason = 'issuing_closed'}))
+  return refuse('issuing_closed', {message_en = closure.text_en, message_zh = closure.text_zh})
+end
 if b.date ~= ctx.date then return refuse('wrong_date') end
 local given = ctx.id_hash[b.id_kind]
 if type(given) ~= 'string' then return refuse('invalid_id_number') end

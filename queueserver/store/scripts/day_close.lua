@@ -45,6 +45,16 @@ for n, _ in pairs(ctx.counters) do
   end
 end
 
+-- The hall starts the next day clean: a notice or a closure left up overnight (a typhoon
+-- morning's) would stop the next morning's check-ins nobody remembers closing.
+local notices_removed = 0
+for _, id in ipairs(redis.call('ZRANGE', K.notice_order, 0, -1)) do
+  if remove_notice(id, {reason = 'day_closed'}) then notices_removed = notices_removed + 1 end
+end
+if redis.call('DEL', K.issuing) == 1 then
+  emit(KEYS[1], 'centre.issuing_opened', ctx.now_iso, {reason = 'day_closed'})
+end
+
 -- The day's events, in stream order, to its archive. A day closed late (the worker was down)
 -- has its no-shows after the next day's first events: the whole live stream is read.
 local PAGE = 500
@@ -79,4 +89,5 @@ end
 redis.call('HSET', K.day_close, 'closed_at', ctx.now_iso, 'no_shows', no_shows,
            'counters_closed', closed, 'events', #ids)
 return ok({closed = true, closed_at = ctx.now_iso, no_shows = no_shows,
-           counters_closed = closed, events = #ids, still_serving = still_serving})
+           counters_closed = closed, events = #ids, still_serving = still_serving,
+           notices_removed = notices_removed})

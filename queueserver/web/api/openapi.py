@@ -140,6 +140,9 @@ def document(routes: list[BaseRoute]) -> Document:
             for method in sorted(route.methods or ()):
                 if method != "HEAD":
                     op = _operation(route.path, route.endpoint, refs)
+                    if method == "DELETE":  # done, with nothing to say (a notice's removal)
+                        op["responses"].pop("200", None)
+                        op["responses"] = {"204": {"description": "done"}, **op["responses"]}
                     paths.setdefault(path, {})[method.lower()] = op
     messages = {"oneOf": [refs[m] for m in MESSAGES],
                 "discriminator": {"propertyName": "type"}}

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from queueserver.auth import users
 from queueserver.auth.credentials import Action, Credential, Role
+from queueserver.notices import readymade
 from queueserver.platform.clock import ms
 from queueserver.platform.config import Centre
 from queueserver.platform.errors import ApiError
@@ -73,17 +74,22 @@ def centre_view(centre: Centre) -> dict[str, Any]:
                       "priority": s.priority} for s in centre.services],
         "counters": [{"number": c.number, "services": list(c.services)}
                      for c in centre.counters],
+        # Names only: a printer's address is the worker's business.
+        "printers": [p.name for p in centre.printers],
     }
 
 
 def _time_data(request: Request) -> dict[str, Any]:
     """The server's clock for scripts that show times or count durations: a screen's own
     clock may be wrong, and in a test the server's clock is set."""
-    now: dt.datetime = request.state.centres.clock.now()
+    clock = request.state.centres.clock
+    now: dt.datetime = clock.now()
     offset = now.utcoffset() or dt.timedelta(0)
     return {"server_now_ms": ms(now), "today": now.date().isoformat(),
             "utc_offset_minutes": int(offset.total_seconds() // 60),
-            "timezone": request.state.centres.config.timezone}
+            "timezone": request.state.centres.config.timezone,
+            # The demo's clock runs faster than the real one, and its screens say so (§8).
+            "clock_rate": clock.pace, "demo": clock.demo}
 
 
 class Viewer:
@@ -183,8 +189,9 @@ async def admin(request: Request) -> Response:
     centres = [c for c in cfg.centres if who.may(Action.MANAGE, c.id)]
     data = page_data(request, who, None, centres=[centre_view(c) for c in centres],
                      roles=[r.value for r in Role if who.credential.role is Role.ADMIN
-                            or r is not Role.ADMIN])
-    return render(request, "admin.html", centre=None, page=data, viewer=who, centres=centres)
+                            or r is not Role.ADMIN], readymade=readymade.for_screen())
+    return render(request, "admin.html", centre=None, page=data, viewer=who, centres=centres,
+                  readymade=readymade.READY_MADE)
 
 
 def _screens_for(cred: Credential, centres: list[Centre]) -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ from queueserver.auth.credentials import Action
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Board, CounterAnswer, PhotoReceipt, Ticket, TicketAnswer
 from queueserver.rules.vocab import CounterAction
+from queueserver.web.api import printing
 from queueserver.web.api.base import Body, Call, Empty, Given, Post, Read, Text, authorize
 
 C = "/api/v1/centres/{centre}"
@@ -30,6 +31,8 @@ class CheckInBody(Body, frozen=True):
     priority: bool | None = None
     # Check in outside the arrival window: a supervisor's or an admin's only.
     override_window: bool | None = None
+    # CONTRACT §10: the slip printed in the background on this printer of the centre.
+    printer: Text | None = None
 
 
 class CallBody(Body, frozen=True):
@@ -60,14 +63,17 @@ def _override_allowed(call: Call[CheckInBody]) -> None:
             Action.OVERRIDE_WINDOW, call.centre):
         raise ApiError("forbidden", message_en="Only a supervisor may check in outside the "
                                                "arrival window.")
+    printing.check_printer(call.centres, call.centre, call.body.printer)
 
 
 async def check_in(call: Call[CheckInBody]) -> Ticket:
     b = call.body
     call.bookings.append((call.centre, b.booking_ref))
-    return await call.centres.check_in(
+    ticket = await call.centres.check_in(
         call.centre, b.booking_ref, b.id_number, b.photo_barcode, bool(b.priority),
         bool(b.override_window), _by(call), call.idem)
+    await printing.after_check_in(call.centres, call.centre, b.printer, ticket)
+    return ticket
 
 
 async def requeue(call: Call[Empty]) -> Ticket:
