@@ -1,5 +1,5 @@
-"""`queueserver bookings import FILE [--format csv|json]` and `queueserver bookings sync`
-(CONTRACT §3).
+"""`queueserver bookings import FILE [--format csv|json]`, `queueserver bookings sync` and
+`queueserver applications import FILE [--format csv|json]` (CONTRACT §3, §11).
 
 Both print one line per rejected row (and per row held because its booking is already
 checked in), then `imported=N updated=N cancelled=N unchanged=N rejected=N` last; in a
@@ -18,6 +18,7 @@ from typing import IO
 
 import redis
 
+from queueserver.appointments.applications import ApplicationStore
 from queueserver.booking_sync import importer, rows, sync
 from queueserver.bookings.store import BookingStore
 from queueserver.platform import clock, runtime
@@ -58,6 +59,35 @@ def run_import(config: Config, file: str, fmt: str | None) -> int:
         store = BookingStore(r, runtime.secret(config), path.name, at)
         source = importer.from_file(opener, fmt, frozenset(c.id for c in config.centres))
         counts = importer.run(store, source, _lines(bar), bar)
+    except rows.FileError as e:
+        bar.close()
+        print(f"queueserver: cannot import {file}: {e}", file=sys.stderr)
+        print(importer.Counts())
+        return EXIT_UNREADABLE
+    except redis.RedisError as e:
+        return _stopped(e, "Redis failed", bar)
+    bar.close()
+    print(counts)
+    return EXIT_REJECTED if counts.rejected else 0
+
+
+def run_applications_import(config: Config, file: str, fmt: str | None) -> int:
+    """The approved applications (CONTRACT §11), by the rules, output and exit codes of a
+    booking export's import; each one newly approved is given its booking token and queued an
+    invitation (the worker sends it)."""
+    path = Path(file)
+
+    def opener() -> IO[bytes]:
+        return path.open("rb")
+
+    bar = Bar(sys.stderr, "rows")
+    try:
+        fmt = fmt or rows.detect(opener, path.name)
+        r = runtime.connect(runtime.redis_url(config))
+        store = ApplicationStore(r, runtime.secret(config), config, path.name,
+                                 clock.from_environment(config.tz))
+        counts = importer.run(store, lambda: rows.read_applications(opener, fmt), _lines(bar),
+                              bar)
     except rows.FileError as e:
         bar.close()
         print(f"queueserver: cannot import {file}: {e}", file=sys.stderr)

@@ -15,14 +15,16 @@ did not change, and the contract's summary line keeps its five counts), never ap
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 import redis
 
+from queueserver.appointments.applications import Application
 from queueserver.booking_sync.rows import FileError, Opener, Rejection, read
 from queueserver.bookings.plan import SETTLED, STARTED, ImportPlan
-from queueserver.bookings.store import Applied, Booking, BookingStore, Outcome, Upsert
+from queueserver.bookings.store import Applied, Booking, Outcome, Upsert
 
 # Rows per pipelined round trip to Redis: enough to hide the latency, few enough to keep
 # memory flat on any file size.
@@ -31,7 +33,10 @@ BATCH_ROWS = 500
 READING = "reading"
 APPLYING = "applying"
 
-Rows = Iterator[tuple[int, Booking | Rejection]]
+# A row of a booking export, or of the booking platform's approved applications: both are
+# imported by the same rules (CONTRACT §11 asks it), keyed by their `ref`.
+Row = Booking | Application
+Rows = Iterator[tuple[int, Row | Rejection]]
 # Called once per pass; each call reads the export again from its start.
 RowSource = Callable[[], Rows]
 
@@ -52,6 +57,17 @@ class Held:
 Report = Callable[[Rejection | Held], None]
 # (phase: READING or APPLYING, rows done, rows in all, once the first pass has counted them)
 Progress = Callable[[str, int, int | None], None]
+
+
+class Store(Protocol):
+    """What an import writes through: `bookings.store.BookingStore` or the booking platform's
+    `ApplicationStore`."""
+
+    def plan(self) -> ImportPlan: ...
+
+    def fingerprint(self, row: Any) -> str: ...
+
+    def apply(self, rows: Sequence[Any]) -> list[Applied]: ...
 
 
 @dataclass
@@ -76,7 +92,7 @@ def from_file(opener: Opener, fmt: str, centres: frozenset[str]) -> RowSource:
     return lambda: read(opener, fmt, centres)
 
 
-def run(store: BookingStore, source: RowSource, report: Report,
+def run(store: Store, source: RowSource, report: Report,
         progress: Progress | None = None) -> Counts:
     """Import every valid row; `report` hears each rejected or held row, in row order, a
     batch at a time.
@@ -93,13 +109,13 @@ def run(store: BookingStore, source: RowSource, report: Report,
             pass  # it expires by itself; the error that matters is already on its way
 
 
-def _first_pass(store: BookingStore, plan: ImportPlan, source: RowSource,
+def _first_pass(store: Store, plan: ImportPlan, source: RowSource,
                 progress: Progress | None) -> int:
     last_rows: dict[str, str] = {}
     total = 0
     for _, row in source():
         total += 1
-        if isinstance(row, Booking):
+        if not isinstance(row, Rejection):
             last_rows[row.ref] = store.fingerprint(row)
             if len(last_rows) >= BATCH_ROWS:
                 plan.note_last_rows(last_rows)
@@ -113,12 +129,12 @@ def _first_pass(store: BookingStore, plan: ImportPlan, source: RowSource,
 class _Apply:
     """The second pass, one chunk of rows at a time."""
 
-    def __init__(self, store: BookingStore, plan: ImportPlan, report: Report,
+    def __init__(self, store: Store, plan: ImportPlan, report: Report,
                  progress: Progress | None, total: int) -> None:
         self.store, self.plan, self.report, self.progress = store, plan, report, progress
         self.total = total
         self.counts = Counts()
-        self.batch: list[tuple[int, Upsert]] = []
+        self.batch: list[tuple[int, Upsert[Row]]] = []
         # Bookings whose first row is in the batch: whether they are settled must be known
         # before their next row goes.
         self.undecided: set[str] = set()
@@ -129,7 +145,8 @@ class _Apply:
     def run(self, rows: Rows) -> Counts:
         done = 0
         while chunk := list(itertools.islice(rows, BATCH_ROWS)):
-            self.states = self.plan.states(r.ref for _, r in chunk if isinstance(r, Booking))
+            self.states = self.plan.states(r.ref for _, r in chunk
+                                          if not isinstance(r, Rejection))
             for number, row in chunk:
                 self.row(number, row)
             self.flush()
@@ -143,7 +160,7 @@ class _Apply:
                 self.progress(APPLYING, done, self.total)
         return self.counts
 
-    def row(self, number: int, row: Booking | Rejection) -> None:
+    def row(self, number: int, row: Row | Rejection) -> None:
         if isinstance(row, Rejection):
             self.counts.rejected += 1
             self.lines.append(row)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from queueserver.appointments.applications import STATUSES, Application
 from queueserver.bookings.store import Booking
 from queueserver.platform.config import APPLICATION_TYPES
 from queueserver.rules import identity
@@ -38,6 +39,19 @@ FIELDS = (
     "nationality",
     "status",
 )
+# The booking platform's approved applications (CONTRACT §11), read by the same rules.
+APPLICATION_FIELDS = (
+    "application_ref",
+    "application_type",
+    "surname",
+    "given_names",
+    "id_kind",
+    "id_number",
+    "passport_no",
+    "nationality",
+    "email",
+    "status",
+)
 FORMATS = ("csv", "json")
 # Text is read in chunks of this size; a JSON item larger than MAX_ITEM_CHARS (a booking is a
 # few hundred characters) means a broken file, not a booking worth buffering.
@@ -51,12 +65,26 @@ _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _HKID_SHAPE = re.compile(r"[A-Z]{1,2}[0-9]{6}(\([0-9A]\)|[0-9A])")
 _PASSPORT = re.compile(r"[A-Za-z0-9]{5,20}")
 _NATIONALITY = re.compile(r"[A-Za-z]{3}")
+# An address as a person types it: one @, a dot in the domain, no spaces or angle brackets.
+_EMAIL = re.compile(r"[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+MAX_EMAIL_CHARS = 254
 
 Opener = Callable[[], IO[bytes]]
 
 
 class FileError(Exception):
     """The file cannot be read as a booking export at all; nothing of it is imported."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What one kind of export holds: its columns, the member of a JSON object that lists its
+    rows, its name in messages, and how a row is validated."""
+
+    fields: tuple[str, ...]
+    member: str
+    noun: str
+    build: Callable[[Any, frozenset[str]], Any]
 
 
 @dataclass(frozen=True)
@@ -96,13 +124,24 @@ def read(
 
     `members`, if given, receives the other members of a `{"bookings": [...]}` export whose
     values are not arrays or objects (a feed's `next` link, say), once they have been read."""
+    return _read(BOOKINGS, opener, fmt, centres, members)
+
+
+def read_applications(opener: Opener, fmt: str) -> Iterator[tuple[int, Application | Rejection]]:
+    """The approved applications (CONTRACT §11): CSV with its header, or JSON (an array, or
+    `{"applications": [...]}`), rows counted as a booking export's."""
+    return _read(APPLICATIONS, opener, fmt, frozenset(), None)
+
+
+def _read(shape: Shape, opener: Opener, fmt: str, centres: frozenset[str],
+          members: dict[str, Any] | None) -> Iterator[tuple[int, Any]]:
     try:
         with io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="") as text:
-            items = (_csv_items(text) if fmt == "csv"
-                     else _json_items(_Buffer(text), {} if members is None else members))
+            items = (_csv_items(text, shape) if fmt == "csv"
+                     else _json_items(_Buffer(text), {} if members is None else members, shape))
             for number, item in items:
                 try:
-                    yield number, _booking(item, centres)
+                    yield number, shape.build(item, centres)
                 except _Invalid as e:
                     yield number, Rejection(number, e.field, e.reason)
     except OSError as e:
@@ -116,17 +155,17 @@ def read(
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _csv_items(text: IO[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def _csv_items(text: IO[str], shape: Shape) -> Iterator[tuple[int, Mapping[str, Any]]]:
     reader = csv.reader(text)
     header = next(reader, None)
     if header is None:
         raise FileError("empty file: a CSV export starts with its header row")
     names = [h.strip().lower() for h in header]
-    missing = [f for f in FIELDS if f not in names]
+    missing = [f for f in shape.fields if f not in names]
     if missing:
         # Name the missing columns, never the header itself: it may be a row of data.
-        raise FileError(f"not a booking export: missing columns {', '.join(missing)}")
-    where = {f: names.index(f) for f in FIELDS}
+        raise FileError(f"not {shape.noun}: missing columns {', '.join(missing)}")
+    where = {f: names.index(f) for f in shape.fields}
     # The header is row 1, so a row's number is its line in a spreadsheet; blank lines count.
     for number, cells in enumerate(reader, start=2):
         if cells:
@@ -185,17 +224,20 @@ class _Buffer:
                 return value
 
 
-def _json_items(buf: _Buffer, members: dict[str, Any]) -> Iterator[tuple[int, Any]]:
+def _json_items(buf: _Buffer, members: dict[str, Any],
+                shape: Shape) -> Iterator[tuple[int, Any]]:
     if buf.take("[{") == "[":
         yield from _array(buf)
     else:
-        yield from _bookings_member(buf, members)
+        yield from _rows_member(buf, members, shape)
     if buf.peek() != "":
         raise FileError("not valid JSON: text after the end")
 
 
-def _bookings_member(buf: _Buffer, members: dict[str, Any]) -> Iterator[tuple[int, Any]]:
-    """The "bookings" array of an object whose `{` was taken; other members are skipped."""
+def _rows_member(buf: _Buffer, members: dict[str, Any],
+                 shape: Shape) -> Iterator[tuple[int, Any]]:
+    """The rows' array ("bookings") of an object whose `{` was taken; other members are
+    skipped."""
     found = False
     if buf.peek() == "}":
         buf.take("}")
@@ -205,7 +247,7 @@ def _bookings_member(buf: _Buffer, members: dict[str, Any]) -> Iterator[tuple[in
             if not isinstance(key, str):
                 raise FileError("not valid JSON: an object's keys are strings")
             buf.take(":")
-            if key == "bookings" and not found and buf.peek() == "[":
+            if key == shape.member and not found and buf.peek() == "[":
                 found = True
                 buf.take("[")
                 yield from _array(buf)
@@ -216,7 +258,7 @@ def _bookings_member(buf: _Buffer, members: dict[str, Any]) -> Iterator[tuple[in
             if buf.take(",}") == "}":
                 break
     if not found:
-        raise FileError('not a booking export: no "bookings" array')
+        raise FileError(f'not {shape.noun}: no "{shape.member}" array')
 
 
 def _array(buf: _Buffer) -> Iterator[tuple[int, Any]]:
@@ -338,3 +380,45 @@ def _check_id(id_kind: str, id_number: str) -> None:
     raise _Invalid(
         "id_number", "not a Hong Kong identity card number (1-2 letters, 6 digits, check digit)"
     )
+
+
+def _application(item: Any, _centres: frozenset[str]) -> Application:
+    """An approved application: the booking export's rules for the fields they share."""
+    if not isinstance(item, Mapping):
+        raise _Invalid("application", "must be an object with the export's fields")
+    ref = _required(item, "application_ref")
+    _check(bool(_REF.fullmatch(ref)), "application_ref", "must be 1-32 letters or digits")
+    kind_of_application = _required(item, "application_type")
+    _check(
+        kind_of_application in APPLICATION_TYPES,
+        "application_type",
+        f"must be one of {', '.join(APPLICATION_TYPES)}",
+    )
+    surname = _required(item, "surname")
+    _check(len(surname) <= MAX_NAME_CHARS, "surname", f"longer than {MAX_NAME_CHARS} characters")
+    given_names = _text(item, "given_names")
+    _check(len(given_names) <= MAX_NAME_CHARS, "given_names",
+           f"longer than {MAX_NAME_CHARS} characters")
+    id_kind = _required(item, "id_kind")
+    _check(id_kind in identity.ID_KINDS, "id_kind", "must be hkid or access_notice")
+    id_number = _required(item, "id_number")
+    _check_id(id_kind, id_number)
+    passport_no = _required(item, "passport_no")
+    _check(bool(_PASSPORT.fullmatch(passport_no)), "passport_no", "must be 5-20 letters or digits")
+    nationality = _required(item, "nationality")
+    _check(bool(_NATIONALITY.fullmatch(nationality)), "nationality",
+           "must be three letters (ISO 3166 alpha-3)")
+    email = _required(item, "email")
+    _check(len(email) <= MAX_EMAIL_CHARS and bool(_EMAIL.fullmatch(email)), "email",
+           "must be an email address, like name@example.com")
+    status = _required(item, "status")
+    _check(status in STATUSES, "status", f"must be {' or '.join(STATUSES)}")
+    return Application(
+        ref=ref, application_type=kind_of_application, surname=surname, given_names=given_names,
+        id_kind=id_kind, id_number=id_number, passport_no=passport_no.upper(),
+        nationality=nationality.upper(), email=email, status=status)
+
+
+BOOKINGS = Shape(FIELDS, "bookings", "a booking export", _booking)
+APPLICATIONS = Shape(APPLICATION_FIELDS, "applications", "an export of approved applications",
+                     _application)

@@ -41,6 +41,7 @@ class Action(StrEnum):
     MANAGE = "statistics, audit, users and tokens of the centre"
     NOTICES = "post and remove notices, close and reopen issuing"
     PRINT = "print ticket and receipt slips"
+    APPOINTMENTS = "see, block and cancel appointment slots"
 
 
 # CONTRACT §4, the only place roles are decided. Every role but admin is bound to one centre.
@@ -57,6 +58,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE: frozenset({Role.ADMIN, Role.SUPERVISOR}),
     Action.NOTICES: frozenset({Role.ADMIN, Role.SUPERVISOR}),
     Action.PRINT: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DESK}),
+    Action.APPOINTMENTS: frozenset({Role.ADMIN, Role.SUPERVISOR}),
 }
 
 # Device credentials never see who did what.

@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 
@@ -72,13 +72,17 @@ class Booking:
     status: str
 
 
+R = TypeVar("R")
+
+
 @dataclass(frozen=True)
-class Upsert:
-    """One row to apply. `final` is, on a booking's first row of the file only, the
+class Upsert(Generic[R]):
+    """One row to apply (a Booking here; the booking platform's import applies its approved
+    applications the same way). `final` is, on a row's first occurrence in the file only, the
     fingerprint of its last row there: where the store holds exactly that, the outcome is
     SETTLED and nothing is written, so importing a file twice changes nothing."""
 
-    booking: Booking
+    booking: R
     final: str = ""
 
 
@@ -93,7 +97,7 @@ class BookingStore:
         self._script = r.register_script(lua.source("booking_upsert"))
         self._kiosk_keys: dict[str, bytes] = {}
 
-    def apply(self, rows: Sequence[Booking | Upsert]) -> list[Applied]:
+    def apply(self, rows: Sequence[Booking | Upsert[Booking]]) -> list[Applied]:
         """Apply the rows in order (a plain Booking is an Upsert without `final`); one
         pipelined round trip, plus two calls per move."""
         batch = [row if isinstance(row, Upsert) else Upsert(row) for row in rows]
@@ -153,7 +157,8 @@ class BookingStore:
         text = ";".join(f"{n}={len(v.encode())}:{v}" for n, v in self.stored_fields(b))
         return hashlib.sha1(text.encode()).hexdigest()
 
-    def _call(self, mode: str, centre: str, u: Upsert, moved_from: str, client: redis.Redis) -> Any:
+    def _call(self, mode: str, centre: str, u: Upsert[Booking], moved_from: str,
+              client: redis.Redis) -> Any:
         b = u.booking
         stored = self.stored_fields(b)
         id_hash = dict(stored)["id_hash"]
@@ -166,7 +171,7 @@ class BookingStore:
             client=client,
         )
 
-    def _upsert(self, u: Upsert, client: redis.Redis) -> Any:
+    def _upsert(self, u: Upsert[Booking], client: redis.Redis) -> Any:
         return self._call("upsert", u.booking.centre, u, "", client)
 
     def _flush(self, pipe: Any, placed: dict[str, str]) -> list[Applied]:
@@ -179,7 +184,7 @@ class BookingStore:
             placed.clear()
         return [_applied(raw) for raw in results]
 
-    def _move(self, u: Upsert, old: str) -> Applied:
+    def _move(self, u: Upsert[Booking], old: str) -> Applied:
         raw = self._call("move_out", old, u, "", self._r)
         moved_out = _ok(raw)
         if not isinstance(moved_out, dict) or "before" not in moved_out:

@@ -184,6 +184,10 @@ async def _redis_families(request: Request) -> list[Metric]:
     appended = CounterMetricFamily("queueserver_events_appended",
                                    "Events appended to the centre's stream since it began",
                                    labels=["centre"])
+    # The booking platform's emails, counted by the worker that sent or gave up on each.
+    emails = CounterMetricFamily("queueserver_emails", "Emails of the booking platform sent, "
+                                 "and given up after an hour of retries ('failed')",
+                                 labels=["kind", "outcome"])
     messages = CounterMetricFamily(
         "queueserver_text_messages", "Text messages to phones (CONTRACT §9), by outcome: sent, "
         "given_up (10 minutes of failures), dropped (the day ended first)", labels=["outcome"])
@@ -192,9 +196,13 @@ async def _redis_families(request: Request) -> list[Metric]:
                                 labels=["centre"])
     r: redis.asyncio.Redis = request.state.redis
     try:
-        counts: dict[str, str] = await r.hgetall(keys.notify_counts())  # type: ignore[assignment]
+        texts: dict[str, str] = await r.hgetall(keys.notify_counts())  # type: ignore[assignment]
         for outcome in ("sent", "given_up", "dropped"):
-            messages.add_metric([outcome], int(counts.get(outcome, 0)))
+            messages.add_metric([outcome], int(texts.get(outcome, 0)))
+        counts: Any = await r.hgetall(keys.mail_counts())
+        for name, value in sorted(counts.items()):
+            outcome, _, kind = name.partition(":")
+            emails.add_metric([kind, outcome], int(value))
         for centre in config.centres:
             pending.add_metric([centre.id], await r.zcard(keys.notify_pending(centre.id)))
             for service in centre.services:
@@ -208,7 +216,7 @@ async def _redis_families(request: Request) -> list[Metric]:
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         REDIS_ERRORS.labels("metrics").inc()
         return []
-    return [waiting, appended, messages, pending]
+    return [waiting, appended, emails, messages, pending]
 
 
 async def endpoint(request: Request) -> Response:

@@ -337,3 +337,27 @@ async def for_day(r: redis.asyncio.Redis, centre: str, date: str,
     if not await r.exists(stream):
         stream = keys.events(centre)
     return compute(await read_events_async(r, stream), date, wait_target_minutes)
+
+
+def measured_service_minutes(r: redis.Redis, centre: str, dates: Iterable[str]) -> float | None:
+    """The mean service time, in minutes, over the closed days given (their frozen figures),
+    each day weighted by the services it ended; None when none of them measured any (capacity
+    "auto" of the booking platform, CONTRACT §11)."""
+    wanted = list(dates)
+    if not wanted:
+        return None
+    pipe = r.pipeline(transaction=False)
+    for date in wanted:
+        pipe.hget(keys.day_close(centre, date), "stats")
+    total_s = 0.0
+    count = 0
+    for frozen in pipe.execute():
+        if not frozen:
+            continue
+        figures = json.loads(frozen)
+        ended = int(figures.get("served") or 0) + int(figures.get("declined") or 0)
+        mean = (figures.get("service_time_s") or {}).get("mean")
+        if ended and mean is not None:
+            total_s += float(mean) * ended
+            count += ended
+    return total_s / count / 60 if count else None

@@ -17,7 +17,7 @@ import types
 import zoneinfo
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 from msgspec import Meta, Struct
@@ -55,16 +55,60 @@ _PATTERNS = {
     "receipt_prefix": "must be 1 to 4 capital letters other than I, L, O and U (set "
                       "receipt_prefix for this centre)",
     "closing_time": "must be a local time HH:MM, like 18:00",
-    "public_url": "must be an http:// or https:// URL: a scheme, a host and a path",
     "webhook_url": "must be an http:// or https:// URL",
     "secret_env": "must name an environment variable (the key itself is never written here)",
     "name": "must be a slug (lower-case letters, digits, '-'), like desk-1",
     "url": "must be tcp://HOST:PORT, like tcp://192.0.2.10:9100",
+    "smtp_url": "must be smtp://HOST:PORT (STARTTLS when offered) or smtps://HOST:PORT (TLS)",
+    "from": "must be an email address",
+    "public_url": "must be an absolute http(s) URL",
 }
 
 
 class ConfigError(Exception):
     """A wrong configuration: names the key and why, and stops start-up."""
+
+
+# --- the booking platform (CONTRACT §11): `[centres.appointments]` and `[mail]` ----------------
+
+DEFAULT_HOURS = ("09:00-12:30", "14:00-16:30")
+AUTO = "auto"
+# Where the worker's emails link to when `public_url` is not set (there is no request to copy).
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+_HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+
+
+class Appointments(Struct, frozen=True, forbid_unknown_fields=True):
+    """A centre's bookable slots: `hours` on its working days, `slot_minutes` each, `capacity`
+    people a slot (a number, or AUTO: worked out from the measured service times)."""
+
+    hours: Annotated[tuple[Annotated[str, Meta(pattern=_HOURS)], ...],
+                     Meta(min_length=1)] = DEFAULT_HOURS
+    slot_minutes: Annotated[int, Meta(ge=5, le=240)] = 30
+    capacity: Annotated[int, Meta(ge=1, le=10_000)] | Literal["auto"] = 6
+    horizon_days: Annotated[int, Meta(ge=1, le=366)] = 30
+    min_notice_hours: NonNegative = 24
+    max_changes: NonNegative = 3
+
+    @property
+    def periods(self) -> tuple[tuple[int, int], ...]:
+        """`hours` as (start, end) minutes of the day."""
+        out = []
+        for text in self.hours:
+            begin, end = text.split("-")
+            out.append((int(begin[:2]) * 60 + int(begin[3:]), int(end[:2]) * 60 + int(end[3:])))
+        return tuple(out)
+
+
+class Mail(Struct, frozen=True, forbid_unknown_fields=True):
+    """`[mail]`: where the worker sends the booking platform's emails. `password_env` names the
+    environment variable that holds the password, never the password itself."""
+
+    smtp_url: Annotated[str, Meta(pattern=r"^smtps?://[^/\s:@]+(:[0-9]{1,5})?/?$")]
+    sender: Annotated[str, Meta(pattern=r"^([^<>]*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")] = \
+        msgspec.field(name="from")
+    username: str = ""
+    password_env: str = ""
 
 
 class Service(Struct, frozen=True, forbid_unknown_fields=True):
@@ -132,6 +176,10 @@ class Centre(Struct, frozen=True, forbid_unknown_fields=True):
         str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = DEFAULT_CLOSING_TIME
     wait_target_minutes: int = DEFAULT_WAIT_TARGET_MINUTES
     printers: tuple[Printer, ...] = ()
+    # The booking platform (CONTRACT §11): its slots, and the address its emails give.
+    appointments: Appointments = msgspec.field(default_factory=Appointments)
+    address_en: str = ""
+    address_zh: str = ""
 
     def printer(self, name: str) -> Printer | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -180,8 +228,11 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True):
     path: Path | None = None
     # Days after a permit's collection that its booking's personal fields are kept (PDPO DPP2).
     personal_data_days: NonNegative = 30
-    # The follow page's absolute URLs start so (CONTRACT §9); None: the request's scheme and host.
-    public_url: HttpUrl | None = None
+    # Absolute links (the booking page's, in emails) start so; None: the request's scheme and
+    # host, and in the worker's emails DEFAULT_PUBLIC_URL. The follow page's too (CONTRACT §9):
+    # ticket QR codes, text messages.
+    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")] | None = None
+    mail: Mail | None = None
     notify: Notify | None = None
 
     @property
@@ -277,7 +328,14 @@ def _explain(error: msgspec.ValidationError, data: dict[str, Any]) -> str:
     if in_key:
         return f"{key}.{reason.split(' ')[-1].strip(chr(39))}: unknown key"
     if reason.startswith("Invalid enum value"):
-        allowed = get_args(kind) if get_origin(kind) is Literal else [k.value for k in kind]
+        allowed: list[str]
+        if get_origin(kind) is Union:  # a number, or a word (capacity: 6 or "auto")
+            allowed = [str(a) for arg in get_args(kind) if get_origin(arg) is Literal
+                       for a in get_args(arg)] + ["a number"]
+        elif get_origin(kind) is Literal:
+            allowed = [str(a) for a in get_args(kind)]
+        else:
+            allowed = [k.value for k in kind]
         return f"{key}: {value!r} is not one of {', '.join(allowed)}"
     if "RFC3339" in reason or reason.startswith("Expected `date`"):
         return f"{key}: bad date {value!r} (use YYYY-MM-DD)"
@@ -307,6 +365,12 @@ def _check_centre(c: Centre) -> None:
         if len(owners) > 1:
             raise ConfigError(f"{where}services: application type {t.value!r} is in both "
                               f"{owners}")
+    last = -1
+    for i, (begin, end) in enumerate(c.appointments.periods):
+        if end <= begin or begin < last:
+            raise ConfigError(f"{where}appointments.hours[{i}]: {c.appointments.hours[i]!r} "
+                              "must end after it starts, and start after the hours before it")
+        last = end
     seen: set[int] = set()
     for i, counter in enumerate(c.counters):
         if counter.number in seen:

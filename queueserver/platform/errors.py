@@ -98,6 +98,24 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     # notices and closures (CONTRACT §10)
     "closure_notice": (409, "This notice says issuing is closed; reopen issuing to remove it.",
                        "此通告為停止派籌通告，請恢復派籌以移除。"),
+    # the booking platform (CONTRACT §11)
+    "slot_full": (409, "This slot has no free place left; choose another time, or join the "
+                       "day's waiting list.",
+                  "此預約時段已滿，請選擇其他時間，或加入該日的候補名單。"),
+    "slot_unavailable": (422, "This is not a bookable slot (closed, blocked, or beyond the "
+                              "days open for booking); choose another one.",
+                         "此時段不可預約（休息、已暫停或超出可預約日期），請另選時段。"),
+    "too_soon": (422, "This slot is too soon to book, change or cancel; choose a later one, or "
+                      "call the centre.",
+                 "此預約時段太近，不可預約、更改或取消；請選擇較後的時段，或致電中心。"),
+    "no_changes_left": (422, "This appointment cannot be changed again; keep it, or cancel it "
+                             "and book again when places free up.",
+                        "此預約已不可再更改；請保留，或取消後於有名額時再預約。"),
+    "day_not_full": (422, "This day still has free places; book one of them instead.",
+                     "該日仍有名額，請直接預約。"),
+    "waitlist_limit": (422, "You are on the waiting lists of 3 days already; wait for an offer "
+                            "or book a free place.",
+                       "你已在 3 日的候補名單上，請等候通知或預約其他有名額的時段。"),
     # staff logins and the supervisor's screen
     "csrf_failed": (403, "This page is out of date or came from elsewhere; reload it and try "
                          "again.", "此頁面已過期或來源不明，請重新載入後再試。"),

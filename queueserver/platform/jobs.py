@@ -19,7 +19,7 @@ from queueserver.platform.config import Config
 
 # One queue per kind of work, so a long booking import never delays a call's audio; a worker
 # takes from the first that has work, so a printer's slow retries come last.
-QUEUES = ("announcements", "bookings", "maintenance", "printers")
+QUEUES = ("announcements", "bookings", "maintenance", "mail", "printers")
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,105 @@ def printer_failed(centre: str, job: str) -> str:
     """Set once by the print job that gave up, so its `printer.failed` goes out once."""
     return f"{_c(centre)}:printer-failed:{job}"
 
+
+# --- a centre's appointments (CONTRACT §11: the booking platform) -----------------------------
+
+def slot_places(centre: str, date: str) -> str:
+    """The day's places taken, per slot start: `HH:MM` booked, `held:HH:MM` held for an offer
+    from the waiting list. Free is the slot's capacity less both."""
+    return f"{_c(centre)}:slots:{date}"
+
+
+def slot_capacity(centre: str) -> str:
+    """Capacity "auto": people a slot, by date (kept from a day's first booking on) and under
+    `auto` the centre's latest figure, for days not yet booked."""
+    return f"{_c(centre)}:slot-capacity"
+
+
+def slot_blocks(centre: str, date: str) -> str:
+    """The day's blocked slot starts, each with why (JSON): no new bookings there."""
+    return f"{_c(centre)}:slot-blocks:{date}"
+
+
+def waitlist(centre: str, date: str) -> str:
+    """The day's waiting list: booking references scored by when they joined (ms)."""
+    return f"{_c(centre)}:waitlist:{date}"
+
+
+def offer(centre: str, ref: str) -> str:
+    """A place held for one booking reference from a waiting list, until it answers."""
+    return f"{_c(centre)}:offer:{ref}"
+
+
+def offers(centre: str) -> str:
+    """Every open offer's booking reference, scored by when it lapses (ms)."""
+    return f"{_c(centre)}:offers"
+
+
+def mail_outbox(centre: str) -> str:
+    """Emails an appointment's change asked for, written in the same script as the change
+    (JSON each), until the worker turns them into jobs."""
+    return f"{_c(centre)}:mail-outbox"
+
+
+# --- an application of the booking platform (no centre: its own hash tag) ---------------------
+# An application's keys carry its booking token's hash in a hash tag, so that the one script a
+# /book request runs first reads the application and takes from its rate allowance together.
+
+def application(token_hash: str) -> str:
+    """An approved application, under its booking token's hash: what the import gave (the
+    personal fields, the email address), its status and its waiting lists."""
+    return f"{PREFIX}:{{t:{token_hash}}}:application"
+
+
+def application_rate(token_hash: str) -> str:
+    """A booking token's request allowance (a token bucket, as a device credential's)."""
+    return f"{PREFIX}:{{t:{token_hash}}}:rate"
+
+
+def application_refs() -> str:
+    """Application reference -> its booking token's hash (what an import updates)."""
+    return f"{PREFIX}:application-refs"
+
+
+def token_failures_address(address: str) -> str:
+    """An address's unknown, withdrawn or malformed booking and follow tokens in the current
+    window: one count for both, so that 10 get 429 on every /book and follow route (§11)."""
+    return f"{PREFIX}:token-failures:addr:{address}"
+
+
+def appointment_moves() -> str:
+    """Moves between centres under way, by booking reference (JSON): the new place is taken,
+    the old one not yet freed. The repair job finishes one that a crash left half-done."""
+    return f"{PREFIX}:appointment-moves"
+
+
+def mail_outbox_global() -> str:
+    """Emails no centre's change asked for (an import's invitations), as `mail_outbox`."""
+    return f"{PREFIX}:mail-outbox"
+
+
+def mail(mail_id: str) -> str:
+    """One email's state: queued, sent or failed, its attempts, what it is about (no address,
+    no name). Created once: a second request for the same email finds it and stops."""
+    return f"{PREFIX}:mail:{mail_id}"
+
+
+def mail_sending(mail_id: str) -> str:
+    """Held, expiring, by the worker sending that email: a second worker leaves it."""
+    return f"{PREFIX}:mail-sending:{mail_id}"
+
+
+def mail_retries() -> str:
+    """Emails to try again, scored by when (ms)."""
+    return f"{PREFIX}:mail-retries"
+
+
+def mail_counts() -> str:
+    """Emails sent and failed, by kind (`sent:KIND`, `failed:KIND`), for /metrics."""
+    return f"{PREFIX}:mail-counts"
+
+
 # --- keys that belong to no centre --------------------------------------------------------------
 
 def token(token_hash: str) -> str:
@@ -268,11 +367,6 @@ def follow_token(token_hash: str) -> str:
     """A follow token's SHA-256 -> its centre, date and ticket number (nothing about anyone);
     it expires when the ticket's day ends."""
     return f"{PREFIX}:follow:{token_hash}"
-
-
-def token_failures_address(address: str) -> str:
-    """Unknown follow (and booking) tokens tried from one address, in a 15-minute window."""
-    return f"{PREFIX}:token-failures:addr:{address}"
 
 
 def notify_counts() -> str:

@@ -9,6 +9,7 @@ which words the code for one case, are not passed on). Scripts are never built i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -25,16 +26,23 @@ from queueserver.platform.errors import MESSAGES, ApiError
 STANDALONE = "-- standalone"
 
 
+# A script's leading `-- with: NAME` lines name helper files (`NAME.lua`) put before it, after
+# the shared prelude: helpers that a few scripts share and the others need not carry.
+WITH = re.compile(r"^-- with: (_[a-z_]+)$", re.MULTILINE)
+
+
 @cache
 def source(name: str) -> str:
     folder = resources.files("queueserver.store.scripts")
     own = (folder / f"{name}.lua").read_text(encoding="utf-8")
+    helpers = [(folder / f"{helper}.lua").read_text(encoding="utf-8")
+               for helper in WITH.findall(own.split("\n\n", 1)[0])]
     if own.startswith(STANDALONE):
-        return own
+        return "\n".join([*helpers, own])
     lib = (folder / "_lib.lua").read_text(encoding="utf-8")
     # The wait-estimate model: after the prelude (it uses its helpers), before the script.
     model = (folder / "_estimate.lua").read_text(encoding="utf-8")
-    return lib + "\n" + model + "\n" + own
+    return "\n".join([lib, model, *helpers, own])
 
 
 def decode(raw: str | bytes) -> Any:

@@ -99,6 +99,13 @@ def _bookings_import(args: argparse.Namespace) -> int:
     return code
 
 
+def _applications_import(args: argparse.Namespace) -> int:
+    from queueserver.booking_sync import cli as booking_cli
+
+    code: int = booking_cli.run_applications_import(_config(args), args.file, args.format)
+    return code
+
+
 def _bookings_sync(args: argparse.Namespace) -> int:
     from queueserver.booking_sync import cli as booking_cli
 
@@ -208,6 +215,15 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=["csv", "json"])
     command("sync", _bookings_sync, "one pull of the booking feed ([booking_feed] url in the "
                                     "config); same output and exit codes as import", bookings)
+
+    applications = sub.add_parser("applications", help="the booking platform's approved "
+                                                       "applications").add_subparsers(
+        dest="applications_command", required=True)
+    a = command("import", _applications_import, "import the approved applications (CSV or "
+                "JSON): each newly approved one gets a booking token and an invitation email",
+                applications)
+    a.add_argument("file")
+    a.add_argument("--format", choices=["csv", "json"])
 
     tokens = sub.add_parser("tokens", help="API credentials").add_subparsers(
         dest="tokens_command", required=True)

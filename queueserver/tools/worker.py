@@ -1,13 +1,16 @@
 """`queueserver worker`: the RQ worker, and the schedule of periodic jobs it enqueues.
 
 Background work goes to RQ (DESIGN.md): rendering announcement audio, the scheduled booking
-sync, closing the day, purging personal data, printing slips; with `[notify]`, text messages,
-in a process of their own (follow/notify.py). RQ does not run on Redis Cluster, so it uses
-`RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded default).
+sync, closing the day, purging personal data, printing slips, the booking platform's emails and
+upkeep; with `[notify]`, text messages, in a process of their own (follow/notify.py). RQ does
+not run on Redis Cluster, so it uses `RQ_REDIS_URL` (default: `REDIS_URL`, or the embedded
+default).
 
 Besides the jobs, each tick sweeps the notices whose `until` has passed (as every web process
 does: whichever comes first removes each, once), and RQ's scheduler runs for the jobs that try
 again later (a printer that is off).
+Each worker also runs the emails' dispatcher (`appointments/mail.py`), one pass a second; a
+lock in Redis lets one pass run at a time, however many workers there are.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import threading
 import redis
 from rq import Queue, Worker
 
+from queueserver.appointments import mail
+from queueserver.appointments.maintenance import APPOINTMENTS_HOURLY, APPOINTMENTS_MINUTE
 from queueserver.booking_sync.schedule import BOOKING_SYNC
 from queueserver.follow import notify
 from queueserver.notices import expiry
@@ -41,7 +46,10 @@ log = logging.getLogger("queueserver.worker")
 TICK_S = 1.0
 
 # Every periodic job, in one list: the worker enqueues each when due (once city-wide).
-SCHEDULE: list[Periodic] = [BOOKING_SYNC, DAY_CLOSE, PERSONAL_DATA_PURGE]
+SCHEDULE: list[Periodic] = [BOOKING_SYNC, DAY_CLOSE, PERSONAL_DATA_PURGE, APPOINTMENTS_MINUTE,
+                            APPOINTMENTS_HOURLY]
+# An email job's time limit: one SMTP exchange, with its timeouts.
+MAIL_JOB_TIMEOUT_S = 120
 
 
 class PromptWorker(Worker):
@@ -132,6 +140,21 @@ def _start_notify(config: Config, burst: bool) -> multiprocessing.process.BasePr
         name="queueserver-notify")
     process.start()
     return process
+def mail_loop(config: Config, conn: redis.Redis, stop: threading.Event) -> None:
+    """The emails' dispatcher (appointments/mail.py), one pass a second, until `stop`."""
+    clock = from_environment(config.tz)
+    r = runtime.connect(runtime.redis_url(config, long_running=True))
+    queue = Queue(mail.QUEUE, connection=conn)
+
+    def enqueue(ident: str) -> None:
+        queue.enqueue("queueserver.appointments.mail.send_job", ident,
+                      job_timeout=MAIL_JOB_TIMEOUT_S, result_ttl=0)
+
+    while not stop.wait(TICK_S):
+        try:
+            mail.dispatch(config, r, enqueue, clock.now())
+        except redis.RedisError as e:
+            log.warning("the emails' dispatcher could not reach Redis: %s", type(e).__name__)
 
 
 def run(config: Config, burst: bool = False) -> int:
@@ -144,6 +167,7 @@ def run(config: Config, burst: bool = False) -> int:
     scheduler = threading.Thread(target=schedule_loop, args=(config, conn, SCHEDULE, stop),
                                  daemon=True)
     scheduler.start()
+    threading.Thread(target=mail_loop, args=(config, conn, stop), daemon=True).start()
     try:
         worker = PromptWorker([Queue(q, connection=conn) for q in QUEUES], connection=conn)
         # The scheduler moves retried jobs (a printer that is off) back to their queue when due.

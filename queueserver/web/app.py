@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from queueserver.appointments.service import Appointments
 from queueserver.follow.fanout import Phones
 from queueserver.follow.service import Follow
 from queueserver.live.events import Hub
@@ -28,6 +29,7 @@ from queueserver.platform.errors import Answer, ApiError
 from queueserver.queue.tickets import Centres
 from queueserver.sounds.announcer import Announcer
 from queueserver.web.api import (
+    appointments,
     audit,
     collection,
     events,
@@ -61,6 +63,7 @@ class State(TypedDict):
     hub: Hub
     follow: Follow
     phones: Phones
+    appointments: Appointments
 
 
 class Health(Answer, frozen=True):
@@ -100,8 +103,9 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
         sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
         try:
-            yield {"redis": r, "centres": centres, "hub": hub, "follow": Follow(centres),
-                   "phones": phones}
+            yield {"redis": r, "centres": centres, "hub": hub,
+                   "appointments": Appointments(config, r, the_clock, secret),
+                   "follow": Follow(centres), "phones": phones}
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -115,6 +119,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         Read("/healthz", healthz, Health, statuses=(200, 503)).route(),
         *queue.routes,
         *booking_routes.routes,
+        *appointments.routes,
         *sounds.routes,
         *events.routes,
         *follow.routes,

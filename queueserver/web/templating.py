@@ -1,15 +1,12 @@
-"""The one Jinja2 environment: every page, the supervisor's report and the receipt slip.
-
-Autoescape is on for every template, so a name or a number typed by a person is never markup;
-undefined names raise, so a misspelt variable fails a test instead of printing nothing.
+"""The screens' Jinja2 environment: every page, the supervisor's report and the receipt slip,
+made as every environment is (`platform/templates.py`: autoescape, undefined names raise).
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
-import jinja2
+from queueserver.platform.templates import environment
 
 
 def _minutes(seconds: float | int | None) -> str:
@@ -20,10 +17,7 @@ def _share(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(resources.files("queueserver.templates"))),
-    autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
-)
+TEMPLATES = environment()
 TEMPLATES.filters["minutes"] = _minutes
 TEMPLATES.filters["share"] = _share
 

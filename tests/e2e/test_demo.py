@@ -177,6 +177,11 @@ def test_the_console_is_for_a_person(running: Running) -> None:
         assert screen in block, screen
     assert "「示範 DEMO」" in block and "demo-desk-wan-chai" in block
     assert len(TRY_KIOSK.findall(block)) == 2 * day.KIOSK_RECEIPTS
+    # The booking platform's sample applicant: its printed link opens its booking page.
+    link = re.search(r"book a visit:\s+(\S+)", block)
+    assert link and "/book/" in link.group(1), block
+    page = httpx.get(link.group(1), timeout=10)
+    assert page.status_code == 200 and "DEMO, A***" in page.text
     # Warnings are single plain lines; the structured logs are in the file.
     for line in d.err.read_text().splitlines():
         assert not line.lstrip().startswith("{"), line

@@ -407,3 +407,13 @@ def test_the_three_kinds_of_bad_token_cost_the_same_work(
     answers = [asyncio.run(work(t)) for t in (unknown, yesterday, "bad token!", token)]
     assert [found for _, found in answers] == [False, False, False, True]
     assert answers[0][0] == answers[1][0] == answers[2][0] == answers[3][0] == ["get"]
+
+
+def test_unknown_booking_tokens_count_against_the_follow_routes_too(
+        path: Path, client: TestClient) -> None:
+    """CONTRACT §11, "Limits": one count an address for the /book and follow routes."""
+    token = token_of(check_in(path, "MEP1").json()["ticket"])
+    for i in range(10):
+        assert client.get(f"/api/v1/book/{'b' * 42}{i}").status_code == 404
+    refused = client.get(f"/api/v1/follow/{token}")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (429, "rate_limited")

@@ -20,7 +20,10 @@ def test_the_shipped_sample_shows_every_key_and_loads() -> None:
                 "arrival_before_minutes", "arrival_after_minutes", "processing_working_days",
                 "working_weekdays", "holidays", "holidays_file", "announcement_languages",
                 "announcement_engine", "default_service_minutes", "priority", "application_types",
-                "[[centres.counters]]", "services"]:
+                "[[centres.counters]]", "services", "[centres.appointments]", "hours",
+                "slot_minutes", "capacity", "horizon_days", "min_notice_hours", "max_changes",
+                "[mail]", "smtp_url", "from", "username", "password_env", "public_url",
+                "address_en", "address_zh"]:
         assert key in SAMPLE, key
     wan_chai = cfg.centre("wan-chai")
     assert wan_chai is not None and wan_chai.counter(1) is not None
@@ -39,6 +42,10 @@ def test_the_shipped_sample_shows_every_key_and_loads() -> None:
      "arrival_before_minutes: wrong type"),
     (("announcement_engine = \"gtts\"", "announcement_engine = \"siri\""), "announcement_engine"),
     (("name_en = \"Wan Chai Service Centre\"", "colour = \"red\""), "colour: unknown key"),
+    (("capacity = 6", "capacity = \"lots\""), "appointments.capacity"),
+    (("hours = [\"09:00-12:30\",", "hours = [\"12:30-09:00\","), "appointments.hours"),
+    (("max_changes = 3", "max_changes = -1"), "max_changes: must be 0 or more"),
+    (("# [mail]", "[mail]\nsmtp_url = \"http://x\"\nfrom = \"a@b.c\"\n#"), "mail.smtp_url"),
 ])
 def test_a_wrong_config_names_the_key(tmp_path: Path, change: tuple[str, str],
                                       message: str) -> None:

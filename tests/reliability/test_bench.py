@@ -28,6 +28,7 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     table = "\n".join(lines[:-1])
     for row in ("check-in tickets/s", "30 displays event->display p99_ms",
                 "100 displays click->display p99_ms", "resident memory per idle display KiB",
+                "booking rush (500) bookings/s", "booking rush listing 31 days p99_ms",
                 "200 phones event->phone p99_ms", "resident memory per idle phone KiB"):
         assert row in table
     assert result["processes"] == 2 and result["machine"]["cpus"] >= 1
@@ -66,3 +67,13 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
                                           "phone_update_p99_<=_1s_200_phones",
                                           "call_p99_with_200_phones_<=_1.5x_without"}
     assert all(isinstance(v, bool) for v in result["targets_met"].values())
+    # The opening rush: every applicant finds a place (the city has more than enough), none is
+    # given beyond a slot's capacity, and nothing fails.
+    rush = result["booking_rush"]
+    assert set(rush) >= {"applicants", "bookings_per_s", "p50_ms", "p99_ms", "overbooked",
+                         "errors_5xx", "listing_p99_ms"}
+    assert rush["applicants"] == rush["bookings"] == 500
+    assert rush["overbooked"] == 0 and rush["errors_5xx"] == 0 and rush["other_statuses"] == {}
+    assert positive(rush["bookings_per_s"]) and 0 < rush["p50_ms"] <= rush["p99_ms"]
+    assert positive(rush["listing_p99_ms"])
+    assert result["targets_met"]["booking_rush_no_overbooking_no_5xx"] is True

@@ -19,7 +19,6 @@ from queueserver.store import keys
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 PASSWORD = "a long enough secret"
-# Hall displays and staff screens, and a phone held upright (the follow page, CONTRACT §9).
 SIZES = {"1920x1080": (1920, 1080), "1280x720": (1280, 720), "360x740": (360, 740)}
 C = "/api/v1/centres/wan-chai"
 # How long a screen may take to show a change, as a functional test's bound: generous, since the

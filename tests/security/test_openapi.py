@@ -15,7 +15,7 @@ import httpx
 import jsonschema
 import pytest
 import redis
-from conftest import DAY, MORNING, bearer
+from conftest import DAY, MORNING, SAMPLE_CONFIG, bearer
 from openapi_spec_validator import validate
 from security.test_role_table import declared
 from service_path import Path
@@ -234,6 +234,7 @@ def test_a_days_answers_and_events_match_their_schemas(
     ok(path.post("/api/v1/tokens/hall-2/revoke", token=sup))
     ok(path.post("personal-data/export", {"booking_ref": "MEP0002"}, admin))
     assert ok(path.post("personal-data/erase", {"booking_ref": "MEP0002"}, admin))["erased"] == 1
+    appointments_day(client, r, clock, ok, sup)
     assert ok.unseen() == set()
 
     # The socket's messages: every event of the day as a display and as staff get it, the
@@ -257,6 +258,43 @@ def test_a_days_answers_and_events_match_their_schemas(
             assert isinstance(models.read(text), kind)
     with client.websocket_connect(url + "&after=soon") as ws:
         assert isinstance(models.read(ws.receive_text()), models.SocketError)
+
+
+def appointments_day(client: TestClient, r: redis.Redis, clock: Clock, ok: Conformance,
+                     sup: str) -> None:
+    """The booking platform's answers (CONTRACT §11): a view, a listing, a booking, a full
+    day's waiting list, the supervisor's day and a block."""
+    from queueserver.appointments import applications
+    from queueserver.appointments.applications import Application, ApplicationStore
+    from queueserver.platform import config as config_mod
+
+    cfg = config_mod.load(SAMPLE_CONFIG)
+    ApplicationStore(r, b"test-secret", cfg, "test", clock).apply([Application(
+        ref=f"APPO{i}", application_type="first", surname="CHAN", given_names="TAI MAN",
+        id_kind="hkid", id_number="A123456(3)", passport_no="K7654321", nationality="GBR",
+        email="o@example.test", status="approved") for i in range(2)])
+
+    def token(ref: str) -> str:
+        digest = r.hget(keys.application_refs(), ref)
+        salt = r.hget(keys.application(str(digest)), "salt")
+        return "/api/v1/book/" + applications.token_for(b"test-secret", str(salt))
+
+    days = [clock.now().date() + dt.timedelta(days=n) for n in range(3, 12)]
+    monday, tuesday = [d.isoformat() for d in days if d.weekday() < 5
+                       and d.isoformat() not in ("2026-12-25", "2026-12-26")][:2]
+    ok(client.post(token("APPO0") + "/appointment",
+                   json={"centre": "wan-chai", "date": monday, "start": "09:00"}), 201)
+    assert ok(client.get(token("APPO0")))["appointment"]["slot_start"] == "09:00"
+    assert ok(client.get(token("APPO1") + "/slots", params={"centre": "wan-chai"}))["slots"]
+    r.hset(keys.slot_places("wan-chai", tuesday), mapping=dict.fromkeys(
+        ("09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "14:00", "14:30",
+         "15:00", "15:30", "16:00"), 6))
+    ok(client.post(token("APPO1") + "/waitlist",
+                   json={"centre": "wan-chai", "date": tuesday}), 201)
+    ok(client.get(f"{C}/appointments?date={monday}", headers=bearer(sup)))
+    ok(client.post(f"{C}/appointments/blocks", headers=bearer(sup), json={
+        "date": monday, "start": "14:00", "end": "15:00", "reason_en": "Works",
+        "reason_zh": "維修"}), 201)
 
 
 def test_an_answer_off_its_model_fails_loudly(client: TestClient, tokens: dict[str, str],

@@ -131,6 +131,26 @@ TABLE: list[Row] = [
     row("POST", TK + "/print", {A, S, D}, T1 + "/print", {"printer": "desk-1"}),
     row("POST", "/api/v1/receipts/{receipt_no}/print", {A, S, D},
         "/api/v1/receipts/{receipt}/print", {"printer": "desk-1"}),
+    # The booking platform (CONTRACT §11): the booking token in the path is the /book routes'
+    # only credential, and no staff credential is one, so every caller of this table meets the
+    # same answer (404 for this token, 429 once the address failed 10 times);
+    # tests/appointments/ walk them with real tokens.
+    *(row(method, template, ANYONE, path.replace("{token}", "b" * 43), body)
+      for method, template, path, body in (
+          ("GET", "/book/{token}", "/book/{token}", None),
+          ("GET", "/api/v1/book/{token}", "/api/v1/book/{token}", None),
+          ("GET", "/api/v1/book/{token}/slots", "/api/v1/book/{token}/slots?centre=wan-chai",
+           None),
+          ("POST", "/api/v1/book/{token}/appointment", "/api/v1/book/{token}/appointment",
+           {"centre": "wan-chai", "date": "2026-11-30", "start": "09:00"}),
+          ("DELETE", "/api/v1/book/{token}/appointment", "/api/v1/book/{token}/appointment",
+           None),
+          ("POST", "/api/v1/book/{token}/waitlist", "/api/v1/book/{token}/waitlist",
+           {"centre": "wan-chai", "date": "2026-11-30"}))),
+    row("GET", AC + "/appointments", MANAGE, C + "/appointments?date=2026-11-30"),
+    row("POST", AC + "/appointments/blocks", MANAGE, body={
+        "date": "2026-11-30", "start": "09:00", "end": "09:30", "reason_en": "Works",
+        "reason_zh": "維修"}),
     row("GET", "/login", ANYONE),
     # Signing in needs the login form's own CSRF pair, whatever token comes along
     # (tests/auth/test_logins.py walks the form).
@@ -290,7 +310,8 @@ def test_the_table_agrees_with_the_code() -> None:
                  auth.Action.COUNTER: COUNTER, auth.Action.VOID_PAYMENT: MANAGE,
                  auth.Action.BOARD: BOARD, auth.Action.COLLECTION: {A, S, K},
                  auth.Action.KIOSK_KEY: {K}, auth.Action.MANAGE: MANAGE,
-                 auth.Action.NOTICES: MANAGE, auth.Action.PRINT: {A, S, D}}
+                 auth.Action.NOTICES: MANAGE, auth.Action.PRINT: {A, S, D},
+                 auth.Action.APPOINTMENTS: MANAGE}
     assert {a: {r.value for r in roles} for a, roles in auth.PERMISSIONS.items()} == by_action
 
 

@@ -62,6 +62,30 @@ def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
     assert keys.printer_failed(c, "job1") == "qs:{wan-chai}:printer-failed:job1"
 
 
+def test_a_centres_appointments_carry_the_centre_as_a_hash_tag() -> None:
+    c, day = "wan-chai", "2026-11-30"
+    assert keys.slot_places(c, day) == "qs:{wan-chai}:slots:2026-11-30"
+    assert keys.slot_capacity(c) == "qs:{wan-chai}:slot-capacity"
+    assert keys.slot_blocks(c, day) == "qs:{wan-chai}:slot-blocks:2026-11-30"
+    assert keys.waitlist(c, day) == "qs:{wan-chai}:waitlist:2026-11-30"
+    assert keys.offer(c, "APP1") == "qs:{wan-chai}:offer:APP1"
+    assert keys.offers(c) == "qs:{wan-chai}:offers"
+    assert keys.mail_outbox(c) == "qs:{wan-chai}:mail-outbox"
+
+
+def test_an_application_s_keys_carry_its_token_s_hash_and_mail_keys_no_tag() -> None:
+    assert keys.application("ab12") == "qs:{t:ab12}:application"
+    assert keys.application_rate("ab12") == "qs:{t:ab12}:rate"
+    assert keys.application_refs() == "qs:application-refs"
+    assert keys.token_failures_address("127.0.0.1") == "qs:token-failures:addr:127.0.0.1"
+    assert keys.appointment_moves() == "qs:appointment-moves"
+    assert keys.mail_outbox_global() == "qs:mail-outbox"
+    assert keys.mail("ab12") == "qs:mail:ab12"
+    assert keys.mail_sending("ab12") == "qs:mail-sending:ab12"
+    assert keys.mail_retries() == "qs:mail-retries"
+    assert keys.mail_counts() == "qs:mail-counts"
+
+
 def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.token("ab12") == "qs:token:ab12"
     assert keys.token_names() == "qs:token-names"
@@ -171,7 +195,10 @@ SCRIPTS = Path(lua.__file__).parent / "scripts"
 # line, saying why; the ones there are, per file (a new one is a decision, made here).
 MARK = "-- key from data:"
 # personal_erase.lua's second: the day's phone numbers (CONTRACT §9), found by the booking's day.
-EXCEPTIONS = {"_lib.lua": 1, "booking_upsert.lua": 2, "personal_erase.lua": 2, "receipt.lua": 1}
+# _appointments.lua: the day of an appointment held or freed, the next on a waiting list, the
+# bookings of a blocked day: found while the script runs, one helper each (its header says).
+EXCEPTIONS = {"_lib.lua": 1, "booking_upsert.lua": 2, "personal_erase.lua": 2, "receipt.lua": 1,
+              "_appointments.lua": 8}
 TOKEN = re.compile(r"""
     (?P<comment>--\[(?P<eq>=*)\[.*?\](?P=eq)\]|--[^\n]*)
   | (?P<string>'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|\[(?P<eq2>=*)\[.*?\](?P=eq2)\])
@@ -461,10 +488,12 @@ def given_prefixes(script: str, argv: list[bytes]) -> list[bytes]:
     if script in ("centre_backup", "centre_restore"):
         return argv[:1]         # the centre's, for what SCAN finds
     if script in ("rate_limit", "booking_feed_lock", "verifier_shorten", "notify_claim",
-                  "notify_settle"):
+                  "notify_settle", "application_gate"):
         return []
     context = json.loads(argv[0])
-    return [context[p].encode() for p in ("ticket_prefix", "booking_prefix") if p in context]
+    found = [context[p].encode() for p in ("ticket_prefix", "booking_prefix") if p in context]
+    # The appointment scripts' (store/scripts/_appointments.lua): days, offers, bookings.
+    return found + [p.encode() for p in context.get("prefixes", {}).values()]
 
 
 def follow_day(client: TestClient, tokens: dict[str, str], seed: Callable[..., Any],
@@ -577,6 +606,63 @@ def drive_every_script(client: TestClient, tokens: dict[str, str], seed: Callabl
     raw.close()
     with FeedLock(r, "http://127.0.0.1:1/feed.json", MORNING.isoformat()):
         pass
+    drive_appointments(client, r, cfg, clock, tokens)
+
+
+def drive_appointments(client: TestClient, r: redis.Redis, cfg: config.Config, clock: Clock,
+                       tokens: dict[str, str]) -> None:
+    """The booking platform's scripts: a booking, a move, a full day's waiting list and its
+    offer, a cancellation, the supervisor's day and block, lapsed offers, a withdrawal."""
+    from queueserver.appointments import applications, maintenance
+    from queueserver.appointments.applications import Application, ApplicationStore
+
+    store_ = ApplicationStore(r, SECRET_, cfg, "test", clock)
+    people = [Application(ref=f"APPK{i}", application_type="first", surname="CHAN",
+                          given_names="TAI MAN", id_kind="hkid", id_number=HKIDS[i],
+                          passport_no="K7654321", nationality="GBR", email=f"k{i}@example.test",
+                          status="approved") for i in range(2)]
+    store_.apply(people)
+    token = {}
+    for p in people:
+        digest = r.hget(keys.application_refs(), p.ref)
+        token[p.ref] = applications.token_for(SECRET_, str(r.hget(keys.application(str(digest)),
+                                                                 "salt")))
+    book = "/api/v1/book/{}"
+    monday, tuesday = "2026-12-14", "2026-12-15"   # after the collection day the clock is on
+    assert client.get(book.format(token["APPK0"])).status_code == 200
+    assert client.get(book.format(token["APPK0"]) + "/slots",
+                      params={"centre": "wan-chai"}).status_code == 200
+    for start in ("09:00", "09:30"):
+        answer = client.post(book.format(token["APPK0"]) + "/appointment",
+                             json={"centre": "wan-chai", "date": monday, "start": start})
+        assert answer.status_code == 201, answer.text
+    starts = [s for s in ("09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00",
+                          "14:00", "14:30", "15:00", "15:30", "16:00")]
+    r.hset(keys.slot_places("wan-chai", tuesday), mapping=dict.fromkeys(starts, 6))
+    joined = client.post(book.format(token["APPK1"]) + "/waitlist",
+                         json={"centre": "wan-chai", "date": tuesday})
+    assert joined.status_code == 201, joined.text
+    r.hset(keys.booking("wan-chai", "APPK0"), mapping={"date": tuesday})  # so its place offers
+    assert client.delete(book.format(token["APPK0"]) + "/appointment").status_code == 204
+    assert r.exists(keys.offer("wan-chai", "APPK1"))
+    sup = bearer(tokens["supervisor"])
+    assert client.get(f"{C}/appointments", params={"date": monday},
+                      headers=sup).status_code == 200
+    blocked = client.post(f"{C}/appointments/blocks", headers=sup, json={
+        "date": tuesday, "start": "09:00", "end": "10:00", "reason_en": "Typhoon",
+        "reason_zh": "颱風", "cancel": True})
+    assert blocked.status_code == 201, blocked.text
+    assert maintenance.lapse_offers(cfg, r, clock.now() + dt.timedelta(hours=3)) >= 0
+    store_.apply([replaced(people[1], status="withdrawn")])
+
+
+SECRET_ = b"test-secret"
+
+
+def replaced(person: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(person, **changes)
 
 
 def test_every_key_a_script_touches_is_declared_or_under_a_prefix_it_was_given(

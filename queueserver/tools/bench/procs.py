@@ -20,6 +20,8 @@ from queueserver.platform.config import Config
 START_S = 30.0
 # A city's worth: each centre's queue stays as long as a real hall's while the desks run.
 BENCH_CENTRES = 20
+# People a slot in the benchmark's city: 20 centres x 16 slots x 20 = 6,400 places a day.
+RUSH_CAPACITY = 20
 # What a receipt prefix may be made of (config.py): capitals but I, L, O and U.
 LETTERS = "ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -133,7 +135,11 @@ def city_config(config: Config, folder: Path, count: int = BENCH_CENTRES) -> Pat
         lines += ["[[centres]]", f'id = "bench-{i}"', f'name_en = "Bench centre {i}"',
                   f'name_zh = "測試中心 {i}"', 'announcement_engine = "tone"',
                   f'receipt_prefix = "B{LETTERS[i // len(LETTERS)]}{LETTERS[i % len(LETTERS)]}"',
-                  f"default_service_minutes = {model.default_service_minutes}"]
+                  f"default_service_minutes = {model.default_service_minutes}",
+                  # The opening rush's day: a whole day of places, so every applicant can find
+                  # one somewhere in the city (BENCH_CENTRES x 16 slots x RUSH_CAPACITY).
+                  "  [centres.appointments]", '  hours = ["09:00-17:00"]',
+                  f"  capacity = {RUSH_CAPACITY}"]
         for s in model.services:
             lines += ["  [[centres.services]]", f"  code = {json.dumps(s.code)}",
                       f"  name_en = {json.dumps(s.name_en)}",

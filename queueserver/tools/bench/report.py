@@ -14,6 +14,8 @@ TARGET_IDLE_DISPLAY_KIB = 64
 # CONTRACT §9: a phone hears of a change within a second; phones never slow the hall's calls.
 TARGET_PHONE_P99_MS = 1000.0
 TARGET_PHONES_RATIO = 1.5
+TARGET_BOOKINGS_PER_S = 1000
+TARGET_BOOKING_P99_MS = 250.0
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -59,6 +61,14 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
             phones["event_to_phone"]["p99_ms"] <= TARGET_PHONE_P99_MS
         out[f"call_p99_with_{n}_phones_<=_1.5x_without"] = \
             phones["ratio_p99"] <= TARGET_PHONES_RATIO
+    booking = result.get("booking_rush")
+    if booking:
+        out["booking_rush_no_overbooking_no_5xx"] = \
+            booking["overbooked"] == 0 and booking["errors_5xx"] == 0
+        if result["processes"] == 2:
+            out["booking_rush_>=_1000_per_s_p99_<=_250ms"] = (
+                booking["bookings_per_s"] >= TARGET_BOOKINGS_PER_S
+                and booking["p99_ms"] <= TARGET_BOOKING_P99_MS)
     return out
 
 
@@ -106,6 +116,15 @@ def table(result: dict[str, Any]) -> str:
                 row(f"{n} phones {label} {p}", phones[measure][p], None, None)
         row("resident memory per idle phone KiB", phones["memory_per_idle_phone_kib"], None,
             None)
+    booking = result.get("booking_rush")
+    if booking:
+        row(f"booking rush ({booking['applicants']}) bookings/s", booking["bookings_per_s"],
+            None, None)
+        row("booking rush latency p50_ms", booking["p50_ms"], None, None)
+        row("booking rush latency p99_ms", booking["p99_ms"], None, None)
+        row("booking rush listing 31 days p99_ms", booking["listing_p99_ms"], None, None)
+        row("booking rush overbooked places", booking["overbooked"], None, None)
+        row("booking rush 5xx answers", booking["errors_5xx"], None, None)
     lines.append("")
     for name, ok in verdicts(result).items():
         lines.append(f"target {name}: {'met' if ok else 'MISSED'}")

@@ -34,7 +34,7 @@ from queueserver.platform.clock import Clock, iso
 from queueserver.platform.config import Centre, Config, load
 from queueserver.rules.vocab import EventType
 from queueserver.store import keys
-from queueserver.tools.bench import report
+from queueserver.tools.bench import report, rush
 from queueserver.tools.bench.procs import BenchError, Process, city_config, private_redis, started
 from queueserver.tools.bench.wire import Display, Http, Phone, Tally, open_display, open_phone
 
@@ -431,6 +431,9 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             env, folder, "/relay"))
         seeded = _seed(r, config, centres, secret, plan)
         result = asyncio.run(_measure(serve, floor, seeded, plan))
+        if not targets:
+            # The booking platform's opening rush, on the city's fresh day of slots.
+            result["booking_rush"] = rush.run(serve, r, config, secret, short)
         info: Any = r.info("server")
     result = {"processes": len(serve), "appendfsync": "external" if targets else appendfsync,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -34,6 +34,12 @@ class Http:
         self.used = 0.0
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        return await self.request("POST", path, body)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self.request("GET", path, None)
+
+    async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         # A POST is never sent twice: a connection the server may have closed for idleness
         # (uvicorn: after 5 s) is replaced before sending, not retried after.
         if self.reader is not None and (self.reader.at_eof()
@@ -43,10 +49,11 @@ class Http:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         self.used = time.monotonic()
+        sent = (f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                if body is not None else "")
         self.writer.write(
-            (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}"
-             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-             ).encode() + body)
+            (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}"
+             f"{sent}\r\n").encode() + (body or b""))
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0

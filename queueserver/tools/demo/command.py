@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import redis
@@ -30,11 +30,17 @@ import uvicorn
 from queueserver.auth import credentials as auth
 from queueserver.operations import dayclose
 from queueserver.platform import embedded, logs, runtime
-from queueserver.platform.clock import DEMO_ENV, from_environment, iso
+from queueserver.platform.clock import DEMO_ENV, Clock, from_environment, iso
 from queueserver.platform.config import Config
 from queueserver.sounds import clips, engines, render
 from queueserver.store import keys
-from queueserver.tools.demo.console import LIVE_MARK, QUIET_MARK, Console, screens_text
+from queueserver.tools.demo.console import (
+    LIVE_MARK,
+    QUIET_MARK,
+    Console,
+    booking_text,
+    screens_text,
+)
 from queueserver.tools.demo.day import (
     Ready,
     Sample,
@@ -317,6 +323,23 @@ async def _live(live: Live, begin: Start) -> int:
     return 0
 
 
+def applicant(r: Any, config: Config, secret: bytes, clock: Clock) -> tuple[str, str]:
+    """One approved application of the booking platform (CONTRACT §11), so a newcomer can book
+    a visit on its page and, when the demo clock reaches that day, check it in at the desk: its
+    booking token and identity number. The worker writes its invitation to the data folder's
+    outbox/ (the demo has no [mail])."""
+    from queueserver.appointments import applications
+
+    person = applications.Application(
+        ref="DEMOAPP1", application_type="first", surname="DEMO", given_names="APPLICANT",
+        id_kind="hkid", id_number="A123456(3)", passport_no="D1234567", nationality="GBR",
+        email="applicant@demo.invalid", status="approved")
+    applications.ApplicationStore(r, secret, config, "demo", clock).apply([person])
+    digest = r.hget(keys.application_refs(), person.ref)
+    salt = r.hget(keys.application(str(digest)), "salt")
+    return applications.token_for(secret, str(salt)), person.id_number
+
+
 async def _in_business(live: Live, begin: Start, base: str,
                        kiosk_task: asyncio.Task[list[Ready]]) -> None:
     """The centres come to life first (the 15 seconds of CONTRACT §8); the screens are printed
@@ -342,6 +365,8 @@ async def _in_business(live: Live, begin: Start, base: str,
     log.info("demo: screens printed after %.1f s", time.monotonic() - begin.started)
     print(screens_text(base, config, clock, begin.tokens, staff, tries, kiosk,
                        begin.log_path), flush=True)
+    booking = await asyncio.to_thread(applicant, live.r, config, live.secret, clock)
+    print(booking_text(base, *booking), flush=True)
     print("\n" + (QUIET_MARK if begin.quiet else LIVE_MARK), flush=True)
     if not begin.quiet:
         live.out = sys.stdout

@@ -189,3 +189,13 @@ def screens_text(base: str, config: Config, clock: DemoClock, tokens: dict[str, 
     lines += [f"\nadmin token (API, every centre): {tokens['demo-admin']}",
               f"the server's and the worker's logs: {log_path}"]
     return "\n".join(lines)
+
+
+def booking_text(base: str, token: str, id_number: str) -> str:
+    """The booking platform's sample applicant: its booking page, and how to check it in."""
+    return "\n".join([
+        "\nBooking platform / 預約平台 (a sample applicant; emails are written to the data "
+        "folder's outbox/)",
+        f"  book a visit:  {base}/book/{token}",
+        f"  on its day, check it in at the desk with booking DEMOAPP1, identity number "
+        f"{id_number}"])

@@ -341,9 +341,12 @@ class Read(Generic[A]):
     headers: Mapping[str, str] | None = None
     statuses: tuple[int, ...] = (200,)
     body: type[Body] | None = None
+    # Another method than the above (a DELETE answered 204, with no body either way).
+    method: str | None = None
 
     def route(self) -> Route:
-        return Route(self.path, self.handle, methods=["POST" if self.body else "GET"])
+        return Route(self.path, self.handle,
+                     methods=[self.method or ("POST" if self.body else "GET")])
 
     async def handle(self, request: Request) -> Response:
         value = await self.read(request)

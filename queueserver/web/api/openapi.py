@@ -31,6 +31,7 @@ LOGIN_FORM = {"type": "object", "required": ["username", "password", "csrf_token
                              for n in ("username", "password", "csrf_token", "next")}}
 PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 REF = "#/components/schemas/{name}"
+NO_CONTENT = 204
 
 
 class Document(Answer, frozen=True):
@@ -106,6 +107,9 @@ def _operation(path: str, endpoint: Any, refs: dict[type[Struct], Any]) -> dict[
     else:
         statuses = (declared.status,) if isinstance(declared, Post) else declared.statuses
         for status in statuses:
+            if status == NO_CONTENT:
+                answers[str(status)] = {"description": "done, nothing to answer"}
+                continue
             answers[str(status)] = {"description": declared.answer.__doc__ or "done",
                                     "content": {media: {"schema": refs[declared.answer]}}}
     answers["default"] = {"description": "an error in the contract's shape",

@@ -1,0 +1,419 @@
+"""The booking platform's operations (CONTRACT §11), for the web layer: who a booking token
+names, the free slots, booking, moving and cancelling, waiting lists, and the supervisor's view
+and blocks. Each change is one Lua script in the centre's slot (`store/scripts/appointment_*`);
+a move to another centre is two, the new place taken first (see `book`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.exceptions
+
+from queueserver.appointments import applications, calendar
+from queueserver.auth import ratelimit
+from queueserver.platform.clock import Clock, iso, ms
+from queueserver.platform.config import Centre, Config
+from queueserver.platform.errors import ApiError
+from queueserver.store import keys, lua
+from queueserver.store.lua import AsyncScripts
+
+# An address with this many unknown, withdrawn or malformed tokens in the window gets 429 on
+# every /book route until the window ends (CONTRACT §11, as failed logins: §5).
+TOKEN_FAILURES = 10
+TOKEN_FAILURE_WINDOW_S = 15 * 60
+# Days an application may wait on at once (CONTRACT §11).
+WAITLIST_DAYS = 3
+GATE = "application_gate"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The application a valid booking token names."""
+
+    digest: str
+    app: dict[str, str]
+
+    @property
+    def ref(self) -> str:
+        return self.app["ref"]
+
+    def privileged(self, now: dt.datetime) -> bool:
+        """Its appointment was cancelled by a block less than 7 days ago: it may book inside
+        the minimum notice."""
+        return int(self.app.get("rebook_until_ms") or 0) > ms(now)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the first round trip of a /book request found."""
+
+    token: str
+    digest: str
+    address: str
+    failures: int
+    ttl: int
+    found: Any
+
+
+def _date(raw: str | None, name: str) -> dt.date:
+    try:
+        if raw is not None and len(raw) == 10:
+            return dt.date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise ApiError("bad_request", message_en=f"{name} must be a date as YYYY-MM-DD.")
+
+
+def _start(raw: Any, name: str = "start") -> str:
+    if not isinstance(raw, str) or len(raw) != 5 or raw[2] != ":" or not (
+            raw[:2].isdigit() and raw[3:].isdigit()) or int(raw[:2]) > 23 or int(raw[3:]) > 59:
+        raise ApiError("bad_request", message_en=f"{name} must be a time as HH:MM.")
+    return raw
+
+
+class Appointments:
+    def __init__(self, config: Config, r: redis.asyncio.Redis, clock: Clock,
+                 secret: bytes) -> None:
+        self.config = config
+        self.r = r
+        self.clock = clock
+        self.secret = secret
+        self.scripts = AsyncScripts(r)
+        self._gate_source = lua.source(GATE)
+        self._gate_sha = hashlib.sha1(self._gate_source.encode()).hexdigest()
+        self._cluster = isinstance(r, redis.asyncio.cluster.RedisCluster)
+
+    def centre(self, centre_id: str | None) -> Centre:
+        centre = self.config.centre(centre_id or "")
+        if centre is None:
+            raise ApiError("not_found", message_en="Unknown service centre.",
+                           message_zh="找不到此證件服務中心。")
+        return centre
+
+    # --- who the token names ---------------------------------------------------------------
+
+    async def _gate(self, address: str, digest: str) -> tuple[int, int, Any]:
+        """The address's failures (and their window's seconds left) and the gate script's
+        answer, in one round trip on one Redis."""
+        failures = keys.token_failures_address(address)
+        script_keys = [keys.application(digest), keys.application_rate(digest)]
+        args = [ratelimit.RATE_PER_S, ratelimit.BURST]
+        if self._cluster:
+            count, ttl = await self.r.get(failures), await self.r.ttl(failures)
+            return int(count or 0), int(ttl), await self.scripts(GATE, script_keys, args)
+        for _ in range(2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.get(failures)
+            pipe.ttl(failures)
+            pipe.evalsha(self._gate_sha, 2, *script_keys, *args)
+            count, ttl, raw = await pipe.execute(raise_on_error=False)
+            if isinstance(raw, redis.exceptions.NoScriptError):
+                await self.r.script_load(self._gate_source)  # a restarted Redis forgot it
+                continue
+            if isinstance(raw, Exception):
+                raise raw
+            return int(count or 0), int(ttl), lua.decode(raw)
+        raise ApiError("unavailable")
+
+    async def look(self, token: str, address: str) -> Gate:
+        """The first step of every /book request, one round trip: the address's failures and
+        the application the token names (and one request from its allowance). A malformed
+        token is looked up as any other, so that it answers in the same time."""
+        digest = applications.token_hash(token)
+        count, ttl, found = await self._gate(address, digest)
+        return Gate(token, digest, address, count, ttl, found)
+
+    @staticmethod
+    def limited(gate: Gate) -> None:
+        """429 for an address past TOKEN_FAILURES: checked before anything else."""
+        if gate.failures >= TOKEN_FAILURES:
+            raise ratelimit.RateLimited(max(1, gate.ttl) * 1000)
+
+    async def admitted(self, gate: Gate) -> Holder:
+        """The application, or 404 for an unknown, withdrawn or malformed token (each counted
+        as a failure of the address), or 429 past the token's own allowance."""
+        found = gate.found
+        if not found or not applications.TOKEN.fullmatch(gate.token):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.incr(keys.token_failures_address(gate.address))
+            # The window starts at the first failure and is not stretched by later ones.
+            pipe.expire(keys.token_failures_address(gate.address), TOKEN_FAILURE_WINDOW_S,
+                        nx=True)
+            await pipe.execute()
+            raise ApiError("not_found")
+        if found["wait_ms"]:
+            raise ratelimit.RateLimited(int(found["wait_ms"]))
+        return Holder(gate.digest, found["app"])
+
+    async def admit(self, token: str, address: str) -> Holder:
+        """`look`, `limited` and `admitted` for a request without a body."""
+        gate = await self.look(token, address)
+        self.limited(gate)
+        return await self.admitted(gate)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def _held(self, ref: str) -> tuple[Centre | None, dict[str, str]]:
+        """The centre the booking index names for the application, and its booking there."""
+        where: Any = await self.r.hget(keys.booking_index(), ref)
+        centre = self.config.centre(str(where)) if where else None
+        if centre is None:
+            return None, {}
+        booking: Any = await self.r.hgetall(keys.booking(centre.id, ref))
+        return centre, dict(booking)
+
+    @staticmethod
+    def appointment(booking: dict[str, str]) -> dict[str, Any] | None:
+        if booking.get("status") != applications.APPROVED:
+            return None
+        return {"booking_ref": booking["ref"], "centre": booking["centre"],
+                "date": booking["date"], "slot_start": booking["slot_start"],
+                "slot_end": booking["slot_end"]}
+
+    async def view(self, holder: Holder) -> dict[str, Any]:
+        """GET /api/v1/book/{token} (CONTRACT §11)."""
+        app = holder.app
+        centre, booking = await self._held(holder.ref)
+        limit = (centre or self.config.centres[0]).appointments.max_changes
+        changes = int(booking.get("changes") or 0)
+        waiting, offer = await self._waiting(holder)
+        out: dict[str, Any] = {
+            "application": {"application_type": app.get("application_type", ""),
+                            "name_masked": applications.name_masked(
+                                app.get("surname", ""), app.get("given_names", ""))},
+            "appointment": self.appointment(booking),
+            "changes_left": max(0, limit - changes),
+            "waitlist": [{"centre": c, "date": d} for c, d in waiting],
+            "checked_in": bool(booking.get("ticket")) and
+            booking.get("status") == applications.APPROVED,
+            "may_book_inside_notice": holder.privileged(self.clock.now()),
+        }
+        if offer:
+            out["offer"] = offer
+        return out
+
+    async def _waiting(self, holder: Holder) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
+        """The days still waited on (a day whose list let it go, offered or lapsed, is
+        dropped from the application), and the offer open now, if any."""
+        kept: list[tuple[str, str]] = []
+        offer: dict[str, Any] | None = None
+        listed = applications.waitlist_of(holder.app)
+        for centre_id, date in listed:
+            if self.config.centre(centre_id) is None:
+                continue
+            line = await self.r.zscore(keys.waitlist(centre_id, date), holder.ref)
+            held: Any = await self.r.hgetall(keys.offer(centre_id, holder.ref))
+            if held.get("date") == date and int(held.get("until_ms") or 0) > ms(self.clock.now()):
+                offer = {"centre": centre_id, "date": date, "start": held["start"],
+                         "end": held["end"],
+                         "until": iso(applications.when(int(held["until_ms"]), self.config.tz))}
+                kept.append((centre_id, date))
+            elif line is not None:
+                kept.append((centre_id, date))
+        if kept != listed:
+            await self.r.hset(keys.application(holder.digest), "waitlist", json.dumps(kept))
+        return kept, offer
+
+    async def slots(self, holder: Holder, centre_id: str | None, first: str | None,
+                    last: str | None) -> dict[str, Any]:
+        """The bookable slots with a free place, over at most 31 days, in one script."""
+        if not centre_id:
+            raise ApiError("bad_request", message_en="Name the centre: ?centre=ID.")
+        now = self.clock.now()
+        start = _date(first, "from") if first else now.date()
+        end = _date(last, "to") if last else start + dt.timedelta(
+            days=calendar.MAX_LISTING_DAYS - 1)
+        if end < start or (end - start).days >= calendar.MAX_LISTING_DAYS:
+            raise ApiError("bad_request", message_en="from and to span 1 to 31 days.",
+                           message_zh="查詢日期範圍須為 1 至 31 日。")
+        centre = self.centre(centre_id)
+        days = calendar.days(centre, now, start, end, holder.privileged(now))
+        found: list[dict[str, Any]] = []
+        if days:
+            declared, ctx = calendar.context(centre, now, days=[
+                {"date": d.date.isoformat(), "starts": d.starts} for d in days])
+            frees = await self.scripts("appointment_slots", declared, [ctx])
+            for day, free in zip(days, frees, strict=True):
+                found += [{"date": day.date.isoformat(), "start": s,
+                           "end": calendar.end_of(centre, s), "free": n}
+                          for s, n in zip(day.starts, free, strict=True) if n > 0]
+        return {"centre": centre.id, "slots": found}
+
+    # --- changing ----------------------------------------------------------------------------
+
+    def _check_slot(self, holder: Holder, centre: Centre, date: dt.date, start: str,
+                    now: dt.datetime) -> None:
+        """What Python can tell of the slot wanted, before any script: one of the centre's,
+        within the horizon, not inside the notice (CONTRACT §11's refusals)."""
+        if not calendar.is_slot(centre, date, start) or date > calendar.last_day(
+                centre, now.date()):
+            raise ApiError("slot_unavailable")
+        begins = calendar.at(centre, date, start, now.tzinfo)
+        if begins <= now or begins < calendar.earliest(centre, now, holder.privileged(now)):
+            raise ApiError("too_soon")
+
+    async def book(self, holder: Holder, body: dict[str, Any]) -> dict[str, Any]:
+        """POST .../appointment: book, or move what is held (CONTRACT §11)."""
+        centre = self.centre(body["centre"])
+        date = _date(body["date"], "date")
+        start = _start(body["start"])
+        now = self.clock.now()
+        self._check_slot(holder, centre, date, start, now)
+        ref = holder.ref
+        declared, ctx = calendar.context(
+            centre, now, own=_own(centre, ref), ref=ref, date=date.isoformat(), start=start,
+            fields=applications.booking_fields(holder.app, centre.id),
+            moving_from="", changes=0, move_id="")
+        if holder.privileged(now):
+            ctx["cutoff"] = calendar.local_text(now)
+        # The booking index names the centre before its booking is written, so a desk never
+        # meets a booking it cannot find; a first booking learns that here in one step.
+        if await self.r.hsetnx(keys.booking_index(), ref, centre.id):
+            where = centre.id
+        else:
+            where = str(await self.r.hget(keys.booking_index(), ref))
+        if where != centre.id:
+            old = self.config.centre(where)
+            booking: Any = await self.r.hgetall(keys.booking(where, ref)) if old else {}
+            if old is not None and booking.get("status") == applications.APPROVED:
+                return await self._move(holder, old, booking, centre, (declared, ctx), now)
+            await self.r.hset(keys.booking_index(), ref, centre.id)
+        result: dict[str, Any] = await self.scripts("appointment_book", declared, [ctx])
+        return result
+
+    async def _move(self, holder: Holder, old: Centre, booking: dict[str, str], new: Centre,
+                    call: tuple[list[str], dict[str, Any]], now: dt.datetime) -> dict[str, Any]:
+        """A move to another centre (another Cluster slot): the new place is taken first and
+        the old one freed after, never the other way round. The move is written down first
+        (`keys.appointment_moves`): a crash between the two steps is settled by the repair job
+        (maintenance.repair_moves) within a minute."""
+        ref = holder.ref
+        if booking.get("ticket"):
+            raise ApiError("already_checked_in")
+        held_at = calendar.at(old, dt.date.fromisoformat(booking["date"]), booking["slot_start"],
+                              now.tzinfo)
+        if held_at < calendar.earliest(old, now):
+            raise ApiError("too_soon")
+        move_id = secrets.token_hex(8)
+        declared, ctx = call
+        ctx.update(moving_from=old.id, changes=int(booking.get("changes") or 0), move_id=move_id)
+        intent = json.dumps({"id": move_id, "from": old.id, "to": new.id, "at_ms": ms(now)})
+        await self.r.hset(keys.appointment_moves(), ref, intent)
+        try:
+            result: dict[str, Any] = await self.scripts("appointment_book", declared, [ctx])
+        except ApiError:
+            await self.r.hdel(keys.appointment_moves(), ref)
+            raise
+        await self.r.hset(keys.booking_index(), ref, new.id)
+        await release(self.scripts, self.r, self.config, ref, old, new, now)
+        return result
+
+    async def cancel(self, holder: Holder) -> None:
+        """DELETE .../appointment: the place freed at once (nothing held: nothing to do)."""
+        centre, _booking = await self._held(holder.ref)
+        if centre is None:
+            return
+        declared, ctx = calendar.context(centre, self.clock.now(), own=_own(centre, holder.ref),
+                                         mode="cancel", ref=holder.ref, to="", dates=[])
+        await self.scripts("appointment_cancel", declared, [ctx])
+
+    async def join_waitlist(self, holder: Holder, body: dict[str, Any]) -> dict[str, Any]:
+        """POST .../waitlist: a place in line for a day with no free place (at most 3 days)."""
+        centre = self.centre(body["centre"])
+        date = _date(body["date"], "date")
+        now = self.clock.now()
+        starts = calendar.bookable(centre, now, date)
+        if not starts:
+            raise ApiError("slot_unavailable")
+        listed = applications.waitlist_of(holder.app)
+        if (centre.id, date.isoformat()) not in listed and len(listed) >= WAITLIST_DAYS:
+            raise ApiError("waitlist_limit")
+        declared, ctx = calendar.context(centre, now, ref=holder.ref, date=date.isoformat(),
+                                         starts=starts)
+        position: int = await self.scripts("appointment_waitlist", declared, [ctx])
+        if (centre.id, date.isoformat()) not in listed:
+            listed.append((centre.id, date.isoformat()))
+            await self.r.hset(keys.application(holder.digest), "waitlist", json.dumps(listed))
+        return {"waitlist": [{"centre": c, "date": d} for c, d in listed],
+                "position": position}
+
+    # --- the supervisor ----------------------------------------------------------------------
+
+    async def day(self, centre_id: str, raw_date: str | None) -> dict[str, Any]:
+        centre = self.centre(centre_id)
+        now = self.clock.now()
+        date = _date(raw_date, "date") if raw_date is not None else now.date()
+        starts = calendar.starts(centre) if calendar.calendar(centre).works(date) else []
+        rows: list[dict[str, Any]] = []
+        if starts:
+            declared, ctx = calendar.context(centre, now, date=date.isoformat(), starts=starts)
+            found = await self.scripts("appointment_day", declared, [ctx])
+            for start, row in zip(starts, found, strict=True):
+                reason = json.loads(row["blocked"]) if row["blocked"] else None
+                rows.append({"start": start, "end": calendar.end_of(centre, start),
+                             "capacity": row["capacity"], "booked": row["booked"],
+                             "held": row["held"], "checked_in": row["checked_in"],
+                             "blocked": reason is not None,
+                             "reason_en": reason["reason_en"] if reason else None,
+                             "reason_zh": reason["reason_zh"] if reason else None})
+        return {"centre": centre.id, "date": date.isoformat(), "slots": rows}
+
+    async def block(self, centre_id: str, body: dict[str, Any], by: str) -> dict[str, Any]:
+        """POST .../appointments/blocks: the slots starting between `start` and `end` take no
+        new bookings; with `cancel`, their appointments are cancelled and each applicant
+        emailed to rebook, free to take a slot inside the minimum notice for 7 days."""
+        centre = self.centre(centre_id)
+        date = _date(body["date"], "date")
+        first, last = _start(body["start"]), _start(body["end"], "end")
+        if last <= first:
+            raise ApiError("bad_request", message_en="end must be after start.",
+                           message_zh="結束時間須在開始時間之後。")
+        now = self.clock.now()
+        starts = [s for s in calendar.starts(centre) if first <= s < last]
+        if not calendar.calendar(centre).works(date) or not starts:
+            raise ApiError("slot_unavailable", message_en="No slot of that day starts between "
+                           "those times.", message_zh="該日在此時段內沒有預約時段。")
+        reason = json.dumps({"reason_en": body["reason_en"], "reason_zh": body["reason_zh"],
+                             "by": by, "at": iso(now)}, ensure_ascii=False)
+        declared, ctx = calendar.context(centre, now, date=date.isoformat(), starts=starts,
+                                         reason=reason, cancel=bool(body.get("cancel")))
+        result = await self.scripts("appointment_block", declared, [ctx])
+        cancelled = list(result["cancelled"] or [])
+        until = ms(now + calendar.REBOOK_PRIVILEGE)
+        for ref in cancelled:
+            digest = await self.r.hget(keys.application_refs(), ref)
+            if digest:
+                await self.r.hset(keys.application(str(digest)), "rebook_until_ms", until)
+        return {"date": date.isoformat(), "blocked": len(starts), "cancelled": len(cancelled)}
+
+
+def _own(centre: Centre, ref: str) -> dict[str, str]:
+    """The keys of a script that acts on one booking: the booking and its history."""
+    return {"booking": keys.booking(centre.id, ref),
+            "history": keys.booking_history(centre.id, ref)}
+
+
+async def release(scripts: AsyncScripts, r: redis.asyncio.Redis, config: Config, ref: str,
+                  old: Centre, new: Centre, now: dt.datetime) -> None:
+    """The second step of a move between centres: free the older place. Should it have been
+    checked in meanwhile, the new place is given back instead and the move refused."""
+    try:
+        declared, ctx = calendar.context(old, now, own=_own(old, ref), mode="release", ref=ref,
+                                         to=new.id, dates=[])
+        await scripts("appointment_cancel", declared, [ctx])
+    except ApiError:
+        declared, ctx = calendar.context(new, now, own=_own(new, ref), mode="undo", ref=ref,
+                                         to=old.id, dates=[])
+        await scripts("appointment_cancel", declared, [ctx])
+        await r.hset(keys.booking_index(), ref, old.id)
+        await r.hdel(keys.appointment_moves(), ref)
+        raise
+    await r.hdel(keys.appointment_moves(), ref)
