@@ -13,6 +13,7 @@ have stopped part-way: run it again, since importing the same rows twice changes
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -45,36 +46,34 @@ def _stopped(e: Exception, what: str, bar: Bar) -> int:
     return EXIT_UNAVAILABLE
 
 
+# What an import of one file writes through and reads: given the connection, the file's
+# opener and its format.
+Start = Callable[[redis.Redis, rows.Opener, str], tuple[importer.Store, importer.RowSource]]
+
+
 def run_import(config: Config, file: str, fmt: str | None) -> int:
-    path = Path(file)
-
-    def opener() -> IO[bytes]:
-        return path.open("rb")
-
-    bar = Bar(sys.stderr, "rows")
-    try:
-        fmt = fmt or rows.detect(opener, path.name)
-        r = runtime.connect(runtime.redis_url(config))
+    """A booking export (CONTRACT §2)."""
+    def start(r: redis.Redis, opener: rows.Opener,
+              fmt: str) -> tuple[importer.Store, importer.RowSource]:
         at = clock.iso(clock.from_environment(config.tz).now())
-        store = BookingStore(r, runtime.secret(config), path.name, at)
-        source = importer.from_file(opener, fmt, frozenset(c.id for c in config.centres))
-        counts = importer.run(store, source, _lines(bar), bar)
-    except rows.FileError as e:
-        bar.close()
-        print(f"queueserver: cannot import {file}: {e}", file=sys.stderr)
-        print(importer.Counts())
-        return EXIT_UNREADABLE
-    except redis.RedisError as e:
-        return _stopped(e, "Redis failed", bar)
-    bar.close()
-    print(counts)
-    return EXIT_REJECTED if counts.rejected else 0
+        store = BookingStore(r, runtime.secret(config), Path(file).name, at)
+        return store, importer.from_file(opener, fmt, frozenset(c.id for c in config.centres))
+    return _import_file(config, file, fmt, start)
 
 
 def run_applications_import(config: Config, file: str, fmt: str | None) -> int:
     """The approved applications (CONTRACT §11), by the rules, output and exit codes of a
     booking export's import; each one newly approved is given its booking token and queued an
     invitation (the worker sends it)."""
+    def start(r: redis.Redis, opener: rows.Opener,
+              fmt: str) -> tuple[importer.Store, importer.RowSource]:
+        store = ApplicationStore(r, runtime.secret(config), config, Path(file).name,
+                                 clock.from_environment(config.tz))
+        return store, lambda: rows.read_applications(opener, fmt)
+    return _import_file(config, file, fmt, start)
+
+
+def _import_file(config: Config, file: str, fmt: str | None, start: Start) -> int:
     path = Path(file)
 
     def opener() -> IO[bytes]:
@@ -83,11 +82,8 @@ def run_applications_import(config: Config, file: str, fmt: str | None) -> int:
     bar = Bar(sys.stderr, "rows")
     try:
         fmt = fmt or rows.detect(opener, path.name)
-        r = runtime.connect(runtime.redis_url(config))
-        store = ApplicationStore(r, runtime.secret(config), config, path.name,
-                                 clock.from_environment(config.tz))
-        counts = importer.run(store, lambda: rows.read_applications(opener, fmt), _lines(bar),
-                              bar)
+        store, source = start(runtime.connect(runtime.redis_url(config)), opener, fmt)
+        counts = importer.run(store, source, _lines(bar), bar)
     except rows.FileError as e:
         bar.close()
         print(f"queueserver: cannot import {file}: {e}", file=sys.stderr)
