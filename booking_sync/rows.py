@@ -298,6 +298,31 @@ def _check(ok: bool, field: str, reason: str) -> None:
         raise _Invalid(field, reason)
 
 
+def _applicant(item: Mapping[str, Any]) -> dict[str, str]:
+    """The fields a booking and an approved application share, checked in the export's order:
+    the application type, the names, the identity document, passport and nationality."""
+    kind_of_application = _required(item, "application_type")
+    _check(kind_of_application in APPLICATION_TYPES, "application_type",
+           f"must be one of {', '.join(APPLICATION_TYPES)}")
+    surname = _required(item, "surname")
+    _check(len(surname) <= MAX_NAME_CHARS, "surname", f"longer than {MAX_NAME_CHARS} characters")
+    given_names = _text(item, "given_names")
+    _check(len(given_names) <= MAX_NAME_CHARS, "given_names",
+           f"longer than {MAX_NAME_CHARS} characters")
+    id_kind = _required(item, "id_kind")
+    _check(id_kind in identity.ID_KINDS, "id_kind", "must be hkid or access_notice")
+    id_number = _required(item, "id_number")
+    _check_id(id_kind, id_number)
+    passport_no = _required(item, "passport_no")
+    _check(bool(_PASSPORT.fullmatch(passport_no)), "passport_no", "must be 5-20 letters or digits")
+    nationality = _required(item, "nationality")
+    _check(bool(_NATIONALITY.fullmatch(nationality)), "nationality",
+           "must be three letters (ISO 3166 alpha-3)")
+    return {"application_type": kind_of_application, "surname": surname,
+            "given_names": given_names, "id_kind": id_kind, "id_number": id_number,
+            "passport_no": passport_no.upper(), "nationality": nationality.upper()}
+
+
 def _booking(item: Any, centres: frozenset[str]) -> Booking:
     if not isinstance(item, Mapping):
         raise _Invalid("booking", "must be an object with the export's fields")
@@ -316,32 +341,7 @@ def _booking(item: Any, centres: frozenset[str]) -> Booking:
     end = _required(item, "slot_end")
     _check(bool(_TIME.fullmatch(end)), "slot_end", "must be a time as HH:MM")
     _check(end > start, "slot_end", "must be after slot_start")
-    kind_of_application = _required(item, "application_type")
-    _check(
-        kind_of_application in APPLICATION_TYPES,
-        "application_type",
-        f"must be one of {', '.join(APPLICATION_TYPES)}",
-    )
-    surname = _required(item, "surname")
-    _check(len(surname) <= MAX_NAME_CHARS, "surname", f"longer than {MAX_NAME_CHARS} characters")
-    given_names = _text(item, "given_names")
-    _check(
-        len(given_names) <= MAX_NAME_CHARS,
-        "given_names",
-        f"longer than {MAX_NAME_CHARS} characters",
-    )
-    id_kind = _required(item, "id_kind")
-    _check(id_kind in identity.ID_KINDS, "id_kind", "must be hkid or access_notice")
-    id_number = _required(item, "id_number")
-    _check_id(id_kind, id_number)
-    passport_no = _required(item, "passport_no")
-    _check(bool(_PASSPORT.fullmatch(passport_no)), "passport_no", "must be 5-20 letters or digits")
-    nationality = _required(item, "nationality")
-    _check(
-        bool(_NATIONALITY.fullmatch(nationality)),
-        "nationality",
-        "must be three letters (ISO 3166 alpha-3)",
-    )
+    person = _applicant(item)
     status = _required(item, "status")
     _check(status in ("approved", "cancelled"), "status", "must be approved or cancelled")
     return Booking(
@@ -350,14 +350,8 @@ def _booking(item: Any, centres: frozenset[str]) -> Booking:
         date=date,
         slot_start=start,
         slot_end=end,
-        application_type=kind_of_application,
-        surname=surname,
-        given_names=given_names,
-        id_kind=id_kind,
-        id_number=id_number,
-        passport_no=passport_no.upper(),
-        nationality=nationality.upper(),
         status=status,
+        **person,
     )
 
 
@@ -388,35 +382,13 @@ def _application(item: Any, _centres: frozenset[str]) -> Application:
         raise _Invalid("application", "must be an object with the export's fields")
     ref = _required(item, "application_ref")
     _check(bool(_REF.fullmatch(ref)), "application_ref", "must be 1-32 letters or digits")
-    kind_of_application = _required(item, "application_type")
-    _check(
-        kind_of_application in APPLICATION_TYPES,
-        "application_type",
-        f"must be one of {', '.join(APPLICATION_TYPES)}",
-    )
-    surname = _required(item, "surname")
-    _check(len(surname) <= MAX_NAME_CHARS, "surname", f"longer than {MAX_NAME_CHARS} characters")
-    given_names = _text(item, "given_names")
-    _check(len(given_names) <= MAX_NAME_CHARS, "given_names",
-           f"longer than {MAX_NAME_CHARS} characters")
-    id_kind = _required(item, "id_kind")
-    _check(id_kind in identity.ID_KINDS, "id_kind", "must be hkid or access_notice")
-    id_number = _required(item, "id_number")
-    _check_id(id_kind, id_number)
-    passport_no = _required(item, "passport_no")
-    _check(bool(_PASSPORT.fullmatch(passport_no)), "passport_no", "must be 5-20 letters or digits")
-    nationality = _required(item, "nationality")
-    _check(bool(_NATIONALITY.fullmatch(nationality)), "nationality",
-           "must be three letters (ISO 3166 alpha-3)")
+    person = _applicant(item)
     email = _required(item, "email")
     _check(len(email) <= MAX_EMAIL_CHARS and bool(_EMAIL.fullmatch(email)), "email",
            "must be an email address, like name@example.com")
     status = _required(item, "status")
     _check(status in STATUSES, "status", f"must be {' or '.join(STATUSES)}")
-    return Application(
-        ref=ref, application_type=kind_of_application, surname=surname, given_names=given_names,
-        id_kind=id_kind, id_number=id_number, passport_no=passport_no.upper(),
-        nationality=nationality.upper(), email=email, status=status)
+    return Application(ref=ref, email=email, status=status, **person)
 
 
 BOOKINGS = Shape(FIELDS, "bookings", "a booking export", _booking)
