@@ -70,11 +70,12 @@ def starts(centre: Centre) -> list[str]:
 
 
 def end_of(centre: Centre, start: str) -> str:
-    return _ends(centre).get(start) or hhmm(minutes_of(start) + centre.appointments.slot_minutes)
+    return ends(centre).get(start) or hhmm(minutes_of(start) + centre.appointments.slot_minutes)
 
 
 @functools.cache
-def _ends(centre: Centre) -> dict[str, str]:
+def ends(centre: Centre) -> dict[str, str]:
+    """Each slot start's end (one dict per centre, shared: read it, never change it)."""
     return {s: hhmm(minutes_of(s) + centre.appointments.slot_minutes) for s in _starts(centre)}
 
 
@@ -142,7 +143,7 @@ def context(centre: Centre, now: dt.datetime, own: dict[str, str] | None = None,
                 "bookings": keys.bookings_on(c, ""), "by_id": keys.bookings_by_id(c, ""),
                 "booking": keys.booking(c, ""), "history": keys.booking_history(c, "")}
     return declared, {
-        "keys": at, "prefixes": prefixes, "ends": _ends(centre),
+        "keys": at, "prefixes": prefixes, "ends": ends(centre),
         "centre": centre.id, "now_iso": iso(now),
         "now_ms": ms(now), "now_local": local_text(now),
         "cutoff": local_text(earliest(centre, now)), "slot_minutes": settings.slot_minutes,

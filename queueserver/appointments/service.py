@@ -159,6 +159,25 @@ class Appointments:
         self.limited(gate)
         return await self.admitted(gate)
 
+    def _admission(self, token: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """For a script that makes the request's own checks itself (_admit.lua), which only a
+        single Redis can run (the keys lie in different Cluster slots): the token's hash, the
+        keys to declare and the context's `admit`."""
+        digest = applications.token_hash(token)
+        own = {"failures": keys.token_failures_address(address),
+               "application": keys.application(digest),
+               "rate": keys.application_rate(digest)}
+        return digest, own, {"limit": TOKEN_FAILURES, "window_s": TOKEN_FAILURE_WINDOW_S,
+                             "rate": ratelimit.RATE_PER_S, "burst": ratelimit.BURST,
+                             "well_formed": bool(applications.TOKEN.fullmatch(token))}
+
+    @staticmethod
+    def _let_in(answer: Any) -> Any:
+        """A checking script's answer, its 429 raised (with the wait)."""
+        if isinstance(answer, dict) and "limited_ms" in answer:
+            raise ratelimit.RateLimited(int(answer["limited_ms"]))
+        return answer
+
     # --- reading -----------------------------------------------------------------------------
 
     async def _held(self, ref: str) -> tuple[Centre | None, dict[str, str]]:
@@ -222,43 +241,117 @@ class Appointments:
             await self.r.hset(keys.application(holder.digest), "waitlist", json.dumps(kept))
         return kept, offer
 
-    async def slots(self, holder: Holder, centre_id: str | None, first: str | None,
-                    last: str | None) -> dict[str, Any]:
-        """The bookable slots with a free place, over at most 31 days, in one script."""
-        if not centre_id:
-            raise ApiError("bad_request", message_en="Name the centre: ?centre=ID.")
-        now = self.clock.now()
+    def _span(self, first: str | None, last: str | None,
+              now: dt.datetime) -> tuple[dt.date, dt.date]:
         start = _date(first, "from") if first else now.date()
         end = _date(last, "to") if last else start + dt.timedelta(
             days=calendar.MAX_LISTING_DAYS - 1)
         if end < start or (end - start).days >= calendar.MAX_LISTING_DAYS:
             raise ApiError("bad_request", message_en="from and to span 1 to 31 days.",
                            message_zh="查詢日期範圍須為 1 至 31 日。")
+        return start, end
+
+    @staticmethod
+    def _listing_context(centre: Centre, now: dt.datetime, days: list[calendar.Day],
+                         own: dict[str, str] | None = None,
+                         **extra: Any) -> tuple[list[str], dict[str, Any]]:
+        return calendar.context(centre, now, own=own, days=[
+            {"date": d.date.isoformat(), "starts": d.starts} for d in days], **extra)
+
+    @staticmethod
+    def _listing(centre: Centre, days: list[calendar.Day], frees: Any) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+        ends = calendar.ends(centre)
+        for day, free in zip(days, frees, strict=True):
+            date = day.date.isoformat()
+            found += [{"date": date, "start": s, "end": ends[s], "free": n}
+                      for s, n in zip(day.starts, free, strict=True) if n > 0]
+        return {"centre": centre.id, "slots": found}
+
+    async def slots(self, holder: Holder, centre_id: str | None, first: str | None,
+                    last: str | None) -> dict[str, Any]:
+        """The bookable slots with a free place, over at most 31 days, in one script."""
+        if not centre_id:
+            raise ApiError("bad_request", message_en="Name the centre: ?centre=ID.")
+        now = self.clock.now()
+        start, end = self._span(first, last, now)
         centre = self.centre(centre_id)
         days = calendar.days(centre, now, start, end, holder.privileged(now))
-        found: list[dict[str, Any]] = []
+        frees: Any = []
         if days:
-            declared, ctx = calendar.context(centre, now, days=[
-                {"date": d.date.isoformat(), "starts": d.starts} for d in days])
+            declared, ctx = self._listing_context(centre, now, days)
             frees = await self.scripts("appointment_slots", declared, [ctx])
-            for day, free in zip(days, frees, strict=True):
-                found += [{"date": day.date.isoformat(), "start": s,
-                           "end": calendar.end_of(centre, s), "free": n}
-                          for s, n in zip(day.starts, free, strict=True) if n > 0]
-        return {"centre": centre.id, "slots": found}
+        return self._listing(centre, days, frees)
+
+    async def slots_at_once(self, token: str, address: str, centre_id: str | None,
+                            first: str | None, last: str | None) -> dict[str, Any] | None:
+        """GET .../slots as one script, the request's own checks included (a single Redis): the
+        listing, or None when it cannot be so (a Cluster, a question `slots` refuses), for the
+        caller to take the steps one by one, in the contract's order."""
+        centre = self.config.centre(centre_id or "")
+        if self._cluster or centre is None:
+            return None
+        now = self.clock.now()
+        try:
+            start, end = self._span(first, last, now)
+        except ApiError:
+            return None
+        days = calendar.days(centre, now, start, end)
+        digest, own, admit = self._admission(token, address)
+        declared, ctx = self._listing_context(centre, now, days, own, admit=admit)
+        frees = self._let_in(await self.scripts("appointment_slots", declared, [ctx]))
+        if isinstance(frees, dict) and "app" in frees:
+            # May book inside the notice: its days are others.
+            return await self.slots(Holder(digest, frees["app"]), centre_id, first, last)
+        return self._listing(centre, days, frees)
 
     # --- changing ----------------------------------------------------------------------------
 
-    def _check_slot(self, holder: Holder, centre: Centre, date: dt.date, start: str,
-                    now: dt.datetime) -> None:
+    @staticmethod
+    def _slot_refusal(centre: Centre, date: dt.date, start: str, now: dt.datetime,
+                      rebook: bool) -> str:
         """What Python can tell of the slot wanted, before any script: one of the centre's,
-        within the horizon, not inside the notice (CONTRACT §11's refusals)."""
+        within the horizon, not inside the notice (CONTRACT §11's refusals); '' when none."""
         if not calendar.is_slot(centre, date, start) or date > calendar.last_day(
                 centre, now.date()):
-            raise ApiError("slot_unavailable")
+            return "slot_unavailable"
         begins = calendar.at(centre, date, start, now.tzinfo)
-        if begins <= now or begins < calendar.earliest(centre, now, holder.privileged(now)):
-            raise ApiError("too_soon")
+        if begins <= now or begins < calendar.earliest(centre, now, rebook):
+            return "too_soon"
+        return ""
+
+    def _check_slot(self, holder: Holder, centre: Centre, date: dt.date, start: str,
+                    now: dt.datetime) -> None:
+        refusal = self._slot_refusal(centre, date, start, now, holder.privileged(now))
+        if refusal:
+            raise ApiError(refusal)
+
+    async def book_at_once(self, token: str, address: str,
+                           body: dict[str, Any]) -> dict[str, Any] | None:
+        """POST .../appointment as one script, the request's own checks and the booking index
+        included (a single Redis): as `book`; or None when it cannot be so (a Cluster, an
+        unknown centre, a malformed date or time), for the caller to take the steps one by
+        one, in the contract's order. A move from another centre goes on as `book` does."""
+        centre = self.config.centre(body["centre"])
+        if self._cluster or centre is None:
+            return None
+        try:
+            date, start = _date(body["date"], "date"), _start(body["start"])
+        except ApiError:
+            return None
+        now = self.clock.now()
+        digest, own, admit = self._admission(token, address)
+        declared, ctx = calendar.context(
+            centre, now, own={**own, "index": keys.booking_index()}, date=date.isoformat(),
+            start=start, field_names=applications.BOOKING_FIELDS, moving_from="", changes=0,
+            move_id="", admit=admit,
+            refusal=self._slot_refusal(centre, date, start, now, False),
+            refusal_privileged=self._slot_refusal(centre, date, start, now, True))
+        result: dict[str, Any] = self._let_in(
+            await self.scripts("appointment_book", declared, [ctx]))
+        if "app" in result:  # held at another centre
+            return await self.book(Holder(digest, result["app"]), body)
+        return result
 
     async def book(self, holder: Holder, body: dict[str, Any]) -> dict[str, Any]:
         """POST .../appointment: book, or move what is held (CONTRACT §11)."""

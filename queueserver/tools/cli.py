@@ -189,6 +189,8 @@ def parser() -> argparse.ArgumentParser:
     bn.add_argument("--targets", help="comma-separated URLs of running serve processes to "
                                       "measure instead (needs their REDIS_URL and secret)")
     bn.add_argument("--short", action="store_true", help="a few seconds, for CI")
+    bn.add_argument("--only", choices=["booking_rush"],
+                    help="run this part alone (its own Redis and serve processes)")
     bn.add_argument("--appendfsync", choices=["always", "everysec", "no"], default="always",
                     help="the private Redis's setting (default: the embedded default's)")
     bn.add_argument("--centre", help="default: the config's first centre")

@@ -1,4 +1,7 @@
 -- with: _appointments
+-- with: _bucket
+-- with: _gate
+-- with: _admit
 
 -- Book a slot for an application, or move the appointment it holds in this centre to another
 -- slot here: the new place taken and the old one freed (and offered to its day's waiting list)
@@ -14,10 +17,37 @@
 --   that it is one of the centre's and that its notice allows it), fields (the application's
 --   §2 fields, [[name, value], ...]), max_changes, moving_from ('' or the centre it moves from),
 --   changes (moving in: the changes it made so far), move_id ('' or the move's id)
+-- On a single Redis the request's own checks come first, in this same step (_admit.lua): then
+-- the context has `admit`, no ref, fields or booking keys (the application gives them), and
+-- `refusal` / `refusal_privileged`: what Python found wrong with the slot wanted ('' or a code),
+-- answered only once the token is known good; the booking index (K.index, keys.booking_index)
+-- names this centre in the same step, and an application held at another centre is answered
+-- ok({app = ...}) for Python to move it (service.py, `_move`).
 -- Returns ok({appointment = APPOINTMENT, changes_left = N, changed = bool}); refusals
 -- already_checked_in (409), too_soon (the slot held), no_changes_left, slot_unavailable
 -- (blocked), slot_full (409).
 local ctx = context()
+if ctx.admit then
+  local app, answer = admit()
+  if app == nil then return answer end
+  local rebook = privileged(app)
+  local refusal = rebook and ctx.refusal_privileged or ctx.refusal
+  if refusal ~= '' then return refuse(refusal) end
+  if redis.call('HSETNX', K.index, app.ref, ctx.centre) == 0
+      and redis.call('HGET', K.index, app.ref) ~= ctx.centre then
+    return ok({app = app})
+  end
+  local verifiers = cjson.decode((app.verifiers or '') ~= '' and app.verifiers or '{}')
+  local fields = {}
+  for i, name in ipairs(ctx.field_names) do
+    local value = app[name] or ''
+    if name == 'id_verifier' then value = tostring(verifiers[ctx.centre] or '') end
+    fields[i] = {name, value}
+  end
+  ctx.ref, ctx.fields = app.ref, fields
+  if rebook then ctx.cutoff = ctx.now_local end
+  K.booking, K.history = booking_key(app.ref), history_key(app.ref)
+end
 local b = hgetall(K.booking)
 local held = b.status == 'approved'
 local date, start = ctx.date, ctx.start

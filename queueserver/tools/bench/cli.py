@@ -17,7 +17,8 @@ def main(config: Config, args: argparse.Namespace) -> int:
     targets = [t.strip() for t in (args.targets or "").split(",") if t.strip()]
     try:
         result = run(config, processes=args.processes, targets=targets, short=args.short,
-                     appendfsync=args.appendfsync, centre=args.centre)
+                     appendfsync=args.appendfsync, centre=args.centre,
+                     only=args.only)
     except BenchError as e:
         print(f"queueserver bench: {e}", file=sys.stderr)
         return 2

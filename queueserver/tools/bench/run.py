@@ -386,8 +386,11 @@ def _floor_event(kind: EventType, k: int) -> dict[str, Any]:
 
 
 def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: bool = False,
-        appendfsync: str = "always", centre: str | None = None) -> dict[str, Any]:
+        appendfsync: str = "always", centre: str | None = None,
+        only: str | None = None) -> dict[str, Any]:
     plan = SHORT if short else FULL
+    if only and targets:
+        raise BenchError("--only booking_rush starts its own servers: it takes no --targets")
     # Other work on the machine shows in every figure: the run records how busy it was.
     load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
@@ -426,11 +429,13 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             serve = stack.enter_context(started(
                 [[sys.executable, "-m", "queueserver.tools.cli", "serve"]] * processes, env, folder,
                 "/healthz"))
-        floor = stack.enter_context(started(
-            [[sys.executable, "-m", "queueserver.tools.bench.floor", "--redis", url]] * len(serve),
-            env, folder, "/relay"))
-        seeded = _seed(r, config, centres, secret, plan)
-        result = asyncio.run(_measure(serve, floor, seeded, plan))
+        result: dict[str, Any] = {}
+        if only is None:
+            floor = stack.enter_context(started(
+                [[sys.executable, "-m", "queueserver.tools.bench.floor", "--redis", url]]
+                * len(serve), env, folder, "/relay"))
+            seeded = _seed(r, config, centres, secret, plan)
+            result = asyncio.run(_measure(serve, floor, seeded, plan))
         if not targets:
             # The booking platform's opening rush, on the city's fresh day of slots.
             result["booking_rush"] = rush.run(serve, r, config, secret, short)

@@ -108,9 +108,14 @@ async def application(request: Request) -> Any:
 
 
 async def slots(request: Request) -> Any:
-    holder = await _holder(request)
+    service = _service(request)
     q = request.query_params
-    return await _service(request).slots(holder, q.get("centre"), q.get("from"), q.get("to"))
+    found = await service.slots_at_once(request.path_params["token"], _address(request),
+                                        q.get("centre"), q.get("from"), q.get("to"))
+    if found is None:
+        holder = await _holder(request)
+        found = await service.slots(holder, q.get("centre"), q.get("from"), q.get("to"))
+    return found
 
 
 async def _post(request: Request, model: type[B]) -> tuple[Holder, B]:
@@ -127,9 +132,22 @@ async def _post(request: Request, model: type[B]) -> tuple[Holder, B]:
 
 
 async def book(request: Request) -> Response:
-    holder, body = await _post(request, SlotWanted)
-    result = await _service(request).book(holder, {"centre": body.centre, "date": body.date,
-                                                   "start": body.start})
+    """In one script when it can be (service.book_at_once): a well-formed body, no
+    Idempotency-Key (its record needs the token's hash first); else step by step."""
+    result = None
+    if not request.headers.get("idempotency-key"):
+        try:
+            wanted = parse_body(await request.body(), SlotWanted)
+        except ApiError:
+            pass  # the address's failures come before the body's shape: step by step
+        else:
+            result = await _service(request).book_at_once(
+                request.path_params["token"], _address(request),
+                {"centre": wanted.centre, "date": wanted.date, "start": wanted.start})
+    if result is None:
+        holder, body = await _post(request, SlotWanted)
+        result = await _service(request).book(holder, {"centre": body.centre, "date": body.date,
+                                                       "start": body.start})
     return reply(models.Booked, {"appointment": result["appointment"],
                                  "changes_left": result["changes_left"]}, status=201)
 
