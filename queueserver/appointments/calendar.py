@@ -156,7 +156,8 @@ def context(centre: Centre, now: dt.datetime, own: dict[str, str] | None = None,
 
 @dataclass(frozen=True)
 class Day:
-    """One day of a listing: its date and the starts that may be booked now."""
+    """One day of a listing: its date and the starts that may be booked now (shared between
+    listings: read them, never change them)."""
 
     date: dt.date
     starts: list[str]
@@ -164,11 +165,21 @@ class Day:
 
 def days(centre: Centre, now: dt.datetime, first: dt.date, last: dt.date,
          rebook: bool = False) -> list[Day]:
+    """The days from `first` to `last` with a slot that can be booked now (blocks and places
+    aside), and those slots. What can be booked changes by the minute: a listing is worked
+    out once a minute for each span asked (an opening rush asks the same one thousands of
+    times)."""
+    return list(_days(centre, now.replace(second=0, microsecond=0), first, last, rebook))
+
+
+@functools.lru_cache(maxsize=1024)
+def _days(centre: Centre, minute: dt.datetime, first: dt.date, last: dt.date,
+          rebook: bool) -> tuple[Day, ...]:
     out = []
     day = first
     while day <= last:
-        found = bookable(centre, now, day, rebook)
+        found = bookable(centre, minute, day, rebook)
         if found:
             out.append(Day(day, found))
         day += dt.timedelta(days=1)
-    return out
+    return tuple(out)

@@ -255,7 +255,11 @@ class Appointments:
     def _listing_context(centre: Centre, now: dt.datetime, days: list[calendar.Day],
                          own: dict[str, str] | None = None,
                          **extra: Any) -> tuple[list[str], dict[str, Any]]:
-        return calendar.context(centre, now, own=own, days=[
+        """appointment_slots.lua's: a day whose every slot may be booked is named by its date
+        alone (most of them: a third of the context's size)."""
+        every = calendar.starts(centre)
+        return calendar.context(centre, now, own=own, starts=every, days=[
+            {"date": d.date.isoformat()} if d.starts == every else
             {"date": d.date.isoformat(), "starts": d.starts} for d in days], **extra)
 
     @staticmethod

@@ -7,7 +7,8 @@
 -- to 31 days at once, and every applicant of an opening rush asks).
 -- KEYS (lua.declare): the centre's offers, capacity and outbox (_appointments.lua)
 -- ARGV[1] context (_appointments.lua), plus: days = [{date, starts = ['HH:MM', ...]}, ...]
---   (the slots Python found bookable: working days, hours, horizon, notice)
+--   (the slots Python found bookable: working days, hours, horizon, notice; a day without
+--   `starts` has all of the centre's, `starts` = ['HH:MM', ...])
 -- On a single Redis the request's own checks come first, in this same step (_admit.lua), and
 -- the days are those of an applicant without the privilege of a block's cancellation: one with
 -- it is answered ok({app = ...}), for Python to list its days.
@@ -24,7 +25,7 @@ for i, day in ipairs(ctx.days) do
   local closed = hgetall(blocks_key(day.date))
   local cap = capacity(day.date)
   local free = {}
-  for j, start in ipairs(day.starts) do
+  for j, start in ipairs(day.starts or ctx.starts) do
     local f = 0
     if closed[start] == nil then
       f = math.max(0, cap - (tonumber(taken[start]) or 0) - (tonumber(taken['held:' .. start]) or 0))
