@@ -1,7 +1,9 @@
 """The booking platform's operations (CONTRACT §11), for the web layer: who a booking token
 names, the free slots, booking, moving and cancelling, waiting lists, and the supervisor's view
 and blocks. Each change is one Lua script in the centre's slot (`store/scripts/appointment_*`);
-a move to another centre is two, the new place taken first (see `book`).
+a move to another centre is two, the new place taken first (see `book`). On a single Redis a
+booking and a listing, an opening rush's requests, are one script each with the request's own
+checks in it (`book_at_once`, `slots_at_once`); on a Cluster those checks are a step before.
 """
 
 from __future__ import annotations
@@ -241,8 +243,9 @@ class Appointments:
             await self.r.hset(keys.application(holder.digest), "waitlist", json.dumps(kept))
         return kept, offer
 
-    def _span(self, first: str | None, last: str | None,
-              now: dt.datetime) -> tuple[dt.date, dt.date]:
+    @staticmethod
+    def _span(first: str | None, last: str | None, now: dt.datetime) -> tuple[dt.date, dt.date]:
+        """A listing's first and last day (today and 31 days by default), or 400."""
         start = _date(first, "from") if first else now.date()
         end = _date(last, "to") if last else start + dt.timedelta(
             days=calendar.MAX_LISTING_DAYS - 1)
