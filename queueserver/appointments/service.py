@@ -354,8 +354,7 @@ class Appointments:
             move_id="", admit=admit,
             refusal=self._slot_refusal(centre, date, start, now, False),
             refusal_privileged=self._slot_refusal(centre, date, start, now, True))
-        result: dict[str, Any] = self._let_in(
-            await self.scripts("appointment_book", declared, [ctx]))
+        result: dict[str, Any] = self._let_in(await self._book_script(declared, ctx))
         if "app" in result:  # held at another centre
             return await self.book(Holder(digest, result["app"]), body)
         return result
@@ -386,7 +385,18 @@ class Appointments:
             if old is not None and booking.get("status") == applications.APPROVED:
                 return await self._move(holder, old, booking, centre, (declared, ctx), now)
             await self.r.hset(keys.booking_index(), ref, centre.id)
-        result: dict[str, Any] = await self.scripts("appointment_book", declared, [ctx])
+        return await self._book_script(declared, ctx)
+
+    async def _book_script(self, declared: list[str], ctx: dict[str, Any]) -> dict[str, Any]:
+        """appointment_book.lua; its `slot_full` carries `listing`, the day's slots still free
+        (as GET .../slots answers for that day), so the page need not list the day again."""
+        try:
+            result: dict[str, Any] = await self.scripts("appointment_book", declared, [ctx])
+        except ApiError as e:
+            listing = e.extra.get("listing")
+            if listing is not None and not listing["slots"]:
+                listing["slots"] = []  # Lua's cjson writes an empty list as {}
+            raise
         return result
 
     async def _move(self, holder: Holder, old: Centre, booking: dict[str, str], new: Centre,
@@ -408,7 +418,7 @@ class Appointments:
         intent = json.dumps({"id": move_id, "from": old.id, "to": new.id, "at_ms": ms(now)})
         await self.r.hset(keys.appointment_moves(), ref, intent)
         try:
-            result: dict[str, Any] = await self.scripts("appointment_book", declared, [ctx])
+            result: dict[str, Any] = await self._book_script(declared, ctx)
         except ApiError:
             await self.r.hdel(keys.appointment_moves(), ref)
             raise

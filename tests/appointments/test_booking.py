@@ -105,6 +105,26 @@ def test_a_full_slot_answers_slot_full(client: TestClient, people: People) -> No
     assert "09:00" not in free(client, t["APP6"])
 
 
+def test_slot_full_carries_the_days_free_slots_as_a_listing_of_that_day_shows_them(
+        client: TestClient, people: People, tokens: dict[str, str]) -> None:
+    t = people(*(f"APP{i}" for i in range(9)))
+    for i in range(6):
+        assert book(client, t[f"APP{i}"]).status_code == 201
+    assert book(client, t["APP6"], start="09:30").status_code == 201
+    assert client.post("/api/v1/centres/wan-chai/appointments/blocks",
+                       headers=bearer(tokens["supervisor"]),
+                       json={"date": MONDAY, "start": "14:00", "end": "14:30",
+                             "reason_en": "Works", "reason_zh": "維修"}).status_code == 201
+    refused = book(client, t["APP7"])
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "slot_full")
+    listed = client.get(f"/api/v1/book/{t['APP8']}/slots",
+                        params={"centre": "wan-chai", "from": MONDAY, "to": MONDAY}).json()
+    # The refusal's fields are unchanged; the day's listing is added beside them.
+    assert set(refused.json()) == {"error", "listing"}
+    assert refused.json()["listing"] == listed
+    assert [(s["start"], s["free"]) for s in listed["slots"]] == [("09:30", 5), ("14:30", 6)]
+
+
 def test_the_waiting_list_offers_a_freed_place_to_the_first_and_holds_it(
         client: TestClient, people: People, r: redis.Redis) -> None:
     t = people(*(f"APP{i}" for i in range(27)))
@@ -125,7 +145,9 @@ def test_the_waiting_list_offers_a_freed_place_to_the_first_and_holds_it(
     assert "offer" not in client.get(f"/api/v1/book/{t['APP25']}").json()
     # Held against everyone else: the slot shows no free place and refuses another.
     assert "09:00" not in free(client, t["APP26"])
-    assert book(client, t["APP26"]).json()["error"]["code"] == "slot_full"
+    full = book(client, t["APP26"]).json()
+    assert full["error"]["code"] == "slot_full"
+    assert full["listing"] == {"centre": "wan-chai", "slots": []}  # a list, though empty
     taken = book(client, t["APP24"])
     assert taken.status_code == 201, taken.text
     assert "offer" not in client.get(f"/api/v1/book/{t['APP24']}").json()
@@ -152,9 +174,10 @@ def test_at_most_three_waiting_lists(client: TestClient, people: People, r: redi
 def test_a_block_with_cancel_cancels_hides_and_lets_them_rebook_sooner(
         client: TestClient, people: People, tokens: dict[str, str], r: redis.Redis,
         clock: Clock) -> None:
-    t = people("APP1", "APP2", "APP3")
+    t = people(*(f"APP{i}" for i in range(1, 9)))
     assert book(client, t["APP1"]).status_code == 201
-    assert book(client, t["APP2"], start="14:00").status_code == 201
+    for i in (2, 4, 5, 6, 7, 8):
+        assert book(client, t[f"APP{i}"], start="14:00").status_code == 201
     blocked = client.post("/api/v1/centres/wan-chai/appointments/blocks",
                           headers=bearer(tokens["supervisor"]),
                           json={"date": MONDAY, "start": "09:00", "end": "12:00",
@@ -163,15 +186,23 @@ def test_a_block_with_cancel_cancels_hides_and_lets_them_rebook_sooner(
     assert blocked.status_code == 201 and blocked.json()["cancelled"] == 1
     assert client.get(f"/api/v1/book/{t['APP1']}").json()["appointment"] is None
     assert client.get(f"/api/v1/book/{t['APP2']}").json()["appointment"] is not None
-    assert set(free(client, t["APP3"])) == {"14:00", "14:30"}
+    assert set(free(client, t["APP3"])) == {"14:30"}
     assert any('"rebook"' in e for e in r.lrange(keys.mail_outbox("wan-chai"), 0, -1))
     day = client.get("/api/v1/centres/wan-chai/appointments", params={"date": MONDAY},
                      headers=bearer(tokens["supervisor"])).json()
     assert [(s["start"], s["booked"], s["blocked"]) for s in day["slots"]] == [
-        ("09:00", 0, True), ("09:30", 0, True), ("14:00", 1, False), ("14:30", 0, False)]
+        ("09:00", 0, True), ("09:30", 0, True), ("14:00", 6, False), ("14:30", 0, False)]
     # Sunday evening: Monday 14:00 is inside the notice for all but the one the block cancelled.
     clock.set(dt.datetime(2026, 11, 29, 18, 0, tzinfo=clock.tz))
     assert book(client, t["APP3"], start="14:30").json()["error"]["code"] == "too_soon"
+    # A full slot's refusal lists the day as this applicant may book it: inside the notice.
+    full = book(client, t["APP1"], start="14:00").json()
+    assert full["error"]["code"] == "slot_full"
+    assert full["listing"]["slots"] == [{"date": MONDAY, "start": "14:30", "end": "15:00",
+                                         "free": 6}]
+    assert full["listing"]["slots"] == client.get(
+        f"/api/v1/book/{t['APP1']}/slots",
+        params={"centre": "wan-chai", "from": MONDAY, "to": MONDAY}).json()["slots"]
     assert book(client, t["APP1"], start="14:30").status_code == 201
 
 

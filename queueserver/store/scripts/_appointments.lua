@@ -67,6 +67,35 @@ local function blocked(date, start)
   return redis.call('HEXISTS', blocks_key(date), start) == 1
 end
 
+-- A slot's free places, from its day's hashes (HGETALL of slots_key and blocks_key): 0 blocked.
+local function free_of(taken, closed, cap, start)
+  if closed[start] ~= nil then return 0 end
+  return math.max(0, cap - (tonumber(taken[start]) or 0)
+                         - (tonumber(taken['held:' .. start]) or 0))
+end
+
+-- The day's slots that can be booked now with a free place, as a listing of that day shows
+-- them ({date, start, end, free}; calendar.bookable: after CTX.now_local and CTX.cutoff, which
+-- a booking with the privilege of a block's cancellation has set to now). Only for a day Python
+-- found bookable at all: a working day within the horizon.
+local function day_listing(date)
+  local taken, closed, cap = hgetall(slots_key(date)), hgetall(blocks_key(date)), capacity(date)
+  local starts = {}
+  for start in pairs(CTX.ends) do starts[#starts + 1] = start end
+  table.sort(starts)
+  local out = {}
+  for _, start in ipairs(starts) do
+    local at = date .. ' ' .. start
+    if at >= CTX.cutoff and at > CTX.now_local then
+      local f = free_of(taken, closed, cap, start)
+      if f > 0 then
+        out[#out + 1] = {date = date, start = start, ['end'] = CTX.ends[start], free = f}
+      end
+    end
+  end
+  return out
+end
+
 -- An email the change asks for, written with the change; the worker sends it (once: `key`).
 local function outbox(entry)
   entry.centre = CTX.centre

@@ -25,7 +25,8 @@
 -- ok({app = ...}) for Python to move it (service.py, `_move`).
 -- Returns ok({appointment = APPOINTMENT, changes_left = N, changed = bool}); refusals
 -- already_checked_in (409), too_soon (the slot held), no_changes_left, slot_unavailable
--- (blocked), slot_full (409).
+-- (blocked), slot_full (409, with `listing`: the day's slots still free, as a listing of that
+-- day answers; Python makes an empty `slots` a list).
 local ctx = context()
 if ctx.admit then
   local app, answer = admit()
@@ -76,7 +77,11 @@ if offered.date == date and offered.start == start then
   redis.call('HINCRBY', slots, 'held:' .. start, -1)
 else
   local booked, on_hold = places(date, start)
-  if booked + on_hold >= cap then return refuse('slot_full', {status = 409}) end
+  if booked + on_hold >= cap then
+    -- With what the day still has, so the page need not list it again (CONTRACT §11).
+    return refuse('slot_full', {status = 409, listing = {centre = ctx.centre,
+                                                         slots = day_listing(date)}})
+  end
 end
 redis.call('HINCRBY', slots, start, 1)
 if ctx.capacity_auto then redis.call('HSETNX', K.capacity, date, cap) end

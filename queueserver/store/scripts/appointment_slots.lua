@@ -26,11 +26,7 @@ for i, day in ipairs(ctx.days) do
   local cap = capacity(day.date)
   local free = {}
   for j, start in ipairs(day.starts or ctx.starts) do
-    local f = 0
-    if closed[start] == nil then
-      f = math.max(0, cap - (tonumber(taken[start]) or 0) - (tonumber(taken['held:' .. start]) or 0))
-    end
-    free[j] = f
+    free[j] = free_of(taken, closed, cap, start)
   end
   out[i] = free
 end
