@@ -26,7 +26,11 @@ async function call(method, path, body) {
   }
   if (response.status === 204) return null;
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw (answer.error || { message_zh: `錯誤 ${response.status}`, message_en: `Error ${response.status}` });
+  if (!response.ok) {
+    // A refusal may carry more beside its error: slot_full, the day's slots still free.
+    throw { ...(answer.error || { message_zh: `錯誤 ${response.status}`, message_en: `Error ${response.status}` }),
+            listing: answer.listing };
+  }
   return answer;
 }
 
@@ -99,6 +103,12 @@ async function loadSlots() {
   const within = c.days.filter((d) => d <= last.toISOString().slice(0, 10));
   const answer = await call("GET", `/slots?centre=${encodeURIComponent(centre)}&from=${within[0]}&to=${within[within.length - 1]}`);
   slots = answer.slots;
+  showDays(centre, within);
+}
+
+function showDays(centre, within) {
+  const days = $("days");
+  days.replaceChildren();
   for (const date of within) {
     const free = slots.filter((s) => s.date === date);
     const label = dayLabel(date);
@@ -140,6 +150,26 @@ function showTimes(date, button) {
   $("confirm-box").hidden = true;
 }
 
+// A slot taken meanwhile: its refusal lists that day's slots still free, shown at once
+// without asking again (the page lists the centre again only if the refusal came without them).
+async function showFull(listing) {
+  const centre = $("centre").value;
+  const within = [...$("days").children].map((b) => b.dataset.date);
+  const date = chosen && chosen.date;
+  if (!listing || listing.centre !== centre || !within.includes(date)) return loadSlots();
+  slots = slots.filter((s) => s.date !== date).concat(listing.slots)
+    .sort((a, b) => (a.date + a.start).localeCompare(b.date + b.start));
+  showDays(centre, within);
+  const button = [...$("days").children].find((b) => b.dataset.date === date);
+  chosen = null;
+  if (listing.slots.length) {
+    showTimes(date, button);
+  } else {
+    $("times-box").hidden = true;
+    $("confirm-box").hidden = true;
+  }
+}
+
 async function bookSlot(centre, date, start) {
   const answer = await call("POST", "/appointment", { centre, date, start });
   delete $("choose").dataset.open;
@@ -164,7 +194,7 @@ function guarded(action) {
     } catch (error) {
       say("error", error.message_zh, error.message_en);
       // A slot taken meanwhile: show what is still free.
-      if (error.code === "slot_full") await loadSlots().catch(() => {});
+      if (error.code === "slot_full") await showFull(error.listing).catch(() => {});
     } finally {
       buttons.forEach((b) => { if (b.dataset.was === "false") b.disabled = false; });
       showCurrent();

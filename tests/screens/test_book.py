@@ -79,6 +79,31 @@ def test_a_refusal_says_what_to_do_in_both_languages(screens: Screens, r: redis.
     assert "候補" in refusal.inner_text() and "waiting list" in refusal.inner_text()
 
 
+def test_a_full_slot_shows_the_days_times_left_without_listing_again(
+        screens: Screens, r: redis.Redis) -> None:
+    token = approved(r)
+    page = screens.open(f"/book/{token}", size="360x740")
+    page.locator(f'#days button[data-date="{MONDAY}"]').click()
+    page.locator('#times button[data-start="09:00"]').click()
+    # Someone else was quicker: 09:00 is full, 09:30 has 2 places left.
+    r.hset(keys.slot_places("wan-chai", MONDAY), mapping={"09:00": 6, "09:30": 4})
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.method + " " + request.url))
+    page.locator("#confirm").click()
+    page.locator("#message.error").wait_for()
+    page.locator('#times button[data-start="09:30"]', has_text="2 left").wait_for()
+    assert page.locator('#times button[data-start="09:00"]').count() == 0
+    assert not page.locator("#times-box").is_hidden()
+    assert page.locator("#confirm-box").is_hidden()
+    # The refusal brought the day's times: the booking was the only request.
+    assert [a.split("?")[0].rsplit("/", 1)[-1] for a in asked] == ["appointment"]
+    assert asked[0].startswith("POST ")
+    page.locator('#times button[data-start="09:30"]').click()
+    page.locator("#confirm").click()
+    page.locator("#current-text", has_text="09:30–10:00").wait_for()
+    assert r.hget(keys.slot_places("wan-chai", MONDAY), "09:30") == "5"
+
+
 def test_the_supervisor_sees_the_slots_fill(screens: Screens, r: redis.Redis,
                                             make_login: Callable[..., str]) -> None:
     r.hset(keys.slot_places("wan-chai", "2026-11-27"), "09:00", 4)

@@ -3,9 +3,9 @@ day that has just opened, through the serve processes, as fast as they can.
 
 Two phases, each measured alone: every applicant lists the 31 days of its centre (the page's
 first call, one script, one Redis round trip), then every applicant books the first slot of the
-new day its listing showed free; on `slot_full` it lists that day again, as the booking page
-does after that refusal, and books the first slot still free, until it has a place (at most
-MAX_TRIES times). The applicants are spread over the city's centres; `CONNECTIONS`
+new day its listing showed free; on `slot_full` it reads the day's free slots that the
+refusal carries, as the booking page does, and books the first slot still free, until it has a
+place (at most MAX_TRIES times). The applicants are spread over the city's centres; `CONNECTIONS`
 of them talk at once, each over its own keep-alive connection. After the rush each slot's
 places are read back: `overbooked` counts places given beyond a slot's capacity, and the 201s
 must equal the places taken.
@@ -52,8 +52,14 @@ class _Listing(msgspec.Struct):
     slots: list[_Slot]
 
 
-# A listing's answer, read for what the client needs (31 days are some 30 KB of JSON).
+class _Full(msgspec.Struct):
+    listing: _Listing | None = None
+
+
+# A listing's answer, read for what the client needs (31 days are some 30 KB of JSON), and a
+# `slot_full` refusal's, which carries the day's listing.
 LISTING = msgspec.json.Decoder(_Listing)
+FULL = msgspec.json.Decoder(_Full)
 
 
 @dataclass
@@ -141,15 +147,18 @@ async def _rush(targets: Sequence[Process], people: list[Applicant], day: dt.dat
             body = json.dumps({"centre": person.centre, "date": date,
                                "start": person.listed[0]}).encode()
             started = time.perf_counter()
-            status, _ = await http.post(f"/api/v1/book/{person.token}/appointment", body)
+            status, answer = await http.post(f"/api/v1/book/{person.token}/appointment",
+                                             body)
             out.append((status, (time.perf_counter() - started) * 1000))
             if status != 409:
                 break
-            # Taken meanwhile: the day's free slots again (not measured as a booking).
-            found, answer = await http.get(f"/api/v1/book/{person.token}/slots?centre="
-                                           f"{person.centre}&from={date}&to={date}")
-            person.listed = ([s.start for s in LISTING.decode(answer).slots]
-                             if found == 200 else [])
+            # Taken meanwhile: the refusal lists the day's free slots, as the page reads them.
+            listing = FULL.decode(answer).listing
+            if listing is None:  # another 409: the day listed again (not measured)
+                found, answer = await http.get(f"/api/v1/book/{person.token}/slots?centre="
+                                               f"{person.centre}&from={date}&to={date}")
+                listing = LISTING.decode(answer) if found == 200 else _Listing([])
+            person.listed = [s.start for s in listing.slots]
         return out
 
     listed, list_statuses, _ = await _phase(targets, people, connections, listing)
