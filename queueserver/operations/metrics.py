@@ -77,6 +77,11 @@ def _request_id(scope: Scope) -> str:
     return sent if REQUEST_ID_FORMAT.match(sent) else uuid.uuid4().hex[:16]
 
 
+# Each route, method and status's counter and histogram, found once (`labels` takes a lock and
+# builds its key on every call); routes are templates, so there are a few hundred at most.
+_COUNTED: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 class Observe:
     """Plain ASGI: each HTTP answer counted, timed and logged by its route's template (never the
     raw path, which holds ticket and receipt numbers) under a request id that the answer echoes
@@ -123,8 +128,12 @@ class Observe:
                 REDIS_ERRORS.labels("http").inc()
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope.get("method", "")
-            REQUESTS.labels(route, method, str(status)).inc()
-            LATENCY.labels(route, method).observe(elapsed)
+            counted = _COUNTED.get((route, method, status))
+            if counted is None:
+                counted = _COUNTED[route, method, status] = (
+                    REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
+            counted[0].inc()
+            counted[1].observe(elapsed)
             log.log(logging.DEBUG if route in QUIET_ROUTES else logging.INFO, "request",
                     extra={"method": method, "route": route, "status": status,
                            "duration_ms": round(elapsed * 1000, 1), "request_id": request_id})

@@ -48,11 +48,15 @@ def redact_query(query: str) -> str:
 def redact(text: str) -> str:
     """A log text with every secret in a query string (and any plain `token=…`) masked, and
     the follow token in a follow path."""
+    # Each pattern only where it can match (a line per request passes here several times):
+    # a query needs "?", a follow path "/t/" or "/follow/", a plain secret "=".
     if "?" in text:
         text = _QUERY.sub(lambda m: "?" + redact_query(m.group(1)), text)
-    if "/" in text:
+    if "/t/" in text or "/follow/" in text:
         text = _SECRET_PATH.sub(r"\1" + MASK, text)
-    return _SECRET_TEXT.sub(r"\1" + MASK, text)
+    if "=" in text:
+        text = _SECRET_TEXT.sub(r"\1" + MASK, text)
+    return text
 
 
 class RedactCredentials(logging.Filter):
@@ -67,8 +71,9 @@ class RedactCredentials(logging.Filter):
         elif isinstance(record.args, dict):
             record.args = {k: redact(v) if isinstance(v, str) else v
                            for k, v in record.args.items()}
-        for name, value in list(vars(record).items()):
-            if name not in _STANDARD and isinstance(value, str):
+        for name in vars(record).keys() - _STANDARD:
+            value = getattr(record, name)
+            if isinstance(value, str):
                 setattr(record, name, redact(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
@@ -82,6 +87,10 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 # (uvicorn's `color_message` repeats the message with terminal colours.)
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "color_message"}
+
+
+# json.dumps with an option makes a new encoder at each call: one, made once.
+_LINE = json.JSONEncoder(ensure_ascii=False)
 
 
 class JsonLines(logging.Formatter):
@@ -105,7 +114,7 @@ class JsonLines(logging.Formatter):
         if record.exc_info:
             # The filter's masked text when it ran (it always does on our handlers).
             line["exc"] = record.exc_text or self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        return _LINE.encode(line)
 
 
 def config(level: str = "INFO", path: str | None = None) -> dict[str, Any]:

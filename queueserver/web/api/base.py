@@ -37,10 +37,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOO_MANY = 429
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(error: ApiError) -> Response:
+    """A refusal in the contract's shape, encoded by msgspec as every answer is (`reply`)."""
     retry_after = getattr(error, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    return Response(msgspec.json.encode(error.body()), status_code=error.status,
+                    media_type="application/json", headers=headers)
 
 
 # A request body's text: at most MAX_STRING characters, surrounding spaces dropped once read.
