@@ -482,7 +482,7 @@ def script_calls(seen: list[tuple[str, list[bytes]]]) -> list[ScriptCall]:
 def given_prefixes(script: str, argv: list[bytes]) -> list[bytes]:
     """The prefixes a script was given for the keys it finds while it runs (see keys.py)."""
     if script == "booking_upsert":
-        return argv[6:8]        # the day lists' and identity indexes'
+        return argv[4:6]        # the day lists' and identity indexes'
     if script == "personal_erase":
         return argv[:1] + argv[5:6]  # the identity indexes' and the day's phone numbers'
     if script in ("centre_backup", "centre_restore"):
