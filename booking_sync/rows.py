@@ -279,18 +279,22 @@ def _array(buf: _Buffer) -> Iterator[tuple[int, Any]]:
 
 def _text(item: Mapping[str, Any], field: str) -> str:
     value = item.get(field)
+    if isinstance(value, str):
+        return value.strip()
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise _Invalid(field, "must be text")
-    return value.strip()
+    raise _Invalid(field, "must be text")
 
 
 def _required(item: Mapping[str, Any], field: str) -> str:
-    value = _text(item, field)
-    if not value:
-        raise _Invalid(field, "missing")
-    return value
+    value = item.get(field)
+    if isinstance(value, str):
+        value = value.strip()
+        if value:
+            return value
+    elif value is not None:
+        raise _Invalid(field, "must be text")
+    raise _Invalid(field, "missing")
 
 
 def _check(ok: bool, field: str, reason: str) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+import msgspec
 import redis
 
 from queueserver.bookings.plan import ImportPlan
@@ -92,7 +93,8 @@ STORED = ("ref", "centre", "date", "slot_start", "slot_end", "application_type",
           "given_names", "id_kind", "id_hash", "id_masked", "id_verifier", "passport_no",
           "nationality", "status")
 _NAMES = ",".join(STORED)
-_REF, _CENTRE, _DATE, _ID_HASH = (STORED.index(n) for n in ("ref", "centre", "date", "id_hash"))
+_REF, _CENTRE = STORED.index("ref"), STORED.index("centre")
+_PACK = msgspec.msgpack.Encoder().encode
 # Rows a script call at most: enough to make a call's own cost small beside its rows' work, few
 # enough that a call never holds Redis for long (a few milliseconds).
 ROWS_A_CALL = 250
@@ -179,19 +181,14 @@ class BookingStore:
     def fingerprint(self, b: Booking) -> str:
         return fingerprint(self.stored_values(b))
 
-    def _args(self, centre: str, batch: Sequence[Ready], moved_from: str = "",
-              mode: str = "upsert") -> tuple[list[str], list[str]]:
-        row_keys: list[str] = []
-        args = [mode, self._at, self._source, moved_from, keys.bookings_on(centre, ""),
-                keys.bookings_by_id(centre, ""), _NAMES]
-        for values, final in batch:
-            ref = values[_REF]
-            row_keys += [keys.booking(centre, ref), keys.booking_history(centre, ref),
-                         keys.bookings_on(centre, values[_DATE]),
-                         keys.bookings_by_id(centre, values[_ID_HASH])]
-            args.append(final)
-            args += values
-        return row_keys, args
+    def _call(self, centre: str, batch: Sequence[Ready], client: Any, moved_from: str = "",
+              mode: str = "upsert") -> Any:
+        return self._script(
+            keys=[keys.booking(centre, ""), keys.booking_history(centre, ""),
+                  keys.bookings_on(centre, ""), keys.bookings_by_id(centre, "")],
+            args=[mode, self._at, self._source, moved_from, _NAMES,
+                  _PACK([[final, *values] for values, final in batch])],
+            client=client)
 
     def _flush(self, rows: Sequence[Ready], groups: dict[str, list[int]],
                placed: dict[str, str], outcomes: list[Applied | None], settled: set[str]) -> None:
@@ -202,8 +199,7 @@ class BookingStore:
         for centre, members in groups.items():
             for start in range(0, len(members), ROWS_A_CALL):
                 call = members[start:start + ROWS_A_CALL]
-                row_keys, args = self._args(centre, [rows[i] for i in call])
-                self._script(keys=row_keys, args=args, client=pipe)
+                self._call(centre, [rows[i] for i in call], pipe)
                 calls.append(call)
         # The index is written after the rows, so it never names a centre without the booking.
         if placed:
@@ -218,14 +214,12 @@ class BookingStore:
         placed.clear()
 
     def _move(self, values: list[str], final: str, old: str) -> Applied:
-        row_keys, args = self._args(old, [(values, final)], mode="move_out")
-        moved_out = _ok(self._script(keys=row_keys, args=args))[0]
+        moved_out = _ok(self._call(old, [(values, final)], self._r, mode="move_out"))[0]
         if not isinstance(moved_out, dict) or "before" not in moved_out:
             return _applied(moved_out)
         before = json.dumps(moved_out["before"], ensure_ascii=False)
         centre = values[_CENTRE]
-        row_keys, args = self._args(centre, [(values, "")], moved_from=before)
-        applied = _applied(_ok(self._script(keys=row_keys, args=args))[0])
+        applied = _applied(_ok(self._call(centre, [(values, "")], self._r, moved_from=before))[0])
         self._r.hset(keys.booking_index(), values[_REF], centre)
         return applied
 
@@ -239,7 +233,7 @@ def fingerprint(values: Sequence[str]) -> str:
 
 def _ok(raw: Any) -> Any:
     # booking_upsert never refuses; a refusal here would be a bug worth a loud error.
-    return json.loads(raw)["ok"]
+    return msgspec.json.decode(raw)["ok"]
 
 
 def _applied(value: Any) -> Applied:

@@ -13,11 +13,12 @@ import re
 # The kinds of identity number a booking is made with (CONTRACT §3).
 ID_KINDS = ("hkid", "access_notice")
 _HKID = re.compile(r"^([A-Z]{1,2})([0-9]{6})\(?([0-9A])\)?$")
+_SPACE = re.compile(r"\s+")
 
 
 def normalise(id_kind: str, raw: str) -> str:
     """Upper case, no brackets or spaces: `a123456(3)` -> `A1234563`."""
-    text = re.sub(r"\s+", "", raw).upper()
+    text = _SPACE.sub("", raw).upper()
     if id_kind == "hkid":
         return text.replace("(", "").replace(")", "")
     return text
@@ -34,7 +35,7 @@ def hkid_check_digit(prefix: str, digits: str) -> str:
 
 def valid_hkid(raw: str) -> bool:
     """A Hong Kong identity card number with its check digit, brackets optional, any case."""
-    text = re.sub(r"\s+", "", raw).upper()
+    text = _SPACE.sub("", raw).upper()
     m = _HKID.match(text)
     if not m or (("(" in text) != (")" in text)):
         return False
@@ -80,7 +81,7 @@ def masked(id_kind: str, raw: str) -> str:
 def keyed_hash(secret: bytes, id_kind: str, raw: str) -> str:
     """The only stored form used for matching an identity number."""
     message = f"{id_kind}:{normalise(id_kind, raw)}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.digest(secret, message, "sha256").hex()
 
 
 def hashes(secret: bytes, raw: str) -> dict[str, str | bool]:
@@ -105,5 +106,5 @@ VERIFIER_HEX = 4
 def id_verifier(key: bytes, id_kind: str, raw: str) -> str:
     """The kiosks' offline check: the first 4 hex characters of the HMAC-SHA256 under the
     centre's kiosk key of the normalised number. Only this truncated form is ever stored."""
-    full = hmac.new(key, normalise(id_kind, raw).encode(), hashlib.sha256).hexdigest()
-    return full[:VERIFIER_HEX]
+    full = hmac.digest(key, normalise(id_kind, raw).encode(), "sha256")
+    return full.hex()[:VERIFIER_HEX]

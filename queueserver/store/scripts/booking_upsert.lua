@@ -3,105 +3,104 @@
 -- touches the `ticket` field (check-in owns it), nor the centre's event stream (bookings are
 -- not screen events). History entries name the changed fields, never their values.
 --
--- Rows apply in order, many a call (an import sends hundreds; a call holds one centre's rows,
--- so that on a cluster its keys share one slot).
+-- Rows apply in order, many a call: an import sends hundreds at once. A call writes one
+-- centre's keys, all found under the prefixes it is given, so that on a cluster they share
+-- the centre's slot.
 --
 -- A booking already checked in (a non-empty `ticket`) keeps what it was checked in with: a row
 -- that differs is held, not applied. The hold is recorded once per distinct row (`held_fp`,
 -- `held_fields` on the booking, a 'held' history entry), and withdrawn when a later row agrees
 -- with the booking again.
 --
--- KEYS, four a row, in the rows' order: the booking hash (keys.booking), its history list
---   (keys.booking_history), the day list of the row's date (keys.bookings_on), the identity
---   index of the row's identity hash (keys.bookings_by_id)
+-- KEYS[1..4] the centre's prefixes (keys.* with ''): the bookings (keys.booking), their
+--         history lists (keys.booking_history), the day lists (keys.bookings_on) and the
+--         identity indexes (keys.bookings_by_id)
 -- ARGV[1] mode: 'upsert', or 'move_out' (one row; KEYS are the old centre's, the row names
 --         the new one)
 -- ARGV[2] the time (ISO 8601)
 -- ARGV[3] the source: the file name, or 'feed'
 -- ARGV[4] upsert of one row: the record it moves in from (JSON object, from move_out), or ''
--- ARGV[5], ARGV[6] the prefixes of the day lists and identity indexes (keys.bookings_on and
---         keys.bookings_by_id with ''), for a stored record filed under another date or hash
--- ARGV[7] the stored fields' names, in their order, joined by ','
--- ARGV[8...] per row: the fingerprint of the file's last row for this booking, on its first
---         row only (else ''): a stored record (or hold) with that fingerprint means the file
---         was applied before; then the row's stored field values, in the names' order
+-- ARGV[5] the stored fields' names, in their order, joined by ','
+-- ARGV[6] the rows, MessagePack: an array of arrays, each the fingerprint of the file's last
+--         row for this booking on its first row only (else ''), then the row's stored field
+--         values in the names' order. A stored record (or hold) with that fingerprint means
+--         the file was applied before.
 -- Returns ok([one outcome a row]): 'settled' when the record already has the row's
 --         fingerprint, or an earlier row of this call found its booking so (nothing written);
 --         {outcome = 'held', ticket, fields, settled} for a checked-in booking the row would
 --         change; else for upsert 'imported' | 'updated' | 'cancelled' | 'unchanged', for
 --         move_out {before = the record before the move}.
-local mode, at, source = ARGV[1], ARGV[2], ARGV[3]
+local mode, at, source, moved_from = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local names = {}
-for name in string.gmatch(ARGV[7], '[^,]+') do names[#names + 1] = name end
-local width = #names + 1
+for name in string.gmatch(ARGV[5], '[^,]+') do names[#names + 1] = name end
 -- The bookings an earlier row of this call found settled: their later rows change nothing.
 local settled_refs = {}
+-- The row being applied: its values by name, and its booking's and history's keys.
+local new, booking_key, history_key
 
-local function apply(n, base)
-  local booking_key, history_key = KEYS[4 * n - 3], KEYS[4 * n - 2]
-  local final = ARGV[base]
-  local new = {}
-  for i, name in ipairs(names) do new[name] = ARGV[base + i] end
+local function record(change, changed, extra)
+  local entry = {at = at, source = source, change = change, fields = changed}
+  for key, value in pairs(extra) do entry[key] = value end
+  redis.call('RPUSH', history_key, cjson.encode(entry))
+end
+
+-- The same canonical form as bookings.store.fingerprint: name=byte length:value, joined by ';'.
+local function fingerprint(fields)
+  local parts = {}
+  for i, name in ipairs(names) do
+    local value = fields[name] or ''
+    parts[i] = name .. '=' .. #value .. ':' .. value
+  end
+  return redis.sha1hex(table.concat(parts, ';'))
+end
+
+local function differing(record_)
+  local changed = {}
+  for _, name in ipairs(names) do
+    if record_[name] ~= new[name] then changed[#changed + 1] = name end
+  end
+  return changed
+end
+
+local function live(b)
+  return b.status ~= nil and b.status ~= 'moved'
+end
+
+-- The day list and the identity index hold the centre's live bookings; adding again is harmless
+-- (and fills them in for records written before they existed).
+local function day_list(b)
+  return KEYS[3] .. b.date  -- key from data: a record's date
+end
+
+local function id_index(b)
+  return KEYS[4] .. b.id_hash  -- key from data: a record's identity hash
+end
+
+local function index(b)
+  local h, m = string.match(b.slot_start, '^(%d+):(%d+)$')
+  redis.call('ZADD', day_list(b), tonumber(h) * 60 + tonumber(m), b.ref)
+  redis.call('SADD', id_index(b), b.ref)
+end
+
+local function unindex(b)
+  if b.date then redis.call('ZREM', day_list(b), b.ref) end
+  if b.id_hash then redis.call('SREM', id_index(b), b.ref) end
+end
+
+local function split(text)
+  local out = {}
+  for name in string.gmatch(text or '', '[^,]+') do out[#out + 1] = name end
+  return out
+end
+
+local function apply(row)
+  local final = row[1]
+  new = {}
+  for i, name in ipairs(names) do new[name] = row[i + 1] end
   if settled_refs[new.ref] then return 'settled' end
+  booking_key = KEYS[1] .. new.ref  -- key from data: the row's booking
+  history_key = KEYS[2] .. new.ref  -- key from data: the row's booking's history
   local current = hgetall(booking_key)
-
-  local function record(change, changed, extra)
-    local entry = {at = at, source = source, change = change, fields = changed}
-    for key, value in pairs(extra) do entry[key] = value end
-    redis.call('RPUSH', history_key, cjson.encode(entry))
-  end
-
-  -- The same canonical form as BookingStore.fingerprint: name=byte length:value, joined by ';'.
-  local function fingerprint(fields)
-    local parts = {}
-    for i, name in ipairs(names) do
-      local value = fields[name] or ''
-      parts[i] = name .. '=' .. #value .. ':' .. value
-    end
-    return redis.sha1hex(table.concat(parts, ';'))
-  end
-
-  local function differing(record_)
-    local changed = {}
-    for _, name in ipairs(names) do
-      if record_[name] ~= new[name] then changed[#changed + 1] = name end
-    end
-    return changed
-  end
-
-  local function live(b)
-    return b.status ~= nil and b.status ~= 'moved'
-  end
-
-  -- The day list and the identity index hold the centre's live bookings; adding again is
-  -- harmless (and fills them in for records written before they existed). The row's are
-  -- declared; a stored record's date and identity hash are read here and may differ.
-  local function day_list(b)
-    if b.date == new.date then return KEYS[4 * n - 1] end
-    return ARGV[5] .. b.date  -- key from data: the stored record's date
-  end
-
-  local function id_index(b)
-    if b.id_hash == new.id_hash then return KEYS[4 * n] end
-    return ARGV[6] .. b.id_hash  -- key from data: the stored record's identity hash
-  end
-
-  local function index(b)
-    local h, m = string.match(b.slot_start, '^(%d+):(%d+)$')
-    redis.call('ZADD', day_list(b), tonumber(h) * 60 + tonumber(m), b.ref)
-    redis.call('SADD', id_index(b), b.ref)
-  end
-
-  local function unindex(b)
-    if b.date then redis.call('ZREM', day_list(b), b.ref) end
-    if b.id_hash then redis.call('SREM', id_index(b), b.ref) end
-  end
-
-  local function split(text)
-    local out = {}
-    for name in string.gmatch(text or '', '[^,]+') do out[#out + 1] = name end
-    return out
-  end
 
   local function held(fields, settled)
     if settled then settled_refs[new.ref] = true end
@@ -110,7 +109,8 @@ local function apply(n, base)
 
   local checked_in = live(current) and current.ticket ~= nil and current.ticket ~= ''
 
-  if final ~= '' then
+  -- (An empty record has no fingerprint worth computing: no row's is that of nothing.)
+  if final ~= '' and next(current) ~= nil then
     if current.held_fp == nil and fingerprint(current) == final then
       if live(current) then index(current) end
       settled_refs[new.ref] = true
@@ -120,7 +120,6 @@ local function apply(n, base)
       return held(split(current.held_fields), true)
     end
   end
-
   if checked_in then
     local changed = differing(current)
     if #changed == 0 then
@@ -153,9 +152,9 @@ local function apply(n, base)
     return {before = current}
   end
 
-  local moving = ARGV[4] ~= ''
+  local moving = moved_from ~= ''
   local before = current
-  if moving then before = cjson.decode(ARGV[4]) end
+  if moving then before = cjson.decode(moved_from) end
   -- A tombstone counts as nothing: the booking lives elsewhere, or is being written again.
   local known = live(before)
   local was = known and before.status or nil
@@ -195,7 +194,5 @@ local function apply(n, base)
 end
 
 local outcomes = {}
-for n = 1, #KEYS / 4 do
-  outcomes[n] = apply(n, 8 + (n - 1) * width)
-end
+for n, row in ipairs(cmsgpack.unpack(ARGV[6])) do outcomes[n] = apply(row) end
 return ok(outcomes)
