@@ -29,6 +29,7 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     for row in ("check-in tickets/s", "30 displays event->display p99_ms",
                 "100 displays click->display p99_ms", "resident memory per idle display KiB",
                 "booking rush (500) bookings/s", "booking rush listing 31 days p99_ms",
+                "bookings import (2000 rows) rows/s", "bookings import peak RSS MiB",
                 "200 phones event->phone p99_ms", "resident memory per idle phone KiB"):
         assert row in table
     assert result["processes"] == 2 and result["machine"]["cpus"] >= 1
@@ -77,3 +78,8 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     assert positive(rush["bookings_per_s"]) and 0 < rush["p50_ms"] <= rush["p99_ms"]
     assert positive(rush["listing_p99_ms"])
     assert result["targets_met"]["booking_rush_no_overbooking_no_5xx"] is True
+    # The booking import: the command, its own process, imported every row (bench.command
+    # checks its summary line).
+    imported = result["import"]
+    assert imported["rows"] == result["plan"]["import_rows"] == 2000
+    assert positive(imported["rows_per_s"]) and positive(imported["peak_rss_mib"])

@@ -16,6 +16,9 @@ TARGET_PHONE_P99_MS = 1000.0
 TARGET_PHONES_RATIO = 1.5
 TARGET_BOOKINGS_PER_S = 1000
 TARGET_BOOKING_P99_MS = 250.0
+TARGET_IMPORT_ROWS = 200_000
+TARGET_IMPORT_ROWS_PER_S = 50_000
+TARGET_IMPORT_RSS_MIB = 150
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -69,6 +72,11 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
             out["booking_rush_>=_1000_per_s_p99_<=_250ms"] = (
                 booking["bookings_per_s"] >= TARGET_BOOKINGS_PER_S
                 and booking["p99_ms"] <= TARGET_BOOKING_P99_MS)
+    imported = result.get("import")
+    if imported and imported["rows"] >= TARGET_IMPORT_ROWS:
+        out["import_>=_50000_rows_per_s_<=_150MiB_200000_rows"] = (
+            imported["rows_per_s"] >= TARGET_IMPORT_ROWS_PER_S
+            and imported["peak_rss_mib"] <= TARGET_IMPORT_RSS_MIB)
     return out
 
 
@@ -125,6 +133,11 @@ def table(result: dict[str, Any]) -> str:
         row("booking rush listing 31 days p99_ms", booking["listing_p99_ms"], None, None)
         row("booking rush overbooked places", booking["overbooked"], None, None)
         row("booking rush 5xx answers", booking["errors_5xx"], None, None)
+    imported = result.get("import")
+    if imported:
+        row(f"bookings import ({imported['rows']} rows) rows/s", imported["rows_per_s"], None,
+            None)
+        row("bookings import peak RSS MiB", imported["peak_rss_mib"], None, None)
     lines.append("")
     for name, ok in verdicts(result).items():
         lines.append(f"target {name}: {'met' if ok else 'MISSED'}")

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import redis
 
 from queueserver.auth import credentials as auth
+from queueserver.booking_sync import bench as import_bench
 from queueserver.bookings.store import Booking, BookingStore
 from queueserver.platform import connections
 from queueserver.platform.clock import Clock, iso
@@ -49,14 +50,17 @@ class Plan:
     # displays get calls, and how many calls are measured with and without them.
     phones: int = 0
     phone_calls: int = 0
+    # `bookings import` of a made-up export of this many new bookings (booking_sync/bench.py).
+    import_rows: int = 0
 
 
 # The issue's sizes: one centre's 30 screens, and 1,000 spread over the processes; 2,000 phones
 # on that centre.
 FULL = Plan(check_ins=6000, desks=64, displays=(30, 1000), calls=200, phones=2000,
-            phone_calls=50)
+            phone_calls=50, import_rows=200_000)
 # A few seconds, for CI: it proves the command works, not that the machine is fast.
-SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15, phones=200, phone_calls=6)
+SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15, phones=200, phone_calls=6,
+             import_rows=2000)
 DISPLAYS_PER_TOKEN = 100
 # The displays that watch the phones' centre (one hall's screens).
 PHONE_HALL_DISPLAYS = 30
@@ -434,6 +438,9 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
         if not targets:
             # The booking platform's opening rush, on the city's fresh day of slots.
             result["booking_rush"] = rush.run(serve, r, config, secret, short)
+            # A booking export's import: the command as its own process, start included.
+            result["import"] = import_bench.command(env, [c.id for c in centres[:2]],
+                                                    plan.import_rows, folder)
         info: Any = r.info("server")
     result = {"processes": len(serve), "appendfsync": "external" if targets else appendfsync,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
