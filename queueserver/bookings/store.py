@@ -93,6 +93,7 @@ STORED = ("ref", "centre", "date", "slot_start", "slot_end", "application_type",
           "given_names", "id_kind", "id_hash", "id_masked", "id_verifier", "passport_no",
           "nationality", "status")
 _NAMES = ",".join(STORED)
+_FP_NAMES = [f"{name}=" for name in STORED]
 _REF, _CENTRE = STORED.index("ref"), STORED.index("centre")
 _PACK = msgspec.msgpack.Encoder().encode
 # Rows a script call at most: enough to make a call's own cost small beside its rows' work, few
@@ -227,7 +228,7 @@ class BookingStore:
 def fingerprint(values: Sequence[str]) -> str:
     """Says whether a stored record equals a row's stored values; booking_upsert.lua computes
     the same. SHA-1 is enough: it guards against no adversary, and Redis's Lua has it built in."""
-    text = ";".join(f"{n}={len(v.encode())}:{v}" for n, v in zip(STORED, values, strict=True))
+    text = ";".join([f"{n}{len(v.encode())}:{v}" for n, v in zip(_FP_NAMES, values, strict=True)])
     return hashlib.sha1(text.encode()).hexdigest()
 
 
