@@ -59,7 +59,7 @@ class Held:
 
 
 Report = Callable[[Rejection | Held], None]
-# (phase: READING or APPLYING, rows done, rows in all, once the first pass has counted them)
+# (phase: READING or APPLYING, rows done, rows in all, once reading has counted them)
 Progress = Callable[[str, int, int | None], None]
 
 
