@@ -96,8 +96,9 @@ _NAMES = ",".join(STORED)
 _FP_NAMES = [f"{name}=" for name in STORED]
 _REF, _CENTRE = STORED.index("ref"), STORED.index("centre")
 _PACK = msgspec.msgpack.Encoder().encode
-# Rows a script call at most: enough to make a call's own cost small beside its rows' work, few
-# enough that a call never holds Redis for long (a few milliseconds).
+# Rows a script call, about (a booking's rows stay in one call): enough to make a call's own
+# cost small beside its rows' work, few enough that a call never holds Redis for long (a few
+# milliseconds).
 ROWS_A_CALL = 250
 
 # A row ready to apply: its stored values (`BookingStore.stored_values`) and the fingerprint of
@@ -196,17 +197,28 @@ class BookingStore:
         if not groups:
             return
         pipe = connections.batch(self._r)  # on a cluster, one call at a time
-        calls: list[list[int]] = []
+        calls: list[tuple[str, list[int]]] = []
         for centre, members in groups.items():
-            for start in range(0, len(members), ROWS_A_CALL):
-                call = members[start:start + ROWS_A_CALL]
-                self._call(centre, [rows[i] for i in call], pipe)
-                calls.append(call)
+            # A booking's rows all go in the call of its first: a call knows which of its
+            # bookings it found settled, the next call would not.
+            of_ref: dict[str, list[int]] = {}
+            current: list[int] = []
+            for i in members:
+                ref = rows[i][0][_REF]
+                call = of_ref.get(ref)
+                if call is None:
+                    if not current or len(current) >= ROWS_A_CALL:
+                        current = []
+                        calls.append((centre, current))
+                    call = of_ref[ref] = current
+                call.append(i)
+        for centre, call in calls:
+            self._call(centre, [rows[i] for i in call], pipe)
         # The index is written after the rows, so it never names a centre without the booking.
         if placed:
             pipe.hset(keys.booking_index(), mapping=placed)
         results = pipe.execute()
-        for call, raw in zip(calls, results, strict=False):
+        for (_, call), raw in zip(calls, results, strict=False):
             for i, value in zip(call, _ok(raw), strict=True):
                 applied = outcomes[i] = _applied(value)
                 if applied.outcome is Outcome.SETTLED or applied.settled:

@@ -10,9 +10,19 @@ import pytest
 import redis
 from golden_export import GOLDEN, outcome
 
+from queueserver.booking_sync import importer
+from queueserver.bookings import store
+
 
 @pytest.mark.parametrize("name", ["export.json", "export.csv"])
-def test_the_import_matches_the_golden_report_and_store(r: redis.Redis, name: str) -> None:
+@pytest.mark.parametrize("small", [False, True], ids=["batches", "small-batches"])
+def test_the_import_matches_the_golden_report_and_store(
+        r: redis.Redis, monkeypatch: pytest.MonkeyPatch, name: str, small: bool) -> None:
+    """Small batches and script calls too: a booking's rows then fall in several batches, and
+    a batch's rows of one centre in several calls."""
+    if small:
+        monkeypatch.setattr(importer, "BATCH_ROWS", 7)
+        monkeypatch.setattr(store, "ROWS_A_CALL", 3)
     expected = json.loads((GOLDEN / "expected.json").read_text(encoding="utf-8"))[name]
     got = json.loads(json.dumps(outcome(r, GOLDEN)[name], ensure_ascii=False))
     assert got["first"] == expected["first"]
