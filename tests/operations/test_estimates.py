@@ -28,7 +28,7 @@ def estimate(day: Day, number: str) -> int:
     return int(answer.json()["ticket"]["estimated_wait_minutes"])
 
 
-def board(day: Day) -> dict[str, int]:
+def board(day: Day) -> dict[str, int | None]:
     answer = day.client.get(f"{C}/board", headers=bearer(day.tokens["supervisor"]))
     return dict(answer.json()["estimated_wait_minutes"])
 
@@ -65,8 +65,10 @@ def test_a_paused_counter_calls_nobody(day: Day) -> None:
     day.post("counters/2/pause")
     assert estimate(day, "A003") == 16
     day.post("counters/3/pause")
-    # Nobody open serves A: as if one counter opened now for it alone.
-    assert estimate(day, "A003") == 16
+    # Nobody open serves A: no figure to give (the screens say no counter is open).
+    answer = day.client.get(f"{C}/tickets/A003", headers=bearer(day.tokens["supervisor"]))
+    assert answer.json()["ticket"]["estimated_wait_minutes"] is None
+    assert board(day) == {"A": None, "P": None}
 
 
 def test_a_transferred_ticket_waits_ahead_in_its_new_queue(day: Day) -> None:
@@ -86,6 +88,7 @@ def test_each_counter_at_its_own_pace(day: Day, r: redis.Redis) -> None:
         day.issue()
     # Counter 2 took 2 minutes a case lately; blended with the service's 8 minutes as if seen
     # five times: (20 x 120 + 5 x 480) / 25 = 192 s. Counter 3 has no record: 8 minutes.
-    r.lpush(keys.counter_service_times("wan-chai", 2), *([120] * 20))
+    r.hset(keys.service_pace("wan-chai", "A"),
+           mapping={"date": "2026-11-27", "n": 0, "sum": 0, "n:2": 20, "sum:2": 20 * 120})
     # A001 and A002 go now; counter 2 takes A003 at 3.2 and A004 at 6.4 minutes.
     assert [estimate(day, n) for n in ("A003", "A004")] == [3, 6]
