@@ -132,14 +132,16 @@ end
 -- (p + 1)-th smallest of {a[i] + j * m[i] : j = 0, 1, ...}. Halving finds a span (lo, hi] too
 -- short for any counter to call twice in it, holding that call; the calls in it, in order,
 -- give it. (follow/estimates.py lists the same calls in order for every place at once.)
-local function nth_call(a, m, p)
-  local function calls_by(t)
-    local count = 0
-    for i = 1, #a do
-      if a[i] <= t then count = count + math.floor((t - a[i]) / m[i]) + 1 end
-    end
-    return count
+-- How many calls counters free at a[i], then every m[i] seconds, make by `t` (inclusive).
+local function calls_by(a, m, t)
+  local count = 0
+  for i = 1, #a do
+    if a[i] <= t then count = count + math.floor((t - a[i]) / m[i]) + 1 end
   end
+  return count
+end
+
+local function nth_call(a, m, p)
   local lo, hi, step = math.huge, math.huge, math.huge
   for i = 1, #a do
     lo = math.min(lo, a[i] - 1)           -- before any call
@@ -149,7 +151,7 @@ local function nth_call(a, m, p)
   for _ = 1, MAX_HALVINGS do
     if hi - lo < step then break end
     local mid = (lo + hi) / 2
-    if calls_by(mid) > p then hi = mid else lo = mid end
+    if calls_by(a, m, mid) > p then hi = mid else lo = mid end
   end
   if hi - lo >= step then return hi end  -- not reached with whole seconds; an upper bound
   local calls = {}
@@ -160,21 +162,25 @@ local function nth_call(a, m, p)
     if at <= hi then calls[#calls + 1] = at end
   end
   table.sort(calls)
-  return calls[p + 1 - calls_by(lo)]
+  return calls[p + 1 - calls_by(a, m, lo)]
 end
 
-local function lists(services, service)
-  for _, s in ipairs(services) do if s == service then return true end end
-  return false
+-- Where `service` stands in a counter's call order (nil: not listed).
+local function rank(services, service)
+  for i, s in ipairs(services) do if s == service then return i end end
+  return nil
 end
 
 -- When each open counter starts calling for `service` ({a}) and its pace for it ({m}), or nil
 -- when no open counter serves it. A counter that lists other services first calls for this one
--- after their last waiting ticket is called (each over the open counters that list it, from when
--- they are free): at its own first call after that one.
+-- at its own first call after their last waiting ticket is called (or at that moment, if it is
+-- free then and another counter takes that ticket): each such service's calls are worked out
+-- over the open counters that list it, from when they are free, less those that list `service`
+-- before it (they call for `service` meanwhile).
 local function calls_for(service, counters, cache)
   local a, m = {}, {}
   local last = {}
+  -- The last waiting ticket's call of `before`, and how many more counters call at that moment.
   local function last_call(before)
     if last[before] == nil then
       local waiting = K.queue[before] and redis.call('ZCARD', K.queue[before]) or 0
@@ -182,25 +188,33 @@ local function calls_for(service, counters, cache)
       if waiting > 0 then
         local ba, bm = {}, {}
         for _, c in ipairs(counters) do
-          if lists(c.services, before) then
+          local at = rank(c.services, before)
+          if at and (rank(c.services, service) or at) >= at then
             ba[#ba + 1] = c.free_in
             bm[#bm + 1] = counter_mean_s(c.n, before, cache)
           end
         end
-        last[before] = nth_call(ba, bm, waiting - 1)
+        local at = nth_call(ba, bm, waiting - 1)
+        last[before] = {at = at, spare = calls_by(ba, bm, at) - waiting}
       end
     end
     return last[before]
   end
   for _, c in ipairs(counters) do
-    if lists(c.services, service) then
+    if rank(c.services, service) then
       local from = c.free_in
       for _, s in ipairs(c.services) do
         if s == service then break end
         local until_ = last_call(s)
-        if until_ and from <= until_ then
+        if until_ and from <= until_.at then
           local pace_s = counter_mean_s(c.n, s, cache)
-          from = from + (math.floor((until_ - from) / pace_s) + 1) * pace_s
+          local k = math.floor((until_.at - from) / pace_s)
+          if from + k * pace_s == until_.at and until_.spare > 0 then
+            until_.spare = until_.spare - 1   -- free then, with nobody of `s` left to take
+            from = until_.at
+          else
+            from = from + (k + 1) * pace_s
+          end
         end
       end
       a[#a + 1] = from
