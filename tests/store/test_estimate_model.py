@@ -35,7 +35,7 @@ TZ = config.load(Path(__file__).parents[1] / "data" / "config.toml").tz
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=TZ)
 DAY = NOW.date().isoformat()
 ORDERS = (["A"], ["A"], ["P", "A"], ["A", "P"], ["P"])
-DAY_PRIOR_WEIGHT, COUNTER_PRIOR_WEIGHT = 8, 5   # as in _estimate.lua
+DAY_PRIOR_WEIGHT, COUNTER_PRIOR_WEIGHT = 8, 10   # as in _estimate.lua
 
 
 def played(counters: list[tuple[float, int, list[str]]], means: dict[tuple[int, str], float],

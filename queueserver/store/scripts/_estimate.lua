@@ -28,8 +28,9 @@ local OUTLIER_FACTOR = 3
 -- The recent days' history is worth at most this many services, so that it keeps moving.
 local HISTORY_SERVICES = 500
 -- A counter's own times are blended with its service's as if the service's mean had been
--- seen this many times: a new clerk's first few cases say little.
-local COUNTER_PRIOR_WEIGHT = 5
+-- seen this many times: a new clerk's first few cases say little (and an outlier, which the
+-- service's mean has taken in already, is not counted twice over).
+local COUNTER_PRIOR_WEIGHT = 10
 -- A service already running longer than expected is still given this share of the mean:
 -- service times are skewed, and a long one tends to run on.
 local MIN_REMAINING_SHARE = 0.25
