@@ -57,6 +57,9 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
         assert figures["waiting_before"] == int(waiting)
         assert figures["waiting_after"] == int(waiting) + figures["count"]
         assert f"check-in tickets/s at {waiting} waiting" in table
+        # The check-in script's own time in Redis, every one of them traced.
+        script = figures["script_us"]
+        assert script["count"] == figures["count"] and 0 < script["p50"] <= script["p99"]
     # Redis's SLOWLOG over 500 µs, every phase read (how many there are is the machine's
     # business: a loaded machine's scheduler shows in it).
     slow = result["slowlog"]

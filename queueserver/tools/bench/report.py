@@ -111,6 +111,10 @@ def table(result: dict[str, Any]) -> str:
     for depth, figures in (result.get("check_in_by_depth") or {}).items():
         row(f"check-in tickets/s at {depth} waiting", figures["tickets_per_s"], None, None)
         row(f"check-in p99_ms at {depth} waiting", figures["p99_ms"], None, None)
+        script = figures.get("script_us")
+        if script:
+            row(f"check-in script p50 / p99 us at {depth} waiting", script["p50"], script["p99"],
+                None)
     for size, f in result["call_to_display"].items():
         for measure, label in (("event_to_display", "event->display"),
                                ("click_to_display", "click->display")):

@@ -19,7 +19,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -104,9 +104,18 @@ class Seeded:
     # The phones' tickets, all in the first centre: checked in just before the phones' pass.
     phone_check_ins: list[Request]
     phone_photos: list[Request]
-    # By depth: the photo receipts, the check-ins that fill its centre's queue, then those
-    # measured.
-    depth: dict[int, tuple[list[Request], list[Request], list[Request]]]
+    # By depth: its centre and counters, the photo receipts, the check-ins that fill its
+    # centre's queue, then those measured.
+    depth: dict[int, Depth]
+
+
+@dataclass
+class Depth:
+    centre: str
+    counters: list[int]
+    photos: list[Request]
+    fill: list[Request]
+    measured: list[Request]
 
 
 def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: bytes,
@@ -142,11 +151,12 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
     photos = [(f"/api/v1/centres/{b.centre}/photo-receipts", _body({"barcode": b.ref}))
               for b in bookings]
     n, p = plan.check_ins, plan.check_ins + plan.phones
-    depth: dict[int, tuple[list[Request], list[Request], list[Request]]] = {}
+    depth: dict[int, Depth] = {}
     start = p
-    for d in DEPTHS[:len(deep)]:
+    for centre, d in zip(deep, DEPTHS[:len(deep)], strict=True):
         end = start + d + plan.depth_check_ins
-        depth[d] = (photos[start:end], check_ins[start:start + d], check_ins[start + d:end])
+        depth[d] = Depth(centre.id, [c.number for c in centre.counters], photos[start:end],
+                         check_ins[start:start + d], check_ins[start + d:end])
         start = end
     return Seeded(called.id, admin, displays, [c.number for c in called.counters],
                   check_ins[:n], photos[:n], check_ins[n:p], photos[n:p], depth)
@@ -243,22 +253,39 @@ def _checked(answer: tuple[int, bytes], what: str) -> bytes:
 
 
 async def _by_depth(serve: Sequence[Process], admin: dict[str, str], seeded: Seeded,
-                    desks: int) -> dict[str, Any]:
-    """Check-in's throughput and latency into a centre with a queue of each depth (the queue
-    grows by the check-ins measured: `waiting_after`)."""
+                    desks: int, slow: Slowlog | None) -> dict[str, Any]:
+    """Check-in's throughput and latency into a centre with a queue of each depth and every
+    counter open, so that each answer's wait estimate has counters to work with (the queue
+    grows by the check-ins measured: `waiting_after`); and, on a private Redis, the check-in
+    script's own time in Redis meanwhile (`script_us`: its median is what the machine's load
+    moves least)."""
     out: dict[str, Any] = {}
-    for depth, (photos, fill, measured) in seeded.depth.items():
-        await _desks(serve, admin, photos, desks)
-        await _desks(serve, admin, fill, desks)
-        figures = await _desks(serve, admin, measured, desks)
+    clerk = Http(serve[0].host, serve[0].port, admin)
+    for depth, d in seeded.depth.items():
+        for n in d.counters:
+            _checked(await clerk.post(f"/api/v1/centres/{d.centre}/counters/{n}/open", b"{}"),
+                     "opening a counter")
+        await _desks(serve, admin, d.photos, desks)
+        await _desks(serve, admin, d.fill, desks)
+        if slow is not None:
+            slow.trace()
+        figures = await _desks(serve, admin, d.measured, desks)
         out[str(depth)] = {**figures, "waiting_before": depth,
                            "waiting_after": depth + figures["count"]}
+        if slow is not None:
+            out[str(depth)]["script_us"] = slow.traced("checkin")
+    await clerk.close()
     return out
 
 
 async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: Seeded,
-                   plan: Plan, phase: Callable[[str], None]) -> dict[str, Any]:
-    """The figures; `phase(name)` is called as each phase ends (its SLOWLOG is read)."""
+                   plan: Plan, slow: Slowlog | None) -> dict[str, Any]:
+    """The figures; the SLOWLOG (on a private Redis) is read as each phase ends."""
+
+    def phase(name: str) -> None:
+        if slow is not None:
+            slow.take(name)
+
     c = f"/api/v1/centres/{seeded.centre}"
     admin = {"Authorization": f"Bearer {seeded.admin}"}
     await _desks(serve, admin, seeded.photos, plan.desks)
@@ -269,7 +296,7 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
             for i in range(plan.check_ins)], plan.desks)}}
     phase("check_in")
     if seeded.depth:
-        result["check_in_by_depth"] = await _by_depth(serve, admin, seeded, plan.desks)
+        result["check_in_by_depth"] = await _by_depth(serve, admin, seeded, plan.desks, slow)
         phase("check_in_by_depth")
     clerks = [Http(t.host, t.port, admin) for t in serve]
     floor_clerks = [Http(t.host, t.port, {}) for t in floor]
@@ -487,8 +514,7 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
         seeded = _seed(r, config, centres, secret, plan, deep)
         if slow is not None:
             slowlog.configure(r)
-        result = asyncio.run(_measure(serve, floor, seeded, plan,
-                                      slow.take if slow is not None else lambda _: None))
+        result = asyncio.run(_measure(serve, floor, seeded, plan, slow))
         if not targets:
             # The booking platform's opening rush, on the city's fresh day of slots.
             result["booking_rush"] = rush.run(serve, r, config, secret, short)
