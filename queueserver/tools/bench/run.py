@@ -131,8 +131,8 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
     clock = Clock(config.tz)
     where = [centres[i % len(centres)] if i < plan.check_ins else called
              for i in range(plan.check_ins + plan.phones)]
-    for centre, depth in zip(deep, DEPTHS[:len(deep)], strict=True):
-        where += [centre] * (depth + plan.depth_check_ins)
+    for centre, waiting in zip(deep, DEPTHS[:len(deep)], strict=True):
+        where += [centre] * (waiting + plan.depth_check_ins)
     bookings = []
     for i, centre in enumerate(where):
         kind = next(t for s in centre.services if not s.priority for t in s.application_types)
