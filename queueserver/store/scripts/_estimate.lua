@@ -129,10 +129,6 @@ local function open_counters(cache)
   return open
 end
 
--- The time of the (p + 1)-th call among counters free at a[i] and then every m[i] seconds: the
--- (p + 1)-th smallest of {a[i] + j * m[i] : j = 0, 1, ...}. Halving finds a span (lo, hi] too
--- short for any counter to call twice in it, holding that call; the calls in it, in order,
--- give it. (follow/estimates.py lists the same calls in order for every place at once.)
 -- How many calls counters free at a[i], then every m[i] seconds, make by `t` (inclusive).
 local function calls_by(a, m, t)
   local count = 0
@@ -142,6 +138,10 @@ local function calls_by(a, m, t)
   return count
 end
 
+-- The time of the (p + 1)-th call among counters free at a[i] and then every m[i] seconds: the
+-- (p + 1)-th smallest of {a[i] + j * m[i] : j = 0, 1, ...}. Halving finds a span (lo, hi] too
+-- short for any counter to call twice in it, holding that call; the calls in it, in order,
+-- give it. (follow/estimates.py lists the same calls in order for every place at once.)
 local function nth_call(a, m, p)
   local lo, hi, step = math.huge, math.huge, math.huge
   for i = 1, #a do
@@ -163,7 +163,7 @@ local function nth_call(a, m, p)
     if at <= hi then calls[#calls + 1] = at end
   end
   table.sort(calls)
-  return calls[p + 1 - calls_by(a, m, lo)]
+  return calls[p + 1 - calls_by(a, m, lo)] or hi
 end
 
 -- Where `service` stands in a counter's call order (nil: not listed).
