@@ -16,6 +16,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ def restore(r: redis.Redis, centre: str, source: IO[str], replace: bool = False)
         done = lua.decode(put_back(keys=names, args=args))
     except Exception as e:  # an ApiError from the script's refusal, or Redis's own
         raise BackupError(f"nothing was restored: {e}") from e
+    # The backup's credential generation may be one a web process kept a since-revoked
+    # credential under: a new one makes every process read its credentials again.
+    r.set(keys.credential_generation(centre), secrets.token_hex(8))
     # The indexes follow the keys: entries the backup lacks would name bookings now gone.
     for name, index in INDEXES.items():
         kept = set(entries[name])

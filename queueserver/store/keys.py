@@ -145,6 +145,12 @@ def restore_check(centre: str) -> str:
     """Where a restore tries each backed-up key before it deletes anything (then removed)."""
     return f"{_c(centre)}:restore-check"
 
+def credential_generation(centre: str) -> str:
+    """A random value set anew whenever a credential is revoked: a web process acts on a
+    credential it keeps in memory only in a script that finds the value it read still here."""
+    return f"{_c(centre)}:credential-generation"
+
+
 def centre_day(centre: str, date: str, counters: Sequence[int],
                services: Sequence[str]) -> dict[str, str | dict[str, str]]:
     """The keys of a centre's day that the ticket and counter scripts touch, directly or through
@@ -351,6 +357,12 @@ def token_names() -> str:
 def credential_names() -> str:
     """Credential id -> its name and role, kept after revocation: the audit names who acted."""
     return f"{PREFIX}:credential-names"
+
+
+def credential_centres() -> str:
+    """The centres whose credential generation some web process has read: a revocation sets
+    each anew (auth/credentials.py)."""
+    return f"{PREFIX}:credential-centres"
 
 
 def booking_index() -> str:

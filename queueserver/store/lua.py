@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 
 from queueserver.platform.errors import MESSAGES, ApiError
+from queueserver.store import generation
 
 # A script whose first line starts so uses none of the shared helpers and runs without them:
 # the prelude is defined anew on every call, which a per-request script should not pay for.
@@ -118,4 +119,11 @@ class AsyncScripts:
         script = self._loaded.get(name)
         if script is None:
             script = self._loaded[name] = self._r.register_script(source(name))
-        return decode(await script(keys=keys, args=_args(args)))
+        try:
+            answer = await script(keys=keys, args=_args(args))
+        except redis.ResponseError as e:
+            acting = generation.ACTING.get()
+            if acting is not None and str(e).startswith(generation.STALE_ERROR):
+                raise generation.StaleCredential(acting[0]) from None
+            raise
+        return decode(answer)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from queueserver.appointments.service import Appointments
+from queueserver.auth.credentials import CredentialCache
 from queueserver.follow.fanout import Phones
 from queueserver.follow.service import Follow
 from queueserver.live.events import Hub
@@ -64,6 +65,7 @@ class State(TypedDict):
     follow: Follow
     phones: Phones
     appointments: Appointments
+    credentials: CredentialCache
 
 
 class Health(Answer, frozen=True):
@@ -105,7 +107,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         try:
             yield {"redis": r, "centres": centres, "hub": hub,
                    "appointments": Appointments(config, r, the_clock, secret),
-                   "follow": Follow(centres), "phones": phones}
+                   "follow": Follow(centres), "phones": phones,
+                   "credentials": CredentialCache()}
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
