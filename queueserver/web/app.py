@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypedDict
@@ -104,6 +105,11 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         phones = Phones(centres, hub)
         # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
         sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
+        # What start-up made lives as long as the process: the collector need not walk it
+        # again each time it runs (with thousands of sockets, those walks were the tail's
+        # pauses).
+        gc.collect()
+        gc.freeze()
         try:
             yield {"redis": r, "centres": centres, "hub": hub,
                    "appointments": Appointments(config, r, the_clock, secret),
