@@ -95,9 +95,12 @@ class Centres:
         if kept is not None:
             named["idempotency"] = kept.key
         acting = generation.ACTING.get()
-        if acting is not None and acting[0] == centre.id:
+        if acting is not None and acting.centre == centre.id:
             named["credential_generation"] = keys.credential_generation(centre.id)
-            ctx["credential_generation"] = acting[1]
+            ctx["credential_generation"] = acting.generation
+            if acting.bucket is not None:
+                named["rate_bucket"] = acting.bucket
+                ctx["rate"] = [acting.rate, acting.burst]
         names, ctx["keys"] = lua.declare(named, self._day(centre, date))
         return await self.scripts(name, names, [ctx, *args])
 

@@ -441,9 +441,10 @@ def lookup_failures(credential_id: str) -> str:
     return f"{PREFIX}:lookup-failures:{credential_id}"
 
 
-def rate_bucket(credential_id: str) -> str:
-    """One credential's request allowance (a token bucket), whatever centre it serves."""
-    return f"{PREFIX}:rate:{credential_id}"
+def rate_bucket(credential_id: str, centre: str | None = None) -> str:
+    """One credential's request allowance (a token bucket), in its centre's slot when it has
+    one (a counter's script takes from it in the same step as its work)."""
+    return f"{_c(centre)}:rate:{credential_id}" if centre else f"{PREFIX}:rate:{credential_id}"
 
 
 # --- booking sync (no centre) --------------------------------------------------------------------

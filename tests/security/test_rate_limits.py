@@ -58,7 +58,7 @@ def test_beyond_the_bucket_is_429_with_retry_after(client: TestClient, tokens: d
     # bucket (its last refill moved a second back on Redis's clock), not for the test.
     display = auth.lookup_token(r, tokens["display"])
     assert display is not None
-    bucket = keys.rate_bucket(display.id)
+    bucket = keys.rate_bucket(display.id, display.centre)
     r.hset(bucket, "at_us", int(float(r.hget(bucket, "at_us") or 0)) - 1_000_000)
     served = 0
     for _ in range(ratelimit.BURST):
@@ -75,7 +75,7 @@ def test_a_limited_credential_is_refused_everywhere_and_on_its_socket(
     token, cred = auth.create_token(r, auth.Role.DISPLAY, "wan-chai", name="flooding-tv")
     assert board(client, token).status_code == 200
     # As after a long flood: the bucket owes seconds' worth of requests.
-    r.hset(keys.rate_bucket(cred.id), "tokens", -10 * ratelimit.RATE_PER_S)
+    r.hset(keys.rate_bucket(cred.id, cred.centre), "tokens", -10 * ratelimit.RATE_PER_S)
     assert board(client, token).status_code == 429
     assert client.get("/display/wan-chai", params={"token": token}).status_code == 429
     from starlette.websockets import WebSocketDisconnect

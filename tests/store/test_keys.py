@@ -113,6 +113,7 @@ def test_login_and_session_keys() -> None:
     assert keys.login_failures_address("127.0.0.1") == "qs:login-failures:addr:127.0.0.1"
     assert keys.login_failures_device("ab12") == "qs:login-failures:device:ab12"
     assert keys.rate_bucket("t_0a1b2c") == "qs:rate:t_0a1b2c"
+    assert keys.rate_bucket("t_0a1b2c", "wan-chai") == "qs:{wan-chai}:rate:t_0a1b2c"
 
 
 def test_announcement_audio_keys_belong_to_no_centre() -> None:

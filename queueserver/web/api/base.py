@@ -183,9 +183,9 @@ async def _session(conn: HTTPConnection) -> Credential | None:
 async def _token(conn: HTTPConnection, token: str, centre: str | None,
                  cached: bool) -> Credential | None:
     """A token's credential. `cached`: the request's work is one script of `centre`, which
-    confirms the credential is still valid (store/generation.py), so the process's kept one
-    serves (CredentialCache); one read afresh is kept for the next request."""
-    generation.ACTING.set(None)
+    confirms the credential is still valid and takes the request from its rate-limit bucket
+    (store/generation.py), so the process's kept one serves (CredentialCache); one read afresh
+    is kept for the next request."""
     if not (cached and centre):
         return await lookup_token_async(conn.state.redis, token)
     kept: CredentialCache = conn.state.credentials
@@ -193,7 +193,9 @@ async def _token(conn: HTTPConnection, token: str, centre: str | None,
     if found is None:
         return await kept.read(conn.state.redis, token, centre)
     cred, seen = found
-    generation.ACTING.set((centre, seen))
+    # The script also takes the request from the credential's bucket (one round trip).
+    generation.ACTING.set(generation.Acting(centre, seen, ratelimit.bucket(cred),
+                                            ratelimit.RATE_PER_S, ratelimit.BURST))
     return cred
 
 
@@ -202,6 +204,7 @@ async def authorize(conn: HTTPConnection, action: Action, centre: str | None = N
                     cached: bool = False) -> Credential:
     """The one check of who may do what, for HTTP and WebSocket alike: a bearer token (or
     `?token=` where `bearer()` allows it), else a staff session cookie. `cached`: see _token."""
+    generation.ACTING.set(None)
     token = bearer(conn, url_token)
     if token:
         cred = await _token(conn, token, centre, cached)
@@ -209,7 +212,8 @@ async def authorize(conn: HTTPConnection, action: Action, centre: str | None = N
         cred = await _session(conn)
     if cred is None:
         raise ApiError("unauthenticated")
-    await ratelimit.take(conn.state.centres.scripts, cred)
+    if generation.ACTING.get() is None:
+        await ratelimit.take(conn.state.centres.scripts, cred)
     if not cred.allows(action, centre, counter):
         raise ApiError("forbidden")
     return cred
