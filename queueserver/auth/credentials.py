@@ -213,8 +213,18 @@ class CredentialCache:
     # Tokens are few (a centre's devices and staff); a flood of made-up ones is never kept.
     LIMIT = 10_000
 
-    def __init__(self) -> None:
+    def __init__(self, centres: list[str]) -> None:
+        # The config's centres: only theirs are kept (a made-up centre in a path never is).
+        self.centres = frozenset(centres)
+        self._registered = False
         self._kept: dict[tuple[str, str], tuple[Credential, str]] = {}
+
+    async def register(self, r: redis.asyncio.Redis) -> None:
+        """Note the centres among those whose generation a revocation sets anew: at start-up,
+        and before anything is kept if that failed."""
+        if self.centres:
+            await r.sadd(keys.credential_centres(), *sorted(self.centres))  # type: ignore[misc]
+        self._registered = True
 
     def get(self, token: str, centre: str) -> tuple[Credential, str] | None:
         """The kept credential and the generation it was read under, if any."""
@@ -225,7 +235,10 @@ class CredentialCache:
         first and its generation read before the token: a revocation that removes the token
         after this read sets that generation anew, so the kept one goes stale."""
         digest = hash_token(token)
-        await r.sadd(keys.credential_centres(), centre)  # type: ignore[misc]
+        if centre not in self.centres:
+            return _credential(await r.hgetall(keys.token(digest)))  # type: ignore[misc]
+        if not self._registered:
+            await self.register(r)
         generation = str(await r.get(keys.credential_generation(centre)) or "0")
         found: dict[str, str] = await r.hgetall(keys.token(digest))  # type: ignore[misc]
         cred = _credential(found)

@@ -105,6 +105,9 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         phones = Phones(centres, hub)
         # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
         sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
+        credentials = CredentialCache([c.id for c in config.centres])
+        with contextlib.suppress(*connections.UNAVAILABLE):
+            await credentials.register(r)  # else before the first credential is kept
         # What start-up made lives as long as the process: the collector need not walk it
         # again each time it runs (with thousands of sockets, those walks were the tail's
         # pauses).
@@ -114,7 +117,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
             yield {"redis": r, "centres": centres, "hub": hub,
                    "appointments": Appointments(config, r, the_clock, secret),
                    "follow": Follow(centres), "phones": phones,
-                   "credentials": CredentialCache()}
+                   "credentials": credentials}
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
