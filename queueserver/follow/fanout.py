@@ -200,7 +200,7 @@ class CentreFollow:
         # Screens were handed the same events first: their sockets write while this waits.
         await asyncio.sleep(COALESCE_S)
         while len(events) < BATCH_EVENTS and sub.pending:
-            events.append(sub.pending.popleft())
+            events.append(sub.pending.pop(0))
         self._newest_ms = max(e.key[0] for e in events)
         return events
 
