@@ -114,6 +114,20 @@ def test_a_kept_credential_with_an_idempotency_key_is_read_again_when_stale(
     assert events.count("counter.resumed") == 1
 
 
+def test_a_repeat_of_a_kept_credential_s_request_is_refused_once_revoked(
+        client: TestClient, r: redis.Redis) -> None:
+    """A repeat is answered from its record, without its script: the kept credential is
+    checked all the same."""
+    clerk, _ = auth.create_token(r, auth.Role.CLERK, "wan-chai", name="repeating-clerk")
+    h = {**bearer(clerk), "Idempotency-Key": "k2"}
+    assert client.post(C + "/counters/1/open", headers=bearer(clerk)).status_code == 200
+    first = client.post(C + "/counters/1/pause", headers=h)
+    assert first.status_code == 200
+    assert client.post(C + "/counters/1/pause", headers=h).json() == first.json()
+    assert auth.revoke_token(r, "repeating-clerk")
+    assert client.post(C + "/counters/1/pause", headers=h).status_code == 401
+
+
 def test_the_script_takes_the_rate_limit_of_a_kept_credential(
         client: TestClient, r: redis.Redis) -> None:
     clerk, cred = auth.create_token(r, auth.Role.CLERK, "wan-chai", name="busy-clerk")

@@ -328,6 +328,13 @@ class Post(Generic[B]):
                                         request.url.path, key)
         fp = idempotency.fingerprint(call.centres.secret, raw)
         stored = await idempotency.claim(r, record, fp)
+        acting = generation.ACTING.get()
+        if stored is not None and acting is not None:
+            # A repeat is answered without its script: the kept credential is checked here.
+            now = await r.get(keys.credential_generation(acting.centre))
+            if str(now or "0") != acting.generation:
+                raise generation.StaleCredential(acting.centre)
+            await ratelimit.take(call.centres.scripts, call.credential)
         if stored is not None:
             if stored["fp"] != fp:
                 raise ApiError("idempotency_mismatch")
