@@ -143,7 +143,7 @@ def revoke_token(r: redis.Redis, name: str) -> bool:
     pipe.hdel(keys.token_names(), name)
     pipe.execute()
     # After the token is gone, never before: see CredentialCache.
-    for centre in r.smembers(keys.credential_centres()):  # type: ignore[union-attr]
+    for centre in r.smembers(keys.credential_centres()):
         r.set(keys.credential_generation(str(centre)), secrets.token_hex(8))
     return True
 
@@ -223,7 +223,7 @@ class CredentialCache:
         """Note the centres among those whose generation a revocation sets anew: at start-up,
         and before anything is kept if that failed."""
         if self.centres:
-            await r.sadd(keys.credential_centres(), *sorted(self.centres))  # type: ignore[misc]
+            await r.sadd(keys.credential_centres(), *sorted(self.centres))
         self._registered = True
 
     def get(self, token: str, centre: str) -> tuple[Credential, str] | None:
@@ -234,14 +234,13 @@ class CredentialCache:
         """The token's credential read from Redis, and kept for `centre`. The centre is noted
         first and its generation read before the token: a revocation that removes the token
         after this read sets that generation anew, so the kept one goes stale."""
-        digest = hash_token(token)
         if centre not in self.centres:
-            return _credential(await r.hgetall(keys.token(digest)))  # type: ignore[misc]
+            return await lookup_token_async(r, token)
         if not self._registered:
             await self.register(r)
         generation = str(await r.get(keys.credential_generation(centre)) or "0")
-        found: dict[str, str] = await r.hgetall(keys.token(digest))  # type: ignore[misc]
-        cred = _credential(found)
+        cred = await lookup_token_async(r, token)
+        digest = hash_token(token)
         if cred is None:
             self._kept.pop((digest, centre), None)
             return None

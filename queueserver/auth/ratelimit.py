@@ -13,7 +13,9 @@ import redis.asyncio
 from prometheus_client import Counter
 
 from queueserver.auth.credentials import Credential, Role
-from queueserver.platform.errors import RateLimited
+
+# Re-exported: the rooms that limit raise `ratelimit.RateLimited`.
+from queueserver.platform.errors import RateLimited as RateLimited
 from queueserver.store import keys
 from queueserver.store.lua import AsyncScripts
 

@@ -154,12 +154,13 @@ class LeanWebSocket(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        self.request = None
+        self.request = None  # type: ignore[assignment]
 
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete:
-            self.response = None  # sent: the handshake's answer is not needed again
+            # Sent: the handshake's answer is not needed again.
+            self.response = None  # type: ignore[assignment]
 
 
 def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
