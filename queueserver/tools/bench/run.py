@@ -309,6 +309,8 @@ async def _idle_phone_kib(fresh: Process, tokens: Sequence[str]) -> float | None
     after = fresh.rss_kib()
     for p in first + phones:
         p.close()
+    if fresh.proc is not None:
+        fresh.proc.terminate()  # its model of the centre would go on working beside the rest
     if before is None or after is None or not phones:
         return None
     return round((after - before) / len(phones), 1)
