@@ -189,3 +189,26 @@ def test_a_counter_action_on_a_kept_credential_is_one_round_trip(
             if not (c[0].startswith("X") or c[0] == "EXISTS"
                     or (c[0] == "EVALSHA" and c[1] not in sha.values()))]
     assert ours == [["EVALSHA", sha["counter_state"]]], during
+
+
+def test_a_restore_does_not_bring_back_a_revoked_credential_s_generation(
+        client: TestClient, r: redis.Redis, redis_url: str) -> None:
+    """A backup holds the centre's credential generation of its moment: restoring it would
+    make a credential kept then, and revoked since, good again; the restore sets a new one."""
+    import io
+
+    from queueserver.operations import backup
+
+    auth.create_token(r, auth.Role.DISPLAY, "wan-chai", name="first-gone")
+    assert auth.revoke_token(r, "first-gone")  # the centre has a generation
+    clerk, _ = auth.create_token(r, auth.Role.CLERK, "wan-chai", name="restored-clerk")
+    h = bearer(clerk)
+    assert client.post(C + "/counters/1/open", headers=h).status_code == 200
+    assert client.post(C + "/counters/1/pause", headers=h).status_code == 200  # kept
+    raw = redis.Redis.from_url(redis_url)
+    saved = io.StringIO()
+    backup.backup(raw, "wan-chai", saved)
+    assert auth.revoke_token(r, "restored-clerk")
+    saved.seek(0)
+    backup.restore(raw, "wan-chai", saved, replace=True)
+    assert client.post(C + "/counters/1/resume", headers=h).status_code == 401
