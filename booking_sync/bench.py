@@ -8,6 +8,9 @@ import into an empty store, then the same export again (every row unchanged), an
 `--feed` the same export pulled through `bookings sync`'s code from a loopback HTTP server.
 It reports rows per second and two peaks: the process's resident set (ru_maxrss) and, in a
 second run under tracemalloc (which slows Python down, so it is not timed), the Python heap.
+Last, the issue's own figure: `queueserver bookings import` itself, its own process timed from
+its start (interpreter, imports, configuration) to its exit (`command`, which `queueserver
+bench` also runs: its JSON's `import`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +37,7 @@ import redis
 
 from queueserver.booking_sync import importer
 from queueserver.bookings.store import BookingStore
+from queueserver.platform import config
 from queueserver.rules import identity
 
 SIZES = (10_000, 50_000, 200_000)
@@ -46,14 +50,14 @@ DAYS = 30
 SLOTS = 20
 
 
-def booking_row(i: int) -> dict[str, str]:
+def booking_row(i: int, centres: Sequence[str] = CENTRES) -> dict[str, str]:
     """The i-th booking of a made-up export: valid, distinct, spread over centres and days."""
     prefix = chr(ord("A") + i % 26)
     digits = f"{i % 1_000_000:06d}"
-    slot = (i // len(CENTRES)) % SLOTS
+    slot = (i // len(centres)) % SLOTS
     start = 9 * 60 + 30 * slot
     return {
-        "booking_ref": f"BENCH{i:08d}", "centre": CENTRES[i % len(CENTRES)],
+        "booking_ref": f"BENCH{i:08d}", "centre": centres[i % len(centres)],
         "date": (FIRST_DAY + dt.timedelta(days=(i // 97) % DAYS)).isoformat(),
         "slot_start": f"{start // 60:02d}:{start % 60:02d}",
         "slot_end": f"{(start + 30) // 60:02d}:{(start + 30) % 60:02d}",
@@ -64,12 +68,43 @@ def booking_row(i: int) -> dict[str, str]:
     }
 
 
-def write_export(out: IO[str], count: int) -> None:
+def write_export(out: IO[str], count: int, centres: Sequence[str] = CENTRES) -> None:
     """A `{"bookings": [...]}` export of `count` rows, written one row at a time."""
     out.write('{"exported_at": "2026-11-26T18:00:00+08:00", "bookings": [\n')
     for i in range(count):
-        out.write(("," if i else "") + json.dumps(booking_row(i)) + "\n")
+        out.write(("," if i else "") + json.dumps(booking_row(i, centres)) + "\n")
     out.write("]}\n")
+
+
+def command(env: Mapping[str, str], centres: Sequence[str], rows: int,
+            folder: Path) -> dict[str, Any]:
+    """`queueserver bookings import` of a made-up export of `rows` new bookings at `centres`,
+    as its own process, timed from its start to its end: the issue's figure. `env` names the
+    Redis (REDIS_URL), the secret and the configuration (QUEUESERVER_CONFIG)."""
+    path = folder / f"import-{rows}.json"
+    with path.open("w", encoding="utf-8") as out:
+        write_export(out, rows, centres)
+    output = folder / f"import-{rows}.out"
+    try:
+        with output.open("wb") as out:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "queueserver.tools.cli", "bookings", "import", str(path)],
+                env=dict(env), cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+            # wait4, not wait: the child's own peak resident memory comes with it.
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        last = output.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+        expected = f"imported={rows} updated=0 cancelled=0 unchanged=0 rejected=0"
+        if proc.returncode != 0 or last != [expected]:
+            raise RuntimeError(f"the import did not import {rows} rows: exit "
+                               f"{proc.returncode}, {last[0] if last else 'no output'}")
+    finally:
+        path.unlink()
+        output.unlink(missing_ok=True)
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
 def import_file(r: redis.Redis, path: Path) -> importer.Counts:
@@ -169,26 +204,34 @@ def _rows(sizes: list[int], feed: bool) -> Iterator[str]:
         folder = Path(name)
         proc, redis_url = _redis_server(folder)
         server, port = _serve(folder)
-        r = redis.Redis.from_url(redis_url)
+        # Emptying a store of 200,000 bookings takes a while on a busy machine: no time-out.
+        r = redis.Redis.from_url(redis_url, socket_timeout=None)
         try:
             for size in sizes:
                 path = folder / f"export-{size}.json"
                 with path.open("w", encoding="utf-8") as out:
                     write_export(out, size)
-                r.flushall()  # the private server started above: nothing of anyone else's
+                r.flushall(asynchronous=True)  # the private server above: nothing of anyone else's
+                whole = command({**os.environ, "REDIS_URL": redis_url,
+                                 "QUEUESERVER_SECRET": SECRET.decode(),
+                                 "QUEUESERVER_CONFIG": str(config.sample_path())},
+                                CENTRES, size, folder)
+                r.flushall(asynchronous=True)
                 first = _measure(redis_url, file=path)
                 again = _measure(redis_url, file=path)
-                r.flushall()
+                r.flushall(asynchronous=True)
                 heap = _measure(redis_url, file=path, traced=True)["heap"]
                 line = (f"| {size:,} | {path.stat().st_size / 2**20:.1f} MiB "
                         f"| {first['seconds']:.1f} s | {size / first['seconds']:,.0f} "
                         f"| {size / again['seconds']:,.0f} ")
                 if feed:
-                    r.flushall()
+                    r.flushall(asynchronous=True)
                     pulled = _measure(redis_url, url=f"http://127.0.0.1:{port}/{path.name}")
                     line += f"| {size / pulled['seconds']:,.0f} "
                 yield line + (f"| {first['rss_kib'] / 1024:.0f} MiB "
-                              f"| {heap / 2**20:.1f} MiB |")
+                              f"| {heap / 2**20:.1f} MiB "
+                              f"| {whole['seconds']:.1f} s, {whole['rows_per_s']:,} rows/s, "
+                              f"{whole['peak_rss_mib']:.0f} MiB |")
                 path.unlink()
         finally:
             server.shutdown()
@@ -215,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, redis-server on loopback", flush=True)
     header = "| rows | export | first import | rows/s | rows/s again (unchanged) "
     header += "| rows/s over HTTP " if args.feed else ""
-    header += "| peak RSS | peak Python heap |"
+    header += "| peak RSS | peak Python heap | `bookings import`, process start included |"
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")
     for line in _rows(args.rows, args.feed):

@@ -1,34 +1,38 @@
 """One import of a booking export: read the rows, apply the valid ones in file order, count.
 
-The export is read twice, both times streamed. The first pass proves it can be read to the end
-(a truncated download, bad bytes or broken JSON late in the file), so that an export that cannot
-be read imports nothing rather than its first half; and it notes, per booking reference, the
-fingerprint of its last row — in Redis (`ImportPlan`), not here, so memory stays flat whatever
-the size. With that, a booking whose stored record already is its last row was imported from
-this export before: its rows all count as unchanged, even where it cancels and reinstates it.
+The export is read once, streamed, and each row validated once. That reading proves the export
+can be read to the end (a truncated download, bad bytes or broken JSON late in the file), so
+that an export that cannot be read imports nothing rather than its first half; it keeps each row
+as the store will write it (its stored values, the identity number already hashed) in a
+temporary file, and notes, per booking reference, the fingerprint of its last row — in Redis
+(`ImportPlan`), not here, so memory stays flat whatever the size. With that, a booking whose
+stored record already is its last row was imported from this export before: its rows all count
+as unchanged, even where it cancels and reinstates it.
 
-The second pass applies the rows in batches, one pipelined round trip each. A row that would
+Then the kept rows are applied in batches, one pipelined round trip each. A row that would
 change a booking already checked in is held: reported, counted under `unchanged` (the booking
 did not change, and the contract's summary line keeps its five counts), never applied.
 """
 
 from __future__ import annotations
 
-import itertools
+import struct
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
+import msgspec
 import redis
 
 from queueserver.appointments.applications import Application
 from queueserver.booking_sync.rows import FileError, Opener, Rejection, read
 from queueserver.bookings.plan import SETTLED, STARTED, ImportPlan
-from queueserver.bookings.store import Applied, Booking, Outcome, Upsert
+from queueserver.bookings.store import Applied, Booking, Outcome, Ready
 
 # Rows per pipelined round trip to Redis: enough to hide the latency, few enough to keep
 # memory flat on any file size.
-BATCH_ROWS = 500
+BATCH_ROWS = 2000
 
 READING = "reading"
 APPLYING = "applying"
@@ -55,7 +59,7 @@ class Held:
 
 
 Report = Callable[[Rejection | Held], None]
-# (phase: READING or APPLYING, rows done, rows in all, once the first pass has counted them)
+# (phase: READING or APPLYING, rows done, rows in all, once reading has counted them)
 Progress = Callable[[str, int, int | None], None]
 
 
@@ -65,9 +69,12 @@ class Store(Protocol):
 
     def plan(self) -> ImportPlan: ...
 
-    def fingerprint(self, row: Any) -> str: ...
+    def prepare(self, row: Any) -> tuple[str, str, list[str]]:
+        """The row's reference, its fingerprint, and what `apply_ready` needs of it."""
 
-    def apply(self, rows: Sequence[Any]) -> list[Applied]: ...
+    def apply_ready(self, rows: Sequence[Ready]) -> list[Applied]:
+        """Apply prepared rows in order; a booking whose first row here found it settled has
+        its later rows here count as settled too."""
 
 
 @dataclass
@@ -100,8 +107,10 @@ def run(store: Store, source: RowSource, report: Report,
     Raises `rows.FileError` before any booking is written when the export cannot be read."""
     plan = store.plan()
     try:
-        total = _first_pass(store, plan, source, progress)
-        return _Apply(store, plan, report, progress, total).run(source())
+        with tempfile.TemporaryFile(prefix="queueserver-import-") as kept:
+            total = _read(store, plan, source, kept, progress)
+            kept.seek(0)
+            return _Apply(store, plan, report, progress, total).run(_kept(kept))
     finally:
         try:
             plan.drop()
@@ -109,88 +118,96 @@ def run(store: Store, source: RowSource, report: Report,
             pass  # it expires by itself; the error that matters is already on its way
 
 
-def _first_pass(store: Store, plan: ImportPlan, source: RowSource,
-                progress: Progress | None) -> int:
+# The kept rows: batches of [row number, ref, stored values] or, for a rejected row, [row
+# number, field, reason], each batch MessagePack after its length.
+_LENGTH = struct.Struct("<I")
+Kept = list[tuple[int, str, list[str] | str]]
+
+
+def _read(store: Store, plan: ImportPlan, source: RowSource, out: IO[bytes],
+          progress: Progress | None) -> int:
+    """Validate and prepare every row once, keep them in `out`; the rows in all."""
     last_rows: dict[str, str] = {}
+    batch: Kept = []
+    encode = msgspec.msgpack.Encoder().encode
     total = 0
-    for _, row in source():
+    for number, row in source():
         total += 1
-        if not isinstance(row, Rejection):
-            last_rows[row.ref] = store.fingerprint(row)
-            if len(last_rows) >= BATCH_ROWS:
-                plan.note_last_rows(last_rows)
-                last_rows.clear()
-        if progress and total % BATCH_ROWS == 0:
-            progress(READING, total, None)
+        if isinstance(row, Rejection):
+            batch.append((number, row.field, row.reason))
+        else:
+            ref, fingerprint, ready = store.prepare(row)
+            last_rows[ref] = fingerprint
+            batch.append((number, ref, ready))
+        if len(batch) >= BATCH_ROWS:
+            plan.note_last_rows(last_rows)
+            last_rows.clear()
+            data = encode(batch)
+            out.write(_LENGTH.pack(len(data)) + data)
+            batch.clear()
+            if progress:
+                progress(READING, total, None)
     plan.note_last_rows(last_rows)
+    data = encode(batch)
+    out.write(_LENGTH.pack(len(data)) + data)
     return total
 
 
+def _kept(kept: IO[bytes]) -> Iterator[Kept]:
+    decode = msgspec.msgpack.Decoder(Kept).decode
+    while head := kept.read(_LENGTH.size):
+        yield decode(kept.read(_LENGTH.unpack(head)[0]))
+
+
 class _Apply:
-    """The second pass, one chunk of rows at a time."""
+    """Applying the kept rows, one batch at a time."""
 
     def __init__(self, store: Store, plan: ImportPlan, report: Report,
                  progress: Progress | None, total: int) -> None:
         self.store, self.plan, self.report, self.progress = store, plan, report, progress
         self.total = total
         self.counts = Counts()
-        self.batch: list[tuple[int, Upsert[Row]]] = []
-        # Bookings whose first row is in the batch: whether they are settled must be known
-        # before their next row goes.
-        self.undecided: set[str] = set()
-        self.states: dict[str, str | None] = {}
-        self.learnt: dict[str, str] = {}
         self.lines: list[Rejection | Held] = []
 
-    def run(self, rows: Rows) -> Counts:
+    def run(self, batches: Iterator[Kept]) -> Counts:
         done = 0
-        while chunk := list(itertools.islice(rows, BATCH_ROWS)):
-            self.states = self.plan.states(r.ref for _, r in chunk
-                                          if not isinstance(r, Rejection))
-            for number, row in chunk:
-                self.row(number, row)
-            self.flush()
-            self.plan.save(self.learnt)
-            self.learnt.clear()
+        for batch in batches:
+            self.batch(batch)
             for line in sorted(self.lines, key=lambda line: line.row):
                 self.report(line)
             self.lines.clear()
-            done += len(chunk)
+            done += len(batch)
             if self.progress:
                 self.progress(APPLYING, done, self.total)
         return self.counts
 
-    def row(self, number: int, row: Row | Rejection) -> None:
-        if isinstance(row, Rejection):
-            self.counts.rejected += 1
-            self.lines.append(row)
-            return
-        if row.ref in self.undecided:
-            self.flush()
-        state = self.states.get(row.ref)
-        if state is None:
-            raise FileError("the export changed while it was imported; import it again")
-        if state == SETTLED:
-            self.counts.unchanged += 1
-        elif state == STARTED:
-            self.batch.append((number, Upsert(row)))
-        else:
-            self.states[row.ref] = self.learnt[row.ref] = STARTED
-            self.batch.append((number, Upsert(row, state)))
-            self.undecided.add(row.ref)
-
-    def flush(self) -> None:
-        if not self.batch:
-            return
-        applied = self.store.apply([u for _, u in self.batch])
-        for (number, upsert), result in zip(self.batch, applied, strict=True):
-            self.note(number, upsert.booking.ref, result)
-        self.batch.clear()
-        self.undecided.clear()
-
-    def note(self, number: int, ref: str, result: Applied) -> None:
-        if result.outcome is Outcome.HELD:
-            self.lines.append(Held(number, result.ticket, result.fields))
-        if ref in self.undecided and (result.outcome is Outcome.SETTLED or result.settled):
-            self.states[ref] = self.learnt[ref] = SETTLED
-        self.counts.add(result.outcome)
+    def batch(self, batch: Kept) -> None:
+        states = self.plan.states(ref for _, ref, ready in batch if not isinstance(ready, str))
+        learnt: dict[str, str] = {}
+        sent: list[tuple[int, str, bool]] = []  # row number, ref, whether its first here
+        ready_rows: list[Ready] = []
+        for number, ref, ready in batch:
+            if isinstance(ready, str):
+                self.counts.rejected += 1
+                self.lines.append(Rejection(number, ref, ready))
+                continue
+            state = states.get(ref)
+            if state is None:
+                raise FileError("the export changed while it was imported; import it again")
+            if state == SETTLED:
+                self.counts.unchanged += 1
+            elif state == STARTED:
+                sent.append((number, ref, False))
+                ready_rows.append((ready, ""))
+            else:
+                states[ref] = learnt[ref] = STARTED
+                sent.append((number, ref, True))
+                ready_rows.append((ready, state))
+        applied = self.store.apply_ready(ready_rows) if ready_rows else []
+        for (number, ref, first), result in zip(sent, applied, strict=True):
+            if result.outcome is Outcome.HELD:
+                self.lines.append(Held(number, result.ticket, result.fields))
+            if first and (result.outcome is Outcome.SETTLED or result.settled):
+                learnt[ref] = SETTLED
+            self.counts.add(result.outcome)
+        self.plan.save(learnt)

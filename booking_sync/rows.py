@@ -279,18 +279,22 @@ def _array(buf: _Buffer) -> Iterator[tuple[int, Any]]:
 
 def _text(item: Mapping[str, Any], field: str) -> str:
     value = item.get(field)
+    if isinstance(value, str):
+        return value.strip()
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise _Invalid(field, "must be text")
-    return value.strip()
+    raise _Invalid(field, "must be text")
 
 
 def _required(item: Mapping[str, Any], field: str) -> str:
-    value = _text(item, field)
-    if not value:
-        raise _Invalid(field, "missing")
-    return value
+    value = item.get(field)
+    if isinstance(value, str):
+        value = value.strip()
+        if value:
+            return value
+    elif value is not None:
+        raise _Invalid(field, "must be text")
+    raise _Invalid(field, "missing")
 
 
 def _check(ok: bool, field: str, reason: str) -> None:
@@ -298,17 +302,21 @@ def _check(ok: bool, field: str, reason: str) -> None:
         raise _Invalid(field, reason)
 
 
+# Reasons worded once, not for every row.
+_NOT_A_TYPE = f"must be one of {', '.join(APPLICATION_TYPES)}"
+_TOO_LONG = f"longer than {MAX_NAME_CHARS} characters"
+_NOT_A_STATUS = f"must be {' or '.join(STATUSES)}"
+
+
 def _applicant(item: Mapping[str, Any]) -> dict[str, str]:
     """The fields a booking and an approved application share, checked in the export's order:
     the application type, the names, the identity document, passport and nationality."""
     kind_of_application = _required(item, "application_type")
-    _check(kind_of_application in APPLICATION_TYPES, "application_type",
-           f"must be one of {', '.join(APPLICATION_TYPES)}")
+    _check(kind_of_application in APPLICATION_TYPES, "application_type", _NOT_A_TYPE)
     surname = _required(item, "surname")
-    _check(len(surname) <= MAX_NAME_CHARS, "surname", f"longer than {MAX_NAME_CHARS} characters")
+    _check(len(surname) <= MAX_NAME_CHARS, "surname", _TOO_LONG)
     given_names = _text(item, "given_names")
-    _check(len(given_names) <= MAX_NAME_CHARS, "given_names",
-           f"longer than {MAX_NAME_CHARS} characters")
+    _check(len(given_names) <= MAX_NAME_CHARS, "given_names", _TOO_LONG)
     id_kind = _required(item, "id_kind")
     _check(id_kind in identity.ID_KINDS, "id_kind", "must be hkid or access_notice")
     id_number = _required(item, "id_number")
@@ -387,7 +395,7 @@ def _application(item: Any, _centres: frozenset[str]) -> Application:
     _check(len(email) <= MAX_EMAIL_CHARS and bool(_EMAIL.fullmatch(email)), "email",
            "must be an email address, like name@example.com")
     status = _required(item, "status")
-    _check(status in STATUSES, "status", f"must be {' or '.join(STATUSES)}")
+    _check(status in STATUSES, "status", _NOT_A_STATUS)
     return Application(ref=ref, email=email, status=status, **person)
 
 

@@ -47,7 +47,9 @@ function renderCentre(centre) {
       el("td", { class: "number", text: String((o.board.waiting || {})[svc.code] ?? 0) }),
       el("td", { class: "since", "data-since": oldest ? oldest.issued_at : "",
         text: oldest ? `${oldest.ticket} · ${duration(oldest.issued_at)}` : "—" }),
-      el("td", { text: `${(o.board.estimated_wait_minutes || {})[svc.code] ?? 0} 分鐘 min` }));
+      el("td", { text: (o.board.estimated_wait_minutes || {})[svc.code] === null
+        ? "暫停服務 No counter open"  // no counter open for it: no figure to give
+        : `${(o.board.estimated_wait_minutes || {})[svc.code] ?? 0} 分鐘 min` }));
   }));
   renderNotices(centre, section, o.board);
 }

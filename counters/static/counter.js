@@ -167,7 +167,9 @@ function renderWaiting(board) {
   const rows = centre.services.map((s) => el("tr", { "data-service": s.code },
     el("th", {}, `${s.code} `, bi(s.name_zh, s.name_en)),
     el("td", { class: "number", text: String((board.waiting || {})[s.code] ?? 0) }),
-    el("td", { text: `${(board.estimated_wait_minutes || {})[s.code] ?? 0} 分鐘 min` })));
+    el("td", { text: (board.estimated_wait_minutes || {})[s.code] === null
+      ? "暫停服務 No counter open"  // no counter open for it: no figure to give
+      : `${(board.estimated_wait_minutes || {})[s.code] ?? 0} 分鐘 min` })));
   $("waiting").replaceChildren(...rows);
 }
 

@@ -83,19 +83,25 @@ function phoneNumber(raw) {
   return bare;
 }
 
+// An estimate's words; null: no counter is open for the service, so there is no figure.
+function waitText(minutes) {
+  return minutes === null ? "暫停服務 No counter open" : `${minutes ?? 0} 分鐘 min`;
+}
+
 function showIssued(ticket) {
   state.lastTicket = ticket;
   document.getElementById("issued").hidden = false;
   document.getElementById("issued-number").textContent = ticket.number;
   document.getElementById("issued-service").textContent = serviceText(ticket.service);
   document.getElementById("issued-position").textContent = String(ticket.position);
-  document.getElementById("issued-wait").textContent = `${ticket.estimated_wait_minutes} 分鐘 min`;
+  document.getElementById("issued-wait").textContent = waitText(ticket.estimated_wait_minutes);
   const issuedAt = Date.parse(ticket.issued_at);
   document.getElementById("issued-time").textContent = clockText(page, issuedAt);
   document.getElementById("slip-number").textContent = ticket.number;
   document.getElementById("slip-service").textContent = serviceText(ticket.service);
-  document.getElementById("slip-wait").textContent =
-    `約等候 ${ticket.estimated_wait_minutes} 分鐘 · About ${ticket.estimated_wait_minutes} min`;
+  document.getElementById("slip-wait").textContent = ticket.estimated_wait_minutes === null
+    ? "暫停服務 · No counter open"
+    : `約等候 ${ticket.estimated_wait_minutes} 分鐘 · About ${ticket.estimated_wait_minutes} min`;
   document.getElementById("slip-time").textContent =
     new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone: page.timezone })
       .format(new Date(issuedAt));
@@ -252,7 +258,7 @@ function renderWaiting(board) {
   const rows = centre.services.map((s) => el("tr", { "data-service": s.code },
     el("th", {}, `${s.code} `, bi(s.name_zh, s.name_en)),
     el("td", { class: "number", text: String((board.waiting || {})[s.code] ?? 0) }),
-    el("td", { text: `${(board.estimated_wait_minutes || {})[s.code] ?? 0} 分鐘 min` })));
+    el("td", { text: waitText((board.estimated_wait_minutes || {})[s.code]) })));
   table.replaceChildren(...rows);
 }
 

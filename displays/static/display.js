@@ -353,10 +353,15 @@ function renderBoard() {
         el("span", { lang: "zh-Hant", text: s.name_zh }), " ",
         el("span", { lang: "en", text: s.name_en })),
       el("span", { class: "count", text: String(waiting[s.code] ?? 0) }),
-      el("span", { class: "minutes" },
-        el("span", { text: String(estimates[s.code] ?? 0) }), " ",
-        el("span", { lang: "zh-Hant", text: "分鐘" }), " ",
-        el("span", { lang: "en", text: "min" })))));
+      // null: no counter is open for the service, so there is no figure to give.
+      estimates[s.code] === null
+        ? el("span", { class: "minutes no-counter" },
+          el("span", { lang: "zh-Hant", text: "暫停服務" }), " ",
+          el("span", { lang: "en", text: "No counter open" }))
+        : el("span", { class: "minutes" },
+          el("span", { text: String(estimates[s.code] ?? 0) }), " ",
+          el("span", { lang: "zh-Hant", text: "分鐘" }), " ",
+          el("span", { lang: "en", text: "min" })))));
 
   if (!state.latest && recent.length) {
     state.latest = { ticket: recent[0].ticket, counter: recent[0].counter, recall: false };

@@ -69,6 +69,8 @@ function both(zh, en) {
 }
 
 function minutes(n) {
+  // null: no counter is open for the ticket's service, so there is no figure to give.
+  if (n === null) return both("暫停服務", "No counter open");
   return n <= 0 ? both("即將", "any moment now") : both(`約 ${n} 分鐘`, `about ${n} min`);
 }
 

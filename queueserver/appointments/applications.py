@@ -20,7 +20,7 @@ import json
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import redis
@@ -133,13 +133,26 @@ class ApplicationStore:
         text = ";".join(f"{n}={len(v.encode())}:{v}" for n, v in self.stored_fields(a))
         return hashlib.sha1(text.encode()).hexdigest()
 
+    def prepare(self, a: Application) -> tuple[str, str, list[str]]:
+        """What an import keeps of a row: its reference, fingerprint and fields."""
+        return a.ref, self.fingerprint(a), list(astuple(a))
+
+    def apply_ready(self, rows: Sequence[tuple[list[str], str]]) -> list[Applied]:
+        return self.apply([Upsert(Application(*values), final) for values, final in rows])
+
     def apply(self, rows: Sequence[Application | Upsert[Application]]) -> list[Applied]:
         """Apply the rows in order, one at a time (an import's rows are few beside a booking
-        export's: a day's approvals)."""
+        export's: a day's approvals). An application whose first row here found it settled
+        has its later rows here count as settled too."""
         out = []
+        settled: set[str] = set()
         for row in rows:
             u = row if isinstance(row, Upsert) else Upsert(row)
-            out.append(self._one(u.booking, u.final))
+            applied = Applied(Outcome.SETTLED) if u.booking.ref in settled else \
+                self._one(u.booking, u.final)
+            if applied.outcome is Outcome.SETTLED:
+                settled.add(u.booking.ref)
+            out.append(applied)
         return out
 
     def _record(self, ref: str) -> tuple[str | None, dict[str, str]]:

@@ -1,4 +1,4 @@
-"""An import's plan: per booking reference, what its first pass learnt of the file.
+"""An import's plan: per booking reference, what reading the file learnt of it.
 
 Kept in Redis (`keys.import_plan`), never in the importing process, so that the process's
 memory stays flat whatever the size of the export; written and read with pipelining, one round

@@ -4,9 +4,9 @@ A booking is a hash in its centre's slot (`keys.booking`), found through the ind
 reference to centre (`keys.booking_index`), with a history list of what changed (field names
 only), listed by day (`keys.bookings_on`) and by identity hash (`keys.bookings_by_id`). The
 plain identity number is turned into a keyed hash, a masked form and the kiosks' verifier here,
-and goes no further. Each row is one call of `booking_upsert.lua`, which compares and writes
-together; a booking that moves centre leaves a tombstone (status `moved`) in the old centre,
-then is written in the new one. A booking already checked in is never changed: a row that
+and goes no further. `booking_upsert.lua` compares and writes each row, many rows a call; a
+booking that moves centre leaves a tombstone (status `moved`) in the old centre, then is
+written in the new one. A booking already checked in is never changed: a row that
 differs is held, recorded and reported instead.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+import msgspec
 import redis
 
 from queueserver.bookings.plan import ImportPlan
@@ -86,6 +87,25 @@ class Upsert(Generic[R]):
     final: str = ""
 
 
+# The stored fields of a booking, in their order (`BookingStore.stored_values`); the hash also
+# holds `updated_at`, `source`, `ticket` and a hold's `held_fp` and `held_fields`.
+STORED = ("ref", "centre", "date", "slot_start", "slot_end", "application_type", "surname",
+          "given_names", "id_kind", "id_hash", "id_masked", "id_verifier", "passport_no",
+          "nationality", "status")
+_NAMES = ",".join(STORED)
+_FP_NAMES = [f"{name}=" for name in STORED]
+_REF, _CENTRE = STORED.index("ref"), STORED.index("centre")
+_PACK = msgspec.msgpack.Encoder().encode
+# Rows a script call, about (a booking's rows stay in one call): enough to make a call's own
+# cost small beside its rows' work, few enough that a call never holds Redis for long (a few
+# milliseconds).
+ROWS_A_CALL = 250
+
+# A row ready to apply: its stored values (`BookingStore.stored_values`) and the fingerprint of
+# the file's last row for the booking, on its first row only (see `Upsert`).
+Ready = tuple[list[str], str]
+
+
 class BookingStore:
     """Writes bookings for one import or sync run: `source` is the file name, or "feed"."""
 
@@ -98,111 +118,138 @@ class BookingStore:
         self._kiosk_keys: dict[str, bytes] = {}
 
     def apply(self, rows: Sequence[Booking | Upsert[Booking]]) -> list[Applied]:
-        """Apply the rows in order (a plain Booking is an Upsert without `final`); one
-        pipelined round trip, plus two calls per move."""
+        """Apply the rows in order (a plain Booking is an Upsert without `final`)."""
         batch = [row if isinstance(row, Upsert) else Upsert(row) for row in rows]
-        refs = list(dict.fromkeys(u.booking.ref for u in batch))
+        return self.apply_ready([(self.stored_values(u.booking), u.final) for u in batch])
+
+    def apply_ready(self, rows: Sequence[Ready]) -> list[Applied]:
+        """Apply the rows in order: one pipelined round trip, each centre's rows in a few
+        script calls, plus two calls per move. A booking whose first row here found it settled
+        has its later rows here count as settled too."""
+        refs = list(dict.fromkeys(values[_REF] for values, _ in rows))
         found: list[Any] = self._r.hmget(keys.booking_index(), refs) if refs else []
         homes: dict[str, str | None] = dict(zip(refs, found, strict=True))
-        outcomes: list[Applied] = []
-        pipe = connections.batch(self._r)  # on a cluster, one call at a time
+        outcomes: list[Applied | None] = [None] * len(rows)
+        groups: dict[str, list[int]] = {}  # centre -> the rows waiting for its call
         placed: dict[str, str] = {}
-        for u in batch:
-            b = u.booking
-            home = homes.get(b.ref)
-            if home is not None and home != b.centre:
+        settled: set[str] = set()
+        for i, (values, final) in enumerate(rows):
+            ref, centre = values[_REF], values[_CENTRE]
+            home = homes.get(ref)
+            if home is not None and home != centre:
                 # A move reads the old record before writing the copy: finish what is queued.
-                outcomes += self._flush(pipe, placed)
-                outcomes.append(self._move(u, home))
-                if outcomes[-1].outcome not in (Outcome.SETTLED, Outcome.HELD):
-                    homes[b.ref] = b.centre
+                self._flush(rows, groups, placed, outcomes, settled)
+                if ref in settled:
+                    outcomes[i] = Applied(Outcome.SETTLED)
+                    continue
+                moved = outcomes[i] = self._move(values, final, home)
+                if moved.outcome is Outcome.SETTLED or moved.settled:
+                    settled.add(ref)
+                if moved.outcome not in (Outcome.SETTLED, Outcome.HELD):
+                    homes[ref] = centre
             else:
-                self._upsert(u, pipe)
+                groups.setdefault(centre, []).append(i)
                 if home is None:
-                    placed[b.ref] = homes[b.ref] = b.centre
-        outcomes += self._flush(pipe, placed)
-        return outcomes
+                    placed[ref] = homes[ref] = centre
+        self._flush(rows, groups, placed, outcomes, settled)
+        return [o for o in outcomes if o is not None]
 
     def plan(self) -> ImportPlan:
         """A new, empty plan for one import through this store."""
         return ImportPlan(self._r)
 
-    def stored_fields(self, b: Booking) -> list[tuple[str, str]]:
-        """The hash's fields, in order; `updated_at`, `source`, `ticket` and a hold's
-        `held_fp` and `held_fields` are not here."""
+    def stored_values(self, b: Booking) -> list[str]:
+        """The hash's fields' values, in `STORED`'s order."""
         kiosk_key = self._kiosk_keys.get(b.centre)
         if kiosk_key is None:
             kiosk_key = self._kiosk_keys[b.centre] = identity.kiosk_key(self._secret, b.centre)
-        return [
-            ("ref", b.ref),
-            ("centre", b.centre),
-            ("date", b.date),
-            ("slot_start", b.slot_start),
-            ("slot_end", b.slot_end),
-            ("application_type", b.application_type),
-            ("surname", b.surname),
-            ("given_names", b.given_names),
-            ("id_kind", b.id_kind),
-            ("id_hash", identity.keyed_hash(self._secret, b.id_kind, b.id_number)),
-            ("id_masked", identity.masked(b.id_kind, b.id_number)),
-            ("id_verifier", identity.id_verifier(kiosk_key, b.id_kind, b.id_number)),
-            ("passport_no", b.passport_no),
-            ("nationality", b.nationality),
-            ("status", b.status),
-        ]
+        return [b.ref, b.centre, b.date, b.slot_start, b.slot_end, b.application_type,
+                b.surname, b.given_names, b.id_kind,
+                identity.keyed_hash(self._secret, b.id_kind, b.id_number),
+                identity.masked(b.id_kind, b.id_number),
+                identity.id_verifier(kiosk_key, b.id_kind, b.id_number),
+                b.passport_no, b.nationality, b.status]
+
+    def stored_fields(self, b: Booking) -> list[tuple[str, str]]:
+        """The hash's fields, in order; `updated_at`, `source`, `ticket` and a hold's
+        `held_fp` and `held_fields` are not here."""
+        return list(zip(STORED, self.stored_values(b), strict=True))
+
+    def prepare(self, b: Booking) -> tuple[str, str, list[str]]:
+        """What an import keeps of a row: its reference, fingerprint and stored values."""
+        values = self.stored_values(b)
+        return b.ref, fingerprint(values), values
 
     def fingerprint(self, b: Booking) -> str:
-        """Says whether a stored record equals this row; booking_upsert.lua computes the same.
-        SHA-1 is enough: it guards against no adversary, and Redis's Lua has it built in."""
-        text = ";".join(f"{n}={len(v.encode())}:{v}" for n, v in self.stored_fields(b))
-        return hashlib.sha1(text.encode()).hexdigest()
+        return fingerprint(self.stored_values(b))
 
-    def _call(self, mode: str, centre: str, u: Upsert[Booking], moved_from: str,
-              client: redis.Redis) -> Any:
-        b = u.booking
-        stored = self.stored_fields(b)
-        id_hash = dict(stored)["id_hash"]
+    def _call(self, centre: str, batch: Sequence[Ready], client: Any, moved_from: str = "",
+              mode: str = "upsert") -> Any:
         return self._script(
-            keys=[keys.booking(centre, b.ref), keys.booking_history(centre, b.ref),
-                  keys.bookings_on(centre, b.date), keys.bookings_by_id(centre, id_hash)],
-            args=[mode, json.dumps(stored, ensure_ascii=False), self._at, self._source,
-                  moved_from, u.final, keys.bookings_on(centre, ""),
-                  keys.bookings_by_id(centre, "")],
-            client=client,
-        )
+            keys=[keys.booking(centre, ""), keys.booking_history(centre, ""),
+                  keys.bookings_on(centre, ""), keys.bookings_by_id(centre, "")],
+            args=[mode, self._at, self._source, moved_from, _NAMES,
+                  _PACK([[final, *values] for values, final in batch])],
+            client=client)
 
-    def _upsert(self, u: Upsert[Booking], client: redis.Redis) -> Any:
-        return self._call("upsert", u.booking.centre, u, "", client)
-
-    def _flush(self, pipe: Any, placed: dict[str, str]) -> list[Applied]:
+    def _flush(self, rows: Sequence[Ready], groups: dict[str, list[int]],
+               placed: dict[str, str], outcomes: list[Applied | None], settled: set[str]) -> None:
+        if not groups:
+            return
+        pipe = connections.batch(self._r)  # on a cluster, one call at a time
+        calls: list[tuple[str, list[int]]] = []
+        for centre, members in groups.items():
+            # A booking's rows all go in the call of its first: a call knows which of its
+            # bookings it found settled, the next call would not.
+            of_ref: dict[str, list[int]] = {}
+            current: list[int] = []
+            for i in members:
+                ref = rows[i][0][_REF]
+                call = of_ref.get(ref)
+                if call is None:
+                    if not current or len(current) >= ROWS_A_CALL:
+                        current = []
+                        calls.append((centre, current))
+                    call = of_ref[ref] = current
+                call.append(i)
+        for centre, call in calls:
+            self._call(centre, [rows[i] for i in call], pipe)
         # The index is written after the rows, so it never names a centre without the booking.
         if placed:
             pipe.hset(keys.booking_index(), mapping=placed)
         results = pipe.execute()
-        if placed:
-            results.pop()
-            placed.clear()
-        return [_applied(raw) for raw in results]
+        for (_, call), raw in zip(calls, results, strict=False):
+            for i, value in zip(call, _ok(raw), strict=True):
+                applied = outcomes[i] = _applied(value)
+                if applied.outcome is Outcome.SETTLED or applied.settled:
+                    settled.add(rows[i][0][_REF])
+        groups.clear()
+        placed.clear()
 
-    def _move(self, u: Upsert[Booking], old: str) -> Applied:
-        raw = self._call("move_out", old, u, "", self._r)
-        moved_out = _ok(raw)
+    def _move(self, values: list[str], final: str, old: str) -> Applied:
+        moved_out = _ok(self._call(old, [(values, final)], self._r, mode="move_out"))[0]
         if not isinstance(moved_out, dict) or "before" not in moved_out:
-            return _applied(raw)
+            return _applied(moved_out)
         before = json.dumps(moved_out["before"], ensure_ascii=False)
-        applied = _applied(self._call("upsert", u.booking.centre, Upsert(u.booking), before,
-                                      self._r))
-        self._r.hset(keys.booking_index(), u.booking.ref, u.booking.centre)
+        centre = values[_CENTRE]
+        applied = _applied(_ok(self._call(centre, [(values, "")], self._r, moved_from=before))[0])
+        self._r.hset(keys.booking_index(), values[_REF], centre)
         return applied
+
+
+def fingerprint(values: Sequence[str]) -> str:
+    """Says whether a stored record equals a row's stored values; booking_upsert.lua computes
+    the same. SHA-1 is enough: it guards against no adversary, and Redis's Lua has it built in."""
+    text = ";".join([f"{n}{len(v.encode())}:{v}" for n, v in zip(_FP_NAMES, values, strict=True)])
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _ok(raw: Any) -> Any:
     # booking_upsert never refuses; a refusal here would be a bug worth a loud error.
-    return json.loads(raw)["ok"]
+    return msgspec.json.decode(raw)["ok"]
 
 
-def _applied(raw: Any) -> Applied:
-    value = _ok(raw)
+def _applied(value: Any) -> Applied:
     if isinstance(value, str):
         return Applied(Outcome(value))
     return Applied(Outcome(value["outcome"]), str(value["ticket"]), tuple(value["fields"]),

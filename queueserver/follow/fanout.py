@@ -113,7 +113,7 @@ class CentreFollow:
         self.floor: tuple[int, int] = (0, 0)
         self.tickets: dict[str, Ticket] = {}
         self.queues: dict[str, list[str]] = {}
-        self.estimates: dict[str, list[int]] = {}
+        self.estimates: dict[str, list[int] | None] = {}
         # Each message's part that is the same for every phone of the centre.
         self.shared = ""
         self.phones: dict[str, set[Phone]] = {}
@@ -302,10 +302,11 @@ class CentreFollow:
             return None
         waiting = t.status == "waiting"
         position = self._place(t.service, number) if waiting else 0
-        estimate = 0
+        estimate: int | None = 0
         if waiting:
-            places = self.estimates.get(t.service, [])
-            estimate = places[position] if position < len(places) else 0
+            # None: no counter open for its service (the page says so instead of a figure).
+            places = self.estimates.get(t.service)
+            estimate = None if places is None else places[position] if position < len(places) else 0
         return {"number": number, "service": t.service, "status": t.status,
                 "position": position, "estimated_wait_minutes": estimate,
                 "counter": t.counter, "called_at": t.called_at, "recalls": t.recalls}

@@ -31,7 +31,8 @@ class FollowedTicket(Answer, frozen=True):
     service: str
     status: TicketStatus
     position: int
-    estimated_wait_minutes: int
+    # None while no counter is open for its service (CONTRACT §5, TICKET).
+    estimated_wait_minutes: int | None
     counter: int | None
     called_at: str | None
     recalls: int

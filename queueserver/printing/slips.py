@@ -168,14 +168,17 @@ def _ticket(centre: Centre, slip: dict[str, Any], tz: Any) -> bytes:
     _large(printer, str(slip["number"]))
     issued = _local(str(slip["issued_at"]), tz)
     ahead = int(slip.get("position") or 0)
-    wait = int(slip.get("estimated_wait_minutes") or 0)
+    wait = slip.get("estimated_wait_minutes")
+    # None: no counter is open for its service, so there is no figure to print.
+    wait_en = "No counter open" if wait is None else f"About {int(wait)} min"
+    wait_zh = "暫停服務" if wait is None else f"約等候 {int(wait)} 分鐘"
     lines = [(f"{service.name_zh} {service.name_en}" if service else str(slip["service"]),
               TEXT_PX),
              (f"前面人數 {ahead} 人 · {ahead} ahead of you", TEXT_PX),
-             (f"約等候 {wait} 分鐘 · About {wait} min", TEXT_PX),
+             (f"{wait_zh} · {wait_en}", TEXT_PX),
              (issued.strftime("%Y-%m-%d %H:%M"), SMALL_PX)]
     if not has_chinese():
-        lines[1:3] = [(f"{ahead} ahead of you", TEXT_PX), (f"About {wait} min", TEXT_PX)]
+        lines[1:3] = [(f"{ahead} ahead of you", TEXT_PX), (wait_en, TEXT_PX)]
     _draw(printer, lines)
     follow_url = slip.get("follow_url")
     if follow_url:

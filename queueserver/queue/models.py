@@ -19,7 +19,8 @@ class Ticket(Answer, frozen=True):
     status: TicketStatus
     issued_at: str
     position: int
-    estimated_wait_minutes: int
+    # None while the ticket waits and no counter is open for its service: no figure to give.
+    estimated_wait_minutes: int | None
     counter: int | None
     called_at: str | None
     recalls: int
@@ -91,7 +92,8 @@ class Board(Answer, frozen=True):
     now_serving: list[Call]
     recent_calls: list[Call]
     waiting: dict[str, int]
-    estimated_wait_minutes: dict[str, int]
+    # A service no open counter serves: None.
+    estimated_wait_minutes: dict[str, int | None]
     counters: list[CounterView]
     last_event_id: str
     notices: list[Notice]

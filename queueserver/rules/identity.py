@@ -6,35 +6,41 @@ The plain number is never stored, logged or put in an error. What else needs it 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import operator
 import re
 
 # The kinds of identity number a booking is made with (CONTRACT §3).
 ID_KINDS = ("hkid", "access_notice")
 _HKID = re.compile(r"^([A-Z]{1,2})([0-9]{6})\(?([0-9A])\)?$")
+_SPACE = re.compile(r"\s+")
+_DIGIT_WEIGHTS = (7, 6, 5, 4, 3, 2)
 
 
 def normalise(id_kind: str, raw: str) -> str:
     """Upper case, no brackets or spaces: `a123456(3)` -> `A1234563`."""
-    text = re.sub(r"\s+", "", raw).upper()
+    text = _SPACE.sub("", raw).upper()
     if id_kind == "hkid":
         return text.replace("(", "").replace(")", "")
     return text
 
 
 def hkid_check_digit(prefix: str, digits: str) -> str:
+    """Weights 9 to 2 over a space (36) or letter (A=10 ... Z=35), a letter, six digits."""
     letters = prefix if len(prefix) == 2 else " " + prefix
-    values = [36 if c == " " else ord(c) - ord("A") + 10 for c in letters]
-    values += [int(d) for d in digits]
-    total = sum(v * w for v, w in zip(values, range(9, 1, -1), strict=True))
+    if len(letters) != 2 or len(digits) != 6:
+        raise ValueError("1-2 letters and 6 digits")
+    total = (36 if letters[0] == " " else ord(letters[0]) - 55) * 9 \
+        + (ord(letters[1]) - 55) * 8 + sum(map(operator.mul, _DIGIT_WEIGHTS, map(int, digits)))
     check = (11 - total % 11) % 11
     return "A" if check == 10 else str(check)
 
 
 def valid_hkid(raw: str) -> bool:
     """A Hong Kong identity card number with its check digit, brackets optional, any case."""
-    text = re.sub(r"\s+", "", raw).upper()
+    text = _SPACE.sub("", raw).upper()
     m = _HKID.match(text)
     if not m or (("(" in text) != (")" in text)):
         return False
@@ -80,7 +86,7 @@ def masked(id_kind: str, raw: str) -> str:
 def keyed_hash(secret: bytes, id_kind: str, raw: str) -> str:
     """The only stored form used for matching an identity number."""
     message = f"{id_kind}:{normalise(id_kind, raw)}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return _mac(secret, message).hex()
 
 
 def hashes(secret: bytes, raw: str) -> dict[str, str | bool]:
@@ -105,5 +111,16 @@ VERIFIER_HEX = 4
 def id_verifier(key: bytes, id_kind: str, raw: str) -> str:
     """The kiosks' offline check: the first 4 hex characters of the HMAC-SHA256 under the
     centre's kiosk key of the normalised number. Only this truncated form is ever stored."""
-    full = hmac.new(key, normalise(id_kind, raw).encode(), hashlib.sha256).hexdigest()
-    return full[:VERIFIER_HEX]
+    return _mac(key, normalise(id_kind, raw).encode()).hex()[:VERIFIER_HEX]
+
+
+@functools.lru_cache(maxsize=256)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _mac(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256, from a copy of the key's prepared state (an import hashes every row)."""
+    h = _keyed(key).copy()
+    h.update(message)
+    return h.digest()

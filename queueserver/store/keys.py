@@ -83,14 +83,11 @@ def recent_calls(centre: str, date: str) -> str:
     return f"{_c(centre)}:calls:{date}"
 
 
-def service_times(centre: str, service: str) -> str:
-    """Recent service durations (seconds) of one service, newest first, for wait estimates."""
-    return f"{_c(centre)}:service-times:{service}"
-
-
-def counter_service_times(centre: str, number: int | str) -> str:
-    """Recent service durations (seconds) at one counter, newest first: its clerk's pace."""
-    return f"{_c(centre)}:counter-service-times:{number}"
+def service_pace(centre: str, service: str) -> str:
+    """One service's pace, for wait estimates: the recent days' mean service time and the day's
+    times (count and sum, in all and at each counter); a small hash kept by the scripts that
+    end a service (store/scripts/_estimate.lua)."""
+    return f"{_c(centre)}:service-pace:{service}"
 
 
 def day_close(centre: str, date: str) -> str:
@@ -162,9 +159,8 @@ def centre_day(centre: str, date: str, counters: Sequence[int],
         "recent_calls": recent_calls(centre, date),
         "payments": payments(centre, date),
         "counter": {str(n): counter(centre, n) for n in counters},
-        "counter_service_times": {str(n): counter_service_times(centre, n) for n in counters},
         "queue": {s: queue(centre, date, s) for s in services},
-        "service_times": {s: service_times(centre, s) for s in services},
+        "service_pace": {s: service_pace(centre, s) for s in services},
         "sequence": {s: sequence(centre, date, s) for s in services},
         # Check-in reads whether issuing is closed, the board the notices (CONTRACT §10).
         **notice_keys(centre),

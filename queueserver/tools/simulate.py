@@ -122,8 +122,9 @@ class Day:
             return
         ticket = answer.json()["ticket"]
         number = ticket["number"]
-        self.tally.outcomes[number] = Outcome(number, int(ticket["estimated_wait_minutes"]),
-                                              _parse(ticket["issued_at"]))
+        estimate = ticket["estimated_wait_minutes"]
+        self.tally.outcomes[number] = Outcome(
+            number, None if estimate is None else int(estimate), _parse(ticket["issued_at"]))
         self.visits.setdefault(number, asyncio.get_running_loop().create_future())
         self.visits[number].set_result(v)
 

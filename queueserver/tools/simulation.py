@@ -80,7 +80,7 @@ class Outcome:
     """What happened to one checked-in visit, in the server's time."""
 
     number: str
-    estimate_minutes: int
+    estimate_minutes: int | None  # None: no counter was open for its service at check-in
     issued: dt.datetime
     called: dt.datetime | None = None
     ended: dt.datetime | None = None
@@ -113,7 +113,7 @@ def report(t: Tally, settings: dict[str, Any], real_seconds: float) -> dict[str,
     called = [o for o in t.outcomes.values() if o.called is not None]
     waits = [(o.called - o.issued).total_seconds() / 60 for o in called if o.called]
     errors = [abs(o.estimate_minutes - (o.called - o.issued).total_seconds() / 60)
-              for o in called if o.called]
+              for o in called if o.called and o.estimate_minutes is not None]
     ends = [o.ended for o in t.outcomes.values() if o.ended]
     first = min((o.issued for o in t.outcomes.values()), default=None)
     span_h = ((max(ends) - first).total_seconds() / 3600) if ends and first else 0.0
@@ -138,6 +138,8 @@ def report(t: Tally, settings: dict[str, Any], real_seconds: float) -> dict[str,
                             "histogram": {f"{i * 5}-{i * 5 + 5}" if i < 6 else "30+": c
                                           for i, c in enumerate(bins)}},
         "estimates": {"compared": len(errors),
+                      "without_figure": sum(1 for o in t.outcomes.values()
+                                            if o.estimate_minutes is None),
                       "mae_minutes": round(sum(errors) / len(errors), 2) if errors else None,
                       f"within_{WITHIN_MINUTES}_minutes": round(
                           sum(1 for e in errors if e <= WITHIN_MINUTES) / len(errors), 3)
@@ -159,7 +161,8 @@ def text(r: dict[str, Any]) -> str:
         f"waiting minutes: mean {w['mean']}, median {w['median']}, p90 {w['p90']}, max "
         f"{w['max']}; by 5 minutes {w['histogram']}",
         f"estimates at check-in: MAE {e['mae_minutes']} min, within ±{WITHIN_MINUTES} min "
-        f"{e[f'within_{WITHIN_MINUTES}_minutes']} of {e['compared']}",
+        f"{e[f'within_{WITHIN_MINUTES}_minutes']} of {e['compared']} (no counter open: "
+        f"{e['without_figure']})",
         f"events received on the WebSocket: {r['events_received']}; errors: "
         f"{len(r['errors'])}",
     ]

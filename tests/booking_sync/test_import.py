@@ -28,6 +28,7 @@ from booking_exports import (
 )
 
 from queueserver.booking_sync import importer, rows
+from queueserver.bookings import store
 from queueserver.rules import identity
 from queueserver.store import keys
 
@@ -298,6 +299,23 @@ def test_rows_spanning_batches_apply_in_order(
     assert r.hgetall(keys.booking_index()) == {"MEP240001": "kowloon-bay", "B2": "kowloon-bay"}
     c, _ = run(r, tmp_path / "export.csv", at=LATER)
     assert str(c) == "imported=0 updated=0 cancelled=0 unchanged=7 rejected=0"
+
+
+def test_a_bookings_rows_spanning_script_calls_change_nothing_the_second_time(
+    r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch, a centre's rows in calls of two: a booking found settled by its first row
+    keeps its later rows from changing it, whichever call they would fall in."""
+    monkeypatch.setattr(store, "ROWS_A_CALL", 2)
+    items = [booking(status=s) for s in ("approved", "cancelled", "approved", "cancelled",
+                                         "approved")] + [booking(booking_ref="B2")]
+    path = write_csv(tmp_path / "export.csv", items)
+    c, _ = run(r, path)
+    assert str(c) == "imported=2 updated=2 cancelled=2 unchanged=0 rejected=0"
+    before = {k: r.dump(k) for k in r.keys("*")}
+    c, lines = run(r, path, at=LATER)
+    assert (str(c), lines) == ("imported=0 updated=0 cancelled=0 unchanged=6 rejected=0", [])
+    assert {k: r.dump(k) for k in r.keys("*")} == before
 
 
 def test_same_file_twice_changes_nothing(r: redis.Redis, tmp_path: Path) -> None:

@@ -39,6 +39,25 @@ def test_the_ticket_slip_has_the_number_largest_and_the_qr_only_with_a_follow_ur
     assert QR_COMMAND in followed and FOLLOW.encode() in followed
 
 
+def test_a_ticket_without_an_estimate_says_no_counter_is_open(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[str] = []
+    draw = slips._draw
+
+    def noting(printer: object, lines: list[tuple[str, int]]) -> None:
+        drawn.extend(text for text, _ in lines)
+        draw(printer, lines)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(slips, "_draw", noting)
+    slips.ticket(CENTRE, TICKET, CFG.tz)
+    assert any("About 12 min" in line for line in drawn)
+    drawn.clear()
+    # No counter open for its service: no figure to print, and the slip says why.
+    slips.ticket(CENTRE, {**TICKET, "estimated_wait_minutes": None}, CFG.tz)
+    assert any("No counter open" in line for line in drawn)
+    assert not any("About" in line or "分鐘" in line for line in drawn)
+
+
 def test_chinese_is_drawn_with_a_font_that_has_it() -> None:
     path, chinese = slips.font_path()
     assert chinese, "install fonts-wqy-microhei (.ci/run does)"

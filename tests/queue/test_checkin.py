@@ -48,7 +48,7 @@ def test_a_booking_checks_in_and_gets_the_first_number(
     assert re.fullmatch(r"http://testserver/t/[A-Za-z0-9_-]{32}", ticket.pop("follow_url"))
     assert ticket == {
         "number": "A001", "service": "A", "status": "waiting",
-        "issued_at": MORNING.isoformat(), "position": 0, "estimated_wait_minutes": 0,
+        "issued_at": MORNING.isoformat(), "position": 0, "estimated_wait_minutes": None,
         "counter": None, "called_at": None, "recalls": 0, "acceptance_no": None,
         "receipt_no": None,
     }

@@ -151,15 +151,16 @@ def test_position_and_estimate_follow_the_queue(
     for _ in range(4):
         issue()
     ticket = client.get(f"{C}/tickets/A004", headers=bearer(sup)).json()["ticket"]
-    # 3 ahead x 8 default minutes / 1 (no counter open yet counts as one)
-    assert (ticket["position"], ticket["estimated_wait_minutes"]) == (3, 24)
+    # No counter open yet: no figure (the screens say so).
+    assert (ticket["position"], ticket["estimated_wait_minutes"]) == (3, None)
     act(client, sup, 2, "open")
     act(client, sup, 3, "open")
     ticket = client.get(f"{C}/tickets/A004", headers=bearer(sup)).json()["ticket"]
     # Two open counters serve A: they take A001 and A002 at once, and A003 and A004 one
     # service (8 minutes) later. (The first model, 3 ahead x 8 / 2 counters, said 12.)
     assert ticket["estimated_wait_minutes"] == 8
-    r.lpush(keys.service_times("wan-chai", "A"), 240, 360)    # measured: 5 minutes each
+    # The recent days measured 5 minutes a service, and today has measured nothing yet.
+    r.hset(keys.service_pace("wan-chai", "A"), mapping={"prior": 300, "prior_n": 40})
     board = client.get(C + "/board", headers=bearer(sup)).json()
     assert board["waiting"] == {"A": 4, "P": 0}
     assert board["estimated_wait_minutes"]["A"] == 10         # a newcomer: two rounds of 5

@@ -29,6 +29,7 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     for row in ("check-in tickets/s", "30 displays event->display p99_ms",
                 "100 displays click->display p99_ms", "resident memory per idle display KiB",
                 "booking rush (500) bookings/s", "booking rush listing 31 days p99_ms",
+                "bookings import (2000 rows) rows/s", "bookings import peak RSS MiB",
                 "200 phones event->phone p99_ms", "resident memory per idle phone KiB"):
         assert row in table
     assert result["processes"] == 2 and result["machine"]["cpus"] >= 1
@@ -48,6 +49,29 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
         assert isinstance(memory, int | float) and math.isfinite(memory)
     for size in ("30", "100"):
         assert all(positive(r) for r in result["call_to_display"][size]["ratio_p99"].values())
+    # Check-in into a queue of 10 and of 5,000 (issue 20), each measured behind its queue.
+    depth = result["check_in_by_depth"]
+    assert set(depth) == {"10", "5000"}
+    for waiting, figures in depth.items():
+        assert figures["count"] == result["plan"]["depth_check_ins"] and figures["errors"] == {}
+        assert positive(figures["tickets_per_s"]) and 0 < figures["p99_ms"] <= figures["max_ms"]
+        assert figures["waiting_before"] == int(waiting)
+        assert figures["waiting_after"] == int(waiting) + figures["count"]
+        assert f"check-in tickets/s at {waiting} waiting" in table
+        # The check-in script's own time in Redis, every one of them traced.
+        script = figures["script_us"]
+        assert script["count"] == figures["count"] and 0 < script["p50"] <= script["p99"]
+    # Redis's SLOWLOG over 500 µs, every phase read (how many there are is the machine's
+    # business: a loaded machine's scheduler shows in it).
+    slow = result["slowlog"]
+    assert slow["threshold_us"] == 500 and slow["count"] >= 0
+    assert set(slow["by_phase"]) == {"check_in", "check_in_by_depth", "calls", "phones",
+                                     "booking_rush"}
+    assert slow["count"] == sum(p["count"] for p in slow["by_phase"].values())
+    if slow["count"]:
+        assert positive(slow["slowest_us"]) and slow["slowest"]
+        assert "unknown script" not in json.dumps(slow)  # every script named
+    assert "SLOWLOG over 500 us" in table
     # The follow page's phones (CONTRACT §9): the hall's calls with and without them, and every
     # phone's update of every call.
     phones = result["phones"]
@@ -70,6 +94,9 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     assert follow["phone_update_p99_ms"] == phones["event_to_phone"]["p99_ms"]
     assert positive(follow["memory_per_idle_phone_kib"])
     assert set(result["targets_met"]) >= {"check_in_>=_1000_per_s_with_2_processes",
+                                          "check_in_>=_0.6x_floor",
+                                          "check_in_at_5000_waiting_within_15%_of_10",
+                                          "no_command_over_500us_in_check_ins",
                                           "call_p99_<=_10ms_30_displays",
                                           "idle_display_<=_64KiB",
                                           "idle_display_<=_24KiB", "idle_phone_<=_24KiB",
@@ -87,3 +114,8 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     assert positive(rush["bookings_per_s"]) and 0 < rush["p50_ms"] <= rush["p99_ms"]
     assert positive(rush["listing_p99_ms"])
     assert result["targets_met"]["booking_rush_no_overbooking_no_5xx"] is True
+    # The booking import: the command, its own process, imported every row (bench.command
+    # checks its summary line).
+    imported = result["import"]
+    assert imported["rows"] == result["plan"]["import_rows"] == 2000
+    assert positive(imported["rows_per_s"]) and positive(imported["peak_rss_mib"])

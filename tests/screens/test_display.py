@@ -244,3 +244,20 @@ def test_where_the_browser_blocks_sound_one_tap_enables_it(
     display.wait_for_function("() => window.__display.played.length === 1", timeout=5000)
     assert display.is_hidden("#enable-sound")
     assert display.evaluate("window.__display.played[0].ticket") == "A001"
+
+
+def test_with_no_counter_open_the_display_says_so_instead_of_minutes(
+        screens: Screens, r: redis.Redis, api: Api, device: Callable[[str], str]) -> None:
+    [(ref, barcode)] = ready_to_check_in(r, api, 1)
+    issue(api, ref, barcode)
+    display = open_display(screens, device("display"))
+    minutes = "document.querySelector('.waiting-row[data-service=A] .minutes')"
+    # Nobody serves A: the board has no figure for it (null), and the row says why.
+    assert display.evaluate(f"{minutes}.classList.contains('no-counter')")
+    assert " ".join(display.text_content(
+        ".waiting-row[data-service=A] .minutes").split()) == "暫停服務 No counter open"
+    api.post(C + "/counters/3/open")
+    # One counter opens for A: a newcomer behind the one waiting, 8 minutes.
+    display.wait_for_function(
+        f"() => {minutes}.textContent.replace(/\\s+/g, ' ').trim() === '8 分鐘 min'",
+        timeout=SHOWN_WITHIN_MS)

@@ -99,6 +99,9 @@ def test_the_phone_page_follows_the_ticket_to_the_counter_and_asks_for_feedback_
     page = phone(screens, mine["follow_url"])
     assert page.text_content("#number") == mine["number"]
     assert page.text_content("#ahead") == "3"
+    # No counter is open yet: no minutes, but why (CONTRACT §5's estimate is null).
+    wait = page.text_content("#wait") or ""
+    assert "暫停服務" in wait and "No counter open" in wait and "min" not in wait
     assert "申請" in (page.text_content("#service") or "")
     assert "Applications" in (page.text_content("#service") or "")
     assert page.is_visible("#sound") and not page.is_visible("#called")
@@ -136,6 +139,9 @@ def test_the_phone_page_follows_the_ticket_to_the_counter_and_asks_for_feedback_
 
     api.post(C + "/counters/1/call")
     page.wait_for_function("() => document.getElementById('ahead').textContent === '2'",
+                           timeout=3000)
+    # A counter is open now: a figure in minutes.
+    page.wait_for_function("() => document.getElementById('wait').textContent.includes('分鐘')",
                            timeout=3000)
     assert not page.is_visible("#alerted")
     api.post(C + "/counters/2/call")

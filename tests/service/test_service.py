@@ -29,11 +29,15 @@ def events(r: redis.Redis) -> list[tuple[str, dict[str, Any]]]:
 
 
 def service_seconds(r: redis.Redis, number: str) -> int:
-    """The one service time learnt, which must be the ticket's end less its call."""
+    """The one service time learnt (the day's count and sum of its service's pace, in all and at
+    its counter), which must be the ticket's end less its call."""
     ticket = r.hgetall(keys.ticket("wan-chai", "2026-11-27", number))
-    learnt = r.lrange(keys.service_times("wan-chai", ticket["service"]), 0, -1)
-    assert learnt == [str((int(ticket["ended_ms"]) - int(ticket["called_ms"])) // 1000)]
-    return int(learnt[0])
+    pace = r.hgetall(keys.service_pace("wan-chai", ticket["service"]))
+    took = str((int(ticket["ended_ms"]) - int(ticket["called_ms"])) // 1000)
+    counter = ticket["counter"]
+    assert (pace["date"], pace["n"], pace["sum"], pace[f"n:{counter}"], pace[f"sum:{counter}"]) \
+        == ("2026-11-27", "1", took, "1", took)
+    return int(took)
 
 
 def code(answer: Any) -> tuple[int, str]:
@@ -208,7 +212,7 @@ def test_double_submits_record_one_payment_and_one_receipt(
     assert len(r.hgetall(keys.payments("wan-chai", "2026-11-27"))) == 1
     assert r.hlen(keys.receipt_index()) == 1
     assert r.zcard(keys.receipts_uncollected("wan-chai")) == 1
-    assert r.llen(keys.service_times("wan-chai", "A")) == 1
+    assert r.hget(keys.service_pace("wan-chai", "A"), "n") == "1"
 
 
 def takings(client: TestClient, token: str, day: str | None = None) -> Any:

@@ -1,42 +1,113 @@
 -- The wait-estimate model, appended after _lib.lua (whose helpers it uses) and before each
 -- script, so a ticket's estimate and the board's are read in the same atomic step as the rest.
 --
--- It plays the calling order of CONTRACT §1 forward from now, as `call` would: every open
--- counter becomes free when its current service should end, then takes the head of the first
--- service in its list that still has a waiting ticket, and is busy for its expected service
--- time. So a counter serving P before A takes P tickets first, priority tickets move A's
--- estimates only through the counters they share, a paused or closed counter takes nobody, and a
--- transferred ticket counts where it now waits (its new service's queue, at its kept place).
+-- Its cost is O(counters + services) whatever the queue's length: Redis runs one script at a
+-- time for every centre, so no script may play a queue forward call by call (issue 20).
+--
+-- The calls of a service: each open counter that lists it calls for it from the moment it is
+-- free — when its current service should end, and, on a counter that lists other services
+-- first, at its first call after their waiting tickets have been called — and then once every
+-- one of its own mean service times. The ticket at `position` is called at the (position + 1)-th of those
+-- calls, which `nth_call` finds by halving the time rather than by playing the calls. With no
+-- open counter for the service there is no figure: the screens say that no counter is open.
 -- Tickets that arrive later are not foreseen: they queue behind, except in a service that a
 -- shared counter lists first.
+--
+-- The pace: K.service_pace[code], one small hash a service, which end_service keeps (learn_pace):
+--   prior, prior_n  the mean service time of the recent days (seconds) and how many services
+--                   it stands for (the config's default_service_minutes until a day is seen)
+--   date, n, sum    the day's ended services and their times' sum, each time clipped (below)
+--   n:N, sum:N      the same at counter N: clerks differ
+-- The service's mean blends the prior with the day's times, so that one outlier moves it little.
 
+-- The prior counts as this many of the day's services: a morning's few dozen outweigh it.
+local DAY_PRIOR_WEIGHT = 8
+-- A time counts as at most this many times the prior, and at least the prior over it: a
+-- 30-second "service" (a wrong ticket sent back) or a two-hour one teaches only that much.
+local OUTLIER_FACTOR = 3
+-- The recent days' history is worth at most this many services, so that it keeps moving.
+local HISTORY_SERVICES = 500
+-- A counter's own times are blended with its service's as if the service's mean had been
+-- seen this many times: a new clerk's first few cases say little (and an outlier, which the
+-- service's mean has taken in already, is not counted twice over).
+local COUNTER_PRIOR_WEIGHT = 10
 -- A service already running longer than expected is still given this share of the mean:
 -- service times are skewed, and a long one tends to run on.
 local MIN_REMAINING_SHARE = 0.25
--- A counter's own recent times are blended with its service's as if the service's mean had
--- been seen this many times: a new clerk's first few cases say little.
-local COUNTER_PRIOR_WEIGHT = 5
--- A bound on the played calls, far above any hall's queue, so a script never runs long.
-local MAX_STEPS = 10000
+-- A bound on nth_call's halvings (each halves the span; 40 reach a second from decades).
+local MAX_HALVINGS = 60
 local BUSY = {called = true, accepted = true, paid = true}
 
-local function counter_mean_s(n, service, cache)
-  cache[n] = cache[n] or {}
-  if cache[n][service] then return cache[n][service] end
-  local base = mean_service_s(service)
-  local mean = base
-  local key = K.counter_service_times[tostring(n)]  -- none for n = 0, the counter supposed
-  if key then
-    local times = redis.call('LRANGE', key, 0, RECENT_SERVICES - 1)
-    local sum = 0
-    for _, t in ipairs(times) do sum = sum + tonumber(t) end
-    mean = (sum + COUNTER_PRIOR_WEIGHT * base) / (#times + COUNTER_PRIOR_WEIGHT)
+-- The prior of a pace hash as of today: a day gone by is folded into it.
+local function prior_of(p)
+  local prior, weight = tonumber(p.prior or ''), tonumber(p.prior_n or '')
+  if not prior or not weight then prior, weight = CTX.default_service_s, DAY_PRIOR_WEIGHT end
+  local n = tonumber(p.n or '0')
+  if p.date ~= CTX.date and n > 0 then
+    weight = math.min(weight, HISTORY_SERVICES - math.min(n, HISTORY_SERVICES - 1))
+    prior = (prior * weight + tonumber(p.sum)) / (weight + n)
+    weight = math.min(HISTORY_SERVICES, weight + n)
   end
-  cache[n][service] = mean
-  return mean
+  return prior, weight
 end
 
--- The open counters, each with the seconds from now until it is free and its call order.
+-- The pace of a service today: {prior, n, sum, counters = {[N] = {n, sum}}}.
+local function pace(service, cache)
+  if cache[service] then return cache[service] end
+  local key = K.service_pace[service]
+  local p = key and hgetall(key) or {}
+  local out = {prior = prior_of(p), n = 0, sum = 0, counters = {}}
+  if p.date == CTX.date then
+    out.n, out.sum = tonumber(p.n or '0'), tonumber(p.sum or '0')
+    for field, value in pairs(p) do
+      local n = string.match(field, '^n:(%d+)$')
+      if n then out.counters[n] = {n = tonumber(value), sum = tonumber(p['sum:' .. n] or '0')} end
+    end
+  end
+  cache[service] = out
+  return out
+end
+
+local function service_mean(p)
+  return (DAY_PRIOR_WEIGHT * p.prior + p.sum) / (DAY_PRIOR_WEIGHT + p.n)
+end
+
+-- Whole seconds, never under one: the fan-out plays the same figures in Python
+-- (follow/estimates.py), and whole numbers cross cjson exactly.
+local function whole(seconds)
+  return math.max(1, math.floor(seconds + 0.5))
+end
+
+local function counter_mean_s(n, service, cache)
+  local p = pace(service, cache)
+  local base = service_mean(p)
+  local own = p.counters[tostring(n)]
+  if not own then return whole(base) end
+  return whole((COUNTER_PRIOR_WEIGHT * base + own.sum) / (COUNTER_PRIOR_WEIGHT + own.n))
+end
+
+-- A service ended at counter `n` after `took` seconds: its pace learns it (end_service).
+learn_pace = function(service, n, took)
+  local key = K.service_pace[service]
+  if not key then return end  -- a service the config no longer lists teaches nothing
+  local p = hgetall(key)
+  local prior, weight = prior_of(p)
+  if p.date ~= CTX.date then
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'date', CTX.date, 'prior', prior, 'prior_n', weight, 'n', 0,
+               'sum', 0)
+  end
+  local counted = math.floor(math.min(prior * OUTLIER_FACTOR,
+                                      math.max(prior / OUTLIER_FACTOR, took)) + 0.5)
+  redis.call('HINCRBY', key, 'n', 1)
+  redis.call('HINCRBY', key, 'sum', counted)
+  if n and n ~= '' then
+    redis.call('HINCRBY', key, 'n:' .. n, 1)
+    redis.call('HINCRBY', key, 'sum:' .. n, counted)
+  end
+end
+
+-- The open counters, each with the whole seconds until it is free and its call order.
 local function open_counters(cache)
   local open = {}
   for n, services in pairs(CTX.counters) do
@@ -44,83 +115,141 @@ local function open_counters(cache)
     if c.state == 'open' then
       local free_in = 0
       if c.ticket ~= '' then
-        local t = hgetall(ticket_key(c.ticket))
-        local called_ms = tonumber(t.called_ms or '')
-        if BUSY[t.status] and called_ms then
-          local mean = counter_mean_s(tonumber(n), t.service, cache)
+        local t = redis.call('HMGET', ticket_key(c.ticket), 'status', 'service', 'called_ms')
+        local called_ms = tonumber(t[3] or '')
+        if BUSY[t[1]] and called_ms and K.service_pace[t[2]] then
+          local mean = counter_mean_s(n, t[2], cache)
           local spent = math.max(0, (CTX.now_ms - called_ms) / 1000)
-          free_in = math.max(mean * MIN_REMAINING_SHARE, mean - spent)
+          free_in = math.floor(math.max(mean * MIN_REMAINING_SHARE, mean - spent) + 0.5)
         end
       end
-      open[#open + 1] = {n = tonumber(n), free_in = free_in, services = services}
+      open[#open + 1] = {n = n, free_in = free_in, services = services}
     end
   end
   return open
 end
 
-estimate_minutes = function(service, position)
-  local cache = {}
-  local counters = open_counters(cache)
-  local served = false
-  for _, c in ipairs(counters) do
-    for _, s in ipairs(c.services) do if s == service then served = true end end
+-- How many calls counters free at a[i], then every m[i] seconds, make by `t` (inclusive).
+local function calls_by(a, m, t)
+  local count = 0
+  for i = 1, #a do
+    if a[i] <= t then count = count + math.floor((t - a[i]) / m[i]) + 1 end
   end
-  if not served then
-    -- Nobody open serves it yet: as if one counter opened now for it alone.
-    counters[#counters + 1] = {n = 0, free_in = 0, services = {service}}
-  end
-  local waiting, taken = {}, {}
-  for _, c in ipairs(counters) do
-    for _, s in ipairs(c.services) do
-      if waiting[s] == nil then
-        waiting[s] = redis.call('ZCARD', K.queue[s])
-        taken[s] = 0
-      end
-    end
-  end
-  local target = position + 1
-  -- A newcomer (position = the queue's length) is one more ticket at the back.
-  waiting[service] = math.max(waiting[service], target)
-  for _ = 1, MAX_STEPS do
-    if #counters == 0 then break end
-    local first = 1
-    for i = 2, #counters do
-      local a, b = counters[i], counters[first]
-      if a.free_in < b.free_in or (a.free_in == b.free_in and a.n < b.n) then first = i end
-    end
-    local c = counters[first]
-    local picked = nil
-    for _, s in ipairs(c.services) do
-      if taken[s] < waiting[s] then picked = s break end
-    end
-    if picked == nil then
-      table.remove(counters, first)  -- nobody left for it: it takes no one before the target
-    else
-      taken[picked] = taken[picked] + 1
-      if picked == service and taken[picked] == target then
-        return math.floor(c.free_in / 60 + 0.5)
-      end
-      c.free_in = c.free_in + counter_mean_s(c.n, picked, cache)
-    end
-  end
-  return math.floor(position * mean_service_s(service) / 60 + 0.5)
+  return count
 end
 
--- What playing the calling order needs, for every waiting place at once (the follow page's
--- fan-out plays it in the web process, queueserver/follow/estimates.py, so that a long queue
--- costs Redis nothing more): the open counters as open_counters gives them, the mean service
--- time of each open counter for each service it serves ("n:code"), each service's own mean
--- ("0:code", also the fall-back past MAX_STEPS) and each queue's length.
+-- The time of the (p + 1)-th call among counters free at a[i] and then every m[i] seconds: the
+-- (p + 1)-th smallest of {a[i] + j * m[i] : j = 0, 1, ...}. Halving finds a span (lo, hi] too
+-- short for any counter to call twice in it, holding that call; the calls in it, in order,
+-- give it. (follow/estimates.py lists the same calls in order for every place at once.)
+local function nth_call(a, m, p)
+  local lo, hi, step = math.huge, math.huge, math.huge
+  for i = 1, #a do
+    lo = math.min(lo, a[i] - 1)           -- before any call
+    hi = math.min(hi, a[i] + p * m[i])    -- that counter alone has made p + 1 calls
+    step = math.min(step, m[i])
+  end
+  for _ = 1, MAX_HALVINGS do
+    if hi - lo < step then break end
+    local mid = (lo + hi) / 2
+    if calls_by(a, m, mid) > p then hi = mid else lo = mid end
+  end
+  if hi - lo >= step then return hi end  -- not reached with whole seconds; an upper bound
+  local calls = {}
+  for i = 1, #a do
+    local j = 0
+    if a[i] <= lo then j = math.floor((lo - a[i]) / m[i]) + 1 end
+    local at = a[i] + j * m[i]
+    if at <= hi then calls[#calls + 1] = at end
+  end
+  table.sort(calls)
+  return calls[p + 1 - calls_by(a, m, lo)] or hi
+end
+
+-- Where `service` stands in a counter's call order (nil: not listed).
+local function rank(services, service)
+  for i, s in ipairs(services) do if s == service then return i end end
+  return nil
+end
+
+-- When each open counter starts calling for `service` ({a}) and its pace for it ({m}), or nil
+-- when no open counter serves it. A counter that lists other services first calls for this one
+-- at its own first call after their last waiting ticket is called (or at that moment, if it is
+-- free then and another counter takes that ticket): each such service's calls are worked out
+-- over the open counters that list it, from when they are free, less those that list `service`
+-- before it (they call for `service` meanwhile).
+local function calls_for(service, counters, cache)
+  local a, m = {}, {}
+  local last = {}
+  -- The last waiting ticket's call of `before`, and how many more counters call at that moment.
+  local function last_call(before)
+    if last[before] == nil then
+      local waiting = K.queue[before] and redis.call('ZCARD', K.queue[before]) or 0
+      last[before] = false
+      if waiting > 0 then
+        local ba, bm = {}, {}
+        for _, c in ipairs(counters) do
+          local at = rank(c.services, before)
+          if at and (rank(c.services, service) or at) >= at then
+            ba[#ba + 1] = c.free_in
+            bm[#bm + 1] = counter_mean_s(c.n, before, cache)
+          end
+        end
+        local at = nth_call(ba, bm, waiting - 1)
+        last[before] = {at = at, spare = calls_by(ba, bm, at) - waiting}
+      end
+    end
+    return last[before]
+  end
+  for _, c in ipairs(counters) do
+    if rank(c.services, service) then
+      local from = c.free_in
+      for _, s in ipairs(c.services) do
+        if s == service then break end
+        local until_ = last_call(s)
+        if until_ and from <= until_.at then
+          local pace_s = counter_mean_s(c.n, s, cache)
+          local k = math.floor((until_.at - from) / pace_s)
+          if from + k * pace_s == until_.at and until_.spare > 0 then
+            until_.spare = until_.spare - 1   -- free then, with nobody of `s` left to take
+            from = until_.at
+          else
+            from = from + (k + 1) * pace_s
+          end
+        end
+      end
+      a[#a + 1] = from
+      m[#m + 1] = counter_mean_s(c.n, service, cache)
+    end
+  end
+  if #a == 0 then return nil end
+  return {a = a, m = m}
+end
+
+local function minutes(seconds)
+  return math.floor(seconds / 60 + 0.5)
+end
+
+-- Minutes until the ticket at `position` of `service` is called (position = the queue's length:
+-- a newcomer), or nil when no open counter serves it.
+estimate_minutes = function(service, position)
+  local cache = {}
+  local calls = calls_for(service, open_counters(cache), cache)
+  if not calls then return nil end
+  return minutes(nth_call(calls.a, calls.m, position))
+end
+
+-- What the follow page's fan-out needs to estimate every waiting place at once
+-- (follow/estimates.py lists the calls in the web process, so that a long queue costs Redis
+-- nothing more): for each service that an open counter serves, when each such counter starts
+-- calling for it and its pace, as `calls_for` gives them; and each queue's length.
 estimate_inputs = function(services)
   local cache = {}
   local counters = open_counters(cache)
-  local means, lengths = {}, {}
+  local calls, lengths = {}, {}
   for _, s in ipairs(services) do
     lengths[s] = redis.call('ZCARD', K.queue[s])
-    means['0:' .. s] = mean_service_s(s)
+    calls[s] = calls_for(s, counters, cache)
   end
-  for _, c in ipairs(counters) do
-    for _, s in ipairs(c.services) do means[c.n .. ':' .. s] = counter_mean_s(c.n, s, cache) end
-  end
-  return {counters = counters, means = means, lengths = lengths}
+  return {calls = calls, lengths = lengths}
 end

@@ -5,7 +5,7 @@
 -- counter scripts take a context as ARGV[1] (see queueserver/queue/tickets.py):
 --   keys     where each of its keys lies in KEYS, by name (lua.declare), which context() turns
 --            into K: the centre's day (keys.centre_day: K.events, K.day_tickets, K.recent_calls,
---            K.counter[n], K.counter_service_times[n], K.queue[code], K.service_times[code]),
+--            K.counter[n], K.queue[code], K.service_pace[code]),
 --            K.idempotency when the answer is kept, and the script's own (its header names them)
 --   ticket_prefix  keys.ticket(centre, date, ''): see ticket_key
 --   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
@@ -108,23 +108,14 @@ local function serves(n, service)
   return false
 end
 
--- Mean of the service's recent service times, or the configured default.
-local RECENT_SERVICES = 20
-local function mean_service_s(service)
-  local key = K.service_times[service]
-  local times = key and redis.call('LRANGE', key, 0, RECENT_SERVICES - 1) or {}
-  if #times == 0 then return CTX.default_service_s end
-  local sum = 0
-  for _, t in ipairs(times) do sum = sum + tonumber(t) end
-  return sum / #times
-end
-
 -- Minutes until the ticket at `position` of `service` (position = the queue's length: a newcomer)
--- is called. The model is in _estimate.lua, which lua.py appends after this prelude: it needs
--- the helpers below, and ticket_view needs it.
+-- is called, or nil when no open counter serves it. The model is in _estimate.lua, which lua.py
+-- appends after this prelude: it needs the helpers below, and ticket_view needs it.
 local estimate_minutes
 -- What the follow page's fan-out needs to estimate every waiting place at once.
 local estimate_inputs
+-- A service ended: its pace (the model's per-service state) learns how long it took.
+local learn_pace
 
 -- A ticket's key. The ticket a request names is declared (K.ticket); every other one a script
 -- finds only while it runs (a counter's current ticket, a queue's head, the number just drawn,
@@ -143,6 +134,7 @@ local function ticket_view(t)
   if t.status == 'waiting' and K.queue[t.service] then
     position = redis.call('ZRANK', K.queue[t.service], t.number) or 0
     estimate = estimate_minutes(t.service, position)
+    if estimate == nil then estimate = cjson.null end  -- no counter open for it
   end
   local counter = cjson.null
   if t.counter and t.counter ~= '' then counter = tonumber(t.counter) end
@@ -247,7 +239,7 @@ local function current_at_its_counter(t)
 end
 
 -- The service ended (done or declined): the counter is free, and the time it took teaches the
--- wait estimates (mean_service_s reads the newest RECENT_SERVICES).
+-- wait estimates (learn_pace, _estimate.lua).
 local function end_service(t, status, fields)
   local key = ticket_key(t.number)
   redis.call('HSET', key, 'status', status, 'ended_at', CTX.now_iso, 'ended_ms', CTX.now_ms)
@@ -255,16 +247,7 @@ local function end_service(t, status, fields)
   if current_at_its_counter(t) then set_counter(tonumber(t.counter), {ticket = ''}) end
   local called_ms = tonumber(t.called_ms or '')
   if not called_ms then return end
-  local took = math.max(0, math.floor((CTX.now_ms - called_ms) / 1000))
-  -- The service's pace, and the counter's own: clerks differ, and the estimates weigh each
-  -- counter's. (A service or counter the config no longer lists teaches nothing.)
-  local times = {K.service_times[t.service], K.counter_service_times[t.counter or '']}
-  for i = 1, 2 do
-    if times[i] then
-      redis.call('LPUSH', times[i], took)
-      redis.call('LTRIM', times[i], 0, RECENT_SERVICES - 1)
-    end
-  end
+  learn_pace(t.service, t.counter, math.max(0, math.floor((CTX.now_ms - called_ms) / 1000)))
 end
 
 -- Notices (CONTRACT §10): each is JSON under its id in K.notices, with its posting order in

@@ -26,7 +26,8 @@ local estimates = {}
 for _, service in ipairs(ctx.services) do
   local count = redis.call('ZCARD', K.queue[service])
   waiting[service] = count
-  estimates[service] = estimate_minutes(service, count)
+  -- null: no open counter serves it, so the board has no figure to give (the screens say so)
+  estimates[service] = estimate_minutes(service, count) or cjson.null
 end
 local last = redis.call('XREVRANGE', K.events, '+', '-', 'COUNT', 1)
 local last_id = '0-0'

@@ -8,6 +8,10 @@ from typing import Any
 
 # The issue's targets on the 2-core reference machine, client and servers sharing it.
 TARGET_CHECK_INS_PER_S = 1000
+# Issue 20: check-in at 0.6 times the floor's tickets a second at least, and at 5,000 waiting
+# within 15% of its throughput at 10 waiting; no command over the SLOWLOG's threshold.
+TARGET_CHECK_IN_FLOOR_SHARE = 0.6
+TARGET_DEPTH_SHARE = 0.85
 TARGET_CALL_P99_MS = 10.0
 TARGET_FLOOR_RATIO = 1.5
 TARGET_IDLE_DISPLAY_KIB = 64
@@ -19,6 +23,9 @@ TARGET_PHONE_P99_MS = 1000.0
 TARGET_PHONES_RATIO = 1.5
 TARGET_BOOKINGS_PER_S = 1000
 TARGET_BOOKING_P99_MS = 250.0
+TARGET_IMPORT_ROWS = 200_000
+TARGET_IMPORT_ROWS_PER_S = 50_000
+TARGET_IMPORT_RSS_MIB = 150
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -48,6 +55,19 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
     if result["processes"] == 2:
         out["check_in_>=_1000_per_s_with_2_processes"] = \
             check_in["tickets_per_s"] >= TARGET_CHECK_INS_PER_S
+    out["check_in_>=_0.6x_floor"] = check_in["tickets_per_s"] >= \
+        TARGET_CHECK_IN_FLOOR_SHARE * result["check_in"]["floor"]["tickets_per_s"]
+    depth = result.get("check_in_by_depth")
+    if depth:
+        shallow, deep = min(depth, key=int), max(depth, key=int)
+        out[f"check_in_at_{deep}_waiting_within_15%_of_{shallow}"] = \
+            depth[deep]["tickets_per_s"] >= TARGET_DEPTH_SHARE * depth[shallow]["tickets_per_s"]
+    slow = result.get("slowlog")
+    if slow:
+        check_ins = [slow["by_phase"].get(p, {}).get("count", 0)
+                     for p in ("check_in", "check_in_by_depth")]
+        out[f"no_command_over_{slow['threshold_us']}us_in_check_ins"] = sum(check_ins) == 0
+        out[f"no_command_over_{slow['threshold_us']}us"] = slow["count"] == 0
     for size, figures in result["call_to_display"].items():
         p99 = figures["project"]["event_to_display"]["p99_ms"]
         if int(size) <= 30:
@@ -78,6 +98,11 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
             out["booking_rush_>=_1000_per_s_p99_<=_250ms"] = (
                 booking["bookings_per_s"] >= TARGET_BOOKINGS_PER_S
                 and booking["p99_ms"] <= TARGET_BOOKING_P99_MS)
+    imported = result.get("import")
+    if imported and imported["rows"] >= TARGET_IMPORT_ROWS:
+        out["import_>=_50000_rows_per_s_<=_150MiB_200000_rows"] = (
+            imported["rows_per_s"] >= TARGET_IMPORT_ROWS_PER_S
+            and imported["peak_rss_mib"] <= TARGET_IMPORT_RSS_MIB)
     return out
 
 
@@ -100,6 +125,13 @@ def table(result: dict[str, Any]) -> str:
         None)
     for p in ("p50_ms", "p99_ms"):
         row(f"check-in latency {p}", ci["project"][p], ci["floor"][p], None)
+    for depth, figures in (result.get("check_in_by_depth") or {}).items():
+        row(f"check-in tickets/s at {depth} waiting", figures["tickets_per_s"], None, None)
+        row(f"check-in p99_ms at {depth} waiting", figures["p99_ms"], None, None)
+        script = figures.get("script_us")
+        if script:
+            row(f"check-in script p50 / p99 us at {depth} waiting", script["p50"], script["p99"],
+                None)
     for size, f in result["call_to_display"].items():
         for measure, label in (("event_to_display", "event->display"),
                                ("click_to_display", "click->display")):
@@ -134,6 +166,20 @@ def table(result: dict[str, Any]) -> str:
         row("booking rush listing 31 days p99_ms", booking["listing_p99_ms"], None, None)
         row("booking rush overbooked places", booking["overbooked"], None, None)
         row("booking rush 5xx answers", booking["errors_5xx"], None, None)
+    imported = result.get("import")
+    if imported:
+        row(f"bookings import ({imported['rows']} rows) rows/s", imported["rows_per_s"], None,
+            None)
+        row("bookings import peak RSS MiB", imported["peak_rss_mib"], None, None)
+    slow = result.get("slowlog")
+    if slow:
+        lines.append("")
+        lines.append(f"SLOWLOG over {slow['threshold_us']} us: {slow['count']} entries"
+                     + (f", slowest {slow['slowest_us']} us ({slow['slowest']})"
+                        if slow["count"] else ""))
+        for phase, s in slow["by_phase"].items():
+            lines.append(f"  {phase}: {s['count']}" + (
+                f", slowest {s['slowest_us']} us ({s['slowest']})" if s["count"] else ""))
     lines.append("")
     for name, ok in verdicts(result).items():
         lines.append(f"target {name}: {'met' if ok else 'MISSED'}")

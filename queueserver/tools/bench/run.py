@@ -25,17 +25,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import redis
 
 from queueserver.auth import credentials as auth
+from queueserver.booking_sync import bench as import_bench
 from queueserver.bookings.store import Booking, BookingStore
 from queueserver.platform import connections
 from queueserver.platform.clock import Clock, iso
 from queueserver.platform.config import Centre, Config, load
 from queueserver.rules.vocab import EventType
 from queueserver.store import keys
-from queueserver.tools.bench import report, rush
-from queueserver.tools.bench.procs import BenchError, Process, city_config, private_redis, started
+from queueserver.tools.bench import report, rush, slowlog
+from queueserver.tools.bench.procs import (
+    BENCH_CENTRES,
+    BenchError,
+    Process,
+    city_config,
+    private_redis,
+    started,
+)
+from queueserver.tools.bench.slowlog import Slowlog
 from queueserver.tools.bench.wire import Display, Http, Phone, Tally, open_display, open_phone
 
 
@@ -49,14 +59,22 @@ class Plan:
     # displays get calls, and how many calls are measured with and without them.
     phones: int = 0
     phone_calls: int = 0
+    # Check-ins measured into a centre that has DEPTHS people waiting (issue 20: a check-in
+    # must cost the same at 5,000 waiting as at 10).
+    depth_check_ins: int = 0
+    # `bookings import` of a made-up export of this many new bookings (booking_sync/bench.py).
+    import_rows: int = 0
 
 
+# The queues' lengths at which check-in is measured, each in a centre of its own.
+DEPTHS = (10, 5000)
 # The issue's sizes: one centre's 30 screens, and 1,000 spread over the processes; 2,000 phones
 # on that centre.
 FULL = Plan(check_ins=6000, desks=64, displays=(30, 1000), calls=200, phones=2000,
-            phone_calls=50)
+            phone_calls=50, depth_check_ins=1000, import_rows=200_000)
 # A few seconds, for CI: it proves the command works, not that the machine is fast.
-SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15, phones=200, phone_calls=6)
+SHORT = Plan(check_ins=300, desks=16, displays=(30, 100), calls=15, phones=200, phone_calls=6,
+             depth_check_ins=100, import_rows=2000)
 DISPLAYS_PER_TOKEN = 100
 # The displays that watch the phones' centre (one hall's screens).
 PHONE_HALL_DISPLAYS = 30
@@ -89,11 +107,24 @@ class Seeded:
     # The phones' tickets, all in the first centre: checked in just before the phones' pass.
     phone_check_ins: list[Request]
     phone_photos: list[Request]
+    # By depth: its centre and counters, the photo receipts, the check-ins that fill its
+    # centre's queue, then those measured.
+    depth: dict[int, Depth]
+
+
+@dataclass
+class Depth:
+    centre: str
+    counters: list[int]
+    photos: list[Request]
+    fill: list[Request]
+    measured: list[Request]
 
 
 def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: bytes,
-          plan: Plan) -> Seeded:
-    """Bookings for today spread over `centres`, as a city's desks would see them."""
+          plan: Plan, deep: Sequence[Centre] = ()) -> Seeded:
+    """Bookings for today spread over `centres`, as a city's desks would see them; and in each
+    of `deep`, a queue of DEPTHS people and the check-ins measured behind it."""
     run = secrets.token_hex(3)
     called = centres[0]
     admin, _ = auth.create_token(r, auth.Role.ADMIN, name=f"bench-admin-{run}")
@@ -101,9 +132,12 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
                                   name=f"bench-display-{run}-{i}")[0]
                 for i in range(-(-max(plan.displays) // DISPLAYS_PER_TOKEN))]
     clock = Clock(config.tz)
+    where = [centres[i % len(centres)] if i < plan.check_ins else called
+             for i in range(plan.check_ins + plan.phones)]
+    for centre, waiting in zip(deep, DEPTHS[:len(deep)], strict=True):
+        where += [centre] * (waiting + plan.depth_check_ins)
     bookings = []
-    for i in range(plan.check_ins + plan.phones):
-        centre = centres[i % len(centres)] if i < plan.check_ins else called
+    for i, centre in enumerate(where):
         kind = next(t for s in centre.services if not s.priority for t in s.application_types)
         bookings.append(Booking(
             ref=f"BENCH{run}{i:06d}", centre=centre.id, date=clock.today(), slot_start="09:00",
@@ -119,9 +153,16 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
                          "photo_barcode": b.ref, "override_window": True})) for b in bookings]
     photos = [(f"/api/v1/centres/{b.centre}/photo-receipts", _body({"barcode": b.ref}))
               for b in bookings]
-    n = plan.check_ins
+    n, p = plan.check_ins, plan.check_ins + plan.phones
+    depth: dict[int, Depth] = {}
+    start = p
+    for centre, d in zip(deep, DEPTHS[:len(deep)], strict=True):
+        end = start + d + plan.depth_check_ins
+        depth[d] = Depth(centre.id, [c.number for c in centre.counters], photos[start:end],
+                         check_ins[start:start + d], check_ins[start + d:end])
+        start = end
     return Seeded(called.id, admin, displays, [c.number for c in called.counters],
-                  check_ins[:n], photos[:n], check_ins[n:], photos[n:])
+                  check_ins[:n], photos[:n], check_ins[n:p], photos[n:p], depth)
 
 
 async def _desks(targets: Sequence[Process], headers: dict[str, str],
@@ -214,8 +255,42 @@ def _checked(answer: tuple[int, bytes], what: str) -> bytes:
     return body
 
 
+async def _by_depth(serve: Sequence[Process], admin: dict[str, str], seeded: Seeded,
+                    desks: int, slow: Slowlog | None) -> dict[str, Any]:
+    """Check-in's throughput and latency into a centre with a queue of each depth and every
+    counter open, so that each answer's wait estimate has counters to work with (the queue
+    grows by the check-ins measured: `waiting_after`); and, on a private Redis, the check-in
+    script's own time in Redis meanwhile (`script_us`: its median is what the machine's load
+    moves least)."""
+    out: dict[str, Any] = {}
+    clerk = Http(serve[0].host, serve[0].port, admin)
+    for depth, d in seeded.depth.items():
+        for n in d.counters:
+            _checked(await clerk.post(f"/api/v1/centres/{d.centre}/counters/{n}/open", b"{}"),
+                     "opening a counter")
+        await _desks(serve, admin, d.photos, desks)
+        await _desks(serve, admin, d.fill, desks)
+        if slow is not None:
+            slow.trace()
+        figures = await _desks(serve, admin, d.measured, desks)
+        out[str(depth)] = {**figures, "waiting_before": depth,
+                           "waiting_after": depth + figures["count"]}
+        if slow is not None:
+            out[str(depth)]["script_us"] = slow.traced("checkin")
+    await clerk.close()
+    return out
+
+
 async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: Seeded,
-                   plan: Plan, fresh: Process | None = None) -> dict[str, Any]:
+                   plan: Plan, slow: Slowlog | None,
+                   fresh: Process | None = None) -> dict[str, Any]:
+    """The figures; the SLOWLOG (on a private Redis) is read as each phase ends. `fresh`: a
+    serve process that has held no socket, for the phones' memory."""
+
+    def phase(name: str) -> None:
+        if slow is not None:
+            slow.take(name)
+
     c = f"/api/v1/centres/{seeded.centre}"
     admin = {"Authorization": f"Bearer {seeded.admin}"}
     await _desks(serve, admin, seeded.photos, plan.desks)
@@ -224,6 +299,10 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
         "floor": await _desks(floor, {}, [
             ("/relay", _body(_floor_event(EventType.TICKET_ISSUED, i)))
             for i in range(plan.check_ins)], plan.desks)}}
+    phase("check_in")
+    if seeded.depth:
+        result["check_in_by_depth"] = await _by_depth(serve, admin, seeded, plan.desks, slow)
+        phase("check_in_by_depth")
     clerks = [Http(t.host, t.port, admin) for t in serve]
     floor_clerks = [Http(t.host, t.port, {}) for t in floor]
     for n in seeded.counters:
@@ -272,9 +351,11 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
         await http.close()
     result["call_to_display"] = sizes
     result["memory_per_idle_display_kib"] = memory
+    phase("calls")
     if plan.phones:
         phones = result["phones"] = await _phones(serve, seeded, plan, ws_path, project_step,
                                                   fresh)
+        phase("phones")
         # The follow page's figures the issue names, in one place.
         result["follow"] = {
             "phones": phones["phones"],
@@ -445,16 +526,22 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             if centre_ is None:
                 raise BenchError(f"unknown centre {centre!r}")
             centres = [centre_]
+            deep: list[Centre] = []
             if config.path:
                 env["QUEUESERVER_CONFIG"] = str(config.path)
         else:
-            city = city_config(config, folder)
+            # The city, and a centre of its own for each depth of queue measured.
+            city = city_config(config, folder, BENCH_CENTRES + len(DEPTHS))
             env["QUEUESERVER_CONFIG"] = str(city)
             config = load(city)
-            centres = list(config.centres)
+            centres = list(config.centres[:BENCH_CENTRES])
+            deep = list(config.centres[BENCH_CENTRES:])
+            config = msgspec.structs.replace(config, centres=tuple(centres))
         r = connections.connect(url)
         stack.callback(r.close)
         stack.callback(r.delete, keys.bench_floor())
+        # Every command over 500 µs, by phase: on the private Redis only.
+        slow = None if targets else Slowlog(r)
         if targets:
             serve = [Process(urlsplit(t).hostname or "127.0.0.1", urlsplit(t).port or 80)
                      for t in targets]
@@ -465,15 +552,25 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
         floor = stack.enter_context(started(
             [[sys.executable, "-m", "queueserver.tools.bench.floor", "--redis", url]] * len(serve),
             env, folder, "/relay"))
-        seeded = _seed(r, config, centres, secret, plan)
+        seeded = _seed(r, config, centres, secret, plan, deep)
+        if slow is not None:
+            slowlog.configure(r)
         # A serve process that holds no socket until the phones' memory is measured on it.
         fresh = (None if targets or not plan.phones else stack.enter_context(started(
             [[sys.executable, "-m", "queueserver.tools.cli", "serve"]], env, folder,
             "/healthz"))[0])
-        result = asyncio.run(_measure(serve, floor, seeded, plan, fresh))
+        result = asyncio.run(_measure(serve, floor, seeded, plan, slow, fresh))
         if not targets:
             # The booking platform's opening rush, on the city's fresh day of slots.
             result["booking_rush"] = rush.run(serve, r, config, secret, short)
+        if slow is not None:
+            slow.take("booking_rush")
+            result["slowlog"] = slow.result()
+        if not targets:
+            # A booking export's import: the command as its own process, start included (after
+            # the slow log is read: its script calls of 250 rows are slow by design).
+            result["import"] = import_bench.command(env, [c.id for c in centres[:2]],
+                                                    plan.import_rows, folder)
         info: Any = r.info("server")
     result = {"processes": len(serve), "appendfsync": "external" if targets else appendfsync,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -1,0 +1,129 @@
+"""The Redis time of the check-in and board scripts at a queue's depths (issue 20).
+
+    python docs/bench_scripts.py [DEPTHS] [N]       # default: 10,1000,5000 200
+
+It starts a private `redis-server` (a unix socket in a temporary folder), makes the sample
+config's first centre with 12 counters (1 and 2 call P before A, 3 to 12 A only), opens them
+all, checks in tickets through the real `Centres` (no web server) until the queue holds each
+depth (at least: the N measured at a smaller depth stay in it), and then, with Redis's SLOWLOG
+logging every command, checks in N more and reads the board 20 times: the median, 99th
+percentile and largest time of each script, as Redis measured it (the machine's load moves
+the tail; the median least).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import redis.asyncio
+
+from queueserver.bookings.store import Booking, BookingStore
+from queueserver.platform import config
+from queueserver.platform.clock import Clock, iso
+from queueserver.queue.tickets import Centres
+from queueserver.rules.vocab import CounterAction
+from queueserver.store import lua
+
+SCRIPTS = ("checkin", "board", "photo_register")
+
+
+def twelve_counters(folder: Path) -> Path:
+    sample = (Path(config.__file__).parents[1] / "sample_config.toml").read_text()
+    head, rest = sample.split("[[centres]]", 1)
+    centre = rest.split("[[centres]]", 1)[0].split("  [[centres.counters]]", 1)[0]
+    orders = ['["P", "A"]' if n <= 2 else '["A"]' for n in range(1, 13)]
+    counters = "".join(f"  [[centres.counters]]\n  number = {n}\n  services = {order}\n\n"
+                       for n, order in enumerate(orders, 1))
+    path = folder / "twelve.toml"
+    path.write_text(head + "[[centres]]" + centre.replace('"gtts"', '"tone"') + counters)
+    return path
+
+
+async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> None:
+    r = redis.Redis.from_url(url, decode_responses=True)
+    centre = cfg.centres[0]
+    now = dt.datetime(2026, 11, 27, 10, 0, tzinfo=cfg.tz)
+    secret = b"bench-scripts-secret"
+    conn = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    centres = Centres(cfg, conn, Clock.frozen(cfg.tz, now), secret)
+    names = {hashlib.sha1(lua.source(s).encode()).hexdigest(): s for s in SCRIPTS}
+    total = max(depths) + n
+    bookings = [Booking(ref=f"S{i:06d}", centre=centre.id, date=now.date().isoformat(),
+                        slot_start="09:00", slot_end="09:30", application_type="renewal",
+                        surname="X", given_names="Y", id_kind="access_notice",
+                        id_number=f"ID{i}", passport_no="", nationality="HKG",
+                        status="approved") for i in range(total)]
+    store = BookingStore(r, secret, "bench", iso(now))
+    for start in range(0, total, 1000):
+        store.apply(bookings[start:start + 1000])
+    for c in centre.counters:
+        await centres.counter_state(centre.id, c.number, CounterAction.OPEN, "bench", None)
+    issued = 0
+
+    async def check_in() -> None:
+        nonlocal issued
+        b = bookings[issued]
+        issued += 1
+        await centres.register_photo(centre.id, b.ref, "bench", None)
+        await centres.check_in(centre.id, b.ref, b.id_number, b.ref, False, True, "bench", None)
+
+    for depth in depths:
+        while issued < depth:
+            await check_in()
+        r.config_set("slowlog-max-len", 100000)
+        r.config_set("slowlog-log-slower-than", 0)
+        r.slowlog_reset()
+        for _ in range(n):
+            await check_in()
+        for _ in range(20):
+            await centres.board(centre.id)
+        entries = r.slowlog_get(100000)
+        r.config_set("slowlog-log-slower-than", 10_000_000)
+        times: dict[str, list[int]] = {}
+        for e in entries:
+            command = e["command"]
+            words = (command.decode() if isinstance(command, bytes) else command).split()
+            if words and words[0].upper() == "EVALSHA" and words[1] in names:
+                times.setdefault(names[words[1]], []).append(int(e["duration"]))
+        print(f"{depth} waiting: " + "; ".join(
+            f"{s} median {statistics.median(v):.0f} us, p99 {sorted(v)[int(len(v) * .99) - 1]}"
+            f", max {max(v)} ({len(v)})" for s, v in sorted(times.items())))
+    await conn.aclose()
+
+
+def main() -> None:
+    depths = [int(d) for d in (sys.argv[1] if len(sys.argv) > 1 else "10,1000,5000").split(",")]
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+    folder = Path(tempfile.mkdtemp(prefix="qs-scripts-"))
+    sock = folder / "redis.sock"
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock), "--save",
+                             "", "--appendonly", "no", "--dir", str(folder)],
+                            stdout=subprocess.DEVNULL)
+    try:
+        probe = redis.Redis(unix_socket_path=str(sock))
+        for _ in range(100):
+            try:
+                probe.ping()
+                break
+            except (redis.ConnectionError, FileNotFoundError):
+                time.sleep(0.05)
+        cfg = config.load(twelve_counters(folder))
+        asyncio.run(measure(f"unix://{sock}", cfg, sorted(depths), n))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

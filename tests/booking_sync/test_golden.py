@@ -1,0 +1,31 @@
+"""The import reports exactly the rows and reasons, and leaves exactly the store, that the import
+before issue 20's single pass did, on an export with every kind of bad row and change
+(`golden_export.py` says what is in it)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from golden_export import GOLDEN, outcome
+
+from queueserver.booking_sync import importer
+from queueserver.bookings import store
+
+
+@pytest.mark.parametrize("name", ["export.json", "export.csv"])
+@pytest.mark.parametrize("small", [False, True], ids=["batches", "small-batches"])
+def test_the_import_matches_the_golden_report_and_store(
+        r: redis.Redis, monkeypatch: pytest.MonkeyPatch, name: str, small: bool) -> None:
+    """Small batches and script calls too: a booking's rows then fall in several batches, and
+    a batch's rows of one centre in several calls."""
+    if small:
+        monkeypatch.setattr(importer, "BATCH_ROWS", 7)
+        monkeypatch.setattr(store, "ROWS_A_CALL", 3)
+    expected = json.loads((GOLDEN / "expected.json").read_text(encoding="utf-8"))[name]
+    got = json.loads(json.dumps(outcome(r, GOLDEN)[name], ensure_ascii=False))
+    assert got["first"] == expected["first"]
+    assert got["again"] == expected["again"]
+    assert got["store"]["special"] == expected["store"]["special"]
+    assert got["store"] == expected["store"]
