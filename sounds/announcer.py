@@ -3,10 +3,11 @@ joined clips themselves, and asking the worker for what is missing.
 
 A call's script picks its ticket atomically, so the clips cannot be named before it runs, and it
 must never wait for audio. So, just before it runs, `voices()` reads which of the segments this
-counter's calls can need exist (one SMISMEMBER on the index; segments are never deleted), and
-passes their names; the script names each language's clip from the segments of the ticket it
-picked, or leaves the language out (scripts/_lib.lua, `call_clips`). A clip's name lists its
-segments, so it can be made as soon as they exist. Right after the script, before the call is
+counter's calls can need exist (one SMISMEMBER on the index, for those the process does not
+know of already: segments are never deleted), and passes their names; the script names each
+language's clip from the segments of the ticket it picked, or leaves the language out
+(scripts/_lib.lua, `call_clips`). A clip's name lists its segments, so it can be made as soon
+as they exist. Right after the script, before the call is
 answered, the calling process records the names it picked as planned (a display asks for them
 only after the chime has played); then it joins and caches them in the background, and any
 process asked for a planned clip that is not cached yet joins and caches it from Redis too. A
@@ -35,6 +36,9 @@ SUFFIX = ".wav"
 # works), calls would ask every time: once a minute per process is plenty.
 ASK_WORKER_EVERY_S = 60.0
 _DIGITS = "0123456789"
+# A segment found missing is looked for again after this long: calls pick up a new rendering
+# within a second, without asking Redis before every call while none exists.
+MISSING_RECHECK_S = 1.0
 
 
 @lru_cache(maxsize=4096)
@@ -97,6 +101,9 @@ class Announcer:
         self._joining: dict[str, asyncio.Task[bytes | None]] = {}
         self._asked_at: dict[str, float] = {}
         self._silent_logged: set[str] = set()
+        # Segments known to exist, and when each missing one was last looked for (_existing).
+        self._present: set[str] = set()
+        self._missing_at: dict[str, float] = {}
 
     async def voices(self, centre: Centre, counter: int, recall: bool) -> list[dict[str, Any]]:
         """Per language in play order, the voices whose segments exist, best engine first.
@@ -109,7 +116,7 @@ class Announcer:
                       for i in [*v["before"], *v["after"], *v["letters"].values(),
                                 *v["digits"].values()]})
         try:
-            present = await self.store.existing(ids)
+            present = await self._existing(ids)
         except (redis.RedisError, OSError) as e:
             log.warning("announcement segments unreadable (%s): this call chimes only", e)
             return []
@@ -118,6 +125,23 @@ class Announcer:
             kept = [k for k in (_keep(v, present) for v in vs) if k is not None]
             out.append({"language": language, "candidates": kept})
         return out
+
+    async def _existing(self, ids: list[str]) -> set[str]:
+        """Which of these segments exist. Segments are never deleted, so one found is known for
+        good, and a call whose segments are all known asks Redis nothing; one missing is asked
+        about again after MISSING_RECHECK_S (the worker may be rendering it)."""
+        now = time.monotonic()
+        unknown = [i for i in ids if i not in self._present
+                   and now - self._missing_at.get(i, -MISSING_RECHECK_S) >= MISSING_RECHECK_S]
+        if unknown:
+            found = await self.store.existing(unknown)
+            self._present |= found
+            for i in unknown:
+                if i in found:
+                    self._missing_at.pop(i, None)
+                else:
+                    self._missing_at[i] = now
+        return {i for i in ids if i in self._present}
 
     async def plan(self, ticket: str, voices: list[dict[str, Any]]) -> None:
         """Right after a call's script, before it is answered: the clips its event names may be

@@ -142,6 +142,9 @@ def revoke_token(r: redis.Redis, name: str) -> bool:
     pipe.delete(keys.token(str(digest)))
     pipe.hdel(keys.token_names(), name)
     pipe.execute()
+    # After the token is gone, never before: see CredentialCache.
+    for centre in r.smembers(keys.credential_centres()):
+        r.set(keys.credential_generation(str(centre)), secrets.token_hex(8))
     return True
 
 
@@ -185,4 +188,68 @@ async def revoke_token_async(r: redis.asyncio.Redis, name: str) -> bool:
         return False
     await r.delete(keys.token(str(digest)))
     await r.hdel(keys.token_names(), name)
+    await new_generations(r)
     return True
+
+
+async def new_generations(r: redis.asyncio.Redis) -> None:
+    """Every centre's credential generation set anew, after a credential was removed: each web
+    process's kept credentials are read again before they act (CredentialCache)."""
+    centres: Any = await r.smembers(keys.credential_centres())
+    for centre in centres:
+        await r.set(keys.credential_generation(str(centre)), secrets.token_hex(8))
+
+
+class CredentialCache:
+    """A web process's tokens, each read from Redis once per centre it acts at, for the routes
+    whose work is one script of that centre (web/api/base.py, `Post.cached`).
+
+    Kept with each is the centre's credential generation, read before the token; the script
+    confirms in the same step as its change that the generation is still that one
+    (store/generation.py), and a revocation sets every centre's anew after removing the token
+    (`new_generations`). So a revoked token is refused by the next script it would run, in every
+    process, at no extra round trip for the others; it is then read again (and found gone)."""
+
+    # Tokens are few (a centre's devices and staff); a flood of made-up ones is never kept.
+    LIMIT = 10_000
+
+    def __init__(self, centres: list[str]) -> None:
+        # The config's centres: only theirs are kept (a made-up centre in a path never is).
+        self.centres = frozenset(centres)
+        self._registered = False
+        self._kept: dict[tuple[str, str], tuple[Credential, str]] = {}
+
+    async def register(self, r: redis.asyncio.Redis) -> None:
+        """Note the centres among those whose generation a revocation sets anew: at start-up,
+        and before anything is kept if that failed."""
+        if self.centres:
+            await r.sadd(keys.credential_centres(), *sorted(self.centres))
+        self._registered = True
+
+    def get(self, token: str, centre: str) -> tuple[Credential, str] | None:
+        """The kept credential and the generation it was read under, if any."""
+        return self._kept.get((hash_token(token), centre))
+
+    async def read(self, r: redis.asyncio.Redis, token: str, centre: str) -> Credential | None:
+        """The token's credential read from Redis, and kept for `centre`. The centre is noted
+        first and its generation read before the token: a revocation that removes the token
+        after this read sets that generation anew, so the kept one goes stale."""
+        if centre not in self.centres:
+            return await lookup_token_async(r, token)
+        if not self._registered:
+            await self.register(r)
+        generation = str(await r.get(keys.credential_generation(centre)) or "0")
+        cred = await lookup_token_async(r, token)
+        digest = hash_token(token)
+        if cred is None:
+            self._kept.pop((digest, centre), None)
+            return None
+        if len(self._kept) >= self.LIMIT:
+            self._kept.clear()
+        self._kept[(digest, centre)] = (cred, generation)
+        return cred
+
+    def stale(self, centre: str) -> None:
+        """A script found the centre's generation changed: forget what was kept for it."""
+        for kept in [k for k in self._kept if k[1] == centre]:
+            del self._kept[kept]

@@ -7,14 +7,15 @@ operator's scripts at thousands a second; a stolen one is a worse problem than i
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import redis.asyncio
 from prometheus_client import Counter
 
 from queueserver.auth.credentials import Credential, Role
-from queueserver.platform.errors import ApiError
+
+# Re-exported: the rooms that limit raise `ratelimit.RateLimited`.
+from queueserver.platform.errors import RateLimited as RateLimited
 from queueserver.store import keys
 from queueserver.store.lua import AsyncScripts
 
@@ -32,19 +33,19 @@ LOOKUP_FAILURES = Counter(
     "those refused after too many misses ('refused')", ["centre", "outcome"])
 
 
-class RateLimited(ApiError):
-    """429 `rate_limited`, with the whole seconds to wait for `Retry-After`."""
-
-    def __init__(self, wait_ms: int) -> None:
-        super().__init__("rate_limited")
-        self.retry_after = max(1, math.ceil(wait_ms / 1000))
+def bucket(credential: Credential) -> str | None:
+    """The credential's bucket, in its centre's slot, so that a script of that centre can take
+    from it in the same step as its work; None for the admin, who is not limited."""
+    if credential.role is Role.ADMIN:
+        return None
+    return keys.rate_bucket(credential.id, credential.centre)
 
 
 async def take(scripts: AsyncScripts, credential: Credential) -> None:
-    if credential.role is Role.ADMIN:
+    key = bucket(credential)
+    if key is None:
         return
-    wait_ms = int(await scripts("rate_limit", [keys.rate_bucket(credential.id)],
-                                [RATE_PER_S, BURST]))
+    wait_ms = int(await scripts("rate_limit", [key], [RATE_PER_S, BURST]))
     if wait_ms:
         raise RateLimited(wait_ms)
 

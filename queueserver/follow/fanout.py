@@ -26,11 +26,11 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from queueserver.follow import estimates
-from queueserver.live.events import Event, Hub, Subscriber, parse_id
+from queueserver.live.events import Bell, Event, Hub, Subscriber, parse_id
 from queueserver.operations import metrics
 from queueserver.platform import connections
 from queueserver.platform.config import Centre
@@ -71,30 +71,34 @@ class Ticket:
     recalls: int = 0
 
 
-@dataclass(eq=False)
-class Phone:
-    """One follow socket: the newest message not yet sent, and what the last one said."""
+class Phone(Bell):
+    """One follow socket: the newest message not yet sent, and what the last one said. It is
+    rung when a message is ready, and ended (DAY_ENDED) when the ticket's day has: the socket
+    closes (its token answers 404 from then)."""
 
-    number: str
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    # Set when the ticket's day has ended: the socket closes (its token answers 404 from then).
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    text: str | None = None
-    said: Any = None
-    # When the newest event behind the unsent message was appended (Redis ms), for the lag.
-    since_ms: int | None = None
+    __slots__ = ("number", "said", "since_ms", "text")
+
+    def __init__(self, number: str) -> None:
+        super().__init__()
+        self.number = number
+        self.text: str | None = None
+        self.said: Any = None
+        # When the newest event behind the unsent message was appended (Redis ms), for the lag.
+        self.since_ms: int | None = None
 
     def offer(self, said: Any, text: str, since_ms: int | None) -> bool:
         if said == self.said:
             return False
         self.said, self.text, self.since_ms = said, text, since_ms
-        self.ready.set()
+        self.ring()
         return True
 
     def take(self) -> tuple[str | None, int | None]:
         text, since, self.text, self.since_ms = self.text, self.since_ms, None, None
-        self.ready.clear()
         return text, since
+
+
+DAY_ENDED = "day ended"
 
 
 class CentreFollow:
@@ -166,7 +170,7 @@ class CentreFollow:
         await self._snapshot()
         self.ready.set()
         await self._fan_out()
-        while not sub.overflowed.is_set():
+        while sub.ended is None:
             events = await self._batch(sub)
             if self.centres.clock.today() != self.date:
                 self._day_ended()
@@ -188,17 +192,15 @@ class CentreFollow:
         """The events queued now, waiting at most REFRESH_S for the first and COALESCE_S more
         for the rest of its burst."""
         events: list[Event] = []
-        with contextlib.suppress(TimeoutError):
-            events.append(await asyncio.wait_for(sub.queue.get(), REFRESH_S))
-        if not events:
+        if not sub.pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.wait(), REFRESH_S)
+        if not sub.pending:
             return events
         # Screens were handed the same events first: their sockets write while this waits.
         await asyncio.sleep(COALESCE_S)
-        while len(events) < BATCH_EVENTS:
-            try:
-                events.append(sub.queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
+        while len(events) < BATCH_EVENTS and sub.pending:
+            events.append(sub.pending.pop(0))
         self._newest_ms = max(e.key[0] for e in events)
         return events
 
@@ -283,7 +285,7 @@ class CentreFollow:
         """Tokens stop working with their day: every open socket is closed."""
         for phones in list(self.phones.values()):
             for phone in list(phones):
-                phone.ended.set()
+                phone.end(DAY_ENDED)
 
     # --- each phone's state --------------------------------------------------------------------
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import redis
 import redis.asyncio
 
@@ -52,7 +52,7 @@ def parse_id(raw: str) -> tuple[int, int] | None:
 
 def message(event_id: str, fields: dict[str, str]) -> dict[str, Any]:
     return {"id": event_id, "type": fields["type"], "at": fields["at"],
-            "data": json.loads(fields["data"])}
+            "data": msgspec.json.decode(fields["data"])}
 
 
 @dataclass(eq=False)
@@ -76,17 +76,78 @@ class Event:
             body = self.body
             if device and "by" in body["data"]:
                 body = {**body, "data": {k: v for k, v in body["data"].items() if k != "by"}}
-            text = self._texts[device] = json.dumps(body, ensure_ascii=False)
+            # msgspec: a third of json's time for a call's event (docs/benchmarks.md).
+            text = self._texts[device] = msgspec.json.encode(body).decode()
         return text
 
 
-@dataclass(eq=False)
-class Subscriber:
-    # The Redis key whose existence keeps the socket's credential valid (a token, a session).
-    credential: str = ""
-    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
-    revoked: asyncio.Event = field(default_factory=asyncio.Event)
+class Bell:
+    """What one socket's sender waits on, lighter than asyncio's Queue and Event (a socket's
+    idle cost is mostly its objects): `ring()` wakes a waiting sender, which looks at what it
+    has before it waits again; `end(why)` stops it for good, cancelling `sender` even mid-send
+    (a peer that stopped reading must not hold its close up)."""
+
+    __slots__ = ("_waiter", "ended", "sender")
+
+    def __init__(self) -> None:
+        self._waiter: asyncio.Future[None] | None = None
+        self.ended: str | None = None
+        self.sender: asyncio.Task[None] | None = None
+
+    def ring(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def end(self, why: str) -> None:
+        if self.ended is None:
+            self.ended = why
+            self.ring()
+            if self.sender is not None:
+                self.sender.cancel()
+
+    async def wait(self) -> None:
+        """Until rung or ended (at once when ended)."""
+        if self.ended is not None:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+# Why a subscriber ends.
+OVERFLOWED = "overflowed"
+REVOKED = "revoked"
+
+
+class Subscriber(Bell):
+    """A socket's (or the follow fan-out's) events not yet taken, at most SUBSCRIBER_QUEUE."""
+
+    __slots__ = ("credential", "pending")
+
+    def __init__(self, credential: str = "") -> None:
+        super().__init__()
+        # The Redis key whose existence keeps the socket's credential valid (a token, a session).
+        self.credential = credential
+        # A list: a deque is 760 bytes however empty, and an idle socket's queue is empty.
+        self.pending: list[Event] = []
+
+    def put(self, event: Event) -> None:
+        if len(self.pending) >= SUBSCRIBER_QUEUE:
+            self.end(OVERFLOWED)
+        else:
+            self.pending.append(event)
+            self.ring()
+
+    async def next(self) -> Event | None:
+        """The next event, waiting for one; None once the subscriber has ended."""
+        while self.ended is None:
+            if self.pending:
+                return self.pending.pop(0)
+            await self.wait()
+        return None
 
 
 class CentreReader:
@@ -131,12 +192,8 @@ class CentreReader:
     def publish(self, event: Event) -> None:
         metrics.observe_fanout(event.id, len(self.subscribers))
         for sub in [*self.subscribers, *self.after_screens]:
-            if sub.overflowed.is_set():
-                continue
-            try:
-                sub.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                sub.overflowed.set()
+            if sub.ended is None:
+                sub.put(event)
 
 
 class Hub:
@@ -192,7 +249,7 @@ class Hub:
                 continue
             for sub in subs:
                 if not found.get(sub.credential):
-                    sub.revoked.set()
+                    sub.end(REVOKED)
 
     async def close(self) -> None:
         tasks = [reader.task for reader in self.readers.values() if reader.task]

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,11 +100,18 @@ def restore(r: redis.Redis, centre: str, source: IO[str], replace: bool = False)
     if not replace and any(True for _ in r.scan_iter(_pattern(centre), count=1000)):
         raise BackupError(f"centre {centre!r} has data: restore with --replace to put the "
                           "backup in its place")
+    had_generation = bool(r.exists(keys.credential_generation(centre)))
     put_back = r.register_script(lua.source("centre_restore"))
     try:
         done = lua.decode(put_back(keys=names, args=args))
     except Exception as e:  # an ApiError from the script's refusal, or Redis's own
         raise BackupError(f"nothing was restored: {e}") from e
+    # The backup's credential generation may be one a web process kept a since-revoked
+    # credential under: a new one makes every process read its credentials again. (None
+    # before and after: no credential was ever revoked since the processes kept theirs.)
+    generation = keys.credential_generation(centre)
+    if had_generation or r.exists(generation):
+        r.set(generation, secrets.token_hex(8))
     # The indexes follow the keys: entries the backup lacks would name bookings now gone.
     for name, index in INDEXES.items():
         kept = set(entries[name])

@@ -3,6 +3,7 @@ and Traditional Chinese), and the base of every typed answer."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from msgspec import Struct
@@ -147,3 +148,11 @@ class ApiError(Exception):
                       "message_zh": self.message_zh},
             **self.extra,
         }
+
+
+class RateLimited(ApiError):
+    """429 `rate_limited`, with the whole seconds to wait for `Retry-After`."""
+
+    def __init__(self, wait_ms: int) -> None:
+        super().__init__("rate_limited")
+        self.retry_after = max(1, math.ceil(wait_ms / 1000))

@@ -21,7 +21,7 @@ from queueserver.rules import identity
 from queueserver.rules import phone as phones
 from queueserver.rules.vocab import CounterAction
 from queueserver.sounds.phrases import announcement_templates
-from queueserver.store import idempotency, keys, lua
+from queueserver.store import generation, idempotency, keys, lua
 from queueserver.store.idempotency import Idem
 
 if TYPE_CHECKING:
@@ -94,6 +94,13 @@ class Centres:
             named["ticket"] = keys.ticket(centre.id, date, extra["ticket"])
         if kept is not None:
             named["idempotency"] = kept.key
+        acting = generation.ACTING.get()
+        if acting is not None and acting.centre == centre.id:
+            named["credential_generation"] = keys.credential_generation(centre.id)
+            ctx["credential_generation"] = acting.generation
+            if acting.bucket is not None:
+                named["rate_bucket"] = acting.bucket
+                ctx["rate"] = [acting.rate, acting.burst]
         names, ctx["keys"] = lua.declare(named, self._day(centre, date))
         return await self.scripts(name, names, [ctx, *args])
 

@@ -142,6 +142,12 @@ def restore_check(centre: str) -> str:
     """Where a restore tries each backed-up key before it deletes anything (then removed)."""
     return f"{_c(centre)}:restore-check"
 
+def credential_generation(centre: str) -> str:
+    """A random value set anew whenever a credential is revoked: a web process acts on a
+    credential it keeps in memory only in a script that finds the value it read still here."""
+    return f"{_c(centre)}:credential-generation"
+
+
 def centre_day(centre: str, date: str, counters: Sequence[int],
                services: Sequence[str]) -> dict[str, str | dict[str, str]]:
     """The keys of a centre's day that the ticket and counter scripts touch, directly or through
@@ -349,6 +355,12 @@ def credential_names() -> str:
     return f"{PREFIX}:credential-names"
 
 
+def credential_centres() -> str:
+    """The centres whose credential generation some web process has read: a revocation sets
+    each anew (auth/credentials.py)."""
+    return f"{PREFIX}:credential-centres"
+
+
 def booking_index() -> str:
     """Booking reference -> the centre that holds it."""
     return f"{PREFIX}:booking-index"
@@ -425,9 +437,10 @@ def lookup_failures(credential_id: str) -> str:
     return f"{PREFIX}:lookup-failures:{credential_id}"
 
 
-def rate_bucket(credential_id: str) -> str:
-    """One credential's request allowance (a token bucket), whatever centre it serves."""
-    return f"{PREFIX}:rate:{credential_id}"
+def rate_bucket(credential_id: str, centre: str | None = None) -> str:
+    """One credential's request allowance (a token bucket), in its centre's slot when it has
+    one (a counter's script takes from it in the same step as its work)."""
+    return f"{_c(centre)}:rate:{credential_id}" if centre else f"{PREFIX}:rate:{credential_id}"
 
 
 # --- booking sync (no centre) --------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypedDict
@@ -14,9 +15,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketClose
 
 from queueserver.appointments.service import Appointments
+from queueserver.auth.credentials import CredentialCache
 from queueserver.follow.fanout import Phones
 from queueserver.follow.service import Follow
 from queueserver.live.events import Hub
@@ -64,6 +68,7 @@ class State(TypedDict):
     follow: Follow
     phones: Phones
     appointments: Appointments
+    credentials: CredentialCache
 
 
 class Health(Answer, frozen=True):
@@ -86,6 +91,34 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(code, status=exc.status_code))
 
 
+class App(Starlette):
+    """The application. A WebSocket goes from the metrics straight to its route: the other
+    layers act on HTTP only, and each would stay on the socket's stack for as long as it is
+    open (a display's is open all day, and a hall has a thousand)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sockets = metrics.Observe(self._socket)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await self._sockets(scope, receive, send)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The socket's route, called with no layer of the router's around it."""
+        for route in self.router.routes:
+            if isinstance(route, WebSocketRoute):
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    await route.endpoint(WebSocket(scope, receive, send))
+                    return
+        await WebSocketClose()(scope, receive, send)
+
+
 def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
                clock: Clock | None = None) -> Starlette:
     the_clock = clock or from_environment(config.tz)
@@ -102,10 +135,19 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         phones = Phones(centres, hub)
         # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
         sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
+        credentials = CredentialCache([c.id for c in config.centres])
+        with contextlib.suppress(*connections.UNAVAILABLE):
+            await credentials.register(r)  # else before the first credential is kept
+        # What start-up made lives as long as the process: the collector need not walk it
+        # again each time it runs (with thousands of sockets, those walks were the tail's
+        # pauses).
+        gc.collect()
+        gc.freeze()
         try:
             yield {"redis": r, "centres": centres, "hub": hub,
                    "appointments": Appointments(config, r, the_clock, secret),
-                   "follow": Follow(centres), "phones": phones}
+                   "follow": Follow(centres), "phones": phones,
+                   "credentials": credentials}
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,7 +178,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         *login.routes,
         *pages.routes,
     ]
-    return Starlette(
+    return App(
         routes=routes,
         # Observe is outermost: it times, counts and logs every answer, errors included.
         middleware=[Middleware(metrics.Observe), Middleware(SecurityHeaders), Middleware(Errors),

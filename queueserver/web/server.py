@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
 
 from queueserver.platform import logs, runtime
@@ -78,6 +80,89 @@ class BoundedHead(HttpToolsProtocol):
         self.transport.close()
 
 
+class _Inbox:
+    """What uvicorn's WebSocket keeps of asyncio.Queue (`put_nowait`, `get`, `empty`), without
+    its three deques and an Event (a deque is 760 bytes): for one reader, the app's receive."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
+class _Flag:
+    """What uvicorn's WebSocket keeps of asyncio.Event (`writable`), its waiters' list made only
+    when a send has to wait for the peer."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if not self._set:
+            waiter = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+            await waiter
+        return True
+
+
+class LeanWebSocket(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, lighter while it idles: an open socket is what a hall of
+    displays and a centre of phones hold by the thousand (docs/benchmarks.md). Its waiting
+    primitives are the two above, and the handshake's parsed request and answer are let go once
+    the connection's scope (which keeps its headers) is made and the answer sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Flag()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        self.request = None  # type: ignore[assignment]
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete:
+            # Sent: the handshake's answer is not needed again.
+            self.response = None  # type: ignore[assignment]
+
+
 def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
     embedded = runtime.uses_embedded()
     url = runtime.redis_url(config, long_running=True)
@@ -89,7 +174,8 @@ def serve(config: Config, host: str, port: int, workers: int = 1) -> int:
     # Access logs would carry query strings (display tokens); the app logs what it needs.
     options = {"host": host, "port": port, "access_log": False, "ws_ping_interval": 20.0,
                "ws_ping_timeout": 20.0, "proxy_headers": True, "log_config": logs.config(),
-               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S, "http": BoundedHead}
+               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S, "http": BoundedHead,
+               "ws": LeanWebSocket}
     if workers <= 1:
         from queueserver.web.app import create_app
 

@@ -85,12 +85,22 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
         assert 0 <= phones[measure]["p50_ms"] <= phones[measure]["p99_ms"] \
             <= phones[measure]["max_ms"]
     assert positive(phones["ratio_p99"])
+    # The same, as the issue names them; the phones' memory measured on a process of its own.
+    follow = result["follow"]
+    assert follow["phones"] == plan["phones"]
+    assert follow["display_p99_ms"] == {
+        "without_phones": phones["event_to_display_without_phones"]["p99_ms"],
+        "with_phones": phones["event_to_display_with_phones"]["p99_ms"]}
+    assert follow["phone_update_p99_ms"] == phones["event_to_phone"]["p99_ms"]
+    assert positive(follow["memory_per_idle_phone_kib"])
     assert set(result["targets_met"]) >= {"check_in_>=_1000_per_s_with_2_processes",
                                           "check_in_>=_0.6x_floor",
                                           "check_in_at_5000_waiting_within_15%_of_10",
                                           "no_command_over_500us_in_check_ins",
                                           "call_p99_<=_10ms_30_displays",
                                           "idle_display_<=_64KiB",
+                                          "idle_display_<=_24KiB", "idle_phone_<=_24KiB",
+                                          "click_p99_<=_1.3x_floor_30_displays",
                                           "phone_update_p99_<=_1s_200_phones",
                                           "call_p99_with_200_phones_<=_1.5x_without"}
     assert all(isinstance(v, bool) for v in result["targets_met"].values())

@@ -59,6 +59,7 @@ def test_centre_keys_carry_the_centre_as_a_hash_tag() -> None:
     assert keys.notice_sequence(c) == "qs:{wan-chai}:notice-seq"
     assert keys.issuing(c) == "qs:{wan-chai}:issuing-closed"
     assert keys.printer_failed(c, "job1") == "qs:{wan-chai}:printer-failed:job1"
+    assert keys.credential_generation(c) == "qs:{wan-chai}:credential-generation"
 
 
 def test_a_centres_appointments_carry_the_centre_as_a_hash_tag() -> None:
@@ -91,6 +92,7 @@ def test_keys_of_no_centre_have_no_hash_tag() -> None:
     assert keys.credential_names() == "qs:credential-names"
     assert keys.privacy_log("wan-chai") == "qs:{wan-chai}:privacy-log"
     assert keys.booking_index() == "qs:booking-index"
+    assert keys.credential_centres() == "qs:credential-centres"
     assert keys.receipt_index() == "qs:receipt-index"
     assert keys.idempotency_global("ab12") == "qs:idem:ab12"
     assert keys.lookup_failures("ab12") == "qs:lookup-failures:ab12"
@@ -110,6 +112,7 @@ def test_login_and_session_keys() -> None:
     assert keys.login_failures_address("127.0.0.1") == "qs:login-failures:addr:127.0.0.1"
     assert keys.login_failures_device("ab12") == "qs:login-failures:device:ab12"
     assert keys.rate_bucket("t_0a1b2c") == "qs:rate:t_0a1b2c"
+    assert keys.rate_bucket("t_0a1b2c", "wan-chai") == "qs:{wan-chai}:rate:t_0a1b2c"
 
 
 def test_announcement_audio_keys_belong_to_no_centre() -> None:
@@ -165,7 +168,8 @@ def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type:
                 keys.bookings_by_id(c, identity.keyed_hash(SECRET, "hkid", "A123456(3)")),
                 keys.follow_token(hashlib.sha256(follow_token.encode()).hexdigest())}
     written = {k for k in r.scan_iter("qs:*")
-               if not k.startswith("qs:token") and k != keys.credential_names()}
+               if not k.startswith("qs:token")
+               and k not in (keys.credential_names(), keys.credential_centres())}
     assert written == expected
 
 

@@ -9,6 +9,8 @@
 --            K.idempotency when the answer is kept, and the script's own (its header names them)
 --   ticket_prefix  keys.ticket(centre, date, ''): see ticket_key
 --   date, now_iso, now_ms, by, counters {number: [service codes]}, default_service_s,
+--   credential_generation  (with K.credential_generation), rate (with K.rate_bucket): see
+--            context() below
 --   idem_fp, idem_kept_s  the request's fingerprint, kept with the answer under K.idempotency
 --            for idem_kept_s (store/idempotency.py), so no script's answer may hold personal
 --            data or a secret (web/api/base.py, Post)
@@ -26,6 +28,17 @@ local function context()
     else
       K[name] = KEYS[at]
     end
+  end
+  -- A credential the web process kept in memory (store/generation.py): refused before any
+  -- change when a credential was revoked since it was read; the process reads it again.
+  if CTX.credential_generation and
+      (redis.call('GET', K.credential_generation) or '0') ~= CTX.credential_generation then
+    error({err = 'STALE_CREDENTIAL a credential was revoked since this one was read'})
+  end
+  -- Its rate limit, with the same credential (_bucket.lua): refused before any change.
+  if CTX.rate then
+    local wait_ms = take_token(K.rate_bucket, CTX.rate[1], CTX.rate[2])
+    if wait_ms > 0 then error({err = 'RATE_LIMITED ' .. wait_ms}) end
   end
   return CTX
 end

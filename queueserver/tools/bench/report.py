@@ -15,6 +15,9 @@ TARGET_DEPTH_SHARE = 0.85
 TARGET_CALL_P99_MS = 10.0
 TARGET_FLOOR_RATIO = 1.5
 TARGET_IDLE_DISPLAY_KIB = 64
+# Issue 20: the call path's cost over the floor's, from the click; an idle socket's memory.
+TARGET_CLICK_FLOOR_RATIO = 1.3
+TARGET_IDLE_SOCKET_KIB = 24
 # CONTRACT §9: a phone hears of a change within a second; phones never slow the hall's calls.
 TARGET_PHONE_P99_MS = 1000.0
 TARGET_PHONES_RATIO = 1.5
@@ -92,9 +95,12 @@ def _calls_met(result: dict[str, Any]) -> dict[str, bool]:
             out[f"call_p99_<=_10ms_{size}_displays"] = p99 <= TARGET_CALL_P99_MS
         out[f"call_p99_<=_1.5x_floor_{size}_displays"] = \
             figures["ratio_p99"]["event_to_display"] <= TARGET_FLOOR_RATIO
+        out[f"click_p99_<=_1.3x_floor_{size}_displays"] = \
+            figures["ratio_p99"]["click_to_display"] <= TARGET_CLICK_FLOOR_RATIO
     memory = result["memory_per_idle_display_kib"]["project"]
     if memory is not None:
         out["idle_display_<=_64KiB"] = memory <= TARGET_IDLE_DISPLAY_KIB
+        out["idle_display_<=_24KiB"] = memory <= TARGET_IDLE_SOCKET_KIB
     phones = result.get("phones")
     if phones:
         n = phones["phones"]
@@ -102,6 +108,9 @@ def _calls_met(result: dict[str, Any]) -> dict[str, bool]:
             phones["event_to_phone"]["p99_ms"] <= TARGET_PHONE_P99_MS
         out[f"call_p99_with_{n}_phones_<=_1.5x_without"] = \
             phones["ratio_p99"] <= TARGET_PHONES_RATIO
+        if phones["memory_per_idle_phone_kib"] is not None:
+            out["idle_phone_<=_24KiB"] = \
+                phones["memory_per_idle_phone_kib"] <= TARGET_IDLE_SOCKET_KIB
     return out
 
 

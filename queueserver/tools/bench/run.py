@@ -282,8 +282,10 @@ async def _by_depth(serve: Sequence[Process], admin: dict[str, str], seeded: See
 
 
 async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: Seeded,
-                   plan: Plan, slow: Slowlog | None) -> dict[str, Any]:
-    """The figures; the SLOWLOG (on a private Redis) is read as each phase ends."""
+                   plan: Plan, slow: Slowlog | None,
+                   fresh: Process | None = None) -> dict[str, Any]:
+    """The figures; the SLOWLOG (on a private Redis) is read as each phase ends. `fresh`: a
+    serve process that has held no socket, for the phones' memory."""
 
     def phase(name: str) -> None:
         if slow is not None:
@@ -351,13 +353,52 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
     result["memory_per_idle_display_kib"] = memory
     phase("calls")
     if plan.phones:
-        result["phones"] = await _phones(serve, seeded, plan, ws_path, project_step)
+        phones = result["phones"] = await _phones(serve, seeded, plan, ws_path, project_step,
+                                                  fresh)
         phase("phones")
+        # The follow page's figures the issue names, in one place.
+        result["follow"] = {
+            "phones": phones["phones"],
+            "display_p99_ms": {
+                "without_phones": phones["event_to_display_without_phones"]["p99_ms"],
+                "with_phones": phones["event_to_display_with_phones"]["p99_ms"]},
+            "phone_update_p99_ms": phones["event_to_phone"]["p99_ms"],
+            "memory_per_idle_phone_kib": phones["memory_per_idle_phone_kib"]}
     return result
 
 
+async def _open_phones(targets: Sequence[Process], tokens: Sequence[str]) -> list[Phone]:
+    phones: list[Phone] = []
+    for start in range(0, len(tokens), CONNECT_BATCH):
+        phones += await asyncio.gather(*(
+            open_phone(targets[i % len(targets)].host, targets[i % len(targets)].port,
+                       f"/ws/follow/{tokens[i]}", Tally())
+            for i in range(start, min(len(tokens), start + CONNECT_BATCH))))
+    return phones
+
+
+async def _idle_phone_kib(fresh: Process, tokens: Sequence[str]) -> float | None:
+    """Resident memory per idle follow socket, on a serve process that has held no socket
+    before: one that has (the displays') keeps the memory they freed, and its phones fill
+    that first, so its figure says little. The first phone makes the centre's model; the rest
+    are measured."""
+    first = await _open_phones([fresh], tokens[:1])
+    await asyncio.sleep(SETTLE_S)
+    before = fresh.rss_kib()
+    phones = await _open_phones([fresh], tokens[1:])
+    await asyncio.sleep(SETTLE_S)
+    after = fresh.rss_kib()
+    for p in first + phones:
+        p.close()
+    if fresh.proc is not None:
+        fresh.proc.terminate()  # its model of the centre would go on working beside the rest
+    if before is None or after is None or not phones:
+        return None
+    return round((after - before) / len(phones), 1)
+
+
 async def _phones(serve: Sequence[Process], seeded: Seeded, plan: Plan, ws_path: Paths,
-                  step: Any) -> dict[str, Any]:
+                  step: Any, fresh: Process | None = None) -> dict[str, Any]:
     """A hall's 30 displays get calls without phones, then with `plan.phones` phones following
     tickets of the same centre, each call moving every one of them up a place: what the phones
     cost the displays, and how soon each phone hears of its new place. (The phones' tickets are
@@ -366,16 +407,14 @@ async def _phones(serve: Sequence[Process], seeded: Seeded, plan: Plan, ws_path:
     admin = {"Authorization": f"Bearer {seeded.admin}"}
     await _desks(serve, admin, seeded.phone_photos, plan.desks)
     tokens = await _phone_tokens(serve, admin, seeded.phone_check_ins, plan.desks)
+    memory = await _idle_phone_kib(fresh, tokens) if fresh else None
     without, _ = await _calls(serve, ws_path, PHONE_HALL_DISPLAYS, plan.phone_calls, step)
     before = _rss(serve)
-    phones: list[Phone] = []
-    for start in range(0, len(tokens), CONNECT_BATCH):
-        phones += await asyncio.gather(*(
-            open_phone(serve[i % len(serve)].host, serve[i % len(serve)].port,
-                       f"/ws/follow/{tokens[i]}", Tally())
-            for i in range(start, min(len(tokens), start + CONNECT_BATCH))))
+    phones = await _open_phones(serve, tokens)
     await asyncio.sleep(SETTLE_S)
     after = _rss(serve)
+    if memory is None and before is not None and after is not None:
+        memory = round((after - before) / len(phones), 1)
     tally = Tally()
     displays = await _connect(serve, ws_path, PHONE_HALL_DISPLAYS, tally)
     to_display: list[float] = []
@@ -413,8 +452,7 @@ async def _phones(serve: Sequence[Process], seeded: Seeded, plan: Plan, ws_path:
                                   without["event_to_display"]["p99_ms"]),
         "event_to_phone": report.spread(to_phone),
         "click_to_phone": report.spread(click_to_phone),
-        "memory_per_idle_phone_kib": (None if before is None or after is None
-                                      else round((after - before) / len(phones), 1)),
+        "memory_per_idle_phone_kib": memory,
     }
 
 
@@ -523,7 +561,11 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
                 * len(serve), env, folder, "/relay"))
             seeded = _seed(r, config, centres, secret, plan, deep)
             slowlog.configure(r)  # the seeding's commands are not the run's
-            result = asyncio.run(_measure(serve, floor, seeded, plan, slow))
+            # A serve process that holds no socket until the phones' memory is measured on it.
+            fresh = (None if targets or not plan.phones else stack.enter_context(started(
+                [[sys.executable, "-m", "queueserver.tools.cli", "serve"]], env, folder,
+                "/healthz"))[0])
+            result = asyncio.run(_measure(serve, floor, seeded, plan, slow, fresh))
         if not targets:
             # The booking platform's opening rush, on the city's fresh day of slots.
             result["booking_rush"] = rush.run(serve, r, config, secret, short)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-EVENT_PREFIX = b'{"id": "'
+EVENT_PREFIX = b'{"id":'
 # Under uvicorn's keep-alive timeout (5 s): an idle connection older than this is replaced.
 IDLE_REOPEN_S = 3.0
 
@@ -149,8 +149,10 @@ class Display(asyncio.Protocol):
     def _message(self, opcode: int, payload: bytes, now: float) -> None:
         if opcode == 0x1:
             if payload.startswith(EVENT_PREFIX):
-                end = payload.index(b'"', len(EVENT_PREFIX))
-                self.received.append((now, payload[len(EVENT_PREFIX):end]))
+                # `{"id": "…"` or `{"id":"…"`, as the sender's encoder spaces it.
+                start = payload.index(b'"', len(EVENT_PREFIX)) + 1
+                end = payload.index(b'"', start)
+                self.received.append((now, payload[start:end]))
                 self.tally.hit()
             elif not self.ready.done():
                 self.ready.set_result(None)  # the board (or the floor's hello)

@@ -18,10 +18,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from queueserver.auth import ratelimit, users
-from queueserver.auth.credentials import Action, Credential, hash_token, lookup_token_async
+from queueserver.auth.credentials import (
+    Action,
+    Credential,
+    CredentialCache,
+    hash_token,
+    lookup_token_async,
+)
 from queueserver.platform.errors import ApiError
 from queueserver.queue.tickets import Centres
-from queueserver.store import idempotency, keys
+from queueserver.store import generation, idempotency, keys
 from queueserver.store.idempotency import Idem
 from queueserver.store.lua import decode
 
@@ -176,18 +182,40 @@ async def _session(conn: HTTPConnection) -> Credential | None:
     return session.credential
 
 
+async def _token(conn: HTTPConnection, token: str, centre: str | None,
+                 cached: bool) -> Credential | None:
+    """A token's credential. `cached`: the request's work is one script of `centre`, which
+    confirms the credential is still valid and takes the request from its rate-limit bucket
+    (store/generation.py), so the process's kept one serves (CredentialCache); one read afresh
+    is kept for the next request."""
+    if not (cached and centre):
+        return await lookup_token_async(conn.state.redis, token)
+    kept: CredentialCache = conn.state.credentials
+    found = kept.get(token, centre)
+    if found is None:
+        return await kept.read(conn.state.redis, token, centre)
+    cred, seen = found
+    # The script also takes the request from the credential's bucket (one round trip).
+    generation.ACTING.set(generation.Acting(centre, seen, ratelimit.bucket(cred),
+                                            ratelimit.RATE_PER_S, ratelimit.BURST))
+    return cred
+
+
 async def authorize(conn: HTTPConnection, action: Action, centre: str | None = None,
-                    counter: int | None = None, url_token: bool = False) -> Credential:
+                    counter: int | None = None, url_token: bool = False,
+                    cached: bool = False) -> Credential:
     """The one check of who may do what, for HTTP and WebSocket alike: a bearer token (or
-    `?token=` where `bearer()` allows it), else a staff session cookie."""
+    `?token=` where `bearer()` allows it), else a staff session cookie. `cached`: see _token."""
+    generation.ACTING.set(None)
     token = bearer(conn, url_token)
     if token:
-        cred = await lookup_token_async(conn.state.redis, token)
+        cred = await _token(conn, token, centre, cached)
     else:
         cred = await _session(conn)
     if cred is None:
         raise ApiError("unauthenticated")
-    await ratelimit.take(conn.state.centres.scripts, cred)
+    if generation.ACTING.get() is None:
+        await ratelimit.take(conn.state.centres.scripts, cred)
     if not cred.allows(action, centre, counter):
         raise ApiError("forbidden")
     return cred
@@ -242,6 +270,9 @@ class Post(Generic[B]):
     safe: Safe | None = None
     replay: bool = True
     finish: Finish | None = None
+    # Its work is one script of the path's centre before anything else reads or changes a
+    # thing: the process's kept credential serves (see _token).
+    cached: bool = False
 
     def render(self, result: Any) -> Response:
         return reply(self.answer, {self.wrap: result} if self.wrap else result, self.status)
@@ -254,21 +285,34 @@ class Post(Generic[B]):
 
     async def handle(self, request: Request) -> Response:
         if self.finish is None:
-            return await self._handle(request)
+            return await self._fresh(request)
         try:
-            return await self._handle(request)
+            return await self._fresh(request)
         except ApiError as e:
             if isinstance(e.extra.get("ticket"), dict):
                 e.extra["ticket"] = msgspec.to_builtins(
                     await self.finish(request, e.extra["ticket"]))
             raise
 
-    async def _handle(self, request: Request) -> Response:
+    async def _fresh(self, request: Request) -> Response:
+        """The request, run again from the start with its credential read afresh when its
+        script found that a credential was revoked since the kept one was read (it changed
+        nothing, and released the Idempotency-Key it claimed)."""
+        if not self.cached:
+            return await self._handle(request, False)
+        try:
+            return await self._handle(request, True)
+        except generation.StaleCredential as e:
+            request.state.credentials.stale(e.centre)
+            generation.ACTING.set(None)
+            return await self._handle(request, False)
+
+    async def _handle(self, request: Request, cached: bool) -> Response:
         raw = await request.body()
         body = parse_body(raw, self.body)
         centre = request.path_params.get("centre", "")
         counter = request.path_params.get("n")
-        cred = await authorize(request, self.action, centre or None, counter)
+        cred = await authorize(request, self.action, centre or None, counter, cached=cached)
         call = Call(request.state.centres, centre, counter, body,
                     dict(request.path_params), cred, None,
                     base_url=f"{request.url.scheme}://{request.url.netloc}")
@@ -286,6 +330,13 @@ class Post(Generic[B]):
                                         request.url.path, key)
         fp = idempotency.fingerprint(call.centres.secret, raw)
         stored = await idempotency.claim(r, record, fp)
+        acting = generation.ACTING.get()
+        if stored is not None and acting is not None:
+            # A repeat is answered without its script: the kept credential is checked here.
+            now = await r.get(keys.credential_generation(acting.centre))
+            if str(now or "0") != acting.generation:
+                raise generation.StaleCredential(acting.centre)
+            await ratelimit.take(call.centres.scripts, call.credential)
         if stored is not None:
             if stored["fp"] != fp:
                 raise ApiError("idempotency_mismatch")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -14,7 +16,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queueserver.auth.credentials import DEVICE_ROLES, Action, Credential
-from queueserver.live.events import Event, Hub, Subscriber, parse_id
+from queueserver.live.events import OVERFLOWED, Bell, Event, Hub, Subscriber, parse_id
 from queueserver.live.models import BoardMessage, Message, ResyncRequired, SocketError
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Board
@@ -122,33 +124,37 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
 
     async def forward() -> None:
         nonlocal floor
-        while True:
-            # A bare get: a timeout around it would cost a task per event per socket.
-            event = await sub.queue.get()
+        while (event := await sub.next()) is not None:
             if event.key <= floor:
                 continue  # already in the snapshot or the replay
             floor = event.key
             await ws.send_text(event.text(device))
 
-    async def drain() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                received = await ws.receive()
-                if received["type"] == "websocket.disconnect":
-                    return
+    await run_socket(ws, sub, forward())
+    if sub.ended == OVERFLOWED:
+        log.info("closing a %s socket of %s that fell behind", cred.role.value, centre_id)
+    if ws.client_state == WebSocketState.CONNECTED:
+        await _close(ws, TRY_AGAIN_LATER if sub.ended == OVERFLOWED else POLICY_VIOLATION)
 
-    tasks = [asyncio.create_task(t) for t in (forward(), drain(), sub.overflowed.wait(),
-                                              sub.revoked.wait())]
+
+async def _drain(ws: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            received = await ws.receive()
+            if received["type"] == "websocket.disconnect":
+                return
+
+
+async def run_socket(ws: WebSocket, bell: Bell, sending: Coroutine[Any, Any, None]) -> None:
+    """A socket's two tasks: `sending` (the bell's sender, cancelled when the bell ends) and
+    reading the peer until it hangs up; returns when either stops, the other cancelled."""
+    bell.sender = asyncio.create_task(sending)
+    tasks = [bell.sender, asyncio.create_task(_drain(ws))]
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
     # A send stuck on a peer that stopped reading may not end at once: don't wait on it.
     await asyncio.wait(pending, timeout=1.0)
-    if sub.overflowed.is_set():
-        log.info("closing a %s socket of %s that fell behind", cred.role.value, centre_id)
-    if ws.client_state == WebSocketState.CONNECTED:
-        code = TRY_AGAIN_LATER if sub.overflowed.is_set() else POLICY_VIOLATION
-        await _close(ws, code)
     for task in done:
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
             task.result()

@@ -9,7 +9,6 @@ filter masks these paths where uvicorn writes them (platform/logs.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import io
 import logging
@@ -20,7 +19,7 @@ from msgspec import Meta
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketState
 
 from queueserver.auth.credentials import Action
 from queueserver.follow import fanout, models
@@ -30,7 +29,13 @@ from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Ticket
 from queueserver.queue.tickets import CHIME_URL
 from queueserver.web.api.base import Body, Read, authorize, error_response, parse_body, reply
-from queueserver.web.api.events import POLICY_VIOLATION, TRY_AGAIN_LATER, _close, _same_origin
+from queueserver.web.api.events import (
+    POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
+    _close,
+    _same_origin,
+    run_socket,
+)
 from queueserver.web.api.pages import problem, render
 
 log = logging.getLogger("queueserver.follow")
@@ -143,30 +148,19 @@ async def socket(ws: WebSocket) -> None:
 async def _serve(ws: WebSocket, phone: Phone) -> None:
     async def send() -> None:
         while True:
-            await phone.ready.wait()
             text, since_ms = phone.take()
-            if text is not None:
-                await ws.send_text(text)
-                fanout.observe_sent(since_ms)
-
-    async def drain() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                received = await ws.receive()
-                if received["type"] == "websocket.disconnect":
+            if text is None:
+                await phone.wait()
+                if phone.ended is not None:
                     return
+                continue
+            await ws.send_text(text)
+            fanout.observe_sent(since_ms)
 
-    tasks = [asyncio.create_task(t) for t in (send(), drain(), phone.ended.wait())]
-    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.wait(pending, timeout=1.0)
+    await run_socket(ws, phone, send())
     if ws.client_state == WebSocketState.CONNECTED:
         # The day ended (the token answers 404 from now), or the socket failed.
         await _close(ws, POLICY_VIOLATION)
-    for task in done:
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-            task.result()
 
 
 # --- staff: the day's feedback, the desk's QR code -----------------------------------------------

@@ -124,12 +124,14 @@ POSTS: list[Post[Any]] = [
          check=_override_allowed, finish=desk_ticket),
     Post(T + "/requeue", Action.CHECK_IN, requeue, Empty, DeskTicketAnswer,
          finish=desk_ticket),
-    *(Post(N + "/" + action, Action.COUNTER, _state(action), Empty, CounterAnswer)
+    # A counter's actions are one script of its centre each: the kept credential serves.
+    *(Post(N + "/" + action, Action.COUNTER, _state(action), Empty, CounterAnswer,
+           cached=True)
       for action in CounterAction),
-    Post(N + "/call", Action.COUNTER, call_next, CallBody, CounterAnswer),
-    Post(N + "/recall", Action.COUNTER, recall, Empty, TicketAnswer),
-    Post(N + "/no-show", Action.COUNTER, no_show, Empty, TicketAnswer),
-    Post(N + "/transfer", Action.COUNTER, transfer, TransferBody, TicketAnswer),
+    Post(N + "/call", Action.COUNTER, call_next, CallBody, CounterAnswer, cached=True),
+    Post(N + "/recall", Action.COUNTER, recall, Empty, TicketAnswer, cached=True),
+    Post(N + "/no-show", Action.COUNTER, no_show, Empty, TicketAnswer, cached=True),
+    Post(N + "/transfer", Action.COUNTER, transfer, TransferBody, TicketAnswer, cached=True),
 ]
 
 
