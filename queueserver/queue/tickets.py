@@ -8,7 +8,7 @@ appends the event together.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import msgspec
 import redis.asyncio
@@ -140,15 +140,6 @@ class Centres:
         centre = self.centre(centre_id)
         if phone is not None and not phones.valid(phone):
             raise ApiError("invalid_phone")
-        holder: str | None = await self.r.hget(keys.booking_index(), booking_ref)  # type: ignore[assignment]
-        if holder is None:
-            raise ApiError("booking_not_found")
-        if holder != centre.id:
-            # The booking is in another centre's slot: refuse in the contract's order there.
-            status = await self.r.hget(keys.booking(holder, booking_ref), "status")
-            if status in (None, "moved"):
-                raise ApiError("booking_not_found")
-            raise ApiError("booking_cancelled" if status == "cancelled" else "wrong_centre")
         priority_service = centre.priority_service
         result = await self._run(
             "checkin", centre, by, idem,
@@ -164,7 +155,21 @@ class Centres:
             priority=priority, follow_salt=follow_salt, phone=phone, phone_base=phone_base,
             day_left_s=seconds_left_today(self.clock.now()),
         )
+        if result == {"elsewhere": True}:
+            await self._not_here(centre, booking_ref)
         return typed(result, Ticket)
+
+    async def _not_here(self, centre: Centre, booking_ref: str) -> NoReturn:
+        """A check-in's booking is not this centre's (its script found none, or one moved
+        away): the index says which centre holds it, whose answer comes in the contract's
+        order. The script ran first, so the common case is one round trip."""
+        holder: str | None = await self.r.hget(keys.booking_index(), booking_ref)  # type: ignore[assignment]
+        if holder is None or holder == centre.id:
+            raise ApiError("booking_not_found")
+        status = await self.r.hget(keys.booking(holder, booking_ref), "status")
+        if status in (None, "moved"):
+            raise ApiError("booking_not_found")
+        raise ApiError("booking_cancelled" if status == "cancelled" else "wrong_centre")
 
     async def requeue(self, centre_id: str, number: str, by: str,
                       idem: Idem | None) -> Ticket:

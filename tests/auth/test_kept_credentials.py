@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -150,14 +150,10 @@ def test_the_script_takes_the_rate_limit_of_a_kept_credential(
     assert next(c["state"] for c in board["counters"] if c["number"] == 1) == "paused"
 
 
-def test_a_counter_action_on_a_kept_credential_is_one_round_trip(
-        client: TestClient, r: redis.Redis, redis_url: str) -> None:
-    """What the server sends Redis for a counter's action on a kept credential: its script,
-    and nothing else (no token read, no rate-limit script)."""
-    clerk, _ = auth.create_token(r, auth.Role.CLERK, "wan-chai", name="one-trip")
-    h = bearer(clerk)
-    assert client.post(C + "/counters/1/open", headers=h).status_code == 200
-    assert client.post(C + "/counters/1/pause", headers=h).status_code == 200
+def commands_of(redis_url: str, request: Callable[[], None]) -> list[list[str]]:
+    """What the server sends Redis while `request` runs (MONITOR, between two markers), less the
+    process's own background work: event readers, socket checks, the notices' sweep (another
+    script than the project's request scripts)."""
     seen: list[dict[str, Any]] = []
     watcher = redis.Redis.from_url(redis_url, decode_responses=True)
     ready = threading.Event()
@@ -167,28 +163,76 @@ def test_a_counter_action_on_a_kept_credential_is_one_round_trip(
             ready.set()
             for command in m.listen():
                 seen.append(command)
-                if "resumed-marker-end" in command["command"]:
+                if "request-marker-end" in command["command"]:
                     return
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     assert ready.wait(10)
-    r.get("resumed-marker-start")
-    assert client.post(C + "/counters/1/resume", headers=h).status_code == 200
-    r.get("resumed-marker-end")
+    watcher.get("request-marker-start")
+    request()
+    watcher.get("request-marker-end")
     thread.join(10)
     assert not thread.is_alive()
-    start = next(i for i, c in enumerate(seen) if "resumed-marker-start" in c["command"])
-    sha = {name: hashlib.sha1(lua.source(name).encode()).hexdigest()
-           for name in ("counter_state", "rate_limit")}
+    start = next(i for i, c in enumerate(seen) if "request-marker-start" in c["command"])
+    ours = {hashlib.sha1(lua.source(name).encode()).hexdigest(): name
+            for name in ("counter_state", "checkin", "rate_limit")}
     during = [c["command"].split()[:2] for c in seen[start + 1:-1]
               if c.get("client_type") != "lua"]
-    ours = [c for c in during
-            # The process's own background work: event readers, socket checks, the notices'
-            # sweep (another script).
+    return [[c[0], ours.get(c[1], c[1])] if c[0] == "EVALSHA" else c for c in during
             if not (c[0].startswith("X") or c[0] == "EXISTS"
-                    or (c[0] == "EVALSHA" and c[1] not in sha.values()))]
-    assert ours == [["EVALSHA", sha["counter_state"]]], during
+                    or (c[0] == "EVALSHA" and c[1] not in ours))]
+
+
+def test_a_counter_action_on_a_kept_credential_is_one_round_trip(
+        client: TestClient, r: redis.Redis, redis_url: str) -> None:
+    """What the server sends Redis for a counter's action on a kept credential: its script,
+    and nothing else (no token read, no rate-limit script)."""
+    clerk, _ = auth.create_token(r, auth.Role.CLERK, "wan-chai", name="one-trip")
+    h = bearer(clerk)
+    assert client.post(C + "/counters/1/open", headers=h).status_code == 200
+    assert client.post(C + "/counters/1/pause", headers=h).status_code == 200
+
+    def resume() -> None:
+        assert client.post(C + "/counters/1/resume", headers=h).status_code == 200
+
+    assert commands_of(redis_url, resume) == [["EVALSHA", "counter_state"]]
+
+
+def test_a_check_in_on_a_kept_credential_is_one_round_trip(
+        client: TestClient, r: redis.Redis, redis_url: str, seed: Callable[..., Any]) -> None:
+    """A check-in's script comes first (no token read, no rate-limit script, no look-up of the
+    booking's centre), then the follow token's record; a booking another centre holds is
+    looked up after it, and is still answered `wrong_centre`; a revoked desk learns nothing."""
+    desk, _ = auth.create_token(r, auth.Role.DESK, "wan-chai", name="one-trip-desk")
+    photo, _ = auth.create_token(r, auth.Role.PHOTO, "wan-chai", name="one-trip-photo")
+    seed("MEP1")
+    seed("KLN1", centre="kowloon-bay")
+    for barcode in ("PH1", "PH2"):
+        assert client.post(C + "/photo-receipts", json={"barcode": barcode},
+                           headers=bearer(photo)).status_code == 201
+
+    def check_in(ref: str, barcode: str, status: int) -> Callable[[], None]:
+        def run() -> None:
+            answer = client.post(C + "/tickets", headers=bearer(desk), json={
+                "booking_ref": ref, "id_number": "A123456(3)", "photo_barcode": barcode})
+            assert answer.status_code == status, answer.text
+        return run
+
+    check_in("NONE", "PH1", 422)()  # the credential is read, then kept
+    # The script, then the follow token's record (a key of no centre: CONTRACT §9).
+    issued = commands_of(redis_url, check_in("MEP1", "PH1", 201))
+    assert [c[0] for c in issued] == ["EVALSHA", "SET"] and issued[0][1] == "checkin"
+    assert issued[1][1].startswith("qs:follow:")
+    elsewhere = commands_of(redis_url, check_in("KLN1", "PH2", 422))
+    assert elsewhere[0] == ["EVALSHA", "checkin"] and ["HGET", keys.booking_index()] in elsewhere
+    answer = client.post(C + "/tickets", headers=bearer(desk), json={
+        "booking_ref": "KLN1", "id_number": "A123456(3)", "photo_barcode": "PH2"})
+    assert answer.json()["error"]["code"] == "wrong_centre"
+    assert auth.revoke_token(r, "one-trip-desk")
+    answer = client.post(C + "/tickets", headers=bearer(desk), json={
+        "booking_ref": "KLN1", "id_number": "A123456(3)", "photo_barcode": "PH2"})
+    assert answer.status_code == 401
 
 
 def test_a_restore_does_not_bring_back_a_revoked_credential_s_generation(

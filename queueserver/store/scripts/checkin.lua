@@ -9,7 +9,10 @@
 --         §9), phone (E.164 or null), phone_base (the URL its messages link to), day_left_s
 local ctx = context()
 local b = hgetall(K.booking)
-if b.ref == nil or b.status == 'moved' then return refuse('booking_not_found') end
+-- Not a booking of this centre (none, or moved away): the caller looks it up in the index
+-- (another centre's may hold it: wrong_centre, booking_cancelled). Nothing is kept: the answer
+-- is the caller's to give.
+if b.ref == nil or b.status == 'moved' then return cjson.encode({ok = {elsewhere = true}}) end
 if b.status == 'cancelled' then return refuse('booking_cancelled') end
 -- Issuing closed (a typhoon signal, a black rainstorm): no new number, in the supervisor's words,
 -- and counted for the day's statistics.

@@ -119,12 +119,14 @@ async def transfer(call: Call[TransferBody]) -> Ticket:
 POSTS: list[Post[Any]] = [
     Post(C + "/photo-receipts", Action.PHOTO, photo, PhotoBody, PhotoReceipt, status=201,
          wrap=None),
-    # The desk's TICKETs carry the follow page's URL (CONTRACT §9).
+    # The desk's TICKETs carry the follow page's URL (CONTRACT §9). A check-in and a requeue
+    # are one script of the centre before anything is read (a booking another centre holds is
+    # looked up after it: Centres.check_in), as a counter's actions are: the kept credential
+    # serves.
     Post(C + "/tickets", Action.CHECK_IN, check_in, CheckInBody, DeskTicketAnswer, status=201,
-         check=_override_allowed, finish=desk_ticket),
+         check=_override_allowed, finish=desk_ticket, cached=True),
     Post(T + "/requeue", Action.CHECK_IN, requeue, Empty, DeskTicketAnswer,
-         finish=desk_ticket),
-    # A counter's actions are one script of its centre each: the kept credential serves.
+         finish=desk_ticket, cached=True),
     *(Post(N + "/" + action, Action.COUNTER, _state(action), Empty, CounterAnswer,
            cached=True)
       for action in CounterAction),
