@@ -240,6 +240,16 @@ def server(r: redis.Redis, redis_url: str) -> Iterator[Server]:
     s.stop()
 
 
+@pytest.fixture
+def two_servers(r: redis.Redis, redis_url: str) -> Iterator[tuple[Server, Server]]:
+    """Two serve processes on the same Redis, as a centre runs them behind its proxy."""
+    a = start_server(server_env(redis_url))
+    b = start_server(server_env(redis_url))
+    yield a, b
+    a.stop()
+    b.stop()
+
+
 
 def everything_in(r: redis.Redis) -> str:
     """Every key and every value in the database, of every type, as one text: what a copy of

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 import redis
-from conftest import Server, bearer, server_env, start_server
+from conftest import Server, bearer, server_env
 from starlette.testclient import TestClient
 
 from queueserver.auth import credentials as auth
@@ -23,15 +23,6 @@ from queueserver.auth import ratelimit
 from queueserver.store import keys, lua
 
 C = "/api/v1/centres/wan-chai"
-
-
-@pytest.fixture
-def two_servers(r: redis.Redis, redis_url: str) -> Iterator[tuple[Server, Server]]:
-    a = start_server(server_env(redis_url))
-    b = start_server(server_env(redis_url))
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def act(server: Server, token: str, path: str, **headers: str) -> httpx.Response:

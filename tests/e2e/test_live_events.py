@@ -9,7 +9,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -150,15 +149,6 @@ def test_a_revoked_credential_is_closed_within_seconds(server: Server, r: redis.
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=15)
         assert time.monotonic() - started < 10
-
-
-@pytest.fixture
-def two_servers(r: redis.Redis, redis_url: str) -> Iterator[tuple[Server, Server]]:
-    a = start_server(server_env(redis_url))
-    b = start_server(server_env(redis_url))
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def test_a_call_through_one_process_reaches_displays_on_another(
