@@ -21,7 +21,7 @@
 -- ARGV[3] the source: the file name, or 'feed'
 -- ARGV[4] upsert of one row: the record it moves in from (JSON object, from move_out), or ''
 -- ARGV[5] the stored fields' names, in their order, joined by ','
--- ARGV[6] the rows, MessagePack: an array of arrays, each the fingerprint of the file's last
+-- ARGV[6] the rows, JSON: an array of arrays, each the fingerprint of the file's last
 --         row for this booking on its first row only (else ''), then the row's stored field
 --         values in the names' order. A stored record (or hold) with that fingerprint means
 --         the file was applied before.
@@ -194,5 +194,5 @@ local function apply(row)
 end
 
 local outcomes = {}
-for n, row in ipairs(cmsgpack.unpack(ARGV[6])) do outcomes[n] = apply(row) end
+for n, row in ipairs(cjson.decode(ARGV[6])) do outcomes[n] = apply(row) end
 return ok(outcomes)
