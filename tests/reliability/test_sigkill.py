@@ -8,12 +8,11 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
-from conftest import DAY, HKIDS, Server, make_booking, server_env, start_server, store
+from conftest import DAY, HKIDS, Server, make_booking, store
 from faults import Desk, Display, event_id, stop_all
 
 from queueserver.auth import credentials as auth
@@ -29,18 +28,9 @@ DISPLAYS_EACH = 4
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def two(r: redis.Redis, redis_url: str) -> Iterator[tuple[Server, Server]]:
-    a = start_server(server_env(redis_url))
-    b = start_server(server_env(redis_url))
-    yield a, b
-    a.stop()
-    b.stop()
-
-
-def test_a_killed_process_loses_no_ticket_and_no_event(two: tuple[Server, Server],
+def test_a_killed_process_loses_no_ticket_and_no_event(two_servers: tuple[Server, Server],
                                                         r: redis.Redis) -> None:
-    a, b = two
+    a, b = two_servers
     refs = [f"MEP{i:04d}" for i in range(BOOKINGS)]
     store(r, [make_booking(ref, id_number=HKIDS[i % len(HKIDS)]) for i, ref in enumerate(refs)])
     desk, _ = auth.create_token(r, auth.Role.DESK, "wan-chai")
