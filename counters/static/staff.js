@@ -35,8 +35,9 @@ export async function printSlip(slip) {
   const images = Array.from(slip.querySelectorAll("img"));
   await Promise.all(images.map((img) => (img.complete && img.naturalWidth) ? null
     : new Promise((resolve) => { img.onload = img.onerror = resolve; })));
-  window.__slips = (window.__slips || 0) + 1;
   window.print();
+  // Counted once the print dialog has returned: while it is open the page takes no input.
+  window.__slips = (window.__slips || 0) + 1;
 }
 
 export { bi, el };
