@@ -26,6 +26,7 @@ from queueserver.platform.config import Centre, Config
 from queueserver.platform.errors import ApiError
 from queueserver.store import keys, lua
 from queueserver.store.lua import AsyncScripts
+from queueserver.store.multiplexed import Multiplexed
 
 # An address with this many unknown, withdrawn or malformed tokens in the window gets 429 on
 # every /book route until the window ends (CONTRACT §11, as failed logins: §5).
@@ -83,12 +84,12 @@ def _start(raw: Any, name: str = "start") -> str:
 
 class Appointments:
     def __init__(self, config: Config, r: redis.asyncio.Redis, clock: Clock,
-                 secret: bytes) -> None:
+                 secret: bytes, shared: Multiplexed | None = None) -> None:
         self.config = config
         self.r = r
         self.clock = clock
         self.secret = secret
-        self.scripts = AsyncScripts(r)
+        self.scripts = AsyncScripts(r, shared)
         self._gate_source = lua.source(GATE)
         self._gate_sha = hashlib.sha1(self._gate_source.encode()).hexdigest()
         self._cluster = isinstance(r, redis.asyncio.cluster.RedisCluster)

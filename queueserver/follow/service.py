@@ -55,7 +55,8 @@ class Follow:
         if not salt:
             return None
         token = tokens.make(self.centres.secret, centre, date, number, str(salt))
-        await tokens.register(self.r, token, centre, date, number, seconds_left_today(now))
+        await tokens.register(self.centres.scripts, token, centre, date, number,
+                              seconds_left_today(now))
         return tokens.url(self.centres.config.public_url or base, token)
 
     # --- the phone's side --------------------------------------------------------------------

@@ -22,6 +22,7 @@ import redis
 import redis.asyncio
 
 from queueserver.store import keys
+from queueserver.store.lua import AsyncScripts
 
 # The ticket's own randomness: 128 bits, as the contract asks of the token.
 SALT_BYTES = 16
@@ -69,11 +70,13 @@ def _record(centre: str, date: str, number: str) -> str:
     return json.dumps({"centre": centre, "date": date, "ticket": number})
 
 
-async def register(r: redis.asyncio.Redis, token: str, centre: str, date: str, number: str,
+async def register(scripts: AsyncScripts, token: str, centre: str, date: str, number: str,
                    ttl_s: int) -> None:
     """The token's hash names the ticket until the day ends. Written again with every desk
-    answer that carries the URL: the same value, so a lost first write mends itself."""
-    await r.set(keys.follow_token(token_hash(token)), _record(centre, date, number), ex=ttl_s)
+    answer that carries the URL: the same value, so a lost first write mends itself. (On the
+    scripts' connection: a check-in's second command.)"""
+    await scripts.execute("SET", keys.follow_token(token_hash(token)),
+                          _record(centre, date, number), "EX", ttl_s)
 
 
 async def find(r: redis.asyncio.Redis, token: str, today: str) -> Followed | None:

@@ -23,6 +23,7 @@ from queueserver.rules.vocab import CounterAction
 from queueserver.sounds.phrases import announcement_templates
 from queueserver.store import generation, idempotency, keys, lua
 from queueserver.store.idempotency import Idem
+from queueserver.store.multiplexed import Multiplexed
 
 if TYPE_CHECKING:
     from queueserver.sounds.announcer import Announcer
@@ -40,12 +41,13 @@ class Centres:
     """Every state change and read of the centres' queues."""
 
     def __init__(self, config: Config, r: redis.asyncio.Redis, clock: Clock,
-                 secret: bytes, announcer: Announcer | None = None) -> None:
+                 secret: bytes, announcer: Announcer | None = None,
+                 shared: Multiplexed | None = None) -> None:
         self.config = config
         self.r = r
         self.clock = clock
         self.secret = secret
-        self.scripts = lua.AsyncScripts(r)
+        self.scripts = lua.AsyncScripts(r, shared)
         # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
         self.announcer = announcer
         # Each centre's day declared (its date, its keys), for the scripts of that day.

@@ -8,6 +8,7 @@ which words the code for one case, are not passed on). Scripts are never built i
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -20,6 +21,7 @@ import redis.asyncio
 
 from queueserver.platform.errors import MESSAGES, ApiError, RateLimited
 from queueserver.store import generation
+from queueserver.store.multiplexed import Multiplexed
 
 # A script whose first line starts so uses none of the shared helpers and runs without them:
 # the prelude is defined anew on every call, which a per-request script should not pay for.
@@ -111,19 +113,47 @@ class Scripts:
         return decode(script(keys=keys, args=_args(args)))
 
 
-class AsyncScripts:
-    """The same scripts on an asyncio connection (the web server's)."""
+@cache
+def sha(name: str) -> str:
+    return hashlib.sha1(source(name).encode()).hexdigest()
 
-    def __init__(self, r: redis.asyncio.Redis) -> None:
+
+class AsyncScripts:
+    """The same scripts on an asyncio connection: redis-py's, or the web process's one shared
+    connection (`shared`, store/multiplexed.py), which its lifespan opens and closes."""
+
+    def __init__(self, r: redis.asyncio.Redis, shared: Multiplexed | None = None) -> None:
         self._r = r
         self._loaded: dict[str, Any] = {}
+        self._shared = shared
+
+    async def _shared_call(self, shared: Multiplexed, name: str, keys: list[str],
+                           args: list[Any]) -> Any:
+        try:
+            return await shared.execute("EVALSHA", sha(name), len(keys), *keys, *args)
+        except redis.ResponseError as e:
+            if not str(e).startswith("NOSCRIPT"):
+                raise
+        # Not run: Redis does not know it yet, or lost its scripts (a restart). Loaded, it runs.
+        await shared.execute("SCRIPT", "LOAD", source(name))
+        return await shared.execute("EVALSHA", sha(name), len(keys), *keys, *args)
+
+    async def execute(self, *args: Any) -> Any:
+        """A plain command on the same connection: one a request makes beside its script."""
+        if self._shared is not None:
+            return await self._shared.execute(*args)
+        client: Any = self._r  # execute_command is untyped in redis-py
+        return await client.execute_command(*args)
 
     async def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        script = self._loaded.get(name)
-        if script is None:
-            script = self._loaded[name] = self._r.register_script(source(name))
         try:
-            answer = await script(keys=keys, args=_args(args))
+            if self._shared is not None:
+                answer = await self._shared_call(self._shared, name, keys, _args(args))
+            else:
+                script = self._loaded.get(name)
+                if script is None:
+                    script = self._loaded[name] = self._r.register_script(source(name))
+                answer = await script(keys=keys, args=_args(args))
         except redis.ResponseError as e:
             acting = generation.ACTING.get()
             if acting is not None and str(e).startswith(generation.STALE_ERROR):

@@ -32,6 +32,7 @@ from queueserver.platform.clock import Clock, from_environment
 from queueserver.platform.errors import Answer, ApiError
 from queueserver.queue.tickets import Centres
 from queueserver.sounds.announcer import Announcer
+from queueserver.store.multiplexed import Multiplexed
 from queueserver.web.api import (
     appointments,
     audit,
@@ -131,7 +132,10 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         hub = Hub(redis_url)
         announcer = Announcer(config, redis_url)
         await announcer.start()
-        centres = Centres(config, r, the_clock, secret, announcer)
+        # The scripts of every request over one connection, where Redis is one server.
+        shared = Multiplexed.of(r)
+        centres = Centres(config, r, the_clock, secret, announcer, shared)
+        appointments = Appointments(config, r, the_clock, secret, shared)
         phones = Phones(centres, hub)
         # Notices end by their `until` whoever runs: each web process sweeps, as workers do.
         sweeper = asyncio.create_task(expiry.run(centres), name="notice-expiry")
@@ -145,7 +149,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         gc.freeze()
         try:
             yield {"redis": r, "centres": centres, "hub": hub,
-                   "appointments": Appointments(config, r, the_clock, secret),
+                   "appointments": appointments,
                    "follow": Follow(centres), "phones": phones,
                    "credentials": credentials}
         finally:
@@ -155,6 +159,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
             await announcer.close()
             await phones.close()
             await hub.close()
+            if shared is not None:
+                shared.close()
             await r.aclose()
 
     routes: list[Any] = [

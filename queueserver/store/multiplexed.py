@@ -1,0 +1,144 @@
+"""One connection per process that carries every request's script call to one Redis, pipelined.
+
+redis-py's asyncio client takes a connection from its pool for each command, and spends about
+100 µs of the process's CPU doing it (the pool, its timeouts, retries and events: 23% of a
+check-in's CPU in py-spy, docs/benchmarks.md). Here the calls of all requests in flight share
+one socket: each is packed by hiredis and written with the others of the same turn of the event
+loop, and Redis's answers, which come back in the order asked, settle each caller's future in
+turn (5 µs a call at 64 in flight, measured beside redis-py's 130).
+
+Only for one Redis reached by `redis://` or `unix://` (no TLS, no Sentinel, no cluster): the
+others keep redis-py's client. A lost connection fails the calls waiting on it with
+`redis.ConnectionError` (a 503, as with redis-py); the next call connects again. Nothing is
+retried: a script whose answer was lost may have run, and only the caller's Idempotency-Key may
+say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from typing import Any
+
+import hiredis
+import redis
+import redis.asyncio
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.out: list[bytes] = []
+        self.transport: Any = None  # uvloop's transports are not asyncio.Transport
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            future = self.waiting.popleft()
+            if future.done():  # its caller went away (cancelled): the answer is dropped
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_exception(redis.ResponseError(str(reply)))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(redis.ConnectionError("lost the connection to Redis"))
+
+    def flush(self) -> None:
+        if self.out and self.transport is not None and not self.lost:
+            self.transport.write(b"".join(self.out))
+        self.out.clear()
+
+    def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future = asyncio.get_running_loop().create_future()
+        if not self.out:  # the first of this turn: written when the turn's others are in
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.out.append(hiredis.pack_command(args))
+        self.waiting.append(future)
+        return future
+
+
+class Multiplexed:
+    """Commands to one Redis over one shared connection; see the module's text."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self._kwargs = kwargs
+        self._protocol: _Protocol | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    @classmethod
+    def of(cls, r: Any) -> Multiplexed | None:
+        """For redis-py's asyncio client `r` of one Redis over TCP or a unix socket; else None
+        (a cluster, a Sentinel's pool, TLS: those keep redis-py)."""
+        pool = getattr(r, "connection_pool", None)
+        if type(r) is not redis.asyncio.Redis or pool is None:
+            return None
+        plain = (redis.asyncio.Connection, redis.asyncio.UnixDomainSocketConnection)
+        if pool.connection_class not in plain or type(pool).__module__ != \
+                redis.asyncio.connection.__name__:
+            return None
+        return cls(dict(pool.connection_kwargs))
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        k = self._kwargs
+        try:
+            if k.get("path"):
+                _, protocol = await loop.create_unix_connection(_Protocol, k["path"])
+            else:
+                _, protocol = await loop.create_connection(
+                    _Protocol, k.get("host", "localhost"), int(k.get("port", 6379)))
+        except OSError as e:
+            raise redis.ConnectionError(f"cannot reach Redis: {e.strerror or e}") from None
+        hello: list[tuple[Any, ...]] = []
+        if k.get("password"):
+            hello.append(("AUTH", *([k["username"]] if k.get("username") else []),
+                          k["password"]))
+        if int(k.get("db") or 0):
+            hello.append(("SELECT", int(k["db"])))
+        for answer in await asyncio.gather(*(protocol.send(c) for c in hello),
+                                           return_exceptions=True):
+            if isinstance(answer, BaseException):
+                assert protocol.transport is not None
+                protocol.transport.close()
+                raise answer
+        return protocol
+
+    async def _ready(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a connection of another event loop serves none here
+            self.close()
+            self._loop, self._connecting = loop, asyncio.Lock()
+        assert self._connecting is not None
+        async with self._connecting:
+            if self._protocol is None or self._protocol.lost:
+                self._protocol = await self._connect()
+            return self._protocol
+
+    async def execute(self, *args: Any) -> Any:
+        """One command's answer (bytes for a string); a refusal as `redis.ResponseError`."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost or self._loop is not asyncio.get_running_loop():
+            protocol = await self._ready()
+        return await protocol.send(args)
+
+    def close(self) -> None:
+        transport = self._protocol.transport if self._protocol is not None else None
+        self._protocol = None
+        if transport is None:
+            return
+        # Its event loop may have ended (a test's): the socket then goes with the transport.
+        with contextlib.suppress(RuntimeError):
+            transport.close()
