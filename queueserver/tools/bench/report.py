@@ -119,7 +119,8 @@ def table(result: dict[str, Any]) -> str:
              f"{result['machine']['cpus']} CPU(s), redis {result['machine']['redis']}, "
              f"appendfsync {result['appendfsync']}, load average "
              f"{result['machine']['load_average_1m_before']} -> "
-             f"{result['machine']['load_average_1m_after']}",
+             f"{result['machine']['load_average_1m_after']}, redis scheduled "
+             f"{result['machine'].get('redis_scheduling', 'normal')}",
              "",
              f"{'measure':<44}{'project':>12}{'floor':>12}{'ratio':>8}"]
 

@@ -519,8 +519,9 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
                 raise BenchError("--targets needs REDIS_URL and QUEUESERVER_SECRET: the ones "
                                  "the target servers use (bookings are seeded there)")
             secret = raw_secret.encode()
+            priority = "external"
         else:
-            url = stack.enter_context(private_redis(folder, appendfsync))
+            url, priority = stack.enter_context(private_redis(folder, appendfsync))
             secret = secrets.token_hex(16).encode()
         env = {**os.environ, "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode()}
         env.pop("QUEUESERVER_TEST_MODE", None)
@@ -582,7 +583,9 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "platform": platform.platform(), "redis": info.get("redis_version"),
                           "load_average_1m_before": round(load_before[0], 2),
-                          "load_average_1m_after": round(os.getloadavg()[0], 2)},
+                          "load_average_1m_after": round(os.getloadavg()[0], 2),
+                          # How the private Redis was scheduled (procs.first_for_the_cpu).
+                          "redis_scheduling": priority},
               "plan": asdict(plan), **result}
     result["targets_met"] = report.verdicts(result)
     return result
