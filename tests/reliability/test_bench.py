@@ -71,6 +71,9 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     if slow["count"]:
         assert positive(slow["slowest_us"]) and slow["slowest"]
         assert "unknown script" not in json.dumps(slow)  # every script named
+    # Not the benchmark's own reading of the log; and how its Redis was scheduled is said.
+    assert not {"slowlog", "config"} & set(slow["by_name"])
+    assert result["machine"]["redis_scheduling"] in ("SCHED_FIFO", "nice -10", "normal")
     assert "SLOWLOG over 500 us" in table
     # The follow page's phones (CONTRACT §9): the hall's calls with and without them, and every
     # phone's update of every call.
