@@ -125,7 +125,7 @@ class AsyncScripts:
     def __init__(self, r: redis.asyncio.Redis, shared: Multiplexed | None = None) -> None:
         self._r = r
         self._loaded: dict[str, Any] = {}
-        self._shared = shared
+        self.shared = shared
 
     async def _shared_call(self, shared: Multiplexed, name: str, keys: list[str],
                            args: list[Any]) -> Any:
@@ -140,15 +140,15 @@ class AsyncScripts:
 
     async def execute(self, *args: Any) -> Any:
         """A plain command on the same connection: one a request makes beside its script."""
-        if self._shared is not None:
-            return await self._shared.execute(*args)
+        if self.shared is not None:
+            return await self.shared.execute(*args)
         client: Any = self._r  # execute_command is untyped in redis-py
         return await client.execute_command(*args)
 
     async def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
         try:
-            if self._shared is not None:
-                answer = await self._shared_call(self._shared, name, keys, _args(args))
+            if self.shared is not None:
+                answer = await self._shared_call(self.shared, name, keys, _args(args))
             else:
                 script = self._loaded.get(name)
                 if script is None:

@@ -27,10 +27,18 @@ ADDRESS = "testclient"  # the address Starlette's TestClient requests come from
 
 
 def watch_round_trips(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The web process's Redis round trips from now on: each command or pipeline sent."""
+    """The web process's Redis round trips from now on: each command or pipeline sent, by
+    redis-py or on the scripts' shared connection (store/multiplexed.py)."""
     r: Any = client.app_state["redis"]
     sent: list[str] = []
     command, pipeline = r.execute_command, r.pipeline
+    shared: Any = client.app_state["appointments"].scripts.shared
+    assert shared is not None, "one Redis: the scripts share one connection"
+    shared_command = shared.execute
+
+    async def shared_counted(*args: Any) -> Any:
+        sent.append(str(args[0]))
+        return await shared_command(*args)
 
     async def counted(*args: Any, **options: Any) -> Any:
         sent.append(str(args[0]))
@@ -42,6 +50,7 @@ def watch_round_trips(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> li
 
     monkeypatch.setattr(r, "execute_command", counted)
     monkeypatch.setattr(r, "pipeline", piped)
+    monkeypatch.setattr(shared, "execute", shared_counted)
     return sent
 
 
