@@ -9,9 +9,10 @@ turn (5 µs a call at 64 in flight, measured beside redis-py's 130).
 
 Only for one Redis reached by `redis://` or `unix://` (no TLS, no Sentinel, no cluster): the
 others keep redis-py's client. A lost connection fails the calls waiting on it with
-`redis.ConnectionError` (a 503, as with redis-py); the next call connects again. Nothing is
-retried: a script whose answer was lost may have run, and only the caller's Idempotency-Key may
-say so.
+`redis.ConnectionError` (a 503, as with redis-py), and so does a host that went silent, within
+seconds (TCP keepalive and a bound on unacknowledged data, where redis-py PINGs a connection
+idle for 10 s); the next call connects again. Nothing is retried: a script whose answer was
+lost may have run, and only the caller's Idempotency-Key may say so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 from typing import Any
 
 import hiredis
@@ -33,6 +35,7 @@ class _Protocol(asyncio.Protocol):
         self.out: list[bytes] = []
         self.transport: Any = None  # uvloop's transports are not asyncio.Transport
         self.lost = False
+        self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -50,6 +53,8 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if not self.closed.done():
+            self.closed.set_result(None)
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -67,6 +72,25 @@ class _Protocol(asyncio.Protocol):
         self.out.append(hiredis.pack_command(args))
         self.waiting.append(future)
         return future
+
+
+# A Redis host gone without a word (a power cut, a network cut) is noticed in seconds, not after
+# the kernel's quarter of an hour of retransmissions: an idle connection is probed after 10 s,
+# and one whose sent commands go unacknowledged for 10 s is given up (then, a 503).
+KEEPALIVE_IDLE_S = 10
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_PROBES = 3
+UNACKNOWLEDGED_MS = 10_000
+
+
+def _notice_a_dead_peer(sock: Any) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE_S),
+                          ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
+                          ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+                          ("TCP_USER_TIMEOUT", UNACKNOWLEDGED_MS)):
+        if hasattr(socket, option):  # Linux has them all
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 class Multiplexed:
@@ -98,8 +122,9 @@ class Multiplexed:
             if k.get("path"):
                 _, protocol = await loop.create_unix_connection(_Protocol, k["path"])
             else:
-                _, protocol = await loop.create_connection(
+                transport, protocol = await loop.create_connection(
                     _Protocol, k.get("host", "localhost"), int(k.get("port", 6379)))
+                _notice_a_dead_peer(transport.get_extra_info("socket"))
         except OSError as e:
             raise redis.ConnectionError(f"cannot reach Redis: {e.strerror or e}") from None
         hello: list[tuple[Any, ...]] = []
@@ -133,6 +158,13 @@ class Multiplexed:
         if protocol is None or protocol.lost or self._loop is not asyncio.get_running_loop():
             protocol = await self._ready()
         return await protocol.send(args)
+
+    async def aclose(self) -> None:
+        """Closes the connection and waits until it is closed."""
+        protocol = self._protocol
+        self.close()
+        if protocol is not None and self._loop is asyncio.get_running_loop():
+            await asyncio.wait_for(asyncio.shield(protocol.closed), 5)
 
     def close(self) -> None:
         transport = self._protocol.transport if self._protocol is not None else None

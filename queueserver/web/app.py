@@ -160,7 +160,7 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
             await phones.close()
             await hub.close()
             if shared is not None:
-                shared.close()
+                await shared.aclose()
             await r.aclose()
 
     routes: list[Any] = [

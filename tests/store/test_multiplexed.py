@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from queueserver.platform.clock import Clock
 from queueserver.platform.errors import ApiError
 from queueserver.queue.tickets import Centres
 from queueserver.store import lua
-from queueserver.store.multiplexed import Multiplexed
+from queueserver.store.multiplexed import KEEPALIVE_IDLE_S, UNACKNOWLEDGED_MS, Multiplexed
 
 
 def shared(url: str) -> tuple[redis.asyncio.Redis, Multiplexed]:
@@ -37,7 +38,7 @@ def test_each_caller_gets_its_own_answer_among_many(r: redis.Redis, redis_url: s
             return list(await asyncio.gather(*(m.execute("INCRBY", f"n{i % 7}", i)
                                                  for i in range(500))))
         finally:
-            m.close()
+            await m.aclose()
 
     answers = asyncio.run(go())
     # INCRBY answers the running total of its own key: checked against the order sent.
@@ -64,7 +65,7 @@ def test_a_cancelled_caller_does_not_shift_the_answers(r: redis.Redis, redis_url
                 await first
             return await second, await m.execute("ECHO", "after")
         finally:
-            m.close()
+            await m.aclose()
 
     assert asyncio.run(go()) == (b"x", b"after")
 
@@ -77,7 +78,7 @@ def test_a_refusal_is_a_response_error(redis_url: str) -> None:
                 await m.execute("NO-SUCH-COMMAND")
             assert await m.execute("PING") == b"PONG"  # the connection goes on
         finally:
-            m.close()
+            await m.aclose()
 
     asyncio.run(go())
 
@@ -100,12 +101,32 @@ def test_a_lost_connection_fails_its_calls_then_connects_again(tmp_path: Path) -
             own.start()
             assert await m.execute("GET", "k") == b"1"  # the AOF kept it; a new connection
         finally:
-            m.close()
+            await m.aclose()
 
     try:
         asyncio.run(go())
     finally:
         own.stop()
+
+
+def test_a_silent_host_is_noticed_in_seconds(redis_url: str) -> None:
+    """Keepalive probes on an idle connection, and a bound on unacknowledged commands (a host
+    gone without closing its connections would otherwise hold requests for many minutes)."""
+    async def go() -> tuple[int, ...]:
+        _, m = shared(redis_url)
+        try:
+            await m.execute("PING")
+            assert m._protocol is not None
+            sock = m._protocol.transport.get_extra_info("socket")
+            return (sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                    sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                    sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+        finally:
+            await m.aclose()
+
+    keepalive, idle, unacknowledged = asyncio.run(go())
+    assert keepalive == 1 and idle == KEEPALIVE_IDLE_S <= 10
+    assert unacknowledged == UNACKNOWLEDGED_MS <= 10_000
 
 
 def test_a_redis_that_lost_its_scripts_runs_them_whole(
@@ -119,7 +140,7 @@ def test_a_redis_that_lost_its_scripts_runs_them_whole(
         except ApiError as e:
             return e
         finally:
-            m.close()
+            await m.aclose()
             await client.aclose()
 
     r.script_flush()
@@ -138,7 +159,7 @@ def test_the_url_s_password_and_database_are_used(tmp_path: Path) -> None:
         try:
             await m.execute("SET", "where", "db3")
         finally:
-            m.close()
+            await m.aclose()
 
     try:
         asyncio.run(go())
@@ -159,9 +180,16 @@ def test_only_one_plain_redis_gets_a_shared_connection(redis_url: str) -> None:
         "redis+sentinel://127.0.0.1:1/mymaster")) is None
 
 
-def test_a_connection_of_a_finished_event_loop_is_not_used(redis_url: str) -> None:
+def test_each_event_loop_gets_its_own_connection(redis_url: str) -> None:
+    """A serve process has one event loop; in-process tests start one per app, each closing its
+    connection at its end, and the next opens its own."""
     _, m = shared(redis_url)
-    assert asyncio.run(m.execute("PING")) == b"PONG"
-    # A second event loop (a test's, a restarted server's) gets its own connection.
-    assert asyncio.run(asyncio.wait_for(m.execute("PING"), 5)) == b"PONG"
-    m.close()
+
+    async def ping() -> object:
+        try:
+            return await asyncio.wait_for(m.execute("PING"), 5)
+        finally:
+            await m.aclose()
+
+    assert asyncio.run(ping()) == b"PONG"
+    assert asyncio.run(ping()) == b"PONG"
