@@ -135,10 +135,9 @@ class Multiplexed:
             hello.append(("SELECT", int(k["db"])))
         for answer in await asyncio.gather(*(protocol.send(c) for c in hello),
                                            return_exceptions=True):
-            if isinstance(answer, BaseException):
-                assert protocol.transport is not None
+            if isinstance(answer, BaseException):  # a wrong password: Redis unusable, a 503
                 protocol.transport.close()
-                raise answer
+                raise redis.ConnectionError(f"Redis refused the connection: {answer}")
         return protocol
 
     async def _ready(self) -> _Protocol:

@@ -161,8 +161,17 @@ def test_the_url_s_password_and_database_are_used(tmp_path: Path) -> None:
         finally:
             await m.aclose()
 
+    async def wrong() -> None:
+        _, m = shared(f"redis://:not-it@127.0.0.1:{own.port}/3")
+        try:
+            with pytest.raises(connections.UNAVAILABLE, match="WRONGPASS|invalid"):
+                await m.execute("PING")
+        finally:
+            await m.aclose()
+
     try:
         asyncio.run(go())
+        asyncio.run(wrong())
         plain = redis.Redis(port=own.port, password="pw-of-test", db=3)
         assert plain.get("where") == b"db3"
         assert redis.Redis(port=own.port, password="pw-of-test", db=0).get("where") is None
