@@ -9,7 +9,6 @@ checks in it (`book_at_once`, `slots_at_once`); on a Cluster those checks are a 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -91,7 +90,7 @@ class Appointments:
         self.secret = secret
         self.scripts = AsyncScripts(r, shared)
         self._gate_source = lua.source(GATE)
-        self._gate_sha = hashlib.sha1(self._gate_source.encode()).hexdigest()
+        self._gate_sha = lua.sha(GATE)
         self._cluster = isinstance(r, redis.asyncio.cluster.RedisCluster)
 
     def centre(self, centre_id: str | None) -> Centre:

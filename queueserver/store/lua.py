@@ -115,6 +115,7 @@ class Scripts:
 
 @cache
 def sha(name: str) -> str:
+    """The script's SHA-1, by which `EVALSHA` names it."""
     return hashlib.sha1(source(name).encode()).hexdigest()
 
 

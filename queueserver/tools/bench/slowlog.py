@@ -4,7 +4,6 @@ long holds up all of them (issue 20's target: none over 500 µs)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from importlib import resources
 from typing import Any
@@ -38,7 +37,7 @@ def _script_names() -> dict[str, str]:
     for entry in folder.iterdir():
         if entry.name.endswith(".lua") and not entry.name.startswith("_"):
             name = entry.name.removesuffix(".lua")
-            out[hashlib.sha1(lua.source(name).encode()).hexdigest()] = name
+            out[lua.sha(name)] = name
     return out
 
 
