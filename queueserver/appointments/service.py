@@ -8,6 +8,7 @@ checks in it (`book_at_once`, `slots_at_once`); on a Cluster those checks are a 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import secrets
@@ -16,14 +17,13 @@ from typing import Any
 
 import redis.asyncio
 import redis.asyncio.cluster
-import redis.exceptions
 
 from queueserver.appointments import applications, calendar
 from queueserver.auth import ratelimit
 from queueserver.platform.clock import Clock, iso, ms
 from queueserver.platform.config import Centre, Config
 from queueserver.platform.errors import ApiError
-from queueserver.store import keys, lua
+from queueserver.store import keys
 from queueserver.store.lua import AsyncScripts
 from queueserver.store.multiplexed import Multiplexed
 
@@ -89,8 +89,6 @@ class Appointments:
         self.clock = clock
         self.secret = secret
         self.scripts = AsyncScripts(r, shared)
-        self._gate_source = lua.source(GATE)
-        self._gate_sha = lua.sha(GATE)
         self._cluster = isinstance(r, redis.asyncio.cluster.RedisCluster)
 
     def centre(self, centre_id: str | None) -> Centre:
@@ -104,26 +102,14 @@ class Appointments:
 
     async def _gate(self, address: str, digest: str) -> tuple[int, int, Any]:
         """The address's failures (and their window's seconds left) and the gate script's
-        answer, in one round trip on one Redis."""
+        answer, asked at once: one write and one round trip on the scripts' shared connection
+        (store/multiplexed.py), else three commands in flight together."""
         failures = keys.token_failures_address(address)
         script_keys = [keys.application(digest), keys.application_rate(digest)]
-        args = [ratelimit.RATE_PER_S, ratelimit.BURST]
-        if self._cluster:
-            count, ttl = await self.r.get(failures), await self.r.ttl(failures)
-            return int(count or 0), int(ttl), await self.scripts(GATE, script_keys, args)
-        for _ in range(2):
-            pipe = self.r.pipeline(transaction=False)
-            pipe.get(failures)
-            pipe.ttl(failures)
-            pipe.evalsha(self._gate_sha, 2, *script_keys, *args)
-            count, ttl, raw = await pipe.execute(raise_on_error=False)
-            if isinstance(raw, redis.exceptions.NoScriptError):
-                await self.r.script_load(self._gate_source)  # a restarted Redis forgot it
-                continue
-            if isinstance(raw, Exception):
-                raise raw
-            return int(count or 0), int(ttl), lua.decode(raw)
-        raise ApiError("unavailable")
+        count, ttl, found = await asyncio.gather(
+            self.scripts.execute("GET", failures), self.scripts.execute("TTL", failures),
+            self.scripts(GATE, script_keys, [ratelimit.RATE_PER_S, ratelimit.BURST]))
+        return int(count or 0), int(ttl), found
 
     async def look(self, token: str, address: str) -> Gate:
         """The first step of every /book request, one round trip: the address's failures and
