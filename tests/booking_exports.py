@@ -35,6 +35,47 @@ GOOD: dict[str, str] = {
     "status": "approved",
 }
 
+# A bad value for each rule of CONTRACT §2, and the reason its row is rejected with.
+INVALID = [
+    ("booking_ref", "", "missing"),
+    ("booking_ref", "MEP-240001", "must be 1-32 letters or digits"),
+    ("booking_ref", "M" * 33, "must be 1-32 letters or digits"),
+    ("centre", "sha-tin", "not a centre of this configuration"),
+    ("centre", "", "missing"),
+    ("date", "2026-02-30", "must be a real date as YYYY-MM-DD"),
+    ("date", "27/11/2026", "must be a real date as YYYY-MM-DD"),
+    ("date", "2026-1-05", "must be a real date as YYYY-MM-DD"),
+    ("slot_start", "9:30", "must be a time as HH:MM"),
+    ("slot_start", "24:00", "must be a time as HH:MM"),
+    ("slot_end", "10:60", "must be a time as HH:MM"),
+    ("slot_end", "09:30", "must be after slot_start"),
+    ("slot_end", "09:00", "must be after slot_start"),
+    ("application_type", "new", "must be one of first, renewal, reissue_lost, reissue_damaged"),
+    ("surname", "", "missing"),
+    ("surname", "S" * 101, "longer than 100 characters"),
+    ("id_kind", "passport", "must be hkid or access_notice"),
+    ("id_number", "", "missing"),
+    ("id_number", "A123456(4)", "check digit does not match"),
+    ("id_number", "a1234564", "check digit does not match"),
+    (
+        "id_number",
+        "A12345(3)",
+        "not a Hong Kong identity card number (1-2 letters, 6 digits, check digit)",
+    ),
+    (
+        "id_number",
+        "A123456(3",
+        "not a Hong Kong identity card number (1-2 letters, 6 digits, check digit)",
+    ),
+    ("passport_no", "", "missing"),
+    ("passport_no", "K123", "must be 5-20 letters or digits"),
+    ("passport_no", "K123-4567", "must be 5-20 letters or digits"),
+    ("nationality", "GB", "must be three letters (ISO 3166 alpha-3)"),
+    ("nationality", "G8R", "must be three letters (ISO 3166 alpha-3)"),
+    ("status", "pending", "must be approved or cancelled"),
+    ("status", "", "missing"),
+]
+
 
 def booking(**changes: str) -> dict[str, str]:
     return {**GOOD, **changes}

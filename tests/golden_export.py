@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from booking_exports import booking, run, write_csv
+from booking_exports import INVALID, booking, run, write_csv
 
 from queueserver.rules import identity
 from queueserver.store import keys
@@ -55,8 +55,6 @@ CHECKED_IN = {("wan-chai", "HELD1"): "A001", ("wan-chai", "HELD2"): "A002",
 
 
 def _bad_rows() -> list[dict[str, Any]]:
-    from test_bad_rows import INVALID
-
     items: list[dict[str, Any]] = []
     for i, (field, value, _reason) in enumerate(INVALID):
         items.append(booking(**{"booking_ref": f"BAD{i}", field: value}))

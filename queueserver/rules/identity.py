@@ -16,6 +16,8 @@ import re
 ID_KINDS = ("hkid", "access_notice")
 _HKID = re.compile(r"^([A-Z]{1,2})([0-9]{6})\(?([0-9A])\)?$")
 _SPACE = re.compile(r"\s+")
+# As the card has it: upper case, the check digit in brackets, no spaces.
+_WRITTEN = re.compile(r"([A-Z]{1,2})([0-9]{6})\(([0-9A])\)")
 _DIGIT_WEIGHTS = (7, 6, 5, 4, 3, 2)
 
 
@@ -40,6 +42,10 @@ def hkid_check_digit(prefix: str, digits: str) -> str:
 
 def valid_hkid(raw: str) -> bool:
     """A Hong Kong identity card number with its check digit, brackets optional, any case."""
+    m = _WRITTEN.fullmatch(raw)
+    if m is not None:  # as written on the card: nothing to take out first
+        prefix, digits, check = m.groups()
+        return hkid_check_digit(prefix, digits) == check
     text = _SPACE.sub("", raw).upper()
     m = _HKID.match(text)
     if not m or (("(" in text) != (")" in text)):
@@ -76,7 +82,10 @@ def mask(text: str) -> str:
 def masked(id_kind: str, raw: str) -> str:
     """For staff screens: `A123456(3)` -> `A1****(3)` (its check digit follows from the rest);
     an access notice's reference through `mask`."""
-    n = normalise(id_kind, raw)
+    return _masked(id_kind, normalise(id_kind, raw))
+
+
+def _masked(id_kind: str, n: str) -> str:
     if id_kind == "hkid":
         prefix = n[:-7]
         return f"{prefix}{n[len(prefix)]}****({n[-1]})"
@@ -85,8 +94,11 @@ def masked(id_kind: str, raw: str) -> str:
 
 def keyed_hash(secret: bytes, id_kind: str, raw: str) -> str:
     """The only stored form used for matching an identity number."""
-    message = f"{id_kind}:{normalise(id_kind, raw)}".encode()
-    return _mac(secret, message).hex()
+    return _keyed_hash(secret, id_kind, normalise(id_kind, raw))
+
+
+def _keyed_hash(secret: bytes, id_kind: str, n: str) -> str:
+    return _mac(secret, f"{id_kind}:{n}".encode()).hex()
 
 
 def hashes(secret: bytes, raw: str) -> dict[str, str | bool]:
@@ -111,7 +123,18 @@ VERIFIER_HEX = 4
 def id_verifier(key: bytes, id_kind: str, raw: str) -> str:
     """The kiosks' offline check: the first 4 hex characters of the HMAC-SHA256 under the
     centre's kiosk key of the normalised number. Only this truncated form is ever stored."""
-    return _mac(key, normalise(id_kind, raw).encode()).hex()[:VERIFIER_HEX]
+    return _verifier(key, normalise(id_kind, raw))
+
+
+def _verifier(key: bytes, n: str) -> str:
+    return _mac(key, n.encode()).hex()[:VERIFIER_HEX]
+
+
+def stored_forms(secret: bytes, kiosk_key: bytes, id_kind: str, raw: str) -> tuple[str, str, str]:
+    """What a booking keeps of a number: its `keyed_hash`, its `masked` form and its
+    `id_verifier` under `kiosk_key`, the number normalised once for the three."""
+    n = normalise(id_kind, raw)
+    return _keyed_hash(secret, id_kind, n), _masked(id_kind, n), _verifier(kiosk_key, n)
 
 
 @functools.lru_cache(maxsize=256)

@@ -126,3 +126,14 @@ def test_id_verifier_is_the_contracts_hmac() -> None:
     expected = hmac.new(bytes.fromhex(key.hex()), b"A1234563", "sha256").hexdigest()[:4]
     assert identity.id_verifier(key, "hkid", "a123456(3)") == expected
     assert key != identity.kiosk_key(b"test-secret", "kowloon-bay")
+
+
+@pytest.mark.parametrize(("kind", "raw"), [
+    ("hkid", "A123456(3)"), ("hkid", "a 123456 (3)"), ("hkid", "AB9876543"),
+    ("access_notice", "an-2026-0001"), ("access_notice", " N 42 ")])
+def test_stored_forms_are_the_three_forms_at_once(kind: str, raw: str) -> None:
+    secret, kiosk = b"s" * 32, identity.kiosk_key(b"s" * 32, "wan-chai")
+    assert identity.stored_forms(secret, kiosk, kind, raw) == (
+        identity.keyed_hash(secret, kind, raw), identity.masked(kind, raw),
+        identity.id_verifier(kiosk, kind, raw))
+

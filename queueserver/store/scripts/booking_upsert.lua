@@ -44,6 +44,14 @@ local function record(change, changed, extra)
   redis.call('RPUSH', history_key, cjson.encode(entry))
 end
 
+-- The entry of a booking created by this call is the same for each (every field changed,
+-- nothing extra): encoded once, on the first (a tenth of an import's time in this script).
+local created
+local function record_created()
+  created = created or cjson.encode({at = at, source = source, change = 'created', fields = names})
+  redis.call('RPUSH', history_key, created)
+end
+
 -- The same canonical form as bookings.store.fingerprint: name=byte length:value, joined by ';'.
 local function fingerprint(fields)
   local parts = {}
@@ -189,7 +197,9 @@ local function apply(row)
   if live(current) then unindex(current) end
   redis.call('HSET', booking_key, unpack(flat))
   index(new)
-  record(change, changed, {from = moving and before.centre or nil})
+  if change == 'created' then record_created() else
+    record(change, changed, {from = moving and before.centre or nil})
+  end
   return outcome
 end
 
