@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import struct
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import IO, Any, Protocol
 
@@ -33,6 +35,9 @@ from queueserver.bookings.store import Applied, Booking, Outcome, Ready
 # Rows per pipelined round trip to Redis: enough to hide the latency, few enough to keep
 # memory flat on any file size.
 BATCH_ROWS = 2000
+# Batches being applied at once: two, so that Redis has the next one's scripts while the
+# importer reads the answers to one and sends the other.
+IN_FLIGHT = 2
 
 READING = "reading"
 APPLYING = "applying"
@@ -159,37 +164,61 @@ def _kept(kept: IO[bytes]) -> Iterator[Kept]:
         yield decode(kept.read(_LENGTH.unpack(head)[0]))
 
 
+@dataclass
+class _Prepared:
+    """A batch ready for the store: the rows to send (with row number, reference and whether
+    it is the booking's first row here), what the plan learns once they are applied, and the
+    batch's lines so far (its rejected rows)."""
+
+    refs: set[str]
+    sent: list[tuple[int, str, bool]]
+    ready: list[Ready]
+    learnt: dict[str, str]
+    lines: list[Rejection | Held]
+    rows: int
+
+
 class _Apply:
-    """Applying the kept rows, one batch at a time."""
+    """Applying the kept rows, one batch at a time, up to IN_FLIGHT batches at once: while Redis
+    applies one (a thread waits for it), the next is prepared and sent, so Redis always has the
+    next batch's scripts queued. Never two batches that share a booking: batches of different
+    bookings touch different records, so their order between them does not matter. Batches are
+    finished (counted, noted in the plan, their lines reported in row order) in file order."""
 
     def __init__(self, store: Store, plan: ImportPlan, report: Report,
                  progress: Progress | None, total: int) -> None:
         self.store, self.plan, self.report, self.progress = store, plan, report, progress
         self.total = total
         self.counts = Counts()
-        self.lines: list[Rejection | Held] = []
+        self.done = 0
 
     def run(self, batches: Iterator[Kept]) -> Counts:
-        done = 0
-        for batch in batches:
-            self.batch(batch)
-            for line in sorted(self.lines, key=lambda line: line.row):
-                self.report(line)
-            self.lines.clear()
-            done += len(batch)
-            if self.progress:
-                self.progress(APPLYING, done, self.total)
+        pending: deque[tuple[_Prepared, Future[list[Applied]]]] = deque()
+        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="import-apply") as writers:
+            for batch in batches:
+                refs = {ref for _, ref, ready in batch if not isinstance(ready, str)}
+                # A booking in flight: finish up to its batch first (its plan state is read now).
+                shared = [i for i, (p, _) in enumerate(pending) if not refs.isdisjoint(p.refs)]
+                for _ in range(shared[-1] + 1 if shared else 0):
+                    self.finish(*pending.popleft())
+                prepared = self.prepare(batch, refs)
+                if len(pending) == IN_FLIGHT:
+                    self.finish(*pending.popleft())
+                pending.append((prepared, writers.submit(self.apply, prepared.ready)))
+            while pending:
+                self.finish(*pending.popleft())
         return self.counts
 
-    def batch(self, batch: Kept) -> None:
-        states = self.plan.states(ref for _, ref, ready in batch if not isinstance(ready, str))
-        learnt: dict[str, str] = {}
-        sent: list[tuple[int, str, bool]] = []  # row number, ref, whether its first here
-        ready_rows: list[Ready] = []
+    def apply(self, rows: list[Ready]) -> list[Applied]:
+        return self.store.apply_ready(rows) if rows else []
+
+    def prepare(self, batch: Kept, refs: set[str]) -> _Prepared:
+        states = self.plan.states(refs)
+        prepared = _Prepared(refs, [], [], {}, [], len(batch))
         for number, ref, ready in batch:
             if isinstance(ready, str):
                 self.counts.rejected += 1
-                self.lines.append(Rejection(number, ref, ready))
+                prepared.lines.append(Rejection(number, ref, ready))
                 continue
             state = states.get(ref)
             if state is None:
@@ -197,17 +226,26 @@ class _Apply:
             if state == SETTLED:
                 self.counts.unchanged += 1
             elif state == STARTED:
-                sent.append((number, ref, False))
-                ready_rows.append((ready, ""))
+                prepared.sent.append((number, ref, False))
+                prepared.ready.append((ready, ""))
             else:
-                states[ref] = learnt[ref] = STARTED
-                sent.append((number, ref, True))
-                ready_rows.append((ready, state))
-        applied = self.store.apply_ready(ready_rows) if ready_rows else []
-        for (number, ref, first), result in zip(sent, applied, strict=True):
+                states[ref] = prepared.learnt[ref] = STARTED
+                prepared.sent.append((number, ref, True))
+                prepared.ready.append((ready, state))
+        return prepared
+
+    def finish(self, prepared: _Prepared, applying: Future[list[Applied]]) -> None:
+        """Wait for the batch, count it, note in the plan what it learnt, report its lines."""
+        lines = prepared.lines
+        for (number, ref, first), result in zip(prepared.sent, applying.result(), strict=True):
             if result.outcome is Outcome.HELD:
-                self.lines.append(Held(number, result.ticket, result.fields))
+                lines.append(Held(number, result.ticket, result.fields))
             if first and (result.outcome is Outcome.SETTLED or result.settled):
-                learnt[ref] = SETTLED
+                prepared.learnt[ref] = SETTLED
             self.counts.add(result.outcome)
-        self.plan.save(learnt)
+        self.plan.save(prepared.learnt)
+        for line in sorted(lines, key=lambda line: line.row):
+            self.report(line)
+        self.done += prepared.rows
+        if self.progress:
+            self.progress(APPLYING, self.done, self.total)

@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -130,7 +131,8 @@ class BookingStore:
         script calls, plus two calls per move. A booking whose first row here found it settled
         has its later rows here count as settled too."""
         refs = list(dict.fromkeys(values[_REF] for values, _ in rows))
-        found: list[Any] = self._r.hmget(keys.booking_index(), refs) if refs else []
+        found: list[Any] = (connections.bulk(self._r, [("HMGET", keys.booking_index(), *refs)])[0]
+                             if refs else [])
         homes: dict[str, str | None] = dict(zip(refs, found, strict=True))
         outcomes: list[Applied | None] = [None] * len(rows)
         groups: dict[str, list[int]] = {}  # centre -> the rows waiting for its call
@@ -216,11 +218,12 @@ class BookingStore:
                 call.append(i)
         for centre, call in calls:
             self._call(centre, [rows[i] for i in call], pipe)
+        results = pipe.execute()
         # The index is written after the rows, so it never names a centre without the booking.
         if placed:
-            pipe.hset(keys.booking_index(), mapping=placed)
-        results = pipe.execute()
-        for (_, call), raw in zip(calls, results, strict=False):
+            connections.bulk(self._r, [("HSET", keys.booking_index(),
+                                        *chain.from_iterable(placed.items()))])
+        for (_, call), raw in zip(calls, results, strict=True):
             for i, value in zip(call, _ok(raw), strict=True):
                 applied = outcomes[i] = _applied(value)
                 if applied.outcome is Outcome.SETTLED or applied.settled:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import hiredis
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
@@ -193,3 +194,30 @@ def batch(r: redis.Redis) -> Any:
     if isinstance(r, redis.cluster.RedisCluster):
         return _Immediate(r)
     return r.pipeline(transaction=False)
+
+
+def bulk(r: redis.Redis, commands: list[tuple[str, ...]]) -> list[Any]:
+    """Commands of thousands of arguments (an import's hash of 2,000 fields), one write and
+    their answers, packed by hiredis: redis-py packs each argument in Python, which was a
+    tenth of an import's time. Not a transaction. On anything but one Redis over TCP or a unix
+    socket (a cluster, a Sentinel's pool), a pipeline of the same commands."""
+    pool = r.connection_pool if type(r) is redis.Redis else None
+    if pool is None or type(pool) is not redis.ConnectionPool or pool.connection_class not in (
+            redis.Connection, redis.UnixDomainSocketConnection):
+        pipe = batch(r)
+        for command in commands:
+            pipe.execute_command(*command)
+        return cast(list[Any], pipe.execute())
+    conn = pool.get_connection()
+    try:
+        conn.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
+        answers = [conn.read_response() for _ in commands]
+    except BaseException:
+        conn.disconnect()  # answers may be left unread: never hand it back half-way
+        raise
+    finally:
+        pool.release(conn)
+    # As redis-py's own commands answer (SET True, not "OK").
+    callbacks = r.response_callbacks
+    return [callbacks[c[0]](a) if c[0] in callbacks else a
+            for c, a in zip(commands, answers, strict=True)]

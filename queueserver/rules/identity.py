@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import operator
 import re
 
 # The kinds of identity number a booking is made with (CONTRACT §3).
@@ -18,7 +17,6 @@ _HKID = re.compile(r"^([A-Z]{1,2})([0-9]{6})\(?([0-9A])\)?$")
 _SPACE = re.compile(r"\s+")
 # As the card has it: upper case, the check digit in brackets, no spaces.
 _WRITTEN = re.compile(r"([A-Z]{1,2})([0-9]{6})\(([0-9A])\)")
-_DIGIT_WEIGHTS = (7, 6, 5, 4, 3, 2)
 
 
 def normalise(id_kind: str, raw: str) -> str:
@@ -34,8 +32,13 @@ def hkid_check_digit(prefix: str, digits: str) -> str:
     letters = prefix if len(prefix) == 2 else " " + prefix
     if len(letters) != 2 or len(digits) != 6:
         raise ValueError("1-2 letters and 6 digits")
+    d = digits.encode()
+    if not d.isdigit():
+        raise ValueError("1-2 letters and 6 digits")
+    # The digits' weights are 7 to 2 (27 in all), each ASCII code 48 above its digit.
     total = (36 if letters[0] == " " else ord(letters[0]) - 55) * 9 \
-        + (ord(letters[1]) - 55) * 8 + sum(map(operator.mul, _DIGIT_WEIGHTS, map(int, digits)))
+        + (ord(letters[1]) - 55) * 8 \
+        + 7 * d[0] + 6 * d[1] + 5 * d[2] + 4 * d[3] + 3 * d[4] + 2 * d[5] - 48 * 27
     check = (11 - total % 11) % 11
     return "A" if check == 10 else str(check)
 
