@@ -348,7 +348,7 @@ def _valid_booking(item: Any, centres: frozenset[str]) -> Booking | None:
     take this path: one pattern for the fixed-shape fields instead of a check a field."""
     if type(item) is not dict:
         return None
-    get = item.get
+    get: Callable[[str], Any] = item.get
     ref, date, start, end = get("booking_ref"), get("date"), get("slot_start"), get("slot_end")
     passport_no, nationality = get("passport_no"), get("nationality")
     centre, kind_of_application, status = get("centre"), get("application_type"), get("status")

@@ -196,7 +196,7 @@ def batch(r: redis.Redis) -> Any:
     return r.pipeline(transaction=False)
 
 
-def bulk(r: redis.Redis, commands: list[tuple[str, ...]]) -> list[Any]:
+def bulk(r: redis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Commands of thousands of arguments (an import's hash of 2,000 fields), one write and
     their answers, packed by hiredis: redis-py packs each argument in Python, which was a
     tenth of an import's time. Not a transaction. On anything but one Redis over TCP or a unix
@@ -208,9 +208,9 @@ def bulk(r: redis.Redis, commands: list[tuple[str, ...]]) -> list[Any]:
         for command in commands:
             pipe.execute_command(*command)
         return cast(list[Any], pipe.execute())
-    conn = pool.get_connection()
+    conn: Any = pool.get_connection()
     try:
-        conn.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
+        conn.send_packed_command([b"".join(hiredis.pack_command(c) for c in commands)])
         answers = [conn.read_response() for _ in commands]
     except BaseException:
         conn.disconnect()  # answers may be left unread: never hand it back half-way
