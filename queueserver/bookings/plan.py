@@ -49,4 +49,6 @@ class ImportPlan:
                 states.items()))])
 
     def drop(self) -> None:
-        self._r.delete(self._key)
+        # UNLINK: Redis frees a plan of 200,000 fields in the background, not in the import's
+        # last command (and not in every other client's way).
+        self._r.unlink(self._key)
