@@ -101,6 +101,12 @@ local function split(text)
   return out
 end
 
+-- A checked-in booking's row not applied: what the import reports of it.
+local function held(current, fields, settled)
+  if settled then settled_refs[new.ref] = true end
+  return {outcome = 'held', ticket = current.ticket, fields = fields, settled = settled}
+end
+
 local function apply(row)
   local final = row[1]
   new = {}
@@ -109,11 +115,6 @@ local function apply(row)
   booking_key = KEYS[1] .. new.ref  -- key from data: the row's booking
   history_key = KEYS[2] .. new.ref  -- key from data: the row's booking's history
   local current = hgetall(booking_key)
-
-  local function held(fields, settled)
-    if settled then settled_refs[new.ref] = true end
-    return {outcome = 'held', ticket = current.ticket, fields = fields, settled = settled}
-  end
 
   local checked_in = live(current) and current.ticket ~= nil and current.ticket ~= ''
 
@@ -125,7 +126,7 @@ local function apply(row)
       return 'settled'
     end
     if checked_in and current.held_fp == final then
-      return held(split(current.held_fields), true)
+      return held(current, split(current.held_fields), true)
     end
   end
   if checked_in then
@@ -146,7 +147,7 @@ local function apply(row)
       if new.status ~= current.status then extra.status = new.status end
       record('held', changed, extra)
     end
-    return held(changed, false)
+    return held(current, changed, false)
   end
 
   if mode == 'move_out' then
@@ -167,10 +168,9 @@ local function apply(row)
   local known = live(before)
   local was = known and before.status or nil
 
-  local changed, flat = {}, {}
-  if known then changed = differing(before) else
-    for i, name in ipairs(names) do changed[i] = name end
-  end
+  -- What changed: every field of a booking new here (`names` itself: only read from here on).
+  local changed, flat = names, {}
+  if known then changed = differing(before) end
   if #changed == 0 and not moving then
     index(current)
     return 'unchanged'
