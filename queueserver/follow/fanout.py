@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -51,6 +52,13 @@ BATCH_EVENTS = 256
 # Events come in bursts (a call, then the clerk's next step; a desk's rush): after the first, the
 # fan-out waits this long for the rest, and tells each phone once, well within its second.
 COALESCE_S = 0.05
+# A day is read a page at a time (follow_page.lua), each page well under half a millisecond of
+# Redis: read in one script, a day of 7,000 tickets held Redis for 7 ms, every centre on it
+# waiting (docs/benchmarks.md). If the day moves while its pages are read, they are read again,
+# PAGED_TRIES times at most, then the day is read in one script after all.
+PAGE_TICKETS = 256
+PAGE_QUEUE = 1024
+PAGED_TRIES = 3
 # How the model moves a ticket's status on each event type (what the scripts do to it).
 STATUS_AFTER = {
     "ticket.called": "called", "ticket.no_show": "no_show", "ticket.accepted": "accepted",
@@ -213,7 +221,12 @@ class CentreFollow:
 
     async def _snapshot(self) -> None:
         self.date = self.centres.clock.today()
-        result = await self._state(full=True)
+        for _ in range(PAGED_TRIES):
+            result = await self._paged()
+            if result is not None:
+                break
+        else:  # a day that never keeps still for a few milliseconds: read in one step
+            result = await self._state(full=True)
         self.floor = parse_id(str(result["last_event_id"])) or (0, 0)
         self.queues = {s: list(q) for s, q in _mapping(result["queues"]).items()}
         self.tickets = {
@@ -222,6 +235,36 @@ class CentreFollow:
             for number, service, status, counter, called_at, recalls in _rows(result["tickets"])}
         self._set_hall(result)
         self._places.clear()
+
+    async def _paged(self) -> dict[str, Any] | None:
+        """What `_state(full=True)` reads, its queues and tickets a page at a time; None when
+        the day moved while the pages were read (an event was appended in between)."""
+        result = await self._state(full=False)
+        at = str(result["last_event_id"])
+        queues: dict[str, Any] = {}
+        for service in self.services:
+            queues[service] = await self._pages(at, PAGE_QUEUE, queue=service)
+            if queues[service] is None:
+                return None
+        tickets = await self._pages(at, PAGE_TICKETS)
+        if tickets is None:
+            return None
+        return {**result, "queues": queues, "tickets": tickets}
+
+    async def _pages(self, at: str, count: int, **part: Any) -> list[Any] | None:
+        """Every page of a queue's order (`queue=`) or of the day's tickets, read at stream id
+        `at`; None as soon as a page was read at another."""
+        items: list[Any] = []
+        # (A ticket whose record is gone is left out of its page: pages go by the list.)
+        for start in itertools.count(0, count):
+            page: dict[str, Any] = await self.centres.run_script(
+                "follow_page", self.centre, "", None, start=start, count=count, **part)
+            if str(page["last_event_id"]) != at:
+                return None
+            items += _rows(page["items"])
+            if not page["more"]:
+                break
+        return items
 
     async def _refresh(self) -> bool:
         """New estimates; False when a queue's length in Redis is not the model's at the same
