@@ -53,11 +53,12 @@ BATCH_EVENTS = 256
 # fan-out waits this long for the rest, and tells each phone once, well within its second.
 COALESCE_S = 0.05
 # A day is read a page at a time (follow_page.lua), each page well under half a millisecond of
-# Redis: read in one script, a day of 7,000 tickets held Redis for 7 ms, every centre on it
-# waiting (docs/benchmarks.md). If the day moves while its pages are read, they are read again,
-# PAGED_TRIES times at most, then the day is read in one script after all.
-PAGE_TICKETS = 256
-PAGE_QUEUE = 1024
+# Redis (64 tickets ~0.22 ms, 512 places ~0.15 ms): read in one script, a day of 7,000 tickets
+# held Redis for ~19 ms, every centre on it waiting (docs/benchmarks.md). If the day moves while
+# its pages are read, they are read again, PAGED_TRIES times at most, then the day is read in
+# one script after all.
+PAGE_TICKETS = 64
+PAGE_QUEUE = 512
 PAGED_TRIES = 3
 # How the model moves a ticket's status on each event type (what the scripts do to it).
 STATUS_AFTER = {
