@@ -4,8 +4,9 @@ second of any change to it (CONTRACT §9), without making calls slower for the h
 A ticket's place changes only when someone ahead of it leaves its queue (or joins ahead of it,
 as a transferred ticket keeping its place may). So each web process keeps, per centre it has
 phones for, the day's waiting order per service and each ticket as the follow page shows it:
-built from one snapshot read in one atomic step with the stream id it is valid at
-(`follow_state.lua`), then kept current from the centre's events, which the process's reader
+built from a snapshot valid at one stream id (read a page at a time, `follow_page.lua`, and
+kept only if every page was read at the same id; else in one step, `follow_state.lua`), then
+kept current from the centre's events, which the process's reader
 hands over after every screen has them (live/events.py, `after_screens`). A batch of events
 costs one small script for the centre (what the estimates start from, and the hall's notices),
 one play of the calling order for every waiting place at once (follow/estimates.py), and one
