@@ -36,7 +36,7 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def a_busy_day(path: Path, client: TestClient) -> list[str]:
+def a_busy_day(path: Path) -> list[str]:
     """Tickets of both services, waiting, called, recalled, served, no-show and requeued."""
     numbers = [path.check_in() for _ in range(14)]
     sup = path.tokens["supervisor"]
@@ -78,14 +78,11 @@ def model(cfg: config.Config, clock: Clock, redis_url: str, paged: bool,
 
             centres.run_script = counted  # type: ignore[method-assign]
             follow = fanout.CentreFollow(centres, None, centres.centre("wan-chai"))  # type: ignore[arg-type]
-            if not paged:
-                fanout.PAGED_TRIES, tries = 0, fanout.PAGED_TRIES
-            try:
+            with pytest.MonkeyPatch.context() as mp:
+                if not paged:
+                    mp.setattr(fanout, "PAGED_TRIES", 0)  # straight to the one-script read
                 # (Bounded: a reading that never ends fails here rather than hangs.)
                 await asyncio.wait_for(follow._snapshot(), 30)
-            finally:
-                if not paged:
-                    fanout.PAGED_TRIES = tries
             built = (follow.floor, follow.queues, follow.tickets, follow.estimates, follow.shared)
             return built, made["follow_page"], made["full"]
         finally:
@@ -95,9 +92,9 @@ def model(cfg: config.Config, clock: Clock, redis_url: str, paged: bool,
 
 
 def test_the_pages_build_what_one_read_builds(
-        path: Path, client: TestClient, cfg: config.Config, clock: Clock, redis_url: str,
+        path: Path, cfg: config.Config, clock: Clock, redis_url: str,
         small_pages: None) -> None:
-    numbers = a_busy_day(path, client)
+    numbers = a_busy_day(path)
     whole, _, full = model(cfg, clock, redis_url, paged=False)
     assert full == 1
     paged, pages, full = model(cfg, clock, redis_url, paged=True)
@@ -113,9 +110,9 @@ def test_the_pages_build_what_one_read_builds(
 
 
 def test_a_change_between_pages_is_read_again_never_half_seen(
-        path: Path, client: TestClient, cfg: config.Config, clock: Clock, redis_url: str,
+        path: Path, cfg: config.Config, clock: Clock, redis_url: str,
         small_pages: None) -> None:
-    a_busy_day(path, client)
+    a_busy_day(path)
     changed = []
 
     def check_in_once(pages: int) -> None:
@@ -130,17 +127,20 @@ def test_a_change_between_pages_is_read_again_never_half_seen(
 
 
 def test_a_day_that_never_keeps_still_is_read_in_one_script(
-        path: Path, client: TestClient, cfg: config.Config, clock: Clock, redis_url: str,
+        path: Path, cfg: config.Config, clock: Clock, redis_url: str,
         small_pages: None) -> None:
-    a_busy_day(path, client)
-    paged, pages, full = model(cfg, clock, redis_url, paged=True,
-                               meanwhile=lambda pages: path.check_in() and None)
+    a_busy_day(path)
+
+    def check_in_every_time(pages: int) -> None:
+        path.check_in()
+
+    paged, pages, full = model(cfg, clock, redis_url, paged=True, meanwhile=check_in_every_time)
     assert full == 1 and pages >= fanout.PAGED_TRIES
     assert paged == model(cfg, clock, redis_url, paged=False)[0]
 
 
 def test_a_ticket_gone_from_the_day_leaves_its_page_short_and_the_reading_goes_on(
-        path: Path, client: TestClient, cfg: config.Config, clock: Clock, redis_url: str,
+        path: Path, cfg: config.Config, clock: Clock, redis_url: str,
         r: redis.Redis, small_pages: None) -> None:
     """Pages go by the day's list, not by what a page held: three records gone in a row (a
     whole page of nothing) end no reading early and repeat none."""
