@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -25,14 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_checkin_cpu import DESKS, SAMPLE, cpu_s, redis_pid
+from bench_checkin_cpu import DESKS, city, cpu_s, redis_pid
 
 from queueserver.platform import connections
-from queueserver.platform.config import load
 from queueserver.rules.vocab import EventType
 from queueserver.tools.bench import report
 from queueserver.tools.bench import run as bench
-from queueserver.tools.bench.procs import BENCH_CENTRES, city_config, private_redis, started
+from queueserver.tools.bench.procs import private_redis, started
 from queueserver.tools.bench.wire import Http, Tally
 
 EVENTS_A_CALL = 3
@@ -83,12 +81,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qs-calls-cpu-") as d:
         folder = Path(d)
         with private_redis(folder, "always") as (url, _scheduling):
-            secret = secrets.token_hex(16).encode()
-            city = city_config(load(SAMPLE), folder, BENCH_CENTRES)
-            env = {**os.environ, "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode(),
-                   "QUEUESERVER_CONFIG": str(city)}
-            env.pop("QUEUESERVER_TEST_MODE", None)
-            config = load(city)
+            env, config, secret = city(folder, url)
             r = connections.connect(url)
             plan = bench.Plan(check_ins=2000, desks=DESKS, displays=(displays_n,), calls=calls)
             serve_cmd = [sys.executable, "-m", "queueserver.tools.cli", "serve"]

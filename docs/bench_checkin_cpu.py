@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from queueserver.platform import connections
-from queueserver.platform.config import load
+from queueserver.platform.config import Config, load
 from queueserver.tools.bench import run as bench
 from queueserver.tools.bench import slowlog
 from queueserver.tools.bench.procs import BENCH_CENTRES, city_config, private_redis, started
@@ -45,18 +45,24 @@ def redis_pid(url: str) -> int:
     return int(found[0])
 
 
+def city(folder: Path, url: str) -> tuple[dict[str, str], Config, bytes]:
+    """The benchmark's city on the private Redis at `url`: the environment of the processes
+    started on it, its configuration and its secret."""
+    secret = secrets.token_hex(16).encode()
+    path = city_config(load(SAMPLE), folder, BENCH_CENTRES)
+    env = {**os.environ, "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode(),
+           "QUEUESERVER_CONFIG": str(path)}
+    env.pop("QUEUESERVER_TEST_MODE", None)
+    return env, load(path), secret
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     profile = sys.argv[2] if len(sys.argv) > 2 else ""
     with tempfile.TemporaryDirectory(prefix="qs-checkin-cpu-") as d:
         folder = Path(d)
         with private_redis(folder, "always") as (url, scheduling):
-            secret = secrets.token_hex(16).encode()
-            city = city_config(load(SAMPLE), folder, BENCH_CENTRES)
-            env = {**os.environ, "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode(),
-                   "QUEUESERVER_CONFIG": str(city)}
-            env.pop("QUEUESERVER_TEST_MODE", None)
-            config = load(city)
+            env, config, secret = city(folder, url)
             r = connections.connect(url)
             plan = bench.Plan(check_ins=n, desks=DESKS, displays=(1,), calls=0)
             serve_cmd = [sys.executable, "-m", "queueserver.tools.cli", "serve"]
