@@ -20,7 +20,7 @@ import redis
 import redis.asyncio
 
 from queueserver.platform.errors import MESSAGES, ApiError, RateLimited
-from queueserver.store import generation
+from queueserver.store import generation, scripts
 from queueserver.store.multiplexed import Multiplexed
 
 # A script whose first line starts so uses none of the shared helpers and runs without them:
@@ -35,7 +35,10 @@ WITH = re.compile(r"^-- with: (_[a-z_]+)$", re.MULTILINE)
 
 @cache
 def source(name: str) -> str:
-    folder = resources.files("queueserver.store.scripts")
+    # The package itself, imported with this module, not its name: `files("...")` would import
+    # it on first use, and a worker's thread first using it while RQ forks a job's process left
+    # the child waiting for that import's lock forever (a print job timed out in CI).
+    folder = resources.files(scripts)
     own = (folder / f"{name}.lua").read_text(encoding="utf-8")
     helpers = [(folder / f"{helper}.lua").read_text(encoding="utf-8")
                for helper in WITH.findall(own.split("\n\n", 1)[0])]

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from queueserver.store import lua
+from queueserver.store import lua, scripts
 
 THRESHOLD_US = 500
 # Entries kept between two readings: above what one phase logs, and what every command of the
@@ -22,7 +22,7 @@ def configure(r: redis.Redis) -> None:
     """Log every command slower than the threshold, from now on (a private Redis only). Every
     script is loaded first: compiling one (`SCRIPT LOAD`, up to a millisecond) happens once a
     process, at the start of its day, not on the run's requests."""
-    for entry in resources.files("queueserver.store.scripts").iterdir():
+    for entry in resources.files(scripts).iterdir():
         if entry.name.endswith(".lua") and not entry.name.startswith("_"):
             r.script_load(lua.source(entry.name.removesuffix(".lua")))
     r.config_set("slowlog-log-slower-than", THRESHOLD_US)
@@ -32,7 +32,7 @@ def configure(r: redis.Redis) -> None:
 
 def _script_names() -> dict[str, str]:
     """Each script's SHA-1 as Redis knows it (`EVALSHA`), to its name."""
-    folder = resources.files("queueserver.store.scripts")
+    folder = resources.files(scripts)
     out = {}
     for entry in folder.iterdir():
         if entry.name.endswith(".lua") and not entry.name.startswith("_"):
