@@ -11,10 +11,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
-def test_the_scripts_and_the_notice_sweep_import_nothing_after_the_worker_is_loaded() -> None:
-    # In a fresh interpreter: this suite's own process has imported everything long ago.
+def test_the_scripts_and_the_notice_sweep_import_nothing_after_the_worker_is_loaded(
+        tmp_path: Path) -> None:
+    # In a fresh interpreter (this suite's own process has imported everything long ago), run
+    # away from the source tree, so that it imports the package as installed.
     program = textwrap.dedent("""
         import sys
         import queueserver.tools.worker
@@ -27,6 +30,6 @@ def test_the_scripts_and_the_notice_sweep_import_nothing_after_the_worker_is_loa
         print(",".join(new))
     """)
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"imported lazily: {done.stdout.strip()}"
