@@ -198,8 +198,7 @@ class _Apply:
             for batch in batches:
                 refs = {ref for _, ref, ready in batch if not isinstance(ready, str)}
                 # A booking in flight: finish up to its batch first (its plan state is read now).
-                shared = [i for i, (p, _) in enumerate(pending) if not refs.isdisjoint(p.refs)]
-                for _ in range(shared[-1] + 1 if shared else 0):
+                while any(not refs.isdisjoint(p.refs) for p, _ in pending):
                     self.finish(*pending.popleft())
                 prepared = self.prepare(batch, refs)
                 if len(pending) == IN_FLIGHT:

@@ -403,7 +403,7 @@ def _booking_by_field(item: Any, centres: frozenset[str]) -> Booking:
     _check(end > start, "slot_end", "must be after slot_start")
     person = _applicant(item)
     status = _required(item, "status")
-    _check(status in ("approved", "cancelled"), "status", "must be approved or cancelled")
+    _check(status in _STATUSES, "status", "must be approved or cancelled")
     return Booking(
         ref=ref,
         centre=centre,

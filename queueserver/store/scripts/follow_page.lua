@@ -1,6 +1,6 @@
 -- with: _follow
--- One page of what follow_state.lua reads whole with `full`: a few hundred of the day's tickets,
--- or of a queue's order, with the stream id it was read at. The fan-out reads a busy day a page
+-- One page of what follow_state.lua reads whole with `full`: a range of the day's tickets, or of
+-- a queue's order (fanout.py's PAGE_TICKETS, PAGE_QUEUE), with the stream id it was read at. The fan-out reads a busy day a page
 -- at a time, so that no script holds Redis for the length of a day (every centre on that Redis
 -- waits while one runs), and keeps the pages only if every one was read at the same id: no
 -- change in between (every change to a ticket or a queue appends its event in the same script).
