@@ -94,20 +94,7 @@ class Cluster:
 
     def start(self, nodes: int = 3) -> None:
         for i in range(nodes):
-            port, bus = free_port(), free_port()
-            node = self.folder / f"node-{i}"
-            node.mkdir()
-            self.ports.append(port)
-            self.cmds.append(
-                ["redis-server", "--port", str(port), "--cluster-port", str(bus),
-                 "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
-                 "--cluster-node-timeout", str(self.node_timeout_ms),
-                 "--save", "", "--appendonly", "yes", "--appendfsync", "always"])
-            self.procs.append(subprocess.Popen(self.cmds[-1], stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
-        for port in self.ports:
-            wait_for(redis.Redis(port=port).ping, REDIS_START_S, "cluster node start")
+            self._start_node(i)
         subprocess.run(["redis-cli", "--cluster", "create",
                         *(f"127.0.0.1:{p}" for p in self.ports),
                         "--cluster-replicas", "0", "--cluster-yes"],
@@ -118,6 +105,33 @@ class Cluster:
                        == "ok" for p in self.ports)
 
         wait_for(settled, 30, "cluster_state:ok on every node")
+
+    def _start_node(self, i: int, tries: int = 3) -> None:
+        """A node on two ports found free. Between finding a port free and the node binding it,
+        another socket may take it (an outgoing connection's own port, say): that node exits at
+        once, and is started again on two other ports (it happened once in CI)."""
+        for attempt in range(tries):
+            port, bus = free_port(), free_port()
+            node = self.folder / f"node-{i}-{attempt}"
+            node.mkdir()
+            cmd = ["redis-server", "--port", str(port), "--cluster-port", str(bus),
+                   "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                   "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
+                   "--cluster-node-timeout", str(self.node_timeout_ms),
+                   "--save", "", "--appendonly", "yes", "--appendfsync", "always"]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            client = redis.Redis(port=port)
+            try:
+                wait_for(lambda p=proc, c=client: p.poll() is not None or c.ping(),
+                         REDIS_START_S, "cluster node start")
+            finally:
+                client.close()
+            if proc.poll() is None:
+                self.ports.append(port)
+                self.cmds.append(cmd)
+                self.procs.append(proc)
+                return
+        raise AssertionError(f"cluster node {i} exited at start on {tries} pairs of free ports")
 
     def settled(self) -> bool:
         return all(redis.Redis(port=p).execute_command("CLUSTER INFO")["cluster_state"] == "ok"
