@@ -31,6 +31,42 @@ MAX_HEAD_BYTES = 32 * 1024
 log = logging.getLogger("queueserver")
 
 
+class OneWrite:
+    """A connection's transport whose writes of one turn of the event loop leave in one system
+    call: uvicorn writes an answer's head and its body apart, and each write to a socket was a
+    tenth of a check-in's CPU in py-spy (docs/benchmarks.md). Held for that turn only; closing
+    sends what is held first. Everything else is the transport's own."""
+
+    __slots__ = ("real", "_held", "_loop")
+
+    def __init__(self, real: asyncio.Transport) -> None:
+        self.real = real
+        self._held: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+
+    def flush(self) -> None:
+        if self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            if not self.real.is_closing():
+                self.real.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self.real.close()
+
+    def is_closing(self) -> bool:
+        return self.real.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
 class BoundedHead(HttpToolsProtocol):
     """uvicorn's httptools protocol (the fast one) with a bound on a request's head: llhttp keeps
     a header's bytes until the header ends, however long, so one connection could otherwise
@@ -44,6 +80,18 @@ class BoundedHead(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
         self._in_head = True   # a connection opens with a head
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(OneWrite(transport))  # type: ignore[arg-type]
+
+    def handle_websocket_upgrade(self) -> None:
+        # A socket writes its own frames as they come: what was held goes first, then the
+        # WebSocket protocol gets the real transport.
+        held = self.transport
+        if isinstance(held, OneWrite):
+            held.flush()
+            self.transport = held.real
+        super().handle_websocket_upgrade()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
