@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
+
+import redis.asyncio
 
 from queueserver.auth import ratelimit
 from queueserver.follow import models, tokens
@@ -25,10 +28,35 @@ from queueserver.store import keys
 
 RATINGS = range(1, 6)
 COMMENT_MAX = 500
-# The ticket this request has just issued, with its salt: (centre, number, salt). Its follow
-# URL is then made without reading the salt back from Redis (one round trip less a check-in).
-# A context variable: each request runs in its own task, so no other request sees it.
-ISSUED: ContextVar[tuple[str, str, str] | None] = ContextVar("issued", default=None)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """The follow token of a ticket about to be issued, made from a new salt before its check-in's
+    script draws the number. `key`: where the token's hash is registered, which that script
+    writes on one Redis (on a cluster the key lies in no centre's slot: None, and `url` writes
+    it after)."""
+
+    centre: str
+    date: str
+    salt: str
+    token: str
+    key: str | None
+
+
+def new_token(centres: Centres, centre: str, date: str) -> NewToken:
+    salt = tokens.new_salt()
+    token = tokens.make(centres.secret, centre, date, salt)
+    one_redis = not isinstance(centres.r, redis.asyncio.cluster.RedisCluster)
+    return NewToken(centre, date, salt, token,
+                    keys.follow_token(tokens.token_hash(token)) if one_redis else None)
+
+
+# The ticket this request has just issued: its token and number. Its follow URL is then made
+# without reading the salt back from Redis, nor writing what the script registered (two round
+# trips less a check-in). A context variable: each request runs in its own task, so no other
+# request sees it.
+ISSUED: ContextVar[tuple[NewToken, str] | None] = ContextVar("issued", default=None)
 
 
 def centre_view(centre: Centre) -> dict[str, str]:
@@ -48,15 +76,19 @@ class Follow:
         """The absolute follow URL of one of today's tickets (None for a ticket issued before
         follow tokens existed), its token registered until the day ends."""
         now = self.centres.clock.now()
-        date = now.date().isoformat()
         issued = ISSUED.get()
-        salt = (issued[2] if issued is not None and issued[:2] == (centre, number)
-                else await self.r.hget(keys.ticket(centre, date, number), "follow_salt"))
-        if not salt:
-            return None
-        token = tokens.make(self.centres.secret, centre, date, number, str(salt))
-        await tokens.register(self.centres.scripts, token, centre, date, number,
-                              seconds_left_today(now))
+        if issued is not None and (issued[0].centre, issued[1]) == (centre, number):
+            new = issued[0]
+            token, date, registered = new.token, new.date, new.key is not None
+        else:
+            date = now.date().isoformat()
+            salt = await self.r.hget(keys.ticket(centre, date, number), "follow_salt")
+            if not salt:
+                return None
+            token, registered = tokens.make(self.centres.secret, centre, date, str(salt)), False
+        if not registered:
+            await tokens.register(self.centres.scripts, token, centre, date, number,
+                                  seconds_left_today(now))
         return tokens.url(self.centres.config.public_url or base, token)
 
     # --- the phone's side --------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Follow tokens: the one credential of a ticket's follow page (CONTRACT §9).
 
 A token is never stored. It is an HMAC, under a key derived from the server's secret, of the
-ticket (centre, day, number) and a salt of 128 random bits that the ticket keeps; Redis holds
-only the token's SHA-256 -> centre, day and number, expiring with the day. So a copy of Redis
-(or of a log, where the token is masked anyway) gives nobody's token, and the desk, the worker
-and any web process make the same token again from the ticket whenever they need its URL. The
-ticket keeps its salt through requeue and transfer, so its token stays the same all day.
+ticket's centre and day and a salt of 128 random bits that the ticket keeps; Redis holds only
+the token's SHA-256 -> centre, day and number, expiring with the day. So a copy of Redis (or of
+a log, where the token is masked anyway) gives nobody's token, and the desk, the worker and any
+web process make the same token again from the ticket whenever they need its URL. The ticket
+keeps its salt through requeue and transfer, so its token stays the same all day. The salt
+alone tells one ticket from another: the number is not in the HMAC, so a check-in makes the
+token before its script draws the number, and on one Redis the script registers it.
 """
 
 from __future__ import annotations
@@ -52,9 +54,8 @@ def _key(secret: bytes) -> bytes:
     return hmac.new(secret, b"queueserver follow token", hashlib.sha256).digest()
 
 
-def make(secret: bytes, centre: str, date: str, number: str, salt: str) -> str:
-    mac = hmac.new(_key(secret), f"{centre}\n{date}\n{number}\n{salt}".encode(),
-                   hashlib.sha256).digest()
+def make(secret: bytes, centre: str, date: str, salt: str) -> str:
+    mac = hmac.new(_key(secret), f"{centre}\n{date}\n{salt}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:TOKEN_BYTES]).decode()
 
 
@@ -107,4 +108,4 @@ def url_of(r: redis.Redis, secret: bytes, base: str, centre: str, date: str,
     salt = salt_of(r, centre, date, number)
     if not salt or not base:
         return None
-    return url(base, make(secret, centre, date, number, salt))
+    return url(base, make(secret, centre, date, salt))

@@ -8,6 +8,7 @@ appends the event together.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import msgspec
@@ -64,9 +65,9 @@ class Centres:
             raise ApiError("not_found", message_en=f"Unknown counter {number}.")
         return number
 
-    def _context(self, centre: Centre, by: str, idem: Idem | None,
+    def _context(self, centre: Centre, by: str, idem: Idem | None, now: datetime | None = None,
                  **extra: Any) -> dict[str, Any]:
-        now = self.clock.now()
+        now = now or self.clock.now()
         date = now.date().isoformat()
         return {
             "ticket_prefix": keys.ticket(centre.id, date, ""),
@@ -83,13 +84,15 @@ class Centres:
         }
 
     async def _run(self, name: str, centre: Centre, by: str, idem: Idem | None,
-                   keys_: lua.Named | None = None, *args: Any, **extra: Any) -> Any:
+                   keys_: lua.Named | None = None, *args: Any, now: datetime | None = None,
+                   **extra: Any) -> Any:
         """Run a script with the centre's context and its keys: the centre's day, the ticket
-        the request names (`ticket=`), the Idempotency-Key's record and `keys_`."""
+        the request names (`ticket=`), the Idempotency-Key's record and `keys_`; at `now`, or
+        the clock's moment."""
         # A record outside the centre's slot (a route without a centre, as the kiosks') is kept
         # by the route after the script (api/base.py): a script touches one slot.
         kept = idem if idem is not None and idem.centre == centre.id else None
-        ctx = self._context(centre, by, kept, **extra)
+        ctx = self._context(centre, by, kept, now, **extra)
         date = ctx["date"]
         named: dict[str, str | Mapping[str, str]] = dict(keys_ or {})
         if isinstance(extra.get("ticket"), str):
@@ -135,19 +138,26 @@ class Centres:
     async def check_in(self, centre_id: str, booking_ref: str, id_number: str,
                        photo_barcode: str, priority: bool, override: bool, by: str,
                        idem: Idem | None, follow_salt: str = "", phone: str | None = None,
-                       phone_base: str = "") -> Ticket:
+                       phone_base: str = "", follow_key: str | None = None,
+                       now: datetime | None = None) -> Ticket:
         """`follow_salt`: the ticket keeps it, and its follow token is made from it
-        (follow/tokens.py). `phone`: for text messages, kept apart until the day ends, with
-        `phone_base`, the URL its messages link to without `public_url`."""
+        (follow/tokens.py); `follow_key`: where the script registers that token's hash, on one
+        Redis (follow/service.py, new_token). `phone`: for text messages, kept apart until the
+        day ends, with `phone_base`, the URL its messages link to without `public_url`. `now`:
+        the moment of the check-in (the token's day), else the clock's."""
         centre = self.centre(centre_id)
         if phone is not None and not phones.valid(phone):
             raise ApiError("invalid_phone")
         priority_service = centre.priority_service
+        now = now or self.clock.now()
+        named: dict[str, str | Mapping[str, str]] = {
+            "booking": keys.booking(centre.id, booking_ref),
+            "photo_receipt": keys.photo_receipt(centre.id, photo_barcode),
+            "phones": keys.phones(centre.id, now.date().isoformat())}
+        if follow_key is not None:
+            named["follow_token"] = follow_key
         result = await self._run(
-            "checkin", centre, by, idem,
-            {"booking": keys.booking(centre.id, booking_ref),
-             "photo_receipt": keys.photo_receipt(centre.id, photo_barcode),
-             "phones": keys.phones(centre.id, self.clock.today())},
+            "checkin", centre, by, idem, named, now=now,
             id_hash=identity.hashes(self.secret, id_number), override=override,
             arrival_before=centre.arrival_before_minutes,
             arrival_after=centre.arrival_after_minutes,
@@ -155,7 +165,7 @@ class Centres:
                            for t in s.application_types},
             priority_service=priority_service.code if priority_service else None,
             priority=priority, follow_salt=follow_salt, phone=phone, phone_base=phone_base,
-            day_left_s=seconds_left_today(self.clock.now()),
+            day_left_s=seconds_left_today(now), centre_id=centre.id,
         )
         if result == {"elsewhere": True}:
             await self._not_here(centre, booking_ref)

@@ -82,6 +82,26 @@ def test_every_desk_answer_carries_the_same_follow_url_all_day(
     assert client.get(f"/api/v1/follow/{token}").status_code == 200
 
 
+def test_a_check_in_registers_its_follow_token_in_its_own_script(
+        path: Path, client: TestClient, r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On one Redis the token is made before the number is drawn and the check-in's script
+    registers it: no second command. (On a cluster: tests/reliability/test_cluster.py.)"""
+    def no_second_command(*args: Any) -> None:
+        raise AssertionError("the check-in registered its follow token apart")
+
+    monkeypatch.setattr(follow_tokens, "register", no_second_command)
+    issued = check_in(path, "MEP1")
+    assert issued.status_code == 201, issued.text
+    ticket = issued.json()["ticket"]
+    token = token_of(ticket)
+    key = keys.follow_token(follow_tokens.token_hash(token))
+    assert json.loads(r.get(key)) == {"centre": "wan-chai", "date": DAY.isoformat(),
+                                      "ticket": ticket["number"]}
+    midnight = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0), tzinfo=TZ)
+    assert 0 < r.ttl(key) <= (midnight - MORNING).total_seconds()
+    assert client.get(f"/api/v1/follow/{token}").json()["ticket"]["number"] == ticket["number"]
+
+
 def test_an_idempotent_repeat_of_a_check_in_carries_the_follow_url(
         path: Path, tokens: dict[str, str]) -> None:
     path.seed("MEP1")
@@ -189,7 +209,7 @@ def test_unknown_malformed_and_other_day_tokens_are_one_and_the_same_404(
     token = token_of(ticket)
     # Yesterday's ticket: its record names another day (as a token from yesterday still would
     # until it expires).
-    yesterday = follow_tokens.make(SECRET, "wan-chai", "2026-11-26", "A001", "00" * 16)
+    yesterday = follow_tokens.make(SECRET, "wan-chai", "2026-11-26", "00" * 16)
     r.set(keys.follow_token(follow_tokens.token_hash(yesterday)),
           json.dumps({"centre": "wan-chai", "date": "2026-11-26", "ticket": "A001"}), ex=600)
     unknown = token[:-1] + ("A" if token[-1] != "A" else "B")
@@ -382,7 +402,7 @@ def test_the_three_kinds_of_bad_token_cost_the_same_work(
 
     ticket = check_in(path, "MEP1").json()["ticket"]
     token = token_of(ticket)
-    yesterday = follow_tokens.make(SECRET, "wan-chai", "2026-11-26", "A001", "11" * 16)
+    yesterday = follow_tokens.make(SECRET, "wan-chai", "2026-11-26", "11" * 16)
     r.set(keys.follow_token(follow_tokens.token_hash(yesterday)),
           json.dumps({"centre": "wan-chai", "date": "2026-11-26", "ticket": "A001"}), ex=600)
 

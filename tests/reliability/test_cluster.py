@@ -83,6 +83,9 @@ def test_the_day_runs_on_a_cluster(cluster: Cluster, tmp_path: Path) -> None:
             assert url_a.startswith(a.url) and url_b.startswith(b.url)
             assert url_a.removeprefix(a.url) == url_b.removeprefix(b.url)
             assert again == first
+            # The token's key lies in no centre's slot: registered after the script, it works.
+            followed = httpx.get(a.url + "/api/v1/follow/" + url_a.rsplit("/", 1)[1], timeout=10)
+            assert followed.json()["ticket"]["number"] == "A001", followed.text
             post(a, "/counters/2/call")
             post(b, "/counters/2/recall")
             post(a, "/counters/2/no-show")

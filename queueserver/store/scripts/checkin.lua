@@ -1,12 +1,14 @@
 -- Check a booking in at the inquiry desk and issue its ticket: every check of CONTRACT §5 in
 -- its order, then the number, the queue place and the event, together or not at all.
 -- KEYS (K, see _lib.lua) the centre's day, plus booking, photo_receipt, sequence[code] (the
---         day's last number of each service) and phones (the day's phone numbers, keys.phones)
+--         day's last number of each service), phones (the day's phone numbers, keys.phones) and,
+--         on one Redis, follow_token (the new ticket's follow token's hash, keys.follow_token)
 -- ARGV[1] context, plus: id_hash {hkid = hash|false, access_notice = hash|false},
 --         override (bool), arrival_before, arrival_after (minutes), now_minutes (local),
 --         type_services {application type: service code}, priority_service (code|null),
 --         priority (bool); follow_salt (the ticket's follow token is made from it, CONTRACT
---         §9), phone (E.164 or null), phone_base (the URL its messages link to), day_left_s
+--         §9), phone (E.164 or null), phone_base (the URL its messages link to), day_left_s,
+--         centre_id (for the follow token's record)
 local ctx = context()
 local b = hgetall(K.booking)
 -- Not a booking of this centre (none, or moved away): the caller looks it up in the index
@@ -44,15 +46,25 @@ if ctx.priority and type(ctx.priority_service) == 'string' then service = ctx.pr
 if type(service) ~= 'string' then return refuse('no_service') end
 
 local seq = redis.call('INCR', K.sequence[service])
-redis.call('EXPIRE', K.sequence[service], 2 * 86400)
+-- The day's numbers are kept two days (a number drawn later keeps the time set by the first).
+if seq == 1 then redis.call('EXPIRE', K.sequence[service], 2 * 86400) end
 local number = service .. string.format('%03d', seq)
 local queue = K.queue[service]
 local place = place_at_back(queue)
+local t = {number = number, service = service, status = 'waiting', issued_at = ctx.now_iso,
+           recalls = '0'}
 redis.call('HSET', ticket_key(number), 'number', number, 'service', service,
-           'status', 'waiting', 'issued_at', ctx.now_iso, 'issued_ms', ctx.now_ms,
+           'status', t.status, 'issued_at', ctx.now_iso, 'issued_ms', ctx.now_ms,
            'place', place, 'booking_ref', b.ref, 'application_type', b.application_type,
-           'priority', ctx.priority and '1' or '0', 'recalls', 0, 'issued_by', ctx.by,
+           'priority', ctx.priority and '1' or '0', 'recalls', t.recalls, 'issued_by', ctx.by,
            'follow_salt', ctx.follow_salt)
+-- The follow token names the ticket until the day ends (CONTRACT §9): made from the salt
+-- before the number was drawn (follow/tokens.py); on a cluster Python registers it after.
+if K.follow_token then
+  redis.call('SET', K.follow_token,
+             cjson.encode({centre = ctx.centre_id, date = ctx.date, ticket = number}),
+             'EX', ctx.day_left_s)
+end
 -- The phone number lives apart from the ticket, and only until the ticket's day ends.
 if type(ctx.phone) == 'string' then
   redis.call('HSET', K.phones, number, cjson.encode({phone = ctx.phone, base = ctx.phone_base}))
@@ -62,8 +74,7 @@ redis.call('ZADD', queue, place, number)
 redis.call('RPUSH', K.day_tickets, number)
 redis.call('HSET', K.booking, 'ticket', number)
 redis.call('HSET', K.photo_receipt, 'used_by', number)
-local t = load_ticket(number)
-local view = ticket_view(t)
+local view = ticket_view(t)  -- the ticket as written: not read back
 emit(K.events, 'ticket.issued', ctx.now_iso,
      with_by({ticket = number, service = service, position = view.position,
               priority = ctx.priority}))

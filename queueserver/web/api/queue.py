@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from queueserver.auth.credentials import Action
-from queueserver.follow import tokens
 from queueserver.follow.models import DeskTicketAnswer
-from queueserver.follow.service import ISSUED
+from queueserver.follow.service import ISSUED, new_token
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Board, CounterAnswer, PhotoReceipt, Ticket, TicketAnswer
 from queueserver.rules.vocab import CounterAction
@@ -75,14 +74,16 @@ def _override_allowed(call: Call[CheckInBody]) -> None:
 async def check_in(call: Call[CheckInBody]) -> Ticket:
     b = call.body
     call.bookings.append((call.centre, b.booking_ref))
-    salt = tokens.new_salt()
+    # CONTRACT §9: the ticket's follow token, and the phone for its text messages. The
+    # moment is taken once, so the token's day is the ticket's.
+    now = call.centres.clock.now()
+    token = new_token(call.centres, call.centre, now.date().isoformat())
     ticket = await call.centres.check_in(
         call.centre, b.booking_ref, b.id_number, b.photo_barcode, bool(b.priority),
-        bool(b.override_window), _by(call), call.idem,
-        # CONTRACT §9: the ticket's follow token, and the phone for its text messages.
-        follow_salt=salt, phone=b.phone or None, phone_base=call.base_url)
-    # Its follow URL (desk_ticket) is made from the salt given, not one read back.
-    ISSUED.set((call.centre, ticket.number, salt))
+        bool(b.override_window), _by(call), call.idem, follow_salt=token.salt,
+        follow_key=token.key, phone=b.phone or None, phone_base=call.base_url, now=now)
+    # Its follow URL (desk_ticket) is made from the token made here, not a salt read back.
+    ISSUED.set((token, ticket.number))
     await printing.after_check_in(call.centres, call.centre, b.printer, ticket, call.base_url)
     return ticket
 
