@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -74,7 +74,9 @@ def observe_fanout(event_id: str, sockets: int) -> None:
 
 def _request_id(scope: Scope) -> str:
     sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-    return sent if REQUEST_ID_FORMAT.match(sent) else uuid.uuid4().hex[:16]
+    # Not a secret, only unlikely to repeat: no system call for randomness a request (random
+    # is seeded again in each forked worker).
+    return sent if REQUEST_ID_FORMAT.match(sent) else f"{random.getrandbits(64):016x}"
 
 
 # Each route, method and status's counter and histogram, found once (`labels` takes a lock and

@@ -240,7 +240,19 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True):
         return zoneinfo.ZoneInfo(self.timezone)
 
     def centre(self, centre_id: str) -> Centre | None:
-        return next((c for c in self.centres if c.id == centre_id), None)
+        # Asked several times a request: by id from an index of the centres (held with them,
+        # so a config made with other centres gets its own).
+        known = _CENTRES.get(id(self.centres))
+        if known is None or known[0] is not self.centres:
+            if len(_CENTRES) >= _KEPT_INDEXES:
+                _CENTRES.clear()
+            known = _CENTRES[id(self.centres)] = (self.centres, {c.id: c for c in self.centres})
+        return known[1].get(centre_id)
+
+
+# Configs' centres by id (Config.centre): a process has one config, tests a few at a time.
+_CENTRES: dict[int, tuple[tuple[Centre, ...], dict[str, Centre]]] = {}
+_KEPT_INDEXES = 16
 
 
 # --- the messages -------------------------------------------------------------------------------
