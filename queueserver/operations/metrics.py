@@ -28,7 +28,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from queueserver.auth.credentials import hash_token
-from queueserver.platform.errors import ApiError
 from queueserver.platform.logs import REQUEST_ID
 from queueserver.store import keys
 
@@ -72,7 +71,8 @@ def observe_fanout(event_id: str, sockets: int) -> None:
     FANOUT_LAG.observe(max(0.0, time.time() - appended_ms / 1000))
 
 
-def _request_id(scope: Scope) -> str:
+def request_id(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it looks like one, else a new one."""
     sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
     # Not a secret, only unlikely to repeat: no system call for randomness a request (random
     # is seeded again in each forked worker).
@@ -84,61 +84,42 @@ def _request_id(scope: Scope) -> str:
 _COUNTED: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
+def observe_http(scope: Scope, status: int, elapsed: float, request_id: str) -> None:
+    """An HTTP answer counted, timed and logged by its route's template (never the raw path,
+    which holds ticket and receipt numbers), under its request id (web/middleware.py, which
+    echoes it in `X-Request-ID`)."""
+    if status == UNAVAILABLE:
+        # The only 503s: the answer to an unreachable Redis, and /healthz's.
+        REDIS_ERRORS.labels("http").inc()
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    method = scope.get("method", "")
+    counted = _COUNTED.get((route, method, status))
+    if counted is None:
+        counted = _COUNTED[route, method, status] = (
+            REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
+    counted[0].inc()
+    counted[1].observe(elapsed)
+    log.log(logging.DEBUG if route in QUIET_ROUTES else logging.INFO, "request",
+            extra={"method": method, "route": route, "status": status,
+                   "duration_ms": round(elapsed * 1000, 1), "request_id": request_id})
+
+
 class Observe:
-    """Plain ASGI: each HTTP answer counted, timed and logged by its route's template (never the
-    raw path, which holds ticket and receipt numbers) under a request id that the answer echoes
-    in `X-Request-ID`; each socket counted while open."""
+    """Plain ASGI for WebSockets: each socket counted while open by its credential's role, its
+    opening and closing logged under a request id (HTTP requests: observe_http)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
-        token = REQUEST_ID.set(request_id)
+        token = REQUEST_ID.set(request_id(scope))
         try:
-            if scope["type"] == "websocket":
-                await self._socket(scope, receive, send)
-            else:
-                await self._http(scope, receive, send, request_id)
+            await self._socket(scope, receive, send)
         finally:
             REQUEST_ID.reset(token)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        started = time.perf_counter()
-        status = 500
-
-        async def tracking(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking)
-        except ApiError as e:
-            status = e.status
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            if status == UNAVAILABLE:
-                # The only 503s: Errors' answer to an unreachable Redis, and /healthz's.
-                REDIS_ERRORS.labels("http").inc()
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope.get("method", "")
-            counted = _COUNTED.get((route, method, status))
-            if counted is None:
-                counted = _COUNTED[route, method, status] = (
-                    REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
-            counted[0].inc()
-            counted[1].observe(elapsed)
-            log.log(logging.DEBUG if route in QUIET_ROUTES else logging.INFO, "request",
-                    extra={"method": method, "route": route, "status": status,
-                           "duration_ms": round(elapsed * 1000, 1), "request_id": request_id})
 
     async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
         role: str | None = None

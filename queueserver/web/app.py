@@ -53,8 +53,7 @@ from queueserver.web.api import (
 )
 from queueserver.web.api import bookings as booking_routes
 from queueserver.web.api.base import Read, error_response, reply
-from queueserver.web.headers import SecurityHeaders
-from queueserver.web.middleware import BodyLimit, Errors
+from queueserver.web.middleware import Edge
 
 # Requests beyond this many at once wait for a connection instead of failing: Redis answers
 # each script in well under a millisecond, so a short queue beats a thousand sockets.
@@ -186,9 +185,8 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
     ]
     return App(
         routes=routes,
-        # Observe is outermost: it times, counts and logs every answer, errors included.
-        middleware=[Middleware(metrics.Observe), Middleware(SecurityHeaders), Middleware(Errors),
-                    Middleware(BodyLimit)],
+        # One layer: it times, counts and logs every answer, errors included (Edge).
+        middleware=[Middleware(Edge)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -1,12 +1,10 @@
-"""Security headers on every HTTP answer, as plain ASGI middleware.
+"""Security headers on every HTTP answer (web/middleware.py puts them on).
 
 The screens load nothing from another host and run no inline script or style, so the policy
 can be strict from the start: everything from this server, nothing else, never in a frame.
 """
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -37,24 +35,14 @@ STATIC_CACHE = b"no-cache"
 NO_STORE = b"no-store"
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        cache = STATIC_CACHE if scope["path"].startswith(STATIC_PREFIX) else NO_STORE
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in ALWAYS if n not in present]
-                if b"cache-control" not in present:
-                    headers.append((b"cache-control", cache))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+def with_security(headers: list[tuple[bytes, bytes]], path: str,
+                  request_id: str) -> list[tuple[bytes, bytes]]:
+    """An answer's headers with the policy's (those it set itself kept), its cache rule and the
+    request's id (`X-Request-ID`, operations/metrics.py)."""
+    present = {name.lower() for name, _ in headers}
+    out = [*headers, *((n, v) for n, v in ALWAYS if n not in present)]
+    if b"cache-control" not in present:
+        out.append((b"cache-control", STATIC_CACHE if path.startswith(STATIC_PREFIX)
+                    else NO_STORE))
+    out.append((b"x-request-id", request_id.encode()))
+    return out
