@@ -13,6 +13,7 @@ token before its script draws the number, and on one Redis the script registers 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -50,6 +51,7 @@ def new_salt() -> str:
     return secrets.token_hex(SALT_BYTES)
 
 
+@functools.cache
 def _key(secret: bytes) -> bytes:
     return hmac.new(secret, b"queueserver follow token", hashlib.sha256).digest()
 

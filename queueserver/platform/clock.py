@@ -16,6 +16,7 @@ without waiting for time to pass.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -201,6 +202,10 @@ def ms(instant: dt.datetime) -> int:
 def seconds_left_today(instant: dt.datetime) -> int:
     """Seconds until the local day of `instant` ends: what a ticket's follow token and phone
     number live (at least one)."""
-    midnight = dt.datetime.combine(instant.date() + dt.timedelta(days=1), dt.time(0),
-                                   tzinfo=instant.tzinfo)
-    return max(1, int((midnight - instant).total_seconds()))
+    return max(1, int((_next_midnight(instant.date(), instant.tzinfo) - instant).total_seconds()))
+
+
+@functools.lru_cache(maxsize=16)
+def _next_midnight(day: dt.date, tz: dt.tzinfo | None) -> dt.datetime:
+    # Asked a check-in: made once a day.
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)

@@ -53,6 +53,8 @@ class Centres:
         self.announcer = announcer
         # Each centre's day declared (its date, its keys), for the scripts of that day.
         self._days: dict[str, tuple[str, lua.Declared]] = {}
+        # What each centre's config gives every script's context, made once.
+        self._fixed: dict[str, dict[str, Any]] = {}
 
     def centre(self, centre_id: str) -> Centre:
         centre = self.config.centre(centre_id)
@@ -76,12 +78,19 @@ class Centres:
             "now_ms": ms(now),
             "now_minutes": now.hour * 60 + now.minute,
             "by": by,
-            "counters": {str(c.number): list(c.services) for c in centre.counters},
-            "default_service_s": centre.default_service_minutes * 60,
+            **self._fixed_of(centre),
             "idem_fp": idem.fp if idem else None,
             "idem_kept_s": idempotency.KEPT_S,
             **extra,
         }
+
+    def _fixed_of(self, centre: Centre) -> dict[str, Any]:
+        fixed = self._fixed.get(centre.id)
+        if fixed is None:
+            fixed = self._fixed[centre.id] = {
+                "counters": {str(c.number): list(c.services) for c in centre.counters},
+                "default_service_s": centre.default_service_minutes * 60}
+        return fixed
 
     async def _run(self, name: str, centre: Centre, by: str, idem: Idem | None,
                    keys_: lua.Named | None = None, *args: Any, now: datetime | None = None,
