@@ -62,9 +62,11 @@ def whole(seconds: float) -> int:
     return max(1, math.floor(seconds + 0.5))
 
 
-def hall(rng: random.Random, tmp_path: Path) -> tuple[config.Config, dict[str, Any]]:
-    """A generated centre (its config) and its state at NOW."""
-    orders = [rng.choice(ORDERS) for _ in range(rng.randint(1, 12))]
+def hall(rng: random.Random, tmp_path: Path, longest: int = 80,
+         kinds: tuple[list[str], ...] = ORDERS) -> tuple[config.Config, dict[str, Any]]:
+    """A generated centre (its config) and its state at NOW, with up to `longest` waiting and
+    counters of the `kinds` of call order."""
+    orders = [rng.choice(kinds) for _ in range(rng.randint(1, 12))]
     lines = ['timezone = "Asia/Hong_Kong"', "[[centres]]", 'id = "gen"', 'name_en = "Gen"',
              'name_zh = "Gen"', 'announcement_engine = "tone"', "default_service_minutes = 8",
              "  [[centres.services]]", '  code = "A"', '  name_en = "A"', '  name_zh = "A"',
@@ -82,7 +84,7 @@ def hall(rng: random.Random, tmp_path: Path) -> tuple[config.Config, dict[str, A
     states = {n: rng.choice(["open"] * 6 + ["paused", "closed"]) for n in range(1, len(orders) + 1)}
     busy = {n: (rng.choice(services), rng.uniform(0, 900))       # service, seconds since the call
             for n, services in enumerate(orders, 1) if states[n] != "closed" and rng.random() < 0.6}
-    lengths = {"A": rng.randint(0, 80), "P": rng.randint(0, 15)}
+    lengths = {"A": rng.randint(0, longest), "P": rng.randint(0, 15)}
     return config.load(path), {"orders": orders, "prior": prior, "day": day, "own": own,
                                "states": states, "busy": busy, "lengths": lengths}
 
@@ -141,14 +143,16 @@ def reference(s: dict[str, Any]) -> tuple[dict[str, list[int]], float]:
     return played(counters, means, dict(s["lengths"])), slowest / 60
 
 
-async def estimates(redis_url: str, cfg: config.Config, s: dict[str, Any]) -> dict[str, list[Any]]:
+async def estimates(redis_url: str, cfg: config.Config, s: dict[str, Any],
+                    places: dict[str, list[int]] | None = None) -> dict[str, list[Any]]:
+    """Each waiting ticket's estimate, as its look-up answers it (at `places` only, if given)."""
     conn = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     try:
         centres = Centres(cfg, conn, Clock.frozen(cfg.tz, NOW), SECRET)
         out: dict[str, list[Any]] = {}
         for code in "AP":
             out[code] = []
-            for i in range(s["lengths"][code]):
+            for i in (places or {}).get(code, range(s["lengths"][code])):
                 t = await centres.ticket("gen", f"{code}{i + 1:03d}")
                 assert t.position == i
                 out[code].append(t.estimated_wait_minutes)
@@ -181,3 +185,27 @@ def test_the_closed_form_keeps_to_the_played_order(
             assert all(e <= slowest + 1 for e in errors), (code, own[code], played_[code])
             near = [e <= max(3, 0.1 * b) for e, b in zip(errors, played_[code], strict=True)]
             assert sum(near) >= 0.9 * len(near), (code, own[code], played_[code])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_long_queue_is_estimated_as_exactly_as_a_short_one(
+        seed: int, r: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    """Thousands waiting: the halving starts from the span the counters' paces give (nth_call),
+    and (no counter shared, where the closed form is exact) the figure is still the played one,
+    place for place."""
+    rng = random.Random(1000 + seed)
+    cfg, s = hall(rng, tmp_path, longest=4000, kinds=(["A"], ["A"], ["P"]))
+    s["lengths"]["A"] = max(s["lengths"]["A"], 1500)
+    s["states"][1] = "open"   # at least one counter calls
+    seed_state(r, s)
+    places = {code: sorted({0, s["lengths"][code] - 1,
+                            *rng.sample(range(s["lengths"][code]), min(60, s["lengths"][code]))})
+              for code in "AP" if s["lengths"][code]}
+    own = asyncio.run(estimates(redis_url, cfg, s, places))
+    played_, _ = reference(s)
+    open_ = [s["orders"][n - 1] for n, state in s["states"].items() if state == "open"]
+    for code in places:
+        if any(code in services for services in open_):
+            assert own[code] == [played_[code][i] for i in places[code]], code
+        else:
+            assert own[code] == [None] * len(places[code])

@@ -144,11 +144,20 @@ end
 -- give it. (follow/estimates.py lists the same calls in order for every place at once.)
 local function nth_call(a, m, p)
   local lo, hi, step = math.huge, math.huge, math.huge
+  local rate, offset, latest = 0, 0, -math.huge
   for i = 1, #a do
     lo = math.min(lo, a[i] - 1)           -- before any call
     hi = math.min(hi, a[i] + p * m[i])    -- that counter alone has made p + 1 calls
     step = math.min(step, m[i])
+    rate, offset, latest = rate + 1 / m[i], offset + a[i] / m[i], math.max(latest, a[i])
   end
+  -- Once every counter calls, the calls by t number between t * rate - offset and that plus
+  -- #a: the sought call lies in a span of about one mean service, where the halving starts
+  -- (so a long queue costs no more halvings than a short one). Each end is kept only where
+  -- it holds.
+  local below, above = (p - #a + offset) / rate, (p + 1 + offset) / rate
+  if below >= latest and below > lo and calls_by(a, m, below) <= p then lo = below end
+  if above >= latest and above < hi and calls_by(a, m, above) > p then hi = above end
   for _ = 1, MAX_HALVINGS do
     if hi - lo < step then break end
     local mid = (lo + hi) / 2
