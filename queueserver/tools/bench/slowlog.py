@@ -85,16 +85,21 @@ class Slowlog:
         self.take(None)
         self.r.config_set("slowlog-log-slower-than", 0)
 
-    def traced(self, script: str) -> dict[str, Any]:
-        """The median and 99th percentile of `script`'s time (µs) since `trace`; the log goes
-        back to logging what is over the threshold, and what was over it is kept."""
+    def traced(self, script: str) -> list[int]:
+        """`script`'s times (µs) since `trace`, sorted; the log goes back to logging what is
+        over the threshold, and what was over it is kept."""
         self.r.config_set("slowlog-log-slower-than", THRESHOLD_US)
         entries = _project_s(list(self.r.slowlog_get(MAX_ENTRIES)))
         self.r.slowlog_reset()
         over = [e for e in entries if e["duration"] > THRESHOLD_US]
         self.entries += over
         self.pending += over
-        times = sorted(int(e["duration"]) for e in entries if _name(e, self.names) == script)
+        return sorted(int(e["duration"]) for e in entries if _name(e, self.names) == script)
+
+    @staticmethod
+    def spread(times: list[int]) -> dict[str, Any]:
+        """The median and 99th percentile of `times` (µs), and how many."""
+        times = sorted(times)
         if not times:
             return {"count": 0, "p50": None, "p99": None}
         return {"count": len(times), "p50": times[len(times) // 2],
