@@ -10,7 +10,12 @@
 --         §9), phone (E.164 or null), phone_base (the URL its messages link to), day_left_s,
 --         centre_id (for the follow token's record)
 local ctx = context()
-local b = hgetall(K.booking)
+-- The booking's fields this reads, not the whole record.
+local v = redis.call('HMGET', K.booking, 'ref', 'status', 'date', 'id_kind', 'id_hash',
+                    'ticket', 'slot_start', 'application_type')
+local b = {ref = v[1] or nil, status = v[2] or nil, date = v[3] or nil, id_kind = v[4] or nil,
+           id_hash = v[5] or nil, ticket = v[6] or nil, slot_start = v[7] or nil,
+           application_type = v[8] or nil}
 -- Not a booking of this centre (none, or moved away): the caller looks it up in the index
 -- (another centre's may hold it: wrong_centre, booking_cancelled). Nothing is kept: the answer
 -- is the caller's to give.
