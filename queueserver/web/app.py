@@ -54,6 +54,7 @@ from queueserver.web.api import (
 from queueserver.web.api import bookings as booking_routes
 from queueserver.web.api.base import Read, error_response, reply
 from queueserver.web.middleware import Edge
+from queueserver.web.routing import OneMatch
 
 # Requests beyond this many at once wait for a connection instead of failing: Redis answers
 # each script in well under a millisecond, so a short queue beats a thousand sockets.
@@ -98,6 +99,8 @@ class App(Starlette):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # The same routes, found with one pattern (web/routing.py).
+        self.router = OneMatch(self.router.routes, lifespan=self.router.lifespan_context)
         self._sockets = metrics.Observe(self._socket)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
