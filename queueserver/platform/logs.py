@@ -103,9 +103,10 @@ def stamp(created: float) -> str:
     global _second
     fraction, whole = math.modf(created)  # as datetime.fromtimestamp rounds
     second, micro = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
-    if second != _second[0]:
-        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second[1]}.{micro // 1000:03d}+00:00"
+    known = _second  # one read: another thread may stamp another second meanwhile
+    if second != known[0]:
+        known = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{known[1]}.{micro // 1000:03d}+00:00"
 
 
 class JsonLines(logging.Formatter):

@@ -69,6 +69,7 @@ class OneMatch(Router):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # By method: llhttp parses only the methods it knows (some thirty), so these stay few.
         self._choices: dict[str, _Choice | None] = {}
         self._routes_seen = len(self.routes)
 
