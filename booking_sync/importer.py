@@ -16,19 +16,21 @@ did not change, and the contract's summary line keeps its five counts), never ap
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import IO, Any, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 import msgspec
 import redis
 
 from queueserver.appointments.applications import Application
-from queueserver.booking_sync.rows import FileError, Opener, Rejection, read
+from queueserver.booking_sync.rows import FileError, Opener, Rejection, read, read_some
 from queueserver.bookings.plan import SETTLED, STARTED, ImportPlan
 from queueserver.bookings.store import Applied, Booking, Outcome, Ready
 
@@ -100,8 +102,23 @@ class Counts:
         return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
 
 
+class FileSource:
+    """The rows of an export file (a RowSource: each call reads the file again), which can also
+    be read in shares: `some(wanted)` validates only the rows wanted. That lets a second
+    process take half of the reading pass (`_Helper`)."""
+
+    def __init__(self, opener: Opener, fmt: str, centres: frozenset[str]) -> None:
+        self.opener, self.fmt, self.centres = opener, fmt, centres
+
+    def __call__(self) -> Rows:
+        return read(self.opener, self.fmt, self.centres)
+
+    def some(self, wanted: Callable[[int], bool]) -> Iterator[tuple[int, Row | Rejection | None]]:
+        return read_some(self.opener, self.fmt, self.centres, wanted)
+
+
 def from_file(opener: Opener, fmt: str, centres: frozenset[str]) -> RowSource:
-    return lambda: read(opener, fmt, centres)
+    return FileSource(opener, fmt, centres)
 
 
 def run(store: Store, source: RowSource, report: Report,
@@ -127,35 +144,177 @@ def run(store: Store, source: RowSource, report: Report,
 # number, field, reason], each batch MessagePack after its length.
 _LENGTH = struct.Struct("<I")
 Kept = list[tuple[int, str, list[str] | str]]
+# A batch of the reading pass: the rows read so far, the batch as kept (its length first), and
+# each booking's fingerprint of its last row in the batch; None, {} for a batch another process
+# reads.
+Batch = tuple[int, bytes | None, dict[str, str]]
+# A file of more batches than this is read by two processes.
+ALONE_BATCHES = 2
 
 
 def _read(store: Store, plan: ImportPlan, source: RowSource, out: IO[bytes],
           progress: Progress | None) -> int:
-    """Validate and prepare every row once, keep them in `out`; the rows in all."""
-    last_rows: dict[str, str] = {}
-    batch: Kept = []
-    encode = msgspec.msgpack.Encoder().encode
+    """Validate and prepare every row once, keep them in `out`; the rows in all.
+
+    Validating and preparing (the stored values, their HMACs, the fingerprint) is most of the
+    reading's time, and Redis idles meanwhile: so an export file of more than ALONE_BATCHES
+    batches is read on by two processes, each of them reading the whole file and preparing
+    every other batch (`_Helper`); this one keeps them all, in file order."""
+    helper: _Helper | None = None
+
+    def wanted(count: int) -> bool:
+        nonlocal helper
+        if helper is None and count == ALONE_BATCHES * BATCH_ROWS + 1 and _can_fork():
+            assert isinstance(source, FileSource)
+            helper = _Helper(store, source, first=ALONE_BATCHES)  # a row beyond: the file is long
+        return helper is None or not _helpers(_batch_of(count), ALONE_BATCHES)
+
+    rows = source.some(wanted) if isinstance(source, FileSource) else source()
     total = 0
-    for number, row in source():
+    try:
+        for total, kept, last_rows in _batches(store, rows):
+            if kept is None:
+                assert helper is not None
+                kept, last_rows = helper.take()
+            plan.note_last_rows(last_rows)
+            out.write(kept)
+            if progress:
+                progress(READING, total, None)
+        if helper is not None:
+            helper.finish()
+    finally:
+        if helper is not None:
+            helper.stop()
+    return total
+
+
+def _batch_of(count: int) -> int:
+    """The batch (0, 1, ...) of the file's count-th row."""
+    return (count - 1) // BATCH_ROWS
+
+
+def _helpers(batch: int, first: int) -> bool:
+    """Whether the helper started at batch `first` prepares this batch: every other one."""
+    return batch >= first and (batch - first) % 2 == 1
+
+
+def _batches(store: Store, rows: Iterator[tuple[int, Row | Rejection | None]]) -> Iterator[Batch]:
+    """The rows prepared and kept, a batch of BATCH_ROWS at a time (the last one perhaps
+    shorter)."""
+    encode = msgspec.msgpack.Encoder().encode
+    batch: Kept = []
+    last_rows: dict[str, str] = {}
+    total = skipped = 0
+    for number, row in rows:
         total += 1
-        if isinstance(row, Rejection):
+        if row is None:
+            skipped += 1
+        elif isinstance(row, Rejection):
             batch.append((number, row.field, row.reason))
         else:
             ref, fingerprint, ready = store.prepare(row)
             last_rows[ref] = fingerprint
             batch.append((number, ref, ready))
-        if len(batch) >= BATCH_ROWS:
-            plan.note_last_rows(last_rows)
-            last_rows.clear()
-            data = encode(batch)
-            out.write(_LENGTH.pack(len(data)) + data)
-            batch.clear()
-            if progress:
-                progress(READING, total, None)
-    plan.note_last_rows(last_rows)
+        if total % BATCH_ROWS == 0:
+            yield _batch(total, skipped, batch, last_rows, encode)
+            batch, last_rows, skipped = [], {}, 0
+    if batch or skipped:
+        yield _batch(total, skipped, batch, last_rows, encode)
+
+
+def _batch(total: int, skipped: int, batch: Kept, last_rows: dict[str, str],
+           encode: Callable[[Any], bytes]) -> Batch:
+    if skipped:
+        assert not batch, "a batch is read by one process or the other, never both"
+        return total, None, {}
     data = encode(batch)
-    out.write(_LENGTH.pack(len(data)) + data)
-    return total
+    return total, _LENGTH.pack(len(data)) + data, last_rows
+
+
+def _can_fork() -> bool:
+    return hasattr(os, "fork")
+
+
+class _Helper:
+    """A forked process that reads the file too and prepares every other batch from `first`
+    on (`first + 1`, `first + 3`, ...), sending each through a pipe, in order, as
+    `_Frame`s: a batch (its kept bytes and last rows), or the reason the file cannot be read,
+    or that the helper failed. It touches nothing else: no Redis, no output."""
+
+    def __init__(self, store: Store, source: FileSource, first: int) -> None:
+        def wanted(count: int) -> bool:
+            return _helpers(_batch_of(count), first)
+
+        readable, writable = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(readable)
+            _help(store, source.some(wanted), writable)
+        os.close(writable)
+        self.pipe = open(readable, "rb")  # closed by stop()
+        self.decode = msgspec.msgpack.Decoder(tuple[bytes, list[tuple[str, str]]]).decode
+
+    def take(self) -> tuple[bytes, dict[str, str]]:
+        """The helper's next batch: its kept bytes, and its last rows."""
+        head = self.pipe.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            raise RuntimeError(f"the import's second reader stopped ({self._status()})")
+        kind, size = _FRAME.unpack(head)
+        payload = self.pipe.read(size)
+        if kind == _BATCH:
+            kept, last_rows = self.decode(payload)
+            return kept, dict(last_rows)
+        if kind == _UNREADABLE:
+            raise FileError(payload.decode())
+        raise RuntimeError(f"the import's second reader failed ({payload.decode()})")
+
+    def finish(self) -> None:
+        """The helper has sent everything: it must end well."""
+        status = self._status()
+        if status != "exit 0":
+            raise RuntimeError(f"the import's second reader ended badly ({status})")
+
+    def stop(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        self.pipe.close()
+
+    def _status(self) -> str:
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        code = os.waitstatus_to_exitcode(status)
+        return f"exit {code}" if code >= 0 else f"signal {-code}"
+
+
+_FRAME = struct.Struct("<cI")
+_BATCH, _UNREADABLE, _FAILED = b"B", b"U", b"F"
+
+
+def _help(store: Store, rows: Iterator[tuple[int, Row | Rejection | None]],
+          fd: int) -> NoReturn:
+    """The helper's whole life, in the forked process."""
+    code = 0
+    encode = msgspec.msgpack.Encoder().encode
+    try:
+        with open(fd, "wb") as pipe:
+            def send(kind: bytes, payload: bytes) -> None:
+                pipe.write(_FRAME.pack(kind, len(payload)) + payload)
+
+            try:
+                for _, kept, last_rows in _batches(store, rows):
+                    if kept is not None:
+                        send(_BATCH, encode((kept, list(last_rows.items()))))
+            except FileError as e:
+                send(_UNREADABLE, str(e).encode())
+            except Exception as e:  # told to the importer, which raises it
+                # Its kind only: a message might quote a row's value.
+                send(_FAILED, type(e).__name__.encode())
+    except BaseException:  # the importer went away (a broken pipe), or was interrupted
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _kept(kept: IO[bytes]) -> Iterator[Kept]:

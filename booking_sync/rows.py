@@ -127,6 +127,14 @@ def read(
     return _read(BOOKINGS, opener, fmt, centres, members)
 
 
+def read_some(opener: Opener, fmt: str, centres: frozenset[str],
+              wanted: Callable[[int], bool]) -> Iterator[tuple[int, Booking | Rejection | None]]:
+    """As `read`, but only the rows `wanted` (asked with 1 for the file's first row, 2 for
+    its second, and so on) are validated; the others come as None. The whole file is still
+    read, so an export that cannot be read fails here as in `read`."""
+    return _read(BOOKINGS, opener, fmt, centres, None, wanted)
+
+
 def read_applications(opener: Opener, fmt: str) -> Iterator[tuple[int, Application | Rejection]]:
     """The approved applications (CONTRACT §11): CSV with its header, or JSON (an array, or
     `{"applications": [...]}`), rows counted as a booking export's."""
@@ -134,12 +142,16 @@ def read_applications(opener: Opener, fmt: str) -> Iterator[tuple[int, Applicati
 
 
 def _read(shape: Shape, opener: Opener, fmt: str, centres: frozenset[str],
-          members: dict[str, Any] | None) -> Iterator[tuple[int, Any]]:
+          members: dict[str, Any] | None,
+          wanted: Callable[[int], bool] | None = None) -> Iterator[tuple[int, Any]]:
     try:
         with io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="") as text:
             items = (_csv_items(text, shape) if fmt == "csv"
                      else _json_items(_Buffer(text), {} if members is None else members, shape))
-            for number, item in items:
+            for count, (number, item) in enumerate(items, start=1):
+                if wanted is not None and not wanted(count):
+                    yield number, None
+                    continue
                 try:
                     yield number, shape.build(item, centres)
                 except _Invalid as e:
