@@ -515,3 +515,23 @@ def test_command_exit_codes(r: redis.Redis, redis_url: str, tmp_path: Path) -> N
         )
         assert "cannot import" in done.stderr
     assert r.dbsize() == before
+
+
+def test_a_booking_named_in_chinese_is_settled_by_its_fingerprint(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """The importer's fingerprint of a row counts bytes as booking_upsert.lua does (陳 is three
+    in UTF-8): the second import finds the store already holding the last row, and the
+    booking's cancellation and reinstatement are not played again."""
+    items = [booking(surname="陳", given_names="大文", status="cancelled"),
+             booking(surname="陳", given_names="大文")]
+    path = write_json(tmp_path / "export.json", items)
+    c, _ = run(r, path)
+    assert str(c) == "imported=0 updated=1 cancelled=1 unchanged=0 rejected=0"
+    before = {k: r.dump(k) for k in r.keys("*")}
+    c, _ = run(r, path, at=LATER)
+    assert str(c) == "imported=0 updated=0 cancelled=0 unchanged=2 rejected=0"
+    assert {k: r.dump(k) for k in r.keys("*")} == before
+    stored = r.hmget(keys.booking("wan-chai", "MEP240001"), store.STORED)
+    text = ";".join(f"{n}={len(v.encode())}:{v}" for n, v in zip(store.STORED, stored, strict=True))
+    assert store.fingerprint(stored) == r.eval("return redis.sha1hex(ARGV[1])", 0, text)
