@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,9 +124,13 @@ REVOKED = "revoked"
 
 
 class Subscriber(Bell):
-    """A socket's (or the follow fan-out's) events not yet taken, at most SUBSCRIBER_QUEUE."""
+    """A socket's (or the follow fan-out's) events not yet taken, at most SUBSCRIBER_QUEUE.
 
-    __slots__ = ("credential", "pending")
+    `now`, when set, takes an event at once, without waking the subscriber's task: it returns
+    False when it cannot (its socket would have to wait), and the event is queued instead. It is
+    asked only while nothing is queued, so events still go out in order."""
+
+    __slots__ = ("credential", "now", "pending")
 
     def __init__(self, credential: str = "") -> None:
         super().__init__()
@@ -133,6 +138,7 @@ class Subscriber(Bell):
         self.credential = credential
         # A list: a deque is 760 bytes however empty, and an idle socket's queue is empty.
         self.pending: list[Event] = []
+        self.now: Callable[[Event], bool] | None = None
 
     def put(self, event: Event) -> None:
         if len(self.pending) >= SUBSCRIBER_QUEUE:
@@ -148,6 +154,47 @@ class Subscriber(Bell):
                 return self.pending.pop(0)
             await self.wait()
         return None
+
+
+class Forward:
+    """A socket's events from its subscriber, in stream order, each once, none at or before
+    `floor` (what its snapshot or replay already held). `run` is the socket's sender task;
+    `now` (set as the subscriber's) lets the reader write an event itself while the socket is
+    idle, with `send_now`, the server's write that never waits: no task is woken for it, which
+    was most of a fan-out's cost beside the floor's relay (docs/benchmarks.md). While the task
+    is sending, or `send_now` cannot (a peer slow to read), events queue for the task."""
+
+    __slots__ = ("floor", "send", "send_now", "sending", "sub", "text")
+
+    def __init__(self, sub: Subscriber, floor: tuple[int, int], text: Callable[[Event], str],
+                 send: Callable[[str], Awaitable[None]],
+                 send_now: Callable[[str], bool] | None) -> None:
+        self.sub, self.floor, self.text = sub, floor, text
+        self.send, self.send_now = send, send_now
+        self.sending = False
+        if send_now is not None:
+            sub.now = self.now
+
+    def now(self, event: Event) -> bool:
+        if self.sending or self.send_now is None:
+            return False
+        if event.key <= self.floor:
+            return True
+        if not self.send_now(self.text(event)):
+            return False
+        self.floor = event.key
+        return True
+
+    async def run(self) -> None:
+        while (event := await self.sub.next()) is not None:
+            if event.key <= self.floor:
+                continue  # already in the snapshot or the replay
+            self.floor = event.key
+            self.sending = True
+            try:
+                await self.send(self.text(event))
+            finally:
+                self.sending = False
 
 
 class CentreReader:
@@ -192,7 +239,7 @@ class CentreReader:
     def publish(self, event: Event) -> None:
         metrics.observe_fanout(event.id, len(self.subscribers))
         for sub in [*self.subscribers, *self.after_screens]:
-            if sub.ended is None:
+            if sub.ended is None and (sub.pending or sub.now is None or not sub.now(event)):
                 sub.put(event)
 
 

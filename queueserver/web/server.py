@@ -15,6 +15,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
+from websockets.exceptions import InvalidState
 
 from queueserver.platform import logs, runtime
 from queueserver.platform.config import Config
@@ -189,11 +190,16 @@ class _Flag:
         return True
 
 
+# A socket's scope["extensions"] entry (LeanWebSocket.send_now): a text frame sent at once.
+SEND_NOW = "queueserver.send_now"
+
+
 class LeanWebSocket(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol, lighter while it idles: an open socket is what a hall of
     displays and a centre of phones hold by the thousand (docs/benchmarks.md). Its waiting
     primitives are the two above, and the handshake's parsed request and answer are let go once
-    the connection's scope (which keeps its headers) is made and the answer sent."""
+    the connection's scope (which keeps its headers) is made and the answer sent. It offers the
+    app `send_now` (in the scope's extensions, as SEND_NOW)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -203,6 +209,22 @@ class LeanWebSocket(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         self.request = None  # type: ignore[assignment]
+        self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[index]
+
+    def send_now(self, text: str) -> bool:
+        """A text frame written now, as `send` writes it, from code that must not wait (the
+        events' reader, for each of its sockets): False, and nothing sent, when `send` would
+        wait (the peer is slow to read) or refuse (no handshake yet, a close sent or received)."""
+        if (not self.handshake_complete or self.initial_response is not None or self.close_sent
+                or self.disconnected or not self.writable.is_set()
+                or self.transport.is_closing()):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -10,7 +10,7 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from queueserver.web.server import BoundedHead, LeanWebSocket, OneWrite
+from queueserver.web.server import SEND_NOW, BoundedHead, LeanWebSocket, OneWrite
 
 
 class Recording:
@@ -61,8 +61,8 @@ async def answer(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"ok": true}'})
 
 
-def protocol(transport: Recording) -> BoundedHead:
-    config = Config(app=answer, ws=LeanWebSocket, lifespan="off", access_log=False)
+def protocol(transport: Recording, app: Any = answer) -> BoundedHead:
+    config = Config(app=app, ws=LeanWebSocket, lifespan="off", access_log=False)
     config.load()
     p = BoundedHead(config=config, server_state=ServerState(), app_state={})
     p.connection_made(transport)  # type: ignore[arg-type]
@@ -132,3 +132,39 @@ async def _a_websocket_gets_the_real_transport() -> None:
     await settled(transport, 2)  # the handshake's answer, then the frame, each as it comes
     assert transport.writes[0].startswith(b"HTTP/1.1 101")
     assert transport.writes[1].endswith(b"hello")
+
+
+# --- send_now: the events' reader's write that never waits ---------------------------------------
+
+
+def test_send_now_writes_a_frame_only_when_a_send_would_not_wait() -> None:
+    async def open_socket(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "hello"})
+        await receive()  # until the peer goes
+
+    async def scenario() -> None:
+        transport = Recording()
+        http = protocol(transport, open_socket)
+        http.data_received(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           b"Sec-WebSocket-Version: 13\r\n\r\n")
+        ws = transport.protocol
+        assert isinstance(ws, LeanWebSocket)
+        assert ws.scope["extensions"][SEND_NOW] == ws.send_now
+        assert ws.send_now("early") is False  # no handshake yet
+        await settled(transport, 2)  # the answer app's accept, then its "hello"
+        written = len(transport.writes)
+        assert ws.send_now("now") is True
+        assert transport.writes[written:] == [b"\x81\x03now"]
+        ws.pause_writing()  # the transport's buffer is full: the peer is slow to read
+        assert ws.send_now("later") is False
+        ws.resume_writing()
+        assert ws.send_now("again") is True
+        assert transport.writes[-1] == b"\x81\x05again"
+        ws.connection_lost(None)
+        assert ws.send_now("gone") is False
+        assert transport.writes[-1] == b"\x81\x05again"
+
+    asyncio.run(scenario())

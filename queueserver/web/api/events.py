@@ -16,12 +16,13 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queueserver.auth.credentials import DEVICE_ROLES, Action, Credential
-from queueserver.live.events import OVERFLOWED, Bell, Event, Hub, Subscriber, parse_id
+from queueserver.live.events import OVERFLOWED, Bell, Event, Forward, Hub, Subscriber, parse_id
 from queueserver.live.models import BoardMessage, Message, ResyncRequired, SocketError
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Board
 from queueserver.store import keys
 from queueserver.web.api.base import authorize, credential_key
+from queueserver.web.server import SEND_NOW
 
 log = logging.getLogger("queueserver.live.events")
 
@@ -122,15 +123,9 @@ async def _serve(ws: WebSocket, cred: Credential, centre_id: str, after: tuple[i
             if len(page) < REPLAY_PAGE:
                 break
 
-    async def forward() -> None:
-        nonlocal floor
-        while (event := await sub.next()) is not None:
-            if event.key <= floor:
-                continue  # already in the snapshot or the replay
-            floor = event.key
-            await ws.send_text(event.text(device))
-
-    await run_socket(ws, sub, forward())
+    feed = Forward(sub, floor, lambda event: event.text(device), ws.send_text,
+                   ws.scope.get("extensions", {}).get(SEND_NOW))
+    await run_socket(ws, sub, feed.run())
     if sub.ended == OVERFLOWED:
         log.info("closing a %s socket of %s that fell behind", cred.role.value, centre_id)
     if ws.client_state == WebSocketState.CONNECTED:
