@@ -209,7 +209,7 @@ class LeanWebSocket(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         self.request = None  # type: ignore[assignment]
-        self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[index]
+        self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[assignment]
 
     def send_now(self, text: str) -> bool:
         """A text frame written now, as `send` writes it, from code that must not wait (the
