@@ -1,4 +1,4 @@
-"""The Redis time of the check-in and board scripts at a queue's depths (issue 20).
+"""The Redis time of the check-in, board and counter scripts at a queue's depths (issue 20).
 
     python docs/bench_scripts.py [DEPTHS] [N]       # default: 10,1000,5000 200
 
@@ -6,7 +6,8 @@ It starts a private `redis-server` (a unix socket in a temporary folder), makes 
 config's first centre with 12 counters (1 and 2 call P before A, 3 to 12 A only), opens them
 all, checks in tickets through the real `Centres` (no web server) until the queue holds each
 depth (at least: the N measured at a smaller depth stay in it), and then, with Redis's SLOWLOG
-logging every command, checks in N more and reads the board 20 times: the median, 99th
+logging every command, checks in N more, reads the board 20 times and makes N/4 calls (each
+a call, a no-show and a requeue, as the bench's calls phase): the median, 99th
 percentile and largest time of each script, as Redis measured it (the machine's load moves
 the tail; the median least).
 """
@@ -34,7 +35,7 @@ from queueserver.queue.tickets import Centres
 from queueserver.rules.vocab import CounterAction
 from queueserver.store import lua
 
-SCRIPTS = ("checkin", "board", "photo_register")
+SCRIPTS = ("checkin", "board", "photo_register", "call", "no_show", "requeue")
 
 
 def twelve_counters(folder: Path) -> Path:
@@ -87,6 +88,14 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
             await check_in()
         for _ in range(20):
             await centres.board(centre.id)
+        # A counter's round, as the bench's calls phase makes it: a call, a no-show, the
+        # ticket back in the queue (which stays as deep).
+        for k in range(n // 4):
+            counter = centre.counters[k % len(centre.counters)].number
+            called = await centres.call(centre.id, counter, None, "bench", None)
+            assert called is not None
+            await centres.no_show(centre.id, counter, "bench", None)
+            await centres.requeue(centre.id, called.number, "bench", None)
         entries = r.slowlog_get(100000)
         r.config_set("slowlog-log-slower-than", 10_000_000)
         times: dict[str, list[int]] = {}

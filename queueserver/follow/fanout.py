@@ -28,6 +28,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +85,13 @@ class Ticket:
 class Phone(Bell):
     """One follow socket: the newest message not yet sent, and what the last one said. It is
     rung when a message is ready, and ended (DAY_ENDED) when the ticket's day has: the socket
-    closes (its token answers 404 from then)."""
+    closes (its token answers 404 from then).
 
-    __slots__ = ("number", "said", "since_ms", "text")
+    `now`, when set, is the server's write that never waits (web/server.py, send_now): a
+    message offered while the socket's task holds none and is not sending goes out at once,
+    no task woken (as a display's events do: live/events.py, Forward)."""
+
+    __slots__ = ("now", "number", "said", "sending", "since_ms", "text")
 
     def __init__(self, number: str) -> None:
         super().__init__()
@@ -95,11 +100,17 @@ class Phone(Bell):
         self.said: Any = None
         # When the newest event behind the unsent message was appended (Redis ms), for the lag.
         self.since_ms: int | None = None
+        self.now: Callable[[str], bool] | None = None
+        self.sending = False
 
     def offer(self, said: Any, text: str, since_ms: int | None) -> bool:
         if said == self.said:
             return False
-        self.said, self.text, self.since_ms = said, text, since_ms
+        self.said = said
+        if self.text is None and not self.sending and self.now is not None and self.now(text):
+            observe_sent(since_ms)
+            return True
+        self.text, self.since_ms = text, since_ms
         self.ring()
         return True
 

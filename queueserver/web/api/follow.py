@@ -37,6 +37,7 @@ from queueserver.web.api.events import (
     run_socket,
 )
 from queueserver.web.api.pages import problem, render
+from queueserver.web.server import SEND_NOW
 
 log = logging.getLogger("queueserver.follow")
 
@@ -154,9 +155,14 @@ async def _serve(ws: WebSocket, phone: Phone) -> None:
                 if phone.ended is not None:
                     return
                 continue
-            await ws.send_text(text)
+            phone.sending = True
+            try:
+                await ws.send_text(text)
+            finally:
+                phone.sending = False
             fanout.observe_sent(since_ms)
 
+    phone.now = ws.scope.get("extensions", {}).get(SEND_NOW)
     await run_socket(ws, phone, send())
     if ws.client_state == WebSocketState.CONNECTED:
         # The day ended (the token answers 404 from now), or the socket failed.
