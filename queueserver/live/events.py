@@ -42,6 +42,10 @@ RETRY_S = 1.0
 # so a revoked one closes within seconds.
 CREDENTIAL_CHECK_S = 2.0
 
+# Where a server offers its write that never waits, in a socket's scope["extensions"]: a text
+# frame sent at once, or False (web/server.py, LeanWebSocket.send_now).
+SEND_NOW = "queueserver.send_now"
+
 EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
 

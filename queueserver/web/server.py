@@ -17,6 +17,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.supervisors import Multiprocess
 from websockets.exceptions import InvalidState
 
+from queueserver.live.events import SEND_NOW
 from queueserver.platform import logs, runtime
 from queueserver.platform.config import Config
 from queueserver.platform.errors import ApiError
@@ -188,10 +189,6 @@ class _Flag:
             self._waiters.append(waiter)
             await waiter
         return True
-
-
-# A socket's scope["extensions"] entry (LeanWebSocket.send_now): a text frame sent at once.
-SEND_NOW = "queueserver.send_now"
 
 
 class LeanWebSocket(WebSocketsSansIOProtocol):

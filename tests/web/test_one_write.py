@@ -10,7 +10,8 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from queueserver.web.server import SEND_NOW, BoundedHead, LeanWebSocket, OneWrite
+from queueserver.live.events import SEND_NOW
+from queueserver.web.server import BoundedHead, LeanWebSocket, OneWrite
 
 
 class Recording:

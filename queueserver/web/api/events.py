@@ -16,13 +16,21 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queueserver.auth.credentials import DEVICE_ROLES, Action, Credential
-from queueserver.live.events import OVERFLOWED, Bell, Event, Forward, Hub, Subscriber, parse_id
+from queueserver.live.events import (
+    OVERFLOWED,
+    SEND_NOW,
+    Bell,
+    Event,
+    Forward,
+    Hub,
+    Subscriber,
+    parse_id,
+)
 from queueserver.live.models import BoardMessage, Message, ResyncRequired, SocketError
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Board
 from queueserver.store import keys
 from queueserver.web.api.base import authorize, credential_key
-from queueserver.web.server import SEND_NOW
 
 log = logging.getLogger("queueserver.live.events")
 

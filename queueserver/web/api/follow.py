@@ -25,6 +25,7 @@ from queueserver.auth.credentials import Action
 from queueserver.follow import fanout, models
 from queueserver.follow.fanout import Phone, Phones
 from queueserver.follow.service import COMMENT_MAX, Follow, centre_view
+from queueserver.live.events import SEND_NOW
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Ticket
 from queueserver.queue.tickets import CHIME_URL
@@ -37,7 +38,6 @@ from queueserver.web.api.events import (
     run_socket,
 )
 from queueserver.web.api.pages import problem, render
-from queueserver.web.server import SEND_NOW
 
 log = logging.getLogger("queueserver.follow")
 
