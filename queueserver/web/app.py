@@ -11,12 +11,11 @@ from typing import Any, Literal, TypedDict
 
 import redis.asyncio
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketClose
 
 from queueserver.appointments.service import Appointments
@@ -29,7 +28,7 @@ from queueserver.operations import metrics
 from queueserver.platform import config as config_mod
 from queueserver.platform import connections, runtime
 from queueserver.platform.clock import Clock, from_environment
-from queueserver.platform.errors import Answer, ApiError
+from queueserver.platform.errors import Answer
 from queueserver.queue.tickets import Centres
 from queueserver.sounds.announcer import Announcer
 from queueserver.store.multiplexed import Multiplexed
@@ -52,7 +51,7 @@ from queueserver.web.api import (
     staff,
 )
 from queueserver.web.api import bookings as booking_routes
-from queueserver.web.api.base import Read, error_response, reply
+from queueserver.web.api.base import Read, reply
 from queueserver.web.middleware import Edge
 from queueserver.web.routing import OneMatch
 
@@ -86,12 +85,6 @@ async def healthz(request: Request) -> Health | Response:
     return Health("ok")
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-    return error_response(ApiError(code, status=exc.status_code))
-
-
 class App(Starlette):
     """The application. A WebSocket goes from the metrics straight to its route: the other
     layers act on HTTP only, and each would stay on the socket's stack for as long as it is
@@ -102,6 +95,16 @@ class App(Starlette):
         # The same routes, found with one pattern (web/routing.py).
         self.router = OneMatch(self.router.routes, lifespan=self.router.lifespan_context)
         self._sockets = metrics.Observe(self._socket)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Our layers around the router, without Starlette's two error layers: `Edge` answers
+        every error in the contract's shape itself (an `HTTPException` of the router's, a 404 or
+        405, included), so theirs would only add a wrapper of `send` and a `Request` to every
+        request (py-spy, docs/benchmarks.md)."""
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -190,7 +193,6 @@ def create_app(config: config_mod.Config, redis_url: str, secret: bytes,
         routes=routes,
         # One layer: it times, counts and logs every answer, errors included (Edge).
         middleware=[Middleware(Edge)],
-        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
 

@@ -1,6 +1,7 @@
 """The one layer around every HTTP request, plain ASGI: its request id, time, count and log line
 (operations/metrics.py), the security headers (web/headers.py), the body limit, and errors in
-the contract's shape.
+the contract's shape (the router's 404 and 405 too: Starlette's error layers are not used,
+web/app.py).
 
 One layer, not four: each layer was another call and another wrapper of `send` that every
 answer's two messages passed through (py-spy, docs/benchmarks.md). The order is theirs as
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from queueserver.operations import metrics
@@ -23,6 +25,10 @@ from queueserver.web.api.base import MAX_BODY_BYTES, error_response
 from queueserver.web.headers import with_security
 
 log = logging.getLogger("queueserver")
+
+
+# What the router's own refusals are called in the contract's shape.
+HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}
 
 
 class BodyTooLarge(Exception):
@@ -68,6 +74,9 @@ class Edge:
             await refuse(ApiError("too_large"))
         except ApiError as e:
             await refuse(e)
+        except HTTPException as e:  # the router's: no route there, or not with that method
+            await refuse(ApiError(HTTP_ERRORS.get(e.status_code, "bad_request"),
+                                  status=e.status_code))
         except connections.UNAVAILABLE as e:
             log.warning("redis unreachable: %s", type(e).__name__)
             await refuse(ApiError("unavailable"))
