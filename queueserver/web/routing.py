@@ -11,11 +11,14 @@ before.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from typing import Any
 
-from starlette._utils import get_route_path
+from starlette._utils import get_route_path, is_async_callable
 from starlette.convertors import Convertor
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
@@ -72,6 +75,8 @@ class OneMatch(Router):
         # By method: llhttp parses only the methods it knows (some thirty), so these stay few.
         self._choices: dict[str, _Choice | None] = {}
         self._routes_seen = len(self.routes)
+        # By route (its id: routes live as long as the router), whether it is called directly.
+        self._plain: dict[int, bool] = {}
 
     def _choice(self, method: str) -> _Choice | None:
         if self._routes_seen != len(self.routes):  # a route added since
@@ -99,6 +104,26 @@ class OneMatch(Router):
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = {**scope.get("path_params", {}), **params}
-                await route.handle(scope, receive, send)
+                plain = self._plain.get(id(route))
+                if plain is None:
+                    plain = self._plain[id(route)] = _plain(route)
+                if plain:
+                    # What Starlette's `request_response` does, without its layer for exception
+                    # handlers (the app has none: web/app.py) and its wrapper of `send`.
+                    response = await route.endpoint(Request(scope, receive, send))
+                    await response(scope, receive, send)
+                else:
+                    await route.handle(scope, receive, send)
                 return
         await super().app(scope, receive, send)
+
+
+def _plain(route: Route) -> bool:
+    """A route whose endpoint is an async function or method taking a `Request`: Starlette's
+    `Route` wraps exactly those in `request_response` (a class is an ASGI app of its own, a
+    plain function runs in a thread)."""
+    endpoint = route.endpoint
+    while isinstance(endpoint, functools.partial):
+        endpoint = endpoint.func
+    return ((inspect.isfunction(endpoint) or inspect.ismethod(endpoint))
+            and is_async_callable(route.endpoint))

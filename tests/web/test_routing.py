@@ -8,11 +8,12 @@ import re
 from typing import Any
 
 from conftest import SAMPLE_CONFIG, SECRET
+from starlette._utils import is_async_callable
 from starlette.routing import Match, Mount, Route, Router
 
 from queueserver.platform import config
 from queueserver.web.app import create_app
-from queueserver.web.routing import OneMatch
+from queueserver.web.routing import OneMatch, _plain
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 SAMPLES = {"int": ["7", "012"], "path": ["a/b.js"], None: ["wan-chai", "A001", "x_y-1"]}
@@ -59,3 +60,19 @@ def test_one_pattern_finds_the_route_starlette_would() -> None:
                 assert ours is None, (method, path)  # left to Starlette's router
     # Every route was found by its own paths, in its own methods.
     assert found >= sum(len(r.methods or ()) for r in router.routes if isinstance(r, Route))
+
+
+def test_routes_called_directly_are_those_starlette_wraps_in_request_response() -> None:
+    """The router calls an endpoint itself (without Starlette's layer for exception handlers,
+    which the app has none of) exactly where Starlette would have wrapped it in
+    `request_response` and awaited it: an async function or method. Anything else (an ASGI app
+    of its own, a function run in a thread) goes through the route as before."""
+    app = create_app(config.load(SAMPLE_CONFIG), "redis://127.0.0.1:1", SECRET)
+    plain = [route for route in app.routes if isinstance(route, Route)]
+    assert len(plain) > 50
+    for route in plain:
+        wrapped = route.app is not route.endpoint
+        assert _plain(route) == (wrapped and is_async_callable(route.endpoint)), route.path
+    assert sum(_plain(route) for route in plain) == len(plain)  # every one of the app's
+    assert not _plain(Route("/asgi", Router(routes=[])))
+    assert not _plain(Route("/sync", lambda request: None))
