@@ -29,7 +29,15 @@ from queueserver.live.events import SEND_NOW
 from queueserver.platform.errors import ApiError
 from queueserver.queue.models import Ticket
 from queueserver.queue.tickets import CHIME_URL
-from queueserver.web.api.base import Body, Read, authorize, error_response, parse_body, reply
+from queueserver.web.api.base import (
+    Body,
+    Read,
+    authorize,
+    error_response,
+    origin,
+    parse_body,
+    reply,
+)
 from queueserver.web.api.events import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
@@ -57,8 +65,7 @@ def _address(conn: HTTPConnection) -> str:
 
 def base_url(conn: HTTPConnection) -> str:
     """The request's own scheme and host: the follow URL's start without `public_url`."""
-    return f"{conn.url.scheme}://{conn.url.netloc}".replace("ws://", "http://").replace(
-        "wss://", "https://")
+    return origin(conn.scope).replace("ws://", "http://").replace("wss://", "https://")
 
 
 def follow_of(conn: HTTPConnection) -> Follow:
