@@ -7,7 +7,9 @@ as the store will write it (its stored values, the identity number already hashe
 temporary file, and notes, per booking reference, the fingerprint of its last row — in Redis
 (`ImportPlan`), not here, so memory stays flat whatever the size. With that, a booking whose
 stored record already is its last row was imported from this export before: its rows all count
-as unchanged, even where it cancels and reinstates it.
+as unchanged, even where it cancels and reinstates it. A long export file is read by two
+processes, each preparing every other batch (`_read`, `_Helper`): the machine's second core
+does half of it while Redis waits for the first write.
 
 Then the kept rows are applied in batches, one pipelined round trip each. A row that would
 change a booking already checked in is held: reported, counted under `unchanged` (the booking
@@ -237,9 +239,10 @@ def _can_fork() -> bool:
 
 class _Helper:
     """A forked process that reads the file too and prepares every other batch from `first`
-    on (`first + 1`, `first + 3`, ...), sending each through a pipe, in order, as
-    `_Frame`s: a batch (its kept bytes and last rows), or the reason the file cannot be read,
-    or that the helper failed. It touches nothing else: no Redis, no output."""
+    on (`first + 1`, `first + 3`, ...), sending each through a pipe, in order, as a frame
+    (`_FRAME`: its kind and length): a batch (its kept bytes and last rows), or the reason the
+    file cannot be read, or that the helper failed. It touches nothing else: no Redis, no
+    output."""
 
     def __init__(self, store: Store, source: FileSource, first: int) -> None:
         def wanted(count: int) -> bool:
