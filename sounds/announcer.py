@@ -36,8 +36,9 @@ SUFFIX = ".wav"
 # works), calls would ask every time: once a minute per process is plenty.
 ASK_WORKER_EVERY_S = 60.0
 _DIGITS = "0123456789"
-# A segment found missing is looked for again after this long: calls pick up a new rendering
-# within a second, without asking Redis before every call while none exists.
+# A segment found missing is looked for again after this long, in the background: a call never
+# waits on Redis for it (in a centre whose segments are not rendered, every call would), and
+# the calls after the first one a second after a rendering have its voice.
 MISSING_RECHECK_S = 1.0
 
 
@@ -128,20 +129,38 @@ class Announcer:
 
     async def _existing(self, ids: list[str]) -> set[str]:
         """Which of these segments exist. Segments are never deleted, so one found is known for
-        good, and a call whose segments are all known asks Redis nothing; one missing is asked
-        about again after MISSING_RECHECK_S (the worker may be rendering it)."""
+        good, and a call whose segments are all known asks Redis nothing; one never asked
+        about is asked about now; one found missing is asked about again after
+        MISSING_RECHECK_S (the worker may be rendering it), in the background, so that the
+        call goes on with what is known."""
         now = time.monotonic()
-        unknown = [i for i in ids if i not in self._present
-                   and now - self._missing_at.get(i, -MISSING_RECHECK_S) >= MISSING_RECHECK_S]
+        unknown = [i for i in ids if i not in self._present and i not in self._missing_at]
+        due = [i for i in ids if i in self._missing_at
+               and now - self._missing_at[i] >= MISSING_RECHECK_S]
+        if due:
+            for i in due:
+                self._missing_at[i] = now  # one look at a time
+            task = asyncio.get_running_loop().create_task(self._look_again(due))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if unknown:
-            found = await self.store.existing(unknown)
-            self._present |= found
-            for i in unknown:
-                if i in found:
-                    self._missing_at.pop(i, None)
-                else:
-                    self._missing_at[i] = now
+            self._learn(unknown, await self.store.existing(unknown), now)
         return {i for i in ids if i in self._present}
+
+    async def _look_again(self, ids: list[str]) -> None:
+        try:
+            found = await self.store.existing(ids)
+        except (redis.RedisError, OSError):
+            return  # looked for again after MISSING_RECHECK_S
+        self._learn(ids, found, time.monotonic())
+
+    def _learn(self, ids: list[str], found: set[str], now: float) -> None:
+        self._present |= found
+        for i in ids:
+            if i in found:
+                self._missing_at.pop(i, None)
+            else:
+                self._missing_at[i] = now
 
     async def plan(self, ticket: str, voices: list[dict[str, Any]]) -> None:
         """Right after a call's script, before it is answered: the clips its event names may be

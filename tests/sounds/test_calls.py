@@ -3,6 +3,7 @@ clips whose segments exist; the clips are served from Redis under those names.""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -181,6 +182,48 @@ def test_a_language_missing_a_segment_is_left_out(hall: Hall) -> None:
     hall.act(2, "call")
     assert hall.announcement()["clips"][1:] == [clip_url("A001", 2, lang)
                                                 for lang in ("yue", "cmn", "en")]
+
+
+def test_a_call_never_waits_to_look_again_for_a_missing_segment(hall: Hall) -> None:
+    """Segments never asked about are asked about at once; one found missing is looked for
+    again a second later in the background, while the call goes on with what is known (a
+    centre whose segments are not rendered would otherwise wait on Redis at every call)."""
+    async def scenario() -> None:
+        a = announcer.Announcer(hall.cfg, hall.url)
+        asked: list[list[str]] = []
+        slow = asyncio.Event()
+        real = a.store.existing
+
+        async def existing(ids: Any) -> set[str]:
+            asked.append(list(ids))
+            if len(asked) > 1:
+                await slow.wait()  # Redis slow to answer the second look
+            return await real(ids)
+
+        a.store.existing = existing  # type: ignore[method-assign]
+
+        def spoken(voices: list[dict[str, Any]]) -> bool:
+            return any(v["candidates"] for v in voices)
+
+        try:
+            assert not spoken(await a.voices(hall.centre, 1, recall=False))
+            assert len(asked) == 1
+            await asyncio.to_thread(hall.render)
+            assert not spoken(await a.voices(hall.centre, 1, recall=False))
+            assert len(asked) == 1  # within the second: not asked again
+            for i in a._missing_at:
+                a._missing_at[i] -= announcer.MISSING_RECHECK_S
+            # A second on: looked for again, and this call does not wait for the answer.
+            assert not spoken(await asyncio.wait_for(a.voices(hall.centre, 1, recall=False), 5))
+            assert len(asked) == 2
+            slow.set()
+            await asyncio.wait_for(asyncio.gather(*a._tasks), 5)
+            assert spoken(await a.voices(hall.centre, 1, recall=False))
+            assert len(asked) == 2
+        finally:
+            await a.close()
+
+    run_async(scenario)
 
 
 def test_clip_urls_in_python_match_the_script(hall: Hall) -> None:
