@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from functools import lru_cache
 from typing import Any
 
@@ -140,12 +141,16 @@ class Announcer:
         if due:
             for i in due:
                 self._missing_at[i] = now  # one look at a time
-            task = asyncio.get_running_loop().create_task(self._look_again(due))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(self._look_again(due))
         if unknown:
             self._learn(unknown, await self.store.existing(unknown), now)
         return {i for i in ids if i in self._present}
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Work that no answer waits for, kept until done (`close` cancels what is left)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _look_again(self, ids: list[str]) -> None:
         try:
@@ -175,9 +180,7 @@ class Announcer:
     def called(self, centre: Centre, ticket: str, voices: list[dict[str, Any]]) -> None:
         """After a call's script: join its clips into the cache, and ask for what is missing.
         In the background, so that the answer to the counter does not wait for audio."""
-        task = asyncio.get_running_loop().create_task(self._after_call(centre, ticket, voices))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(self._after_call(centre, ticket, voices))
 
     async def _after_call(self, centre: Centre, ticket: str,
                           voices: list[dict[str, Any]]) -> None:
@@ -209,9 +212,7 @@ class Announcer:
     def prepare(self, urls: list[str]) -> None:
         """Join and cache these clips now, in the background (a notice said with segments that
         exist already): the displays find them cached, as they find a call's."""
-        task = asyncio.get_running_loop().create_task(self._cache(urls))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(self._cache(urls))
 
     async def _cache(self, urls: list[str]) -> None:
         try:
