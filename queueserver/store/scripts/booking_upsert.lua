@@ -33,6 +33,9 @@
 local mode, at, source, moved_from = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local names = {}
 for name in string.gmatch(ARGV[5], '[^,]+') do names[#names + 1] = name end
+-- Where a field lies in a row (after its fingerprint).
+local at_row = {}
+for i, name in ipairs(names) do at_row[name] = i + 1 end
 -- The bookings an earlier row of this call found settled: their later rows change nothing.
 local settled_refs = {}
 -- The row being applied: its values by name, and its booking's and history's keys.
@@ -76,23 +79,27 @@ end
 
 -- The day list and the identity index hold the centre's live bookings; adding again is harmless
 -- (and fills them in for records written before they existed).
-local function day_list(b)
-  return KEYS[3] .. b.date  -- key from data: a record's date
+local function day_list(date)
+  return KEYS[3] .. date  -- key from data: a record's date
 end
 
-local function id_index(b)
-  return KEYS[4] .. b.id_hash  -- key from data: a record's identity hash
+local function id_index(id_hash)
+  return KEYS[4] .. id_hash  -- key from data: a record's identity hash
+end
+
+local function index_as(ref, date, slot_start, id_hash)
+  local h, m = string.match(slot_start, '^(%d+):(%d+)$')
+  redis.call('ZADD', day_list(date), tonumber(h) * 60 + tonumber(m), ref)
+  redis.call('SADD', id_index(id_hash), ref)
 end
 
 local function index(b)
-  local h, m = string.match(b.slot_start, '^(%d+):(%d+)$')
-  redis.call('ZADD', day_list(b), tonumber(h) * 60 + tonumber(m), b.ref)
-  redis.call('SADD', id_index(b), b.ref)
+  index_as(b.ref, b.date, b.slot_start, b.id_hash)
 end
 
 local function unindex(b)
-  if b.date then redis.call('ZREM', day_list(b), b.ref) end
-  if b.id_hash then redis.call('SREM', id_index(b), b.ref) end
+  if b.date then redis.call('ZREM', day_list(b.date), b.ref) end
+  if b.id_hash then redis.call('SREM', id_index(b.id_hash), b.ref) end
 end
 
 local function split(text)
@@ -107,14 +114,34 @@ local function held(current, fields, settled)
   return {outcome = 'held', ticket = current.ticket, fields = fields, settled = settled}
 end
 
+-- The fields a new booking is written with: the names set once, each row's values put in.
+local created_fields = {}
+for i, name in ipairs(names) do created_fields[2 * i - 1] = name end
+for i, value in ipairs({'updated_at', at, 'source', source}) do
+  created_fields[2 * #names + i] = value
+end
+
+-- A row whose booking this centre has never held (most of an import): written as it is, with
+-- what `apply` below would write for it, without comparing anything.
+local function create(row)
+  for i = 1, #names do created_fields[2 * i] = row[i + 1] end
+  redis.call('HSET', booking_key, unpack(created_fields))
+  index_as(row[at_row.ref], row[at_row.date], row[at_row.slot_start], row[at_row.id_hash])
+  record_created()
+  if row[at_row.status] == 'cancelled' then return 'cancelled' end
+  return 'imported'
+end
+
 local function apply(row)
   local final = row[1]
+  local ref = row[at_row.ref]
+  if settled_refs[ref] then return 'settled' end
+  booking_key = KEYS[1] .. ref  -- key from data: the row's booking
+  history_key = KEYS[2] .. ref  -- key from data: the row's booking's history
+  local current = hgetall(booking_key)
+  if mode == 'upsert' and moved_from == '' and next(current) == nil then return create(row) end
   new = {}
   for i, name in ipairs(names) do new[name] = row[i + 1] end
-  if settled_refs[new.ref] then return 'settled' end
-  booking_key = KEYS[1] .. new.ref  -- key from data: the row's booking
-  history_key = KEYS[2] .. new.ref  -- key from data: the row's booking's history
-  local current = hgetall(booking_key)
 
   local checked_in = live(current) and current.ticket ~= nil and current.ticket ~= ''
 
