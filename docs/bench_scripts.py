@@ -9,7 +9,9 @@ depth (at least: the N measured at a smaller depth stay in it), and then, with R
 logging every command, checks in N more, reads the board 20 times and makes N/4 calls (each
 a call, a no-show and a requeue, as the bench's calls phase): the median, 99th
 percentile and largest time of each script, as Redis measured it (the machine's load moves
-the tail; the median least).
+the tail; the median least). Last, the import's script (`booking_upsert`): Redis's time a row
+of 20,000 bookings new to the centre, applied as `bookings import` sends them
+(`ROWS_A_CALL` rows a call), then of the same rows again (each one settled).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from pathlib import Path
 import redis
 import redis.asyncio
 
-from queueserver.bookings.store import Booking, BookingStore
+from queueserver.booking_sync.bench import booking_row
+from queueserver.booking_sync.rows import BOOKINGS
+from queueserver.bookings.store import ROWS_A_CALL, Booking, BookingStore
 from queueserver.platform import config
 from queueserver.platform.clock import Clock, iso
 from queueserver.queue.tickets import Centres
@@ -100,14 +104,38 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
         r.config_set("slowlog-log-slower-than", 10_000_000)
         times: dict[str, list[int]] = {}
         for e in entries:
-            command = e["command"]
-            words = (command.decode() if isinstance(command, bytes) else command).split()
+            words = _words(e["command"])
             if words and words[0].upper() == "EVALSHA" and words[1] in names:
                 times.setdefault(names[words[1]], []).append(int(e["duration"]))
         print(f"{depth} waiting: " + "; ".join(
             f"{s} median {statistics.median(v):.0f} us, p99 {sorted(v)[int(len(v) * .99) - 1]}"
             f", max {max(v)} ({len(v)})" for s, v in sorted(times.items())))
     await conn.aclose()
+
+
+def _words(command: str | bytes) -> list[str]:
+    return (command.decode() if isinstance(command, bytes) else command).split()
+
+
+def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
+    """Redis's time a row of the import's script, for new bookings and for the same again."""
+    r = redis.Redis.from_url(url, decode_responses=True)
+    centre = cfg.centres[0].id
+    store = BookingStore(r, b"bench-scripts-secret", "bench.json", "2026-11-26T18:00:00+08:00")
+    centres = frozenset([centre])
+    bookings = [BOOKINGS.build(booking_row(i, (centre,)), centres) for i in range(rows)]
+    ready = [(store.stored_values(b), store.fingerprint(b)) for b in bookings]
+    sha = hashlib.sha1(lua.source("booking_upsert").encode()).hexdigest()
+    for label in ("new", "again"):
+        r.config_set("slowlog-log-slower-than", 0)
+        r.slowlog_reset()
+        for start in range(0, rows, ROWS_A_CALL):
+            store.apply_ready(ready[start:start + ROWS_A_CALL])
+        entries = r.slowlog_get(100000)
+        r.config_set("slowlog-log-slower-than", 10_000_000)
+        spent = sum(int(e["duration"]) for e in entries
+                    if _words(e["command"])[:2] == ["EVALSHA", sha])
+        print(f"booking_upsert, {label}: {spent / rows:.1f} us a row ({rows:,} rows)")
 
 
 def main() -> None:
@@ -128,6 +156,7 @@ def main() -> None:
                 time.sleep(0.05)
         cfg = config.load(twelve_counters(folder))
         asyncio.run(measure(f"unix://{sock}", cfg, sorted(depths), n))
+        upsert(f"unix://{sock}", cfg)
     finally:
         proc.terminate()
         proc.wait(10)
