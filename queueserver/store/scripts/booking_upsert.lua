@@ -139,22 +139,20 @@ local function apply(row)
   booking_key = KEYS[1] .. ref  -- key from data: the row's booking
   history_key = KEYS[2] .. ref  -- key from data: the row's booking's history
   local current = hgetall(booking_key)
-  if mode == 'upsert' and moved_from == '' and next(current) == nil then return create(row) end
+  if next(current) == nil then
+    if mode == 'upsert' and moved_from == '' then return create(row) end
+  -- (An empty record has no fingerprint worth computing: no row's is that of nothing.)
+  elseif final ~= '' and current.held_fp == nil and fingerprint(current) == final then
+    if live(current) then index(current) end
+    settled_refs[ref] = true
+    return 'settled'
+  end
   new = {}
   for i, name in ipairs(names) do new[name] = row[i + 1] end
 
   local checked_in = live(current) and current.ticket ~= nil and current.ticket ~= ''
-
-  -- (An empty record has no fingerprint worth computing: no row's is that of nothing.)
-  if final ~= '' and next(current) ~= nil then
-    if current.held_fp == nil and fingerprint(current) == final then
-      if live(current) then index(current) end
-      settled_refs[new.ref] = true
-      return 'settled'
-    end
-    if checked_in and current.held_fp == final then
-      return held(current, split(current.held_fields), true)
-    end
+  if checked_in and final ~= '' and current.held_fp == final then
+    return held(current, split(current.held_fields), true)
   end
   if checked_in then
     local changed = differing(current)
