@@ -1,8 +1,11 @@
 """The booking import benchmark: time and memory at 10,000, 50,000 and 200,000 rows.
 
     python -m queueserver.booking_sync.bench [--rows 10000 50000 200000] [--feed]
+                                             [--appendfsync always|everysec]
 
-Runs on a private redis-server it starts on a free loopback port (never the machine's own).
+Runs on a private redis-server it starts on a free loopback port (never the machine's own),
+without an append-only file unless `--appendfsync` asks for one (`queueserver bench` imports
+into a Redis with `appendfsync always`, which slows it down: a sync a script call).
 Each size is imported in a fresh child process (so its peak memory is its own): the first
 import into an empty store, then the same export again (every row unchanged), and with
 `--feed` the same export pulled through `bookings sync`'s code from a loopback HTTP server.
@@ -205,13 +208,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _redis_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _redis_server(folder: Path, appendfsync: str | None) -> tuple[subprocess.Popen[bytes], str]:
     binary = shutil.which("redis-server")
     if not binary:
         sys.exit("the benchmark needs redis-server (Debian: apt-get install redis-server)")
     port = _free_port()
+    aof = ["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else [
+        "--appendonly", "no"]
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *aof,
          "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
@@ -238,10 +243,10 @@ def _serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
     return server, int(server.server_address[1])
 
 
-def _rows(sizes: list[int], feed: bool) -> Iterator[str]:
+def _rows(sizes: list[int], feed: bool, appendfsync: str | None) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="queueserver-bench-") as name:
         folder = Path(name)
-        proc, redis_url = _redis_server(folder)
+        proc, redis_url = _redis_server(folder, appendfsync)
         server, port = _serve(folder)
         # Emptying a store of 200,000 bookings takes a while on a busy machine: no time-out.
         r = redis.Redis.from_url(redis_url, socket_timeout=None)
@@ -284,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, nargs="+", default=list(SIZES))
     p.add_argument("--feed", action="store_true", help="also pull it over loopback HTTP")
+    p.add_argument("--appendfsync", choices=("always", "everysec"),
+                   help="Redis keeps an append-only file, synced so (default: none)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--redis-url", help=argparse.SUPPRESS)
     p.add_argument("--file", help=argparse.SUPPRESS)
@@ -294,13 +301,14 @@ def main(argv: list[str] | None = None) -> int:
         _child(args)
         return 0
     print(f"booking import benchmark: Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, redis-server on loopback", flush=True)
+          f"{os.cpu_count()} CPUs, redis-server on loopback, "
+          f"appendfsync {args.appendfsync or 'off (no append-only file)'}", flush=True)
     header = "| rows | export | first import | rows/s | rows/s again (unchanged) "
     header += "| rows/s over HTTP " if args.feed else ""
     header += "| peak RSS | peak Python heap | `bookings import`, process start included |"
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")
-    for line in _rows(args.rows, args.feed):
+    for line in _rows(args.rows, args.feed, args.appendfsync):
         print(line, flush=True)
     return 0
 
