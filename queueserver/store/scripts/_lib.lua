@@ -1,4 +1,4 @@
--- Shared by every script (prepended by queueserver/store/lua.py). Each script returns one JSON
+-- Shared by every script: lua.py puts the statements of it that a script uses before the script.
 -- document: ok(value) or refuse(code, extra).
 --
 -- No script builds a key name (keys.py does): each gets the keys it touches in KEYS. Ticket and
