@@ -1,5 +1,5 @@
 -- Shared by every script: lua.py puts the statements of it that a script uses before the script.
--- document: ok(value) or refuse(code, extra).
+-- Each script returns one JSON document: ok(value) or refuse(code, extra).
 --
 -- No script builds a key name (keys.py does): each gets the keys it touches in KEYS. Ticket and
 -- counter scripts take a context as ARGV[1] (see queueserver/queue/tickets.py):
