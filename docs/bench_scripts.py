@@ -11,7 +11,10 @@ a call, a no-show and a requeue, as the bench's calls phase): the median, 99th
 percentile and largest time of each script, as Redis measured it (the machine's load moves
 the tail; the median least). Last, the import's script (`booking_upsert`): Redis's time a row
 of 20,000 bookings new to the centre, applied as `bookings import` sends them
-(`ROWS_A_CALL` rows a call), then of the same rows again (each one settled).
+(`ROWS_A_CALL` rows a call), then of the same rows again (each one settled). First of all, on
+the empty Redis: the Lua heap with every script loaded, and the steps of Lua's collector that
+Redis takes inside every 50th script call (`LUA_GC_CYCLE_PERIOD`), as the largest 2% of 5,000
+calls of a script that makes a little garbage (a hundred steps).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 import redis
@@ -37,7 +41,7 @@ from queueserver.platform import config
 from queueserver.platform.clock import Clock, iso
 from queueserver.queue.tickets import Centres
 from queueserver.rules.vocab import CounterAction
-from queueserver.store import lua
+from queueserver.store import lua, scripts
 
 SCRIPTS = ("checkin", "board", "photo_register", "call", "no_show", "requeue")
 
@@ -138,6 +142,28 @@ def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
         print(f"booking_upsert, {label}: {spent / rows:.1f} us a row ({rows:,} rows)")
 
 
+def collector(url: str) -> None:
+    """The Lua heap with every script loaded, and the collector's steps' time."""
+    r = redis.Redis.from_url(url)
+    for entry in resources.files(scripts).iterdir():
+        if entry.name.endswith(".lua") and not entry.name.startswith("_"):
+            r.script_load(lua.source(entry.name.removesuffix(".lua")))
+    heap = int(r.info("memory")["used_memory_lua"])
+    garbage = r.script_load("local t = {} for i = 1, 200 do t[i] = {i, i .. 'x'} end return 1")
+    r.config_set("slowlog-max-len", 100000)
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+    for _ in range(5000):
+        r.evalsha(garbage, 0)
+    times = sorted(int(e["duration"]) for e in r.slowlog_get(100000)
+                   if _words(e["command"])[:2] == ["EVALSHA", garbage])
+    r.config_set("slowlog-log-slower-than", 10_000_000)
+    steps = times[-len(times) // 50:]
+    print(f"Lua heap with every script loaded {heap / 2**20:.2f} MiB; a call "
+          f"{times[len(times) // 2]} us (median), the largest 2% (the collector's steps) "
+          f"{steps[0]}-{steps[-1]} us, median {statistics.median(steps):.0f}")
+
+
 def main() -> None:
     depths = [int(d) for d in (sys.argv[1] if len(sys.argv) > 1 else "10,1000,5000").split(",")]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -155,6 +181,7 @@ def main() -> None:
             except (redis.ConnectionError, FileNotFoundError):
                 time.sleep(0.05)
         cfg = config.load(twelve_counters(folder))
+        collector(f"unix://{sock}")
         asyncio.run(measure(f"unix://{sock}", cfg, sorted(depths), n))
         upsert(f"unix://{sock}", cfg)
     finally:
