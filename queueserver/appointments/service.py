@@ -2,8 +2,9 @@
 names, the free slots, booking, moving and cancelling, waiting lists, and the supervisor's view
 and blocks. Each change is one Lua script in the centre's slot (`store/scripts/appointment_*`);
 a move to another centre is two, the new place taken first (see `book`). On a single Redis a
-booking and a listing, an opening rush's requests, are one script each with the request's own
-checks in it (`book_at_once`, `slots_at_once`); on a Cluster those checks are a step before.
+booking, an opening rush's request, is one script with the request's own checks in it
+(`book_at_once`), and a listing one round trip, its checks in the first of its scripts
+(`slots_at_once`, DAYS_A_CALL); on a Cluster those checks are a step before.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from queueserver.platform.errors import ApiError
 from queueserver.store import keys
 from queueserver.store.lua import AsyncScripts
 from queueserver.store.multiplexed import Multiplexed
+
+# Days of a listing that one script call reads at most: a listing's 31 days took one call 150 to
+# 250 µs of Redis, which the step of Lua's collector that Redis takes in every 50th script call
+# could carry past the 500 µs no script may hold Redis for (issue 20). Two calls, sent together.
+DAYS_A_CALL = 16
 
 # An address with this many unknown, withdrawn or malformed tokens in the window gets 429 on
 # every /book route until the window ends (CONTRACT §11, as failed logins: §5).
@@ -261,26 +267,40 @@ class Appointments:
                       for s, n in zip(day.starts, free, strict=True) if n > 0]
         return {"centre": centre.id, "slots": found}
 
+    async def _frees(self, centre: Centre, now: dt.datetime, days: list[calendar.Day],
+                     own: dict[str, str] | None = None, **extra: Any) -> Any:
+        """appointment_slots.lua's answer for `days`, DAYS_A_CALL days a call, the calls sent
+        together. The first carries `own` and `extra` (the request's own checks): when its
+        answer is not a listing (a wait, an application that lists other days), it is the
+        answer."""
+        calls = []
+        for i in range(0, max(len(days), 1), DAYS_A_CALL):
+            declared, ctx = (self._listing_context(centre, now, days[:DAYS_A_CALL], own, **extra)
+                             if i == 0 else
+                             self._listing_context(centre, now, days[i:i + DAYS_A_CALL]))
+            calls.append(self.scripts("appointment_slots", declared, [ctx]))
+        answers = await asyncio.gather(*calls)
+        if not isinstance(answers[0], list):
+            return answers[0]
+        return [free for answer in answers for free in answer]
+
     async def slots(self, holder: Holder, centre_id: str | None, first: str | None,
                     last: str | None) -> dict[str, Any]:
-        """The bookable slots with a free place, over at most 31 days, in one script."""
+        """The bookable slots with a free place, over at most 31 days."""
         if not centre_id:
             raise ApiError("bad_request", message_en="Name the centre: ?centre=ID.")
         now = self.clock.now()
         start, end = self._span(first, last, now)
         centre = self.centre(centre_id)
         days = calendar.days(centre, now, start, end, holder.privileged(now))
-        frees: Any = []
-        if days:
-            declared, ctx = self._listing_context(centre, now, days)
-            frees = await self.scripts("appointment_slots", declared, [ctx])
+        frees = await self._frees(centre, now, days) if days else []
         return self._listing(centre, days, frees)
 
     async def slots_at_once(self, token: str, address: str, centre_id: str | None,
                             first: str | None, last: str | None) -> dict[str, Any] | None:
-        """GET .../slots as one script, the request's own checks included (a single Redis): the
-        listing, or None when it cannot be so (a Cluster, a question `slots` refuses), for the
-        caller to take the steps one by one, in the contract's order."""
+        """GET .../slots in one round trip, the request's own checks in its first script (a
+        single Redis): the listing, or None when it cannot be so (a Cluster, a question `slots`
+        refuses), for the caller to take the steps one by one, in the contract's order."""
         centre = self.config.centre(centre_id or "")
         if self._cluster or centre is None:
             return None
@@ -291,8 +311,7 @@ class Appointments:
             return None
         days = calendar.days(centre, now, start, end)
         digest, own, admit = self._admission(token, address)
-        declared, ctx = self._listing_context(centre, now, days, own, admit=admit)
-        frees = self._let_in(await self.scripts("appointment_slots", declared, [ctx]))
+        frees = self._let_in(await self._frees(centre, now, days, own, admit=admit))
         if isinstance(frees, dict) and "app" in frees:
             # May book inside the notice: its days are others.
             return await self.slots(Holder(digest, frees["app"]), centre_id, first, last)

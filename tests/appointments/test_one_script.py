@@ -1,8 +1,8 @@
-"""On a single Redis a booking and a listing are one script each, the request's own checks in it
-(service.book_at_once and slots_at_once: the opening rush's path); on a Redis Cluster they are
-taken step by step (test_cluster.py). Here: one round trip each, the contract's order of checks
-kept, and the cases the script hands back to Python (a move from another centre, an applicant
-who may book inside the notice)."""
+"""On a single Redis a booking is one script, the request's own checks in it, and a listing its
+scripts sent together, those checks in the first (service.book_at_once and slots_at_once: the
+opening rush's path); on a Redis Cluster they are taken step by step (test_cluster.py). Here:
+one round trip each, the contract's order of checks kept, and the cases the script hands back
+to Python (a move from another centre, an applicant who may book inside the notice)."""
 
 from __future__ import annotations
 
@@ -64,12 +64,36 @@ def test_a_booking_and_a_31_day_listing_are_one_round_trip_each(
                         params={"centre": "wan-chai", "from": MONDAY, "to": "2026-12-30"})
     assert listed.status_code == 200 and {"date": MONDAY, "start": "14:00", "end": "14:30",
                                           "free": 5} in listed.json()["slots"]
-    assert sent == ["EVALSHA"]
-    assert book(client, t["APP1"]).status_code == 201
+    # 31 days: two scripts of at most DAYS_A_CALL days, sent together.
     assert sent == ["EVALSHA", "EVALSHA"]
+    assert book(client, t["APP1"]).status_code == 201
+    assert sent == ["EVALSHA"] * 3
     # A refusal too: the slot full is one round trip.
     assert book(client, t["APP2"], start="14:00").status_code == 201  # the same slot: kept
-    assert sent == ["EVALSHA"] * 3
+    assert sent == ["EVALSHA"] * 4
+
+
+def test_a_listing_s_scripts_wait_for_their_answers_together(
+        client: TestClient, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    t = people("APP1")
+    shared: Any = client.app_state["appointments"].scripts.shared
+    execute = shared.execute
+    waiting = most = 0
+
+    async def counted(*args: Any) -> Any:
+        nonlocal waiting, most
+        waiting += 1
+        most = max(most, waiting)
+        try:
+            return await execute(*args)
+        finally:
+            waiting -= 1
+
+    monkeypatch.setattr(shared, "execute", counted)
+    listed = client.get(f"/api/v1/book/{t['APP1']}/slots",
+                        params={"centre": "wan-chai", "from": MONDAY, "to": "2026-12-30"})
+    assert listed.status_code == 200 and listed.json()["slots"]
+    assert most == 2
 
 
 def test_the_one_script_checks_in_the_contract_s_order(
