@@ -52,7 +52,7 @@ class Centres:
         # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
         self.announcer = announcer
         # Each centre's day declared (its date, its keys), for the scripts of that day.
-        self._days: dict[str, tuple[str, lua.Declared]] = {}
+        self._days: dict[tuple[str, str], tuple[str, lua.Declared]] = {}
         # What each centre's config gives every script's context, made once.
         self._fixed: dict[str, dict[str, Any]] = {}
 
@@ -115,16 +115,19 @@ class Centres:
             if acting.bucket is not None:
                 named["rate_bucket"] = acting.bucket
                 ctx["rate"] = [acting.rate, acting.burst]
-        names, ctx["keys"] = lua.declare(named, self._day(centre, date))
+        names, ctx["keys"] = lua.declare(named, self._day(centre, date, name))
         return await self.scripts(name, names, [ctx, *args])
 
-    def _day(self, centre: Centre, date: str) -> lua.Declared:
-        """The keys of the centre's day (keys.centre_day), declared once a day."""
-        known = self._days.get(centre.id)
+    def _day(self, centre: Centre, date: str, script: str) -> lua.Declared:
+        """The keys of the centre's day (keys.centre_day) that the script uses (lua.k_names),
+        declared once a day."""
+        known = self._days.get((centre.id, script))
         if known is None or known[0] != date:
-            known = self._days[centre.id] = (date, lua.declare(keys.centre_day(
-                centre.id, date, [c.number for c in centre.counters],
-                [s.code for s in centre.services])))
+            day = keys.centre_day(centre.id, date, [c.number for c in centre.counters],
+                                  [s.code for s in centre.services])
+            uses = lua.k_names(script)
+            known = self._days[centre.id, script] = (date, lua.declare(
+                {name: value for name, value in day.items() if name in uses}))
         return known[1]
 
     async def run_script(self, name: str, centre: Centre, by: str, idem: Idem | None,

@@ -91,6 +91,13 @@ def used(shared: str, own: str) -> str:
     return "".join(s for s, k in zip(statements, keep, strict=True) if k)
 
 
+@cache
+def k_names(name: str) -> frozenset[str]:
+    """The names of `K` (the context's keys, _lib.lua) that a script's text mentions: all it
+    can touch, since scripts name them only so (`K.queue`, never `K[...]`)."""
+    return frozenset(re.findall(r"\bK\.(\w+)", _COMMENT_LINE.sub("", source(name))))
+
+
 def decode(raw: str | bytes) -> Any:
     """A script's answer: its `ok` value (Any: each script's own; the caller reads it into its
     model), or its refusal raised as an `ApiError`."""

@@ -91,3 +91,12 @@ def test_scripts_carry_what_they_use_and_not_the_rest() -> None:
 def test_every_script_loads_into_redis(r: redis.Redis) -> None:
     for name in SCRIPTS:
         assert r.script_load(lua.source(name)) == lua.sha(name)
+
+
+def test_a_script_is_given_only_the_day_s_keys_it_names() -> None:
+    # Centres._day declares of the centre's day only the keys the script's text names (K.x).
+    assert {"events", "day_tickets", "queue", "sequence", "issuing", "counter"} <= lua.k_names(
+        "checkin")
+    assert not {"payments", "recent_calls", "notices", "notice_order"} & lua.k_names("checkin")
+    assert not {"events", "queue", "counter"} & lua.k_names("photo_register")
+    assert {"recent_calls", "queue", "counter"} <= lua.k_names("call")
