@@ -51,7 +51,7 @@ class Centres:
         self.scripts = lua.AsyncScripts(r, shared)
         # Names each call's spoken clips (sounds/announcer.py); without it, calls chime only.
         self.announcer = announcer
-        # Each centre's day declared (its date, its keys), for the scripts of that day.
+        # Each centre's day declared for each script (its date, the day's keys it names).
         self._days: dict[tuple[str, str], tuple[str, lua.Declared]] = {}
         # What each centre's config gives every script's context, made once.
         self._fixed: dict[str, dict[str, Any]] = {}
