@@ -128,7 +128,7 @@ def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
     store = BookingStore(r, b"bench-scripts-secret", "bench.json", "2026-11-26T18:00:00+08:00")
     centres = frozenset([centre])
     bookings = [BOOKINGS.build(booking_row(i, (centre,)), centres) for i in range(rows)]
-    ready = [(store.stored_values(b), store.fingerprint(b)) for b in bookings]
+    ready = [(values, fp) for _, fp, values in map(store.prepare, bookings)]
     sha = hashlib.sha1(lua.source("booking_upsert").encode()).hexdigest()
     for label in ("new", "again"):
         r.config_set("slowlog-log-slower-than", 0)

@@ -114,18 +114,23 @@ local function held(current, fields, settled)
   return {outcome = 'held', ticket = current.ticket, fields = fields, settled = settled}
 end
 
--- The fields a new booking is written with: the names set once, each row's values put in.
-local created_fields = {}
-for i, name in ipairs(names) do created_fields[2 * i - 1] = name end
+-- The fields a row writes, as HSET takes them: the names set once a call, each row's values
+-- put in, then the time and the source.
+local row_fields = {}
+for i, name in ipairs(names) do row_fields[2 * i - 1] = name end
 for i, value in ipairs({'updated_at', at, 'source', source}) do
-  created_fields[2 * #names + i] = value
+  row_fields[2 * #names + i] = value
+end
+
+local function write(row)
+  for i = 1, #names do row_fields[2 * i] = row[i + 1] end
+  redis.call('HSET', booking_key, unpack(row_fields))
 end
 
 -- A row whose booking this centre has never held (most of an import): written as it is, with
 -- what `apply` below would write for it, without comparing anything.
 local function create(row)
-  for i = 1, #names do created_fields[2 * i] = row[i + 1] end
-  redis.call('HSET', booking_key, unpack(created_fields))
+  write(row)
   index_as(row[at_row.ref], row[at_row.date], row[at_row.slot_start], row[at_row.id_hash])
   record_created()
   if row[at_row.status] == 'cancelled' then return 'cancelled' end
@@ -194,15 +199,11 @@ local function apply(row)
   local was = known and before.status or nil
 
   -- What changed: every field of a booking new here (`names` itself: only read from here on).
-  local changed, flat = names, {}
+  local changed = names
   if known then changed = differing(before) end
   if #changed == 0 and not moving then
     index(current)
     return 'unchanged'
-  end
-  for i, name in ipairs(names) do
-    flat[2 * i - 1] = name
-    flat[2 * i] = new[name]
   end
 
   local status = new.status
@@ -215,12 +216,8 @@ local function apply(row)
   elseif was == 'cancelled' and status == 'approved' then change = 'reinstated'
   end
 
-  flat[#flat + 1] = 'updated_at'
-  flat[#flat + 1] = at
-  flat[#flat + 1] = 'source'
-  flat[#flat + 1] = source
   if live(current) then unindex(current) end
-  redis.call('HSET', booking_key, unpack(flat))
+  write(row)
   index(new)
   if change == 'created' then record_created() else
     record(change, changed, {from = moving and before.centre or nil})
