@@ -41,6 +41,12 @@ class Sentinel:
         self.client = redis.Redis(port=self.port, decode_responses=True)
         wait_for(lambda: self.master_port() == master.port, 20, "sentinel watching")
 
+    def knows_replica(self, port: int) -> bool:
+        """Sentinel learns of a replica from the master's INFO (every 10 s at first): until it
+        has, it has nothing to promote when the master dies."""
+        return any(int(r["port"]) == port and "disconnected" not in r["flags"]
+                   for r in self.client.sentinel_slaves(SERVICE))
+
     def master_port(self) -> int:
         return int(self.client.sentinel_get_master_addr_by_name(SERVICE)[1])
 
@@ -55,14 +61,24 @@ def watched(tmp_path: Path) -> Iterator[tuple[OwnRedis, OwnRedis, Sentinel]]:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     master = OwnRedis(tmp_path / "a")
-    master.start()
     replica = OwnRedis(tmp_path / "b", "--replicaof", "127.0.0.1", str(master.port))
-    replica.start()
-    sentinel = Sentinel(tmp_path, master)
+    sentinel: Sentinel | None = None
     try:
+        master.start()
+        replica.start()
+        # The replica's first sync may take a while on a loaded machine; WAIT in the test would
+        # then outlast the client's socket timeout (redis-py's default: 5 s).
+        replica_client = redis.Redis.from_url(replica.url, decode_responses=True)
+        wait_for(lambda: replica_client.info("replication")["master_link_status"] == "up", 30,
+                 "the replica in sync")
+        replica_client.close()
+        sentinel = Sentinel(tmp_path, master)
+        knows = sentinel.knows_replica
+        wait_for(lambda: knows(replica.port), 30, "sentinel knowing the replica")
         yield master, replica, sentinel
     finally:
-        sentinel.stop()
+        if sentinel is not None:
+            sentinel.stop()
         replica.stop()
         master.stop()
 
@@ -103,7 +119,8 @@ def test_a_failover_is_followed_without_a_restart(
         await screen.started()
         first = await asyncio.to_thread(check_in, 0)
         assert first.json()["ticket"]["number"] == "A001"
-        assert r.wait(1, 5000) == 1  # the replica has it before the master dies
+        # The replica has it before the master dies.
+        assert r.wait(1, 3000) == 1
         # The master dies (a forced SENTINEL FAILOVER would leave it writable for a moment,
         # and what it took then is lost when it rejoins as a replica: see docs/deploy.md).
         master.kill()
