@@ -44,14 +44,15 @@ def source(name: str) -> str:
     own = (folder / f"{name}.lua").read_text(encoding="utf-8")
     helpers = [(folder / f"{helper}.lua").read_text(encoding="utf-8")
                for helper in WITH.findall(own.split("\n\n", 1)[0])]
+    collector = (folder / "_collector.lua").read_text(encoding="utf-8")
     if own.startswith(STANDALONE):
-        return used("\n".join(helpers), own) + own
+        return collector + used("\n".join(helpers), own) + own
     lib = (folder / "_lib.lua").read_text(encoding="utf-8")
     # The prelude's `context` takes from the acting credential's rate-limit bucket.
     bucket = (folder / "_bucket.lua").read_text(encoding="utf-8")
     # The wait-estimate model: after the prelude (it uses its helpers), before the script.
     model = (folder / "_estimate.lua").read_text(encoding="utf-8")
-    return used("\n".join([bucket, lib, model, *helpers]), own) + own
+    return collector + used("\n".join([bucket, lib, model, *helpers]), own) + own
 
 
 # A top-level statement of a shared file: each starts a line with `local` (a function, a

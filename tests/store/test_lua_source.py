@@ -5,12 +5,16 @@ repeated whole in every script; nothing a script uses may be left out of it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import zoneinfo
 from importlib import resources
 
 import pytest
 import redis
 
+from queueserver.notices import expiry
+from queueserver.platform.clock import Clock
 from queueserver.store import lua, scripts
 
 FOLDER = resources.files(scripts)
@@ -100,3 +104,34 @@ def test_a_script_is_given_only_the_day_s_keys_it_names() -> None:
     assert not {"payments", "recent_calls", "notices", "notice_order"} & lua.k_names("checkin")
     assert not {"events", "queue", "counter"} & lua.k_names("photo_register")
     assert {"recent_calls", "queue", "counter"} <= lua.k_names("call")
+
+
+WHEN = dt.datetime(2026, 12, 7, 10, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Hong_Kong"))
+STEPMUL = re.compile(r"collectgarbage\('setstepmul', (\d+)\)")
+
+
+def test_every_script_sets_the_collector_s_step_first() -> None:
+    # Redis takes a step of Lua's collector inside every 50th script call, whichever script it
+    # is: the step's size is set by whatever script runs, before anything of its own.
+    collector = (FOLDER / "_collector.lua").read_text()
+    step = STEPMUL.search(collector)
+    assert step is not None and int(step[1]) == 100
+    for name in SCRIPTS:
+        assert lua.source(name).startswith(collector), name
+
+
+@pytest.mark.parametrize("script", ["rate_limit", "notice_expire"])
+def test_running_a_script_sets_the_step_again_after_a_reset(r: redis.Redis,
+                                                            script: str) -> None:
+    # A restart or SCRIPT FLUSH gives Redis a new Lua state, with Lua's default of 200; the next
+    # script of either kind (standalone, or with the shared prelude) sets it again.
+    r.script_flush()
+    assert r.eval("return collectgarbage('setstepmul', 200)", 0) == 200  # the state's own
+    if script == "rate_limit":
+        lua.Scripts(r)(script, ["test:lua-source:bucket"], [10, 20])
+    else:
+        clock = Clock(zoneinfo.ZoneInfo("Asia/Hong_Kong"), WHEN, rate=0)
+        names, ctx = expiry.context("wan-chai", clock)
+        assert lua.Scripts(r)(script, names, [ctx]) == 0  # no notice was due
+    # setstepmul answers the value it replaces: the one the script left.
+    assert r.eval("return collectgarbage('setstepmul', 200)", 0) == 100
