@@ -1,10 +1,11 @@
 """Lua scripts: one file per state change in `scripts/`, registered once per connection and
 called through one typed wrapper that turns a script's refusal into an `ApiError`.
 
-Every script but a standalone one starts with the shared helpers it uses (`_lib.lua`, the
-estimate's `_estimate.lua`, the rate limit's `_bucket.lua`: only the statements of them that it
-needs, `used`); each returns one JSON document: either `{"ok": ...}` or `{"error": CODE,
-...extra}` (`status` and `because`, which words the code for one case, are not passed on).
+Every script starts by setting the size of the Lua collector's steps (`_collector.lua`), then,
+unless it is standalone, the shared helpers it uses (`_lib.lua`, the estimate's `_estimate.lua`,
+the rate limit's `_bucket.lua`: only the statements of them that it needs, `used`); each returns
+one JSON document: either `{"ok": ...}` or `{"error": CODE, ...extra}` (`status` and `because`,
+which words the code for one case, are not passed on).
 Scripts are never built in Python strings.
 """
 
