@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import shutil
 import statistics
 import subprocess
@@ -65,7 +64,7 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
     secret = b"bench-scripts-secret"
     conn = redis.asyncio.Redis.from_url(url, decode_responses=True)
     centres = Centres(cfg, conn, Clock.frozen(cfg.tz, now), secret)
-    names = {hashlib.sha1(lua.source(s).encode()).hexdigest(): s for s in SCRIPTS}
+    names = {lua.sha(s): s for s in SCRIPTS}
     total = max(depths) + n
     bookings = [Booking(ref=f"S{i:06d}", centre=centre.id, date=now.date().isoformat(),
                         slot_start="09:00", slot_end="09:30", application_type="renewal",
@@ -129,7 +128,7 @@ def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
     centres = frozenset([centre])
     bookings = [BOOKINGS.build(booking_row(i, (centre,)), centres) for i in range(rows)]
     ready = [(values, fp) for _, fp, values in map(store.prepare, bookings)]
-    sha = hashlib.sha1(lua.source("booking_upsert").encode()).hexdigest()
+    sha = lua.sha("booking_upsert")
     for label in ("new", "again"):
         r.config_set("slowlog-log-slower-than", 0)
         r.slowlog_reset()
@@ -143,14 +142,17 @@ def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
 
 
 def collector(url: str) -> None:
-    """The Lua heap with every script loaded, and the collector's steps' time."""
+    """The Lua heap with every script loaded, and the collector's steps' time, its step set as
+    the project's scripts set it (`_collector.lua`, which each of the two scripts here runs
+    first)."""
     r = redis.Redis.from_url(url)
-    for entry in resources.files(scripts).iterdir():
-        if entry.name.endswith(".lua") and not entry.name.startswith("_"):
-            r.script_load(lua.source(entry.name.removesuffix(".lua")))
+    for name in lua.names():
+        r.script_load(lua.source(name))
     heap = int(r.info("memory")["used_memory_lua"])
-    garbage = r.script_load("local t = {} for i = 1, 200 do t[i] = {i, tostring(i)} end return 1")
-    nothing = r.script_load("return 1")
+    step = (resources.files(scripts) / "_collector.lua").read_text(encoding="utf-8")
+    garbage = r.script_load(step + "local t = {} for i = 1, 200 do t[i] = {i, tostring(i)} end "
+                            "return 1")
+    nothing = r.script_load(step + "return 1")
     r.config_set("slowlog-max-len", 100000)
     r.config_set("slowlog-log-slower-than", 0)
     r.slowlog_reset()

@@ -164,6 +164,12 @@ class Scripts:
         return decode(script(keys=keys, args=_args(args)))
 
 
+def names() -> list[str]:
+    """Every script's name: the files of `scripts/` but the shared ones (`_NAME.lua`)."""
+    return sorted(entry.name.removesuffix(".lua") for entry in resources.files(scripts).iterdir()
+                  if entry.name.endswith(".lua") and not entry.name.startswith("_"))
+
+
 @cache
 def sha(name: str) -> str:
     """The script's SHA-1, by which `EVALSHA` names it."""

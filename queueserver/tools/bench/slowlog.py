@@ -5,12 +5,11 @@ long holds up all of them (issue 20's target: none over 500 µs)."""
 from __future__ import annotations
 
 import math
-from importlib import resources
 from typing import Any
 
 import redis
 
-from queueserver.store import lua, scripts
+from queueserver.store import lua
 
 THRESHOLD_US = 500
 # Entries kept between two readings: above what one phase logs, and what every command of the
@@ -22,9 +21,8 @@ def configure(r: redis.Redis) -> None:
     """Log every command slower than the threshold, from now on (a private Redis only). Every
     script is loaded first: compiling one (`SCRIPT LOAD`, up to a millisecond) happens once a
     process, at the start of its day, not on the run's requests."""
-    for entry in resources.files(scripts).iterdir():
-        if entry.name.endswith(".lua") and not entry.name.startswith("_"):
-            r.script_load(lua.source(entry.name.removesuffix(".lua")))
+    for name in lua.names():
+        r.script_load(lua.source(name))
     r.config_set("slowlog-log-slower-than", THRESHOLD_US)
     r.config_set("slowlog-max-len", MAX_ENTRIES)
     r.slowlog_reset()
@@ -32,13 +30,7 @@ def configure(r: redis.Redis) -> None:
 
 def _script_names() -> dict[str, str]:
     """Each script's SHA-1 as Redis knows it (`EVALSHA`), to its name."""
-    folder = resources.files(scripts)
-    out = {}
-    for entry in folder.iterdir():
-        if entry.name.endswith(".lua") and not entry.name.startswith("_"):
-            name = entry.name.removesuffix(".lua")
-            out[lua.sha(name)] = name
-    return out
+    return {lua.sha(name): name for name in lua.names()}
 
 
 def _name(entry: dict[str, Any], names: dict[str, str]) -> str:
