@@ -15,7 +15,7 @@ import redis
 from conftest import bearer
 from starlette.testclient import TestClient
 
-from queueserver.appointments import applications
+from queueserver.appointments import applications, service
 from queueserver.auth import ratelimit
 from queueserver.platform.clock import Clock
 from queueserver.store import keys
@@ -71,6 +71,33 @@ def test_a_booking_and_a_31_day_listing_are_one_round_trip_each(
     # A refusal too: the slot full is one round trip.
     assert book(client, t["APP2"], start="14:00").status_code == 201  # the same slot: kept
     assert sent == ["EVALSHA"] * 4
+
+
+@pytest.mark.parametrize("days_a_call", [1, 4, 11])
+def test_a_listing_is_the_same_however_many_days_a_call_reads(
+        client: TestClient, people: People, monkeypatch: pytest.MonkeyPatch,
+        days_a_call: int) -> None:
+    t = people("APP1", "APP2", "APP3", "APP4")
+
+    def listing() -> Any:
+        answer = client.get(f"/api/v1/book/{t['APP1']}/slots",
+                            params={"centre": "wan-chai", "from": MONDAY, "to": "2026-12-30"})
+        assert answer.status_code == 200
+        return answer.json()["slots"]
+
+    # A place taken on the first day, one in the middle and one on the last, so that a day
+    # answered in another's place shows.
+    days = sorted({s["date"] for s in listing()})
+    taken = [(days[0], "14:00"), (days[len(days) // 2], "09:30"), (days[-1], "14:30")]
+    for who, (date, start) in zip(("APP2", "APP3", "APP4"), taken, strict=True):
+        assert book(client, t[who], date=date, start=start).status_code == 201
+    whole = listing()
+    for date, start in taken:
+        assert next(s["free"] for s in whole if (s["date"], s["start"]) == (date, start)) == 5
+    monkeypatch.setattr(service, "DAYS_A_CALL", days_a_call)
+    sent = watch_round_trips(client, monkeypatch)
+    assert listing() == whole
+    assert sent == ["EVALSHA"] * -(-len(days) // days_a_call)
 
 
 def test_a_listing_s_scripts_wait_for_their_answers_together(
