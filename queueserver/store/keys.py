@@ -79,6 +79,13 @@ def counter(centre: str, number: int) -> str:
     return f"{_c(centre)}:counter:{number}"
 
 
+def open_counters(centre: str, date: str) -> str:
+    """The day's open counters, each number to its current ticket ('' when free), and `kept`
+    once the day's first change of a counter's state wrote them all: what a wait estimate reads,
+    one key whatever the number of counters (`set_counter` in _lib.lua keeps it)."""
+    return f"{_c(centre)}:open-counters:{date}"
+
+
 def recent_calls(centre: str, date: str) -> str:
     return f"{_c(centre)}:calls:{date}"
 
@@ -159,6 +166,7 @@ def centre_day(centre: str, date: str, counters: Sequence[int],
         "recent_calls": recent_calls(centre, date),
         "payments": payments(centre, date),
         "counter": {str(n): counter(centre, n) for n in counters},
+        "open_counters": open_counters(centre, date),
         "queue": {s: queue(centre, date, s) for s in services},
         "service_pace": {s: service_pace(centre, s) for s in services},
         "sequence": {s: sequence(centre, date, s) for s in services},

@@ -187,3 +187,38 @@ def test_a_counter_is_closed_at_the_start_of_each_day(
     clock.set(MORNING + dt.timedelta(days=1))
     board = client.get(C + "/board", headers=bearer(sup)).json()
     assert all(c["state"] == "closed" for c in board["counters"])
+
+
+def derived_open_counters(r: redis.Redis, day: str) -> dict[str, str]:
+    """The day's open counters as each counter's own state gives them (counter_state)."""
+    out = {"kept": "1"}
+    for n in (1, 2, 3):
+        c: Any = r.hgetall(keys.counter("wan-chai", n))
+        if c.get("date") == day and c.get("state") == "open":
+            out[str(n)] = c.get("ticket", "")
+    return out
+
+
+def test_the_day_s_open_counters_follow_every_change_of_a_counter(
+        client: TestClient, tokens: dict[str, str], issue: Callable[..., str],
+        r: redis.Redis, clock: Clock) -> None:
+    """What the wait estimate reads in one step (keys.open_counters) is each counter's state,
+    after every kind of change; and a day whose counters opened before it was kept (a store
+    written by an earlier version) has it written whole at its first change."""
+    sup, day = tokens["supervisor"], clock.now().date().isoformat()
+    kept = keys.open_counters("wan-chai", day)
+    for _ in range(4):
+        issue()
+    steps = [(1, "open"), (2, "open"), (3, "open"), (2, "call"), (1, "call"), (3, "pause"),
+             (2, "no-show"), (3, "resume"), (1, "recall"), (2, "call"), (3, "close")]
+    for n, action in steps:
+        assert act(client, sup, n, action).status_code == 200, (n, action)
+        assert r.hgetall(kept) == derived_open_counters(r, day), (n, action)
+    assert set(r.hgetall(kept)) == {"kept", "1", "2"}   # the test's own check can fail
+    assert 0 < r.ttl(kept) <= 2 * 86400
+    # Kept no more (as before an upgrade): counters 1 and 2 are open and busy, 3 closed.
+    r.delete(kept)
+    assert act(client, sup, 3, "open").status_code == 200
+    assert r.hgetall(kept) == derived_open_counters(r, day) == {
+        "kept": "1", "1": "A002", "2": "A003", "3": ""}
+

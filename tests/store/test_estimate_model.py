@@ -209,3 +209,27 @@ def test_a_long_queue_is_estimated_as_exactly_as_a_short_one(
             assert own[code] == [played_[code][i] for i in places[code]], code
         else:
             assert own[code] == [None] * len(places[code])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_day_s_open_counters_give_each_counter_s_estimate(
+        seed: int, r: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    """The estimate reads the day's open counters (keys.open_counters) once they are kept, and
+    each counter's own state before: the same figures either way."""
+    rng = random.Random(2000 + seed)
+    cfg, s = hall(rng, tmp_path)
+    s["states"][1] = "open"
+    s["lengths"]["A"] = max(s["lengths"]["A"], 1)
+    seed_state(r, s)
+    each = asyncio.run(estimates(redis_url, cfg, s))
+    kept = {"kept": "1"}
+    for n, state in s["states"].items():
+        if state == "open":
+            kept[str(n)] = str(r.hget(keys.counter("gen", n), "ticket"))
+    r.hset(keys.open_counters("gen", DAY), mapping=kept)
+    assert asyncio.run(estimates(redis_url, cfg, s)) == each
+    # It is what is read: kept with no counter open, no counter serves A.
+    r.delete(keys.open_counters("gen", DAY))
+    r.hset(keys.open_counters("gen", DAY), "kept", "1")
+    assert asyncio.run(estimates(redis_url, cfg, s))["A"] == [None] * s["lengths"]["A"]
+

@@ -164,6 +164,7 @@ def test_scripts_build_the_same_names(client, tokens, seed, r) -> None:  # type:
     expected = {keys.events(c), keys.booking(c, "MEP1"), keys.booking_history(c, "MEP1"),
                 keys.photo_receipt(c, "PH1"), keys.sequence(c, day, "A"),
                 keys.ticket(c, day, "A001"), keys.day_tickets(c, day), keys.counter(c, 1),
+                keys.open_counters(c, day),
                 keys.recent_calls(c, day), keys.booking_index(), keys.bookings_on(c, day),
                 keys.bookings_by_id(c, identity.keyed_hash(SECRET, "hkid", "A123456(3)")),
                 keys.follow_token(hashlib.sha256(follow_token.encode()).hexdigest())}
@@ -186,6 +187,7 @@ def test_a_centres_day_holds_the_keys_of_its_counters_and_services() -> None:
     day = keys.centre_day("wan-chai", "2026-11-27", [1, 2], ["A", "P"])
     assert day["events"] == keys.events("wan-chai")
     assert day["counter"] == {"1": keys.counter("wan-chai", 1), "2": keys.counter("wan-chai", 2)}
+    assert day["open_counters"] == keys.open_counters("wan-chai", "2026-11-27")
     assert day["queue"] == {"A": keys.queue("wan-chai", "2026-11-27", "A"),
                             "P": keys.queue("wan-chai", "2026-11-27", "P")}
     assert day["sequence"]["P"] == keys.sequence("wan-chai", "2026-11-27", "P")

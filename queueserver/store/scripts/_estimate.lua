@@ -107,15 +107,22 @@ learn_pace = function(service, n, took)
   end
 end
 
--- The open counters, each with the whole seconds until it is free and its call order.
+-- The open counters, each with the whole seconds until it is free and its call order: from the
+-- day's open counters (K.open_counters, which set_counter keeps) once kept today, else (no
+-- counter has changed today) from each counter's own state.
 local function open_counters(cache)
+  local kept = hgetall(K.open_counters)
   local open = {}
   for n, services in pairs(CTX.counters) do
-    local c = counter_state(n)
-    if c.state == 'open' then
+    local ticket = kept[n]
+    if kept.kept == nil then
+      local c = counter_state(n)
+      ticket = c.state == 'open' and c.ticket or nil
+    end
+    if ticket ~= nil then
       local free_in = 0
-      if c.ticket ~= '' then
-        local t = redis.call('HMGET', ticket_key(c.ticket), 'status', 'service', 'called_ms')
+      if ticket ~= '' then
+        local t = redis.call('HMGET', ticket_key(ticket), 'status', 'service', 'called_ms')
         local called_ms = tonumber(t[3] or '')
         if BUSY[t[1]] and called_ms and K.service_pace[t[2]] then
           local mean = counter_mean_s(n, t[2], cache)

@@ -95,10 +95,29 @@ local function counter_state(n)
   return c
 end
 
+-- The day's open counters (K.open_counters: each open counter's number to its ticket, '' when
+-- free) follow every change of a counter's state, so that a wait estimate reads one key whatever
+-- the number of counters (open_counters, _estimate.lua). The day's first change writes every
+-- counter's, and `kept`: a counter may have opened before the key was kept.
+local function keep_open_counter(n)
+  local c = counter_state(n)
+  if c.state == 'open' then
+    redis.call('HSET', K.open_counters, tostring(n), c.ticket)
+  else
+    redis.call('HDEL', K.open_counters, tostring(n))
+  end
+end
+
 local function set_counter(n, fields)
   local key = K.counter[tostring(n)]
   redis.call('HSET', key, 'date', CTX.date)
   for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
+  if redis.call('HSETNX', K.open_counters, 'kept', '1') == 0 then
+    keep_open_counter(n)
+    return
+  end
+  redis.call('EXPIRE', K.open_counters, 2 * 86400)  -- a day's key, kept past its day's close
+  for m in pairs(K.counter) do keep_open_counter(m) end
 end
 
 local function serves(n, service)
