@@ -221,4 +221,3 @@ def test_the_day_s_open_counters_follow_every_change_of_a_counter(
     assert act(client, sup, 3, "open").status_code == 200
     assert r.hgetall(kept) == derived_open_counters(r, day) == {
         "kept": "1", "1": "A002", "2": "A003", "3": ""}
-

@@ -232,4 +232,3 @@ def test_the_day_s_open_counters_give_each_counter_s_estimate(
     r.delete(keys.open_counters("gen", DAY))
     r.hset(keys.open_counters("gen", DAY), "kept", "1")
     assert asyncio.run(estimates(redis_url, cfg, s))["A"] == [None] * s["lengths"]["A"]
-
