@@ -251,9 +251,9 @@ def _rss(targets: Sequence[Process]) -> int | None:
 
 
 # Calls made on each side before the measured ones, not measured: the first call on a clerk's
-# connection opens it (the bench's clients reopen one idle for IDLE_REOPEN_S), and a serve
-# process's first request with the clerk's credential reads it into its cache. The first two
-# of 200 calls were so slowed, most of a p99's 1% (docs/benchmarks.md).
+# connection opens it (the bench's clients reopen one idle for IDLE_REOPEN_S, and the phase
+# before took longer). The first two of 200 calls were so slowed, most of a p99's 1%
+# (docs/benchmarks.md).
 WARM_UP_CALLS = 4
 
 
