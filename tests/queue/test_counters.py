@@ -214,7 +214,7 @@ def test_the_day_s_open_counters_follow_every_change_of_a_counter(
     for n, action in steps:
         assert act(client, sup, n, action).status_code == 200, (n, action)
         assert r.hgetall(kept) == derived_open_counters(r, day), (n, action)
-    assert set(r.hgetall(kept)) == {"kept", "1", "2"}   # the test's own check can fail
+    assert set(r.hgetall(kept)) == {"kept", "1", "2"}   # 1 and 2 open, 3 closed
     assert 0 < r.ttl(kept) <= 2 * 86400
     # Kept no more (as before an upgrade): counters 1 and 2 are open and busy, 3 closed.
     r.delete(kept)

@@ -425,8 +425,8 @@ async def _measure(serve: Sequence[Process], floor: Sequence[Process], seeded: S
     for size in plan.displays:
         measured = await _calls({"project": Side(serve, ws_path, project_step),
                                  "floor": Side(floor, "/ws", floor_step)}, size, plan.calls)
-        (project, memory["project"]), (bare, memory["floor"]) = (measured["project"],
-                                                                 measured["floor"])
+        project, memory["project"] = measured["project"]
+        bare, memory["floor"] = measured["floor"]
         sizes[str(size)] = {"project": project, "floor": bare, "ratio_p99": {
             m: report.ratio(project[m]["p99_ms"], bare[m]["p99_ms"]) for m in project}}
     for http in clerks + floor_clerks:
