@@ -19,6 +19,7 @@ import secrets
 import sys
 import tempfile
 import time
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from queueserver.auth import credentials as auth
 from queueserver.booking_sync import bench as import_bench
 from queueserver.bookings.store import Booking, BookingStore
 from queueserver.platform import connections
-from queueserver.platform.clock import Clock, iso
+from queueserver.platform.clock import Clock, from_environment, iso
 from queueserver.platform.config import Centre, Config, load
 from queueserver.rules.vocab import EventType
 from queueserver.store import keys
@@ -84,6 +85,22 @@ CONNECT_BATCH = 50
 DELIVERY_TIMEOUT_S = 15.0
 # Idle displays settle (handshakes done, buffers trimmed) this long before memory is read.
 SETTLE_S = 1.0
+# Where the clock of the servers a run starts stands when they start: a centre's working
+# morning, whatever the hour of the run.
+BENCH_TIME = dt.time(11, 0)
+TEST_CLOCK_ENV = ("QUEUESERVER_TEST_MODE", "QUEUESERVER_TEST_NOW", "QUEUESERVER_TEST_SPEED",
+                  "QUEUESERVER_TEST_CLOCK_FILE")
+
+
+def servers_clock(now: dt.datetime) -> tuple[Clock, dict[str, str]]:
+    """The clock of a run's own servers, and the environment that gives it to them: it starts
+    at BENCH_TIME of `now`'s date. On the real clock, a run started before midnight would see
+    the day change under it (a call on one day, its no-show on the next), and the booking rush
+    would open a different day at each hour. (Test mode changes the clock and nothing else.)"""
+    start = dt.datetime.combine(now.date(), BENCH_TIME, now.tzinfo)
+    assert isinstance(now.tzinfo, zoneinfo.ZoneInfo)
+    return Clock(now.tzinfo, start), {"QUEUESERVER_TEST_MODE": "1",
+                                      "QUEUESERVER_TEST_NOW": start.isoformat()}
 
 
 def _body(value: Any) -> bytes:
@@ -121,8 +138,8 @@ class Depth:
     measured: list[Request]
 
 
-def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: bytes,
-          plan: Plan, deep: Sequence[Centre] = ()) -> Seeded:
+def _seed(r: redis.Redis, config: Config, clock: Clock, centres: Sequence[Centre],
+          secret: bytes, plan: Plan, deep: Sequence[Centre] = ()) -> Seeded:
     """Bookings for today spread over `centres`, as a city's desks would see them; and in each
     of `deep`, a queue of DEPTHS people and the check-ins measured behind it."""
     run = secrets.token_hex(3)
@@ -131,7 +148,6 @@ def _seed(r: redis.Redis, config: Config, centres: Sequence[Centre], secret: byt
     displays = [auth.create_token(r, auth.Role.DISPLAY, called.id,
                                   name=f"bench-display-{run}-{i}")[0]
                 for i in range(-(-max(plan.displays) // DISPLAYS_PER_TOKEN))]
-    clock = Clock(config.tz)
     where = [centres[i % len(centres)] if i < plan.check_ins else called
              for i in range(plan.check_ins + plan.phones)]
     for centre, waiting in zip(deep, DEPTHS[:len(deep)], strict=True):
@@ -608,7 +624,12 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             url, priority = stack.enter_context(private_redis(folder, appendfsync))
             secret = secrets.token_hex(16).encode()
         env = {**os.environ, "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode()}
-        env.pop("QUEUESERVER_TEST_MODE", None)
+        for name in TEST_CLOCK_ENV:
+            env.pop(name, None)
+        clock = from_environment(config.tz)  # the real time, or a test's
+        if not targets:
+            clock, clock_env = servers_clock(clock.now())
+            env.update(clock_env)
         if targets:
             centre_ = config.centre(centre) if centre else config.centres[0]
             if centre_ is None:
@@ -644,7 +665,7 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             floor = stack.enter_context(started(
                 [[sys.executable, "-m", "queueserver.tools.bench.floor", "--redis", url]]
                 * len(serve), env, folder, "/relay"))
-            seeded = _seed(r, config, centres, secret, plan, deep)
+            seeded = _seed(r, config, clock, centres, secret, plan, deep)
             slowlog.configure(r)  # the seeding's commands are not the run's
             # A serve process that holds no socket until the phones' memory is measured on it.
             fresh = (None if targets or not plan.phones else stack.enter_context(started(
@@ -653,7 +674,7 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             result = asyncio.run(_measure(serve, floor, seeded, plan, slow, fresh))
         if not targets:
             # The booking platform's opening rush, on the city's fresh day of slots.
-            result["booking_rush"] = rush.run(serve, r, config, secret, short)
+            result["booking_rush"] = rush.run(serve, r, config, clock, secret, short)
         if slow is not None:
             slow.take("booking_rush")
             result["slowlog"] = slow.result()

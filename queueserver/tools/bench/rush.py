@@ -83,14 +83,15 @@ def _hkid(n: int) -> str:
     return f"{prefix}{digits}({identity.hkid_check_digit(prefix, digits)})"
 
 
-def seed(r: redis.Redis, config: Config, secret: bytes, count: int) -> list[Applicant]:
+def seed(r: redis.Redis, config: Config, clock: Clock, secret: bytes,
+         count: int) -> list[Applicant]:
     """`count` approved applications, through the import's own store, spread over the centres."""
     run = secrets.token_hex(3).upper()
     people = [Application(
         ref=f"RUSH{run}{i:05d}", application_type="first", surname="RUSH", given_names="BENCH",
         id_kind="hkid", id_number=_hkid(i), passport_no=f"B{i:07d}", nationality="HKG",
         email=f"rush{i}@bench.invalid", status="approved") for i in range(count)]
-    ApplicationStore(r, secret, config, "bench", Clock(config.tz)).apply(people)
+    ApplicationStore(r, secret, config, "bench", clock).apply(people)
     pipe = r.pipeline(transaction=False)
     for p in people:
         pipe.hget(keys.application_refs(), p.ref)
@@ -167,11 +168,11 @@ async def _rush(targets: Sequence[Process], people: list[Applicant], day: dt.dat
             "statuses": statuses, "elapsed": elapsed}
 
 
-def run(targets: Sequence[Process], r: redis.Redis, config: Config, secret: bytes,
-        short: bool) -> dict[str, Any]:
+def run(targets: Sequence[Process], r: redis.Redis, config: Config, clock: Clock,
+        secret: bytes, short: bool) -> dict[str, Any]:
     count = SHORT_APPLICANTS if short else FULL_APPLICANTS
-    people = seed(r, config, secret, count)
-    now = Clock(config.tz).now()
+    people = seed(r, config, clock, secret, count)
+    now = clock.now()
     centre = config.centres[0]
     day = opened_day(centre, now)
     # The servers' own event loop (uvicorn's): the client shares the machine's two cores with
