@@ -11,6 +11,7 @@ from typing import Any
 import redis
 
 from queueserver.booking_sync import importer, rows
+from queueserver.bookings import history as booking_history
 from queueserver.bookings.store import BookingStore
 from queueserver.store import keys
 
@@ -117,4 +118,6 @@ def run(
 
 
 def history(r: redis.Redis, centre: str, ref: str) -> list[dict[str, Any]]:
-    return [json.loads(e) for e in r.lrange(keys.booking_history(centre, ref), 0, -1)]
+    """As its readers show it (bookings/history.py): its creation, then its list's entries."""
+    return booking_history.entries(r.hgetall(keys.booking(centre, ref)),
+                                   r.lrange(keys.booking_history(centre, ref), 0, -1))

@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from booking_exports import INVALID, booking, run, write_csv
 
+from queueserver.bookings.store import STORED
 from queueserver.rules import identity
 from queueserver.store import keys
 
@@ -168,7 +169,24 @@ def dump(r: redis.Redis) -> dict[str, Any]:
             out[key] = r.zrange(key, 0, -1, withscores=True)
         else:
             out[key] = r.get(key)
-    return out
+    return _creations_listed(out)
+
+
+def _creations_listed(store: dict[str, Any]) -> dict[str, Any]:
+    """A booking's creation kept on its record (`created_at`, `created_source`) written back as
+    its history's first entry, in the form that entry had when the golden file was recorded:
+    where and how the store keeps it changed, what it says did not."""
+    for key, record in list(store.items()):
+        if not isinstance(record, dict) or "created_at" not in record:
+            continue
+        centre, ref = record["centre"], record["ref"]
+        assert key == keys.booking(centre, ref)
+        entry = json.dumps({"at": record.pop("created_at"), "change": "created",
+                            "source": record.pop("created_source"), "fields": list(STORED)},
+                           ensure_ascii=False, separators=(",", ":"))
+        listed = keys.booking_history(centre, ref)
+        store[listed] = [entry, *store.get(listed, [])]
+    return dict(sorted(store.items()))
 
 
 def outcome(r: redis.Redis, folder: Path) -> dict[str, Any]:

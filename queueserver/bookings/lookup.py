@@ -10,13 +10,13 @@ hash and the kiosks' verifier never leave Redis. Reads only: no script, no event
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import redis.asyncio
 from msgspec import UNSET, UnsetType
 
+from queueserver.bookings import history as booking_history
 from queueserver.bookings.models import Booking, TicketRef
 from queueserver.rules import identity
 from queueserver.rules.vocab import ApplicationType, TicketStatus
@@ -50,13 +50,6 @@ def view(b: dict[str, str], ticket_status: str | None,
         held_fields=[f for f in b.get("held_fields", "").split(",") if f],
         updated_at=b.get("updated_at"), source=b.get("source"), history=history,
     )
-
-
-def _entry(raw: str) -> dict[str, Any]:
-    entry: dict[str, Any] = json.loads(raw)
-    if not isinstance(entry.get("fields"), list):
-        entry["fields"] = []  # Lua's JSON writes an empty list as {}
-    return entry
 
 
 class BookingLookup:
@@ -114,6 +107,7 @@ class BookingLookup:
         out = []
         for b in records:
             status = next(answers) if b.get("ticket") else None
-            history = [_entry(e) for e in next(answers)] if with_history else UNSET
+            history = (booking_history.entries(b, next(answers))[-HISTORY_SHOWN:]
+                       if with_history else UNSET)
             out.append(view(b, status, history))
         return out

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 from enum import StrEnum
 from typing import Any
 
 import redis
 
+from queueserver.bookings import history as booking_history
 from queueserver.platform import config as config_mod
 from queueserver.platform import runtime
 from queueserver.platform.clock import from_environment, iso
@@ -115,8 +115,10 @@ def run_purge() -> int:
 
 
 def exported(booking: dict[str, str], history: list[str]) -> dict[str, Any]:
-    return {**{k: v for k, v in booking.items() if k not in NOT_EXPORTED},
-            "history": [json.loads(h) for h in history]}
+    """The record as staff see it, and its whole history (its creation an entry of it)."""
+    return {**{k: v for k, v in booking.items()
+               if k not in NOT_EXPORTED and k not in booking_history.CREATED},
+            "history": booking_history.entries(booking, history)}
 
 
 PERSONAL_DATA_PURGE = Periodic("personal-data-purge", "maintenance",

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import bearer
+from conftest import MORNING, bearer
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from queueserver.auth import credentials as auth
+from queueserver.bookings.lookup import HISTORY_SHOWN
+from queueserver.bookings.store import STORED
 from queueserver.rules import identity
 from queueserver.store import keys
 
@@ -86,6 +88,29 @@ def test_who_may_look_up_bookings(client: TestClient, tokens: dict[str, str], r:
     unknown = path.replace("wan-chai", "sha-tin")
     answer = client.request(method, unknown, json=body, headers=bearer(tokens["admin"]))
     assert (answer.status_code, answer.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_the_look_up_shows_the_latest_history_its_creation_first(
+        client: TestClient, tokens: dict[str, str], seed: Any, r: redis.Redis) -> None:
+    """A booking's creation is kept on its record (bookings/history.py), shown as its history's
+    first entry while it is among the latest HISTORY_SHOWN."""
+    seed("MEP1", **PERSON)
+    for n in range(HISTORY_SHOWN - 1):
+        seed("MEP1", **{**PERSON, "given_names": f"SIU MING {n}"})
+
+    def history() -> list[dict[str, Any]]:
+        [found] = client.post(LOOKUP, json={"booking_ref": "MEP1"},
+                              headers=bearer(tokens["clerk"])).json()["bookings"]
+        return list(found["history"])
+
+    shown = history()
+    assert [e["change"] for e in shown] == ["created"] + ["updated"] * (HISTORY_SHOWN - 1)
+    assert shown[0] == {"at": MORNING.isoformat(), "change": "created", "source": "test",
+                        "fields": list(STORED)}
+    assert shown[1]["fields"] == ["given_names"]
+    assert r.llen(keys.booking_history("wan-chai", "MEP1")) == HISTORY_SHOWN - 1
+    seed("MEP1", **PERSON)
+    assert [e["change"] for e in history()] == ["updated"] * HISTORY_SHOWN
 
 
 def test_look_up_by_reference(client: TestClient, tokens: dict[str, str],

@@ -57,7 +57,12 @@ def test_csv_import_writes_the_store_layout(r: redis.Redis, tmp_path: Path) -> N
         "status": "approved",
         "updated_at": AT,
         "source": "export.csv",
+        # Its creation, which its history shows as its first entry (bookings/history.py): a
+        # booking new here has no history list of its own yet.
+        "created_at": AT,
+        "created_source": "export.csv",
     }
+    assert not r.exists(keys.booking_history("wan-chai", "MEP240001"))
     assert r.hgetall(keys.booking_index()) == {"MEP240001": "wan-chai"}
     [entry] = history(r, "wan-chai", "MEP240001")
     assert entry["change"] == "created" and entry["at"] == AT and entry["source"] == "export.csv"
@@ -65,6 +70,21 @@ def test_csv_import_writes_the_store_layout(r: redis.Redis, tmp_path: Path) -> N
     assert "SMITH" not in json.dumps(entry) and "A123456" not in json.dumps(entry)
     # Bookings are not screen events.
     assert not r.exists(keys.events("wan-chai"))
+
+
+def test_a_booking_with_a_history_already_lists_its_creation_after_it(
+        r: redis.Redis, tmp_path: Path) -> None:
+    """Its creation goes on its record only where it has no history yet: an entry kept from
+    before stays first, in the order things happened."""
+    earlier = json.dumps({"at": "2026-11-20T10:00:00+08:00", "source": "erase",
+                          "change": "personal_removed", "fields": ["surname"]})
+    r.rpush(keys.booking_history("wan-chai", "MEP240001"), earlier)
+    c, _ = run(r, write_csv(tmp_path / "export.csv", [booking()]))
+    assert str(c) == "imported=1 updated=0 cancelled=0 unchanged=0 rejected=0"
+    record = r.hgetall(keys.booking("wan-chai", "MEP240001"))
+    assert "created_at" not in record and "created_source" not in record
+    assert [(e["change"], e["source"]) for e in history(r, "wan-chai", "MEP240001")] == [
+        ("personal_removed", "erase"), ("created", "export.csv")]
 
 
 def test_sample_csv_with_bom_and_extra_column_then_same_bookings_as_json(r: redis.Redis) -> None:
@@ -369,8 +389,9 @@ def test_moving_centre_leaves_a_tombstone_and_a_copy(r: redis.Redis, tmp_path: P
     assert tombstone == {**old, "status": "moved", "updated_at": LATER, "source": "b.csv"}
     copy = r.hgetall(keys.booking("kowloon-bay", "MEP240001"))
     kiosk_key = identity.kiosk_key(SECRET, "kowloon-bay")
+    # Its creation stays with the old centre's record; the copy's history starts with its move.
     assert copy == {
-        **old,
+        **{k: v for k, v in old.items() if k not in ("created_at", "created_source")},
         "centre": "kowloon-bay",
         "updated_at": LATER,
         "source": "b.csv",

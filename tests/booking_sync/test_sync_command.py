@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from booking_exports import DATA, booking
+from booking_exports import DATA, booking, history
 from feed_server import Answer, FeedServer
 
 from queueserver.store import keys
@@ -110,7 +110,7 @@ def test_two_sync_commands_started_together_import_once(
     assert (second.returncode, busy_out) == (4, ZERO)
     assert "another sync of this feed is running" in busy_err
     assert len(feed_server.requests()) == 1
-    assert r.llen(keys.booking_history("wan-chai", "MEP240001")) == 1
+    assert [e["change"] for e in history(r, "wan-chai", "MEP240001")] == ["created"]
 
 
 def test_the_worker_syncs_the_feed_on_its_schedule(

@@ -122,17 +122,34 @@ for i, value in ipairs({'updated_at', at, 'source', source}) do
   row_fields[2 * #names + i] = value
 end
 
-local function write(row)
-  for i = 1, #names do row_fields[2 * i] = row[i + 1] end
-  redis.call('HSET', booking_key, unpack(row_fields))
+-- The same, and when and from what the booking was created: `created_at` and `created_source`
+-- on the record of a booking new here stand for its history's first entry ('created', every
+-- field), which bookings/history.py reads back as that entry. A list of one entry a booking
+-- was two fifths of an imported booking's memory and a fifth of its Redis time.
+local created_fields = {}
+for i, name in ipairs(names) do created_fields[2 * i - 1] = name end
+for i, value in ipairs({'updated_at', at, 'source', source, 'created_at', at,
+                        'created_source', source}) do
+  created_fields[2 * #names + i] = value
+end
+
+local function write(row, fields)
+  fields = fields or row_fields
+  for i = 1, #names do fields[2 * i] = row[i + 1] end
+  redis.call('HSET', booking_key, unpack(fields))
 end
 
 -- A row whose booking this centre has never held (most of an import): written as it is, with
--- what `apply` below would write for it, without comparing anything.
+-- what `apply` below would write for it, without comparing anything. Its creation goes on its
+-- record, unless it has a history already (then as the history's next entry, as before).
 local function create(row)
-  write(row)
+  if redis.call('EXISTS', history_key) == 0 then
+    write(row, created_fields)
+  else
+    write(row)
+    record_created()
+  end
   index_as(row[at_row.ref], row[at_row.date], row[at_row.slot_start], row[at_row.id_hash])
-  record_created()
   if row[at_row.status] == 'cancelled' then return 'cancelled' end
   return 'imported'
 end
