@@ -11,7 +11,8 @@ a call, a no-show and a requeue, as the bench's calls phase): the median, 99th
 percentile and largest time of each script, as Redis measured it (the machine's load moves
 the tail; the median least). Last, the import's script (`booking_upsert`): Redis's time a row
 of 20,000 bookings new to the centre, applied as `bookings import` sends them
-(`ROWS_A_CALL` rows a call), then of the same rows again (each one settled). First of all, on
+(`ROWS_A_CALL` rows a call), then of the same rows again (each one settled), and the memory
+and keys each pass added to Redis. First of all, on
 the empty Redis: the Lua heap with every script loaded, and the steps of Lua's collector that
 Redis takes inside every 50th script call (`LUA_GC_CYCLE_PERIOD`), as the largest 2% of 5,000
 calls, every other one of a script that makes a little garbage (a hundred steps).
@@ -130,15 +131,19 @@ def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
     ready = [(values, fp) for _, fp, values in map(store.prepare, bookings)]
     sha = lua.sha("booking_upsert")
     for label in ("new", "again"):
+        memory, keys_ = r.info("memory")["used_memory"], r.dbsize()
         r.config_set("slowlog-log-slower-than", 0)
         r.slowlog_reset()
         for start in range(0, rows, ROWS_A_CALL):
             store.apply_ready(ready[start:start + ROWS_A_CALL])
         entries = r.slowlog_get(100000)
         r.config_set("slowlog-log-slower-than", 10_000_000)
+        r.slowlog_reset()  # its entries' memory is not the bookings'
         spent = sum(int(e["duration"]) for e in entries
                     if _words(e["command"])[:2] == ["EVALSHA", sha])
-        print(f"booking_upsert, {label}: {spent / rows:.1f} us a row ({rows:,} rows)")
+        held = (r.info("memory")["used_memory"] - memory) / rows
+        print(f"booking_upsert, {label}: {spent / rows:.1f} us a row ({rows:,} rows); Redis "
+              f"memory {held:,.0f} bytes and {(r.dbsize() - keys_) / rows:.2f} keys more a row")
 
 
 def collector(url: str) -> None:
