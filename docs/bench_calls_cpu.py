@@ -81,14 +81,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qs-calls-cpu-") as d:
         folder = Path(d)
         with private_redis(folder, "always") as (url, _scheduling):
-            env, config, secret = city(folder, url)
+            env, config, secret, clock = city(folder, url)
             r = connections.connect(url)
             plan = bench.Plan(check_ins=2000, desks=DESKS, displays=(displays_n,), calls=calls)
             serve_cmd = [sys.executable, "-m", "queueserver.tools.cli", "serve"]
             floor_cmd = [sys.executable, "-m", "queueserver.tools.bench.floor", "--redis", url]
             with started([serve_cmd] * 2, env, folder, "/healthz") as serve, \
                     started([floor_cmd] * 2, env, folder, "/relay") as floor:
-                seeded = bench._seed(r, config, list(config.centres), secret, plan)
+                seeded = bench._seed(r, config, clock, list(config.centres), secret, plan)
                 result = asyncio.run(_run(serve, floor, seeded, url, displays_n, calls, profile))
     print(json.dumps({"displays": displays_n, "calls": calls, "load_average_1m":
                       os.getloadavg()[0], **result}, indent=1))

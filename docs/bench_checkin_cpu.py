@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from queueserver.platform import connections
+from queueserver.platform.clock import Clock
 from queueserver.platform.config import Config, load
 from queueserver.rules.vocab import EventType
 from queueserver.tools.bench import run as bench
@@ -50,15 +51,18 @@ def redis_pid(url: str) -> int:
     return int(found[0])
 
 
-def city(folder: Path, url: str) -> tuple[dict[str, str], Config, bytes]:
+def city(folder: Path, url: str) -> tuple[dict[str, str], Config, bytes, Clock]:
     """The benchmark's city on the private Redis at `url`: the environment of the processes
-    started on it, its configuration and its secret."""
+    started on it, its configuration, its secret and the servers' clock (`bench.servers_clock`:
+    a working morning of today)."""
     secret = secrets.token_hex(16).encode()
     path = city_config(load(SAMPLE), folder, BENCH_CENTRES)
-    env = {**os.environ, "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode(),
-           "QUEUESERVER_CONFIG": str(path)}
-    env.pop("QUEUESERVER_TEST_MODE", None)
-    return env, load(path), secret
+    config = load(path)
+    clock, clock_env = bench.servers_clock(Clock(config.tz).now())
+    env = {**{k: v for k, v in os.environ.items() if k not in bench.TEST_CLOCK_ENV},
+           "REDIS_URL": url, "QUEUESERVER_SECRET": secret.decode(),
+           "QUEUESERVER_CONFIG": str(path), **clock_env}
+    return env, config, secret, clock
 
 
 def spent(pids: dict[str, int], run: Any, n: int) -> tuple[Any, dict[str, int]]:
@@ -76,12 +80,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qs-checkin-cpu-") as d:
         folder = Path(d)
         with private_redis(folder, "always") as (url, scheduling):
-            env, config, secret = city(folder, url)
+            env, config, secret, clock = city(folder, url)
             r = connections.connect(url)
             plan = bench.Plan(check_ins=n, desks=DESKS, displays=(1,), calls=0)
             serve_cmd = [sys.executable, "-m", "queueserver.tools.cli", "serve"]
             with started([serve_cmd] * 2, env, folder, "/healthz") as serve:
-                seeded = bench._seed(r, config, list(config.centres), secret, plan)
+                seeded = bench._seed(r, config, clock, list(config.centres), secret, plan)
                 admin = {"Authorization": f"Bearer {seeded.admin}"}
                 asyncio.run(bench._desks(serve, admin, seeded.photos, DESKS))
                 slowlog.configure(r)
