@@ -97,8 +97,8 @@ def servers_clock(now: dt.datetime) -> tuple[Clock, dict[str, str]]:
     at BENCH_TIME of `now`'s date. On the real clock, a run started before midnight would see
     the day change under it (a call on one day, its no-show on the next), and the booking rush
     would open a different day at each hour. (Test mode changes the clock and nothing else.)"""
-    start = dt.datetime.combine(now.date(), BENCH_TIME, now.tzinfo)
     assert isinstance(now.tzinfo, zoneinfo.ZoneInfo)
+    start = dt.datetime.combine(now.date(), BENCH_TIME, now.tzinfo)
     return Clock(now.tzinfo, start), {"QUEUESERVER_TEST_MODE": "1",
                                       "QUEUESERVER_TEST_NOW": start.isoformat()}
 
@@ -627,9 +627,6 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
         for name in TEST_CLOCK_ENV:
             env.pop(name, None)
         clock = from_environment(config.tz)  # the real time, or a test's
-        if not targets:
-            clock, clock_env = servers_clock(clock.now())
-            env.update(clock_env)
         if targets:
             centre_ = config.centre(centre) if centre else config.centres[0]
             if centre_ is None:
@@ -639,6 +636,8 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
             if config.path:
                 env["QUEUESERVER_CONFIG"] = str(config.path)
         else:
+            clock, clock_env = servers_clock(clock.now())
+            env.update(clock_env)
             # The city, and a centre of its own for each depth of queue measured.
             city = city_config(config, folder, BENCH_CENTRES + len(DEPTHS))
             env["QUEUESERVER_CONFIG"] = str(city)
