@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 import redis
@@ -41,7 +40,7 @@ from queueserver.platform import config
 from queueserver.platform.clock import Clock, iso
 from queueserver.queue.tickets import Centres
 from queueserver.rules.vocab import CounterAction
-from queueserver.store import lua, scripts
+from queueserver.store import lua
 
 SCRIPTS = ("checkin", "board", "photo_register", "call", "no_show", "requeue")
 
@@ -154,10 +153,10 @@ def collector(url: str) -> None:
     for name in lua.names():
         r.script_load(lua.source(name))
     heap = int(r.info("memory")["used_memory_lua"])
-    step = (resources.files(scripts) / "_collector.lua").read_text(encoding="utf-8")
-    garbage = r.script_load(step + "local t = {} for i = 1, 200 do t[i] = {i, tostring(i)} end "
-                            "return 1")
-    nothing = r.script_load(step + "return 1")
+    before, after = lua.collector()
+    garbage = r.script_load(before + "local t = {} for i = 1, 200 do t[i] = {i, tostring(i)} "
+                            "end return 1" + after)
+    nothing = r.script_load(before + "return 1" + after)
     r.config_set("slowlog-max-len", 100000)
     r.config_set("slowlog-log-slower-than", 0)
     r.slowlog_reset()

@@ -1,9 +1,10 @@
 """Lua scripts: one file per state change in `scripts/`, registered once per connection and
 called through one typed wrapper that turns a script's refusal into an `ApiError`.
 
-Every script starts by setting the size of the Lua collector's steps (`_collector.lua`), then,
-unless it is standalone, the shared helpers it uses (`_lib.lua`, the estimate's `_estimate.lua`,
-the rate limit's `_bucket.lua`: only the statements of them that it needs, `used`); each returns
+Every script runs inside `_collector.lua`, which sets the size of the Lua collector's steps
+before it and after it; before the script's own text come, unless it is standalone, the shared
+helpers it uses (`_lib.lua`, the estimate's `_estimate.lua`, the rate limit's `_bucket.lua`:
+only the statements of them that it needs, `used`); each returns
 one JSON document: either `{"ok": ...}` or `{"error": CODE, ...extra}` (`status` and `because`,
 which words the code for one case, are not passed on).
 Scripts are never built in Python strings.
@@ -45,15 +46,27 @@ def source(name: str) -> str:
     own = (folder / f"{name}.lua").read_text(encoding="utf-8")
     helpers = [(folder / f"{helper}.lua").read_text(encoding="utf-8")
                for helper in WITH.findall(own.split("\n\n", 1)[0])]
-    collector = (folder / "_collector.lua").read_text(encoding="utf-8")
+    before, after = collector()
     if own.startswith(STANDALONE):
-        return collector + used("\n".join(helpers), own) + own
+        return before + used("\n".join(helpers), own) + own + after
     lib = (folder / "_lib.lua").read_text(encoding="utf-8")
     # The prelude's `context` takes from the acting credential's rate-limit bucket.
     bucket = (folder / "_bucket.lua").read_text(encoding="utf-8")
     # The wait-estimate model: after the prelude (it uses its helpers), before the script.
     model = (folder / "_estimate.lua").read_text(encoding="utf-8")
-    return collector + used("\n".join([bucket, lib, model, *helpers]), own) + own
+    return before + used("\n".join([bucket, lib, model, *helpers]), own) + own + after
+
+
+# The line of `_collector.lua` where the script goes.
+SCRIPT_GOES_HERE = "-- the script --\n"
+
+
+@cache
+def collector() -> tuple[str, str]:
+    """What goes before and after every script (`_collector.lua`): the collector's settings."""
+    text = (resources.files(scripts) / "_collector.lua").read_text(encoding="utf-8")
+    before, after = text.split(SCRIPT_GOES_HERE)
+    return before, "\n" + after
 
 
 # A top-level statement of a shared file: each starts a line with `local` (a function, a

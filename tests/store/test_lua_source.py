@@ -18,8 +18,9 @@ from queueserver.platform.clock import Clock
 from queueserver.store import lua, scripts
 
 FOLDER = resources.files(scripts)
-SHARED = sorted(e.name for e in FOLDER.iterdir()
-                if e.name.startswith("_") and e.name.endswith(".lua"))
+# The shared helpers' files (`_collector.lua` is not one: every script runs inside it whole).
+SHARED = sorted(e.name for e in FOLDER.iterdir() if e.name.startswith("_")
+                and e.name.endswith(".lua") and e.name != "_collector.lua")
 SCRIPTS = sorted(e.name.removesuffix(".lua") for e in FOLDER.iterdir()
                  if e.name.endswith(".lua") and not e.name.startswith("_"))
 # How a shared file names what it defines, at a line's start.
@@ -111,14 +112,17 @@ WHEN = dt.datetime(2026, 12, 7, 10, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Hong_Kong"
 STEPMUL = re.compile(r"collectgarbage\('setstepmul', (\d+)\)")
 
 
-def test_every_script_sets_the_collector_s_step_first() -> None:
-    # Redis takes a step of Lua's collector inside every 50th script call, whichever script it
-    # is: the step's size is set by whatever script runs, before anything of its own.
-    collector = (FOLDER / "_collector.lua").read_text()
-    step = STEPMUL.search(collector)
-    assert step is not None and int(step[1]) == 100
+def test_every_script_sets_the_collector_s_step_before_and_after_it() -> None:
+    # Redis takes fifty steps of Lua's collector at once after every 50th script call,
+    # whichever script it is: every script runs with the step of 100, before anything of its
+    # own, and leaves it at 10 for those steps, whichever way it returns.
+    before, after = lua.collector()
+    assert [int(step) for step in STEPMUL.findall(before + after)] == [100, 10]
+    assert STEPMUL.search(before) and STEPMUL.search(after)
     for name in SCRIPTS:
-        assert lua.source(name).startswith(collector), name
+        source = lua.source(name)
+        assert source.startswith(before) and source.endswith(after), name
+        assert source.count("-- the script --") == 0, name
 
 
 @pytest.mark.parametrize("script", ["rate_limit", "notice_expire"])
@@ -135,4 +139,4 @@ def test_running_a_script_sets_the_step_again_after_a_reset(r: redis.Redis,
         names, ctx = expiry.context("wan-chai", clock)
         assert lua.Scripts(r)(script, names, [ctx]) == 0  # no notice was due
     # setstepmul answers the value it replaces: the one the script left.
-    assert r.eval("return collectgarbage('setstepmul', 200)", 0) == 100
+    assert r.eval("return collectgarbage('setstepmul', 200)", 0) == 10
