@@ -4,9 +4,9 @@ called through one typed wrapper that turns a script's refusal into an `ApiError
 Every script runs inside `_collector.lua`, which sets the size of the Lua collector's steps
 before it and after it; before the script's own text come, unless it is standalone, the shared
 helpers it uses (`_lib.lua`, the estimate's `_estimate.lua`, the rate limit's `_bucket.lua`:
-only the statements of them that it needs, `used`); each returns
-one JSON document: either `{"ok": ...}` or `{"error": CODE, ...extra}` (`status` and `because`,
-which words the code for one case, are not passed on).
+only the statements of them that it needs, `used`); each returns one JSON document: either
+`{"ok": ...}` or `{"error": CODE, ...extra}` (`status` and `because`, which words the code for
+one case, are not passed on).
 Scripts are never built in Python strings.
 """
 
