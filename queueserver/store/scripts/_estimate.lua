@@ -112,10 +112,11 @@ end
 -- counter has changed today) from each counter's own state.
 local function open_counters(cache)
   local kept = hgetall(K.open_counters)
+  local from_each = kept.kept == nil
   local open = {}
   for n, services in pairs(CTX.counters) do
     local ticket = kept[n]
-    if kept.kept == nil then
+    if from_each then
       local c = counter_state(n)
       ticket = c.state == 'open' and c.ticket or nil
     end

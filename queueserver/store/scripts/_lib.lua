@@ -109,9 +109,12 @@ local function keep_open_counter(n)
 end
 
 local function set_counter(n, fields)
-  local key = K.counter[tostring(n)]
-  redis.call('HSET', key, 'date', CTX.date)
-  for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
+  local flat = {'date', CTX.date}
+  for name, value in pairs(fields) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = value
+  end
+  redis.call('HSET', K.counter[tostring(n)], unpack(flat))
   if redis.call('HSETNX', K.open_counters, 'kept', '1') == 0 then
     keep_open_counter(n)
     return
