@@ -31,9 +31,10 @@ from queueserver.store.multiplexed import Multiplexed
 # Days of a listing that one script call reads at most: a listing's 31 days took one call 150 to
 # 250 µs of Redis, which the step of Lua's collector that Redis takes in every 50th script call
 # could carry past the 500 µs no script may hold Redis for (issue 20); 16 days a call still did
-# on a slower machine (docs/benchmarks.md). The calls are sent together: one round trip (a
-# month's 22 working days are two calls).
-DAYS_A_CALL = 11
+# on a slower machine, and 11 on a slower one again, where a call of 11 days took 360-400 µs
+# alone (docs/benchmarks.md). The calls are sent together: one round trip (a month's 22 working
+# days are four calls).
+DAYS_A_CALL = 6
 
 # An address with this many unknown, withdrawn or malformed tokens in the window gets 429 on
 # every /book route until the window ends (CONTRACT §11, as failed logins: §5).
