@@ -7,7 +7,8 @@ appends the event together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -55,6 +56,8 @@ class Centres:
         self._days: dict[tuple[str, str], tuple[str, lua.Declared]] = {}
         # What each centre's config gives every script's context, made once.
         self._fixed: dict[str, dict[str, Any]] = {}
+        # Each centre's board reads for the hall's sockets (`board(shared=True)`).
+        self._boards: dict[str, _SharedBoard] = {}
 
     def centre(self, centre_id: str) -> Centre:
         centre = self.config.centre(centre_id)
@@ -260,11 +263,62 @@ class Centres:
 
     # --- hall display ------------------------------------------------------------------------
 
-    async def board(self, centre_id: str) -> Board:
+    async def board(self, centre_id: str, shared: bool = False) -> Board:
+        """The centre's board and the stream id it is valid at, read after this call began.
+
+        `shared`, for a hall display's socket (no credential acting: live/events.py): those
+        that ask while a read of the centre's is under way wait for the next read, which starts
+        when it ends and answers them all. Each still gets a board read after it asked, so that
+        no event falls between its subscription, made before, and its board; and a thousand
+        screens reconnecting at once cost Redis a few reads of the board, not a thousand."""
         centre = self.centre(centre_id)
+        if not shared:
+            return await self._board(centre)
+        reads = self._boards.get(centre.id)
+        if reads is None:
+            reads = self._boards[centre.id] = _SharedBoard(self._board, centre)
+        return await reads.next()
+
+    async def _board(self, centre: Centre) -> Board:
         board: dict[str, Any] = await self._run(
             "board", centre, "", None, services=[s.code for s in centre.services])
         for name in ("now_serving", "recent_calls", "counters", "notices"):
             if board[name] == {}:
                 board[name] = []
         return typed({"centre": centre.id, **board}, Board)
+
+
+class _SharedBoard:
+    """One centre's board reads for the hall's sockets: one under way at a time, and the next
+    gathering those that ask meanwhile (`Centres.board`)."""
+
+    def __init__(self, read: Callable[[Centre], Awaitable[Board]], centre: Centre) -> None:
+        self.read, self.centre = read, centre
+        self.turn = asyncio.Lock()
+        # The read not yet sent, which an asker joins.
+        self.gathering: asyncio.Future[Board] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def next(self) -> Board:
+        if self.gathering is None:
+            self.gathering = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._run(self.gathering))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        # An asker that goes away (a screen that disconnects) leaves the read to the others.
+        return await asyncio.shield(self.gathering)
+
+    async def _run(self, answer: asyncio.Future[Board]) -> None:
+        async with self.turn:
+            self.gathering = None  # from now on, an asker waits for the next read
+            # No credential acts for a socket's board: none is checked or charged here.
+            generation.ACTING.set(None)
+            try:
+                answer.set_result(await self.read(self.centre))
+            except asyncio.CancelledError:  # the process stops
+                answer.cancel()
+                raise
+            except Exception as e:
+                answer.set_exception(e)
+                # Each asker raises it; with none left (all gone), it is not worth a warning.
+                answer.exception()

@@ -106,7 +106,7 @@ async def _send(ws: WebSocket, message: Message) -> None:
 
 
 async def _send_board(ws: WebSocket, centre_id: str) -> tuple[int, int]:
-    board: Board = await ws.state.centres.board(centre_id)
+    board: Board = await ws.state.centres.board(centre_id, shared=True)
     await _send(ws, BoardMessage(board))
     return parse_id(board.last_event_id) or (0, 0)
 
