@@ -6,16 +6,16 @@ It starts a private `redis-server` (a unix socket in a temporary folder), makes 
 config's first centre with 12 counters (1 and 2 call P before A, 3 to 12 A only), opens them
 all, checks in tickets through the real `Centres` (no web server) until the queue holds each
 depth (at least: the N measured at a smaller depth stay in it), and then, with Redis's SLOWLOG
-logging every command, checks in N more, reads the board 20 times and makes N/4 calls (each
-a call, a no-show and a requeue, as the bench's calls phase): the median, 99th
-percentile and largest time of each script, as Redis measured it (the machine's load moves
-the tail; the median least). Last, the import's script (`booking_upsert`): Redis's time a row
-of 20,000 bookings new to the centre, applied as `bookings import` sends them
-(`ROWS_A_CALL` rows a call), then of the same rows again (each one settled), and the memory
-and keys each pass added to Redis. First of all, on
-the empty Redis: the Lua heap with every script loaded, and the steps of Lua's collector that
-Redis takes inside every 50th script call (`LUA_GC_CYCLE_PERIOD`), as the largest 2% of 5,000
-calls, every other one of a script that makes a little garbage (a hundred steps).
+logging every command, checks in N more, reads the board 20 times and makes N/4 calls (each a
+call, a no-show and a requeue, as the bench's calls phase), and then, every counter serving
+someone, N more check-ins: the median, 99th percentile and largest time of each script, as Redis
+measured it (the machine's load moves the tail; the median least). Last, the import's script
+(`booking_upsert`): Redis's time a row of 20,000 bookings new to the centre, applied as
+`bookings import` sends them (`ROWS_A_CALL` rows a call), then of the same rows again (each one
+settled), and the memory and keys each pass added to Redis. First of all, on the empty Redis:
+the Lua heap with every script loaded, and the steps of Lua's collector that Redis takes inside
+every 50th script call (`LUA_GC_CYCLE_PERIOD`), as the largest 2% of 5,000 calls, every other
+one of a script that makes a little garbage (a hundred steps).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
     conn = redis.asyncio.Redis.from_url(url, decode_responses=True)
     centres = Centres(cfg, conn, Clock.frozen(cfg.tz, now), secret)
     names = {lua.sha(s): s for s in SCRIPTS}
-    total = max(depths) + n
+    total = max(depths) + 2 * n * len(depths)
     bookings = [Booking(ref=f"S{i:06d}", centre=centre.id, date=now.date().isoformat(),
                         slot_start="09:00", slot_end="09:30", application_type="renewal",
                         surname="X", given_names="Y", id_kind="access_notice",
@@ -110,10 +110,31 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
             words = _words(e["command"])
             if words and words[0].upper() == "EVALSHA" and words[1] in names:
                 times.setdefault(names[words[1]], []).append(int(e["duration"]))
-        print(f"{depth} waiting: " + "; ".join(
-            f"{s} median {statistics.median(v):.0f} us, p99 {sorted(v)[int(len(v) * .99) - 1]}"
-            f", max {max(v)} ({len(v)})" for s, v in sorted(times.items())))
+        print(f"{depth} waiting: {_spread(times)}")
+        # A busy hall: every counter serving someone while N more check in (the estimate reads
+        # what each counter's service has taken so far); then each serves nobody again.
+        serving = [(c.number, await centres.call(centre.id, c.number, None, "bench", None))
+                   for c in centre.counters]
+        r.config_set("slowlog-log-slower-than", 0)
+        r.slowlog_reset()
+        for _ in range(n):
+            await check_in()
+        entries = r.slowlog_get(100000)
+        r.config_set("slowlog-log-slower-than", 10_000_000)
+        busy = [int(e["duration"]) for e in entries
+                if _words(e["command"])[:2] == ["EVALSHA", lua.sha("checkin")]]
+        print(f"{depth} waiting, every counter busy: {_spread({'checkin': busy})}")
+        for counter, called in serving:
+            assert called is not None
+            await centres.no_show(centre.id, counter, "bench", None)
+            await centres.requeue(centre.id, called.number, "bench", None)
     await conn.aclose()
+
+
+def _spread(times: dict[str, list[int]]) -> str:
+    return "; ".join(
+        f"{s} median {statistics.median(v):.0f} us, p99 {sorted(v)[int(len(v) * .99) - 1]}"
+        f", max {max(v)} ({len(v)})" for s, v in sorted(times.items()))
 
 
 def _words(command: str | bytes) -> list[str]:

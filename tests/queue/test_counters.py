@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import redis
 from conftest import HKIDS, MORNING, bearer
+from service_path import Path
 from starlette.testclient import TestClient
 
-from queueserver.platform.clock import Clock
+from queueserver.platform.clock import Clock, ms
 from queueserver.store import keys
 
 C = "/api/v1/centres/wan-chai"
@@ -190,12 +191,17 @@ def test_a_counter_is_closed_at_the_start_of_each_day(
 
 
 def derived_open_counters(r: redis.Redis, day: str) -> dict[str, str]:
-    """The day's open counters as each counter's own state gives them (counter_state)."""
+    """The day's open counters as each counter's own state gives them (counter_state): '' for
+    a free one, else its ticket's number, service and when it was called, while the ticket
+    keeps it busy."""
     out = {"kept": "1"}
     for n in (1, 2, 3):
         c: Any = r.hgetall(keys.counter("wan-chai", n))
         if c.get("date") == day and c.get("state") == "open":
-            out[str(n)] = c.get("ticket", "")
+            t: Any = r.hgetall(keys.ticket("wan-chai", day, c["ticket"])) if c.get("ticket") \
+                else {}
+            busy = t.get("status") in ("called", "accepted", "paid")
+            out[str(n)] = f"{c['ticket']} {t['service']} {t['called_ms']}" if busy else ""
     return out
 
 
@@ -219,5 +225,40 @@ def test_the_day_s_open_counters_follow_every_change_of_a_counter(
     # Kept no more (as before an upgrade): counters 1 and 2 are open and busy, 3 closed.
     r.delete(kept)
     assert act(client, sup, 3, "open").status_code == 200
+    called = ms(clock.now())
     assert r.hgetall(kept) == derived_open_counters(r, day) == {
-        "kept": "1", "1": "A002", "2": "A003", "3": ""}
+        "kept": "1", "1": f"A002 A {called}", "2": f"A003 A {called}", "3": ""}
+
+
+def test_a_counter_stays_busy_in_the_open_counters_until_its_service_ends(
+        client: TestClient, tokens: dict[str, str], seed: Callable[..., Any], r: redis.Redis,
+        clock: Clock) -> None:
+    """The open counters name the ticket a counter serves, its service and when it was called,
+    so that an estimate reads no ticket: accepting, paying and voiding the payment keep that;
+    every end of the service (the receipt, a decline, a transfer) frees the counter."""
+    path, day = Path(client, tokens, seed), clock.now().date().isoformat()
+    kept = keys.open_counters("wan-chai", day)
+    sup = tokens["supervisor"]
+    served = [path.check_in() for _ in range(3)]
+    assert act(client, sup, 1, "open").status_code == 200
+    first = path.call(1)
+    busy = {"kept": "1", "1": f"{first} A {ms(clock.now())}"}
+    assert r.hgetall(kept) == derived_open_counters(r, day) == busy
+    clock.advance(180)
+    steps = [("accept", lambda: path.accept(first)), ("pay", lambda: path.pay(first)),
+             ("void", lambda: path.post(f"tickets/{first}/payment/void",
+                                        {"reason": "typed cash, paid by card"}, sup)),
+             ("pay again", lambda: path.pay(first))]
+    for name, step in steps:
+        assert step().status_code in (200, 201), name
+        assert r.hgetall(kept) == derived_open_counters(r, day) == busy, name
+    assert path.receipt(first).status_code in (200, 201)
+    assert r.hgetall(kept) == derived_open_counters(r, day) == {"kept": "1", "1": ""}
+    second = path.call(1)
+    assert r.hgetall(kept)["1"] == f"{second} A {ms(clock.now())}"
+    declined = path.post(f"tickets/{second}/decline", {"reason": "photo_rejected"}, sup)
+    assert declined.status_code == 200, declined.text
+    assert r.hgetall(kept) == derived_open_counters(r, day) == {"kept": "1", "1": ""}
+    assert path.call(1) == served[2]
+    assert act(client, sup, 1, "transfer", {"service": "P"}).status_code == 200
+    assert r.hgetall(kept) == derived_open_counters(r, day) == {"kept": "1", "1": ""}

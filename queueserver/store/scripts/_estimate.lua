@@ -36,7 +36,6 @@ local COUNTER_PRIOR_WEIGHT = 10
 local MIN_REMAINING_SHARE = 0.25
 -- A bound on nth_call's halvings (each halves the span; 40 reach a second from decades).
 local MAX_HALVINGS = 60
-local BUSY = {called = true, accepted = true, paid = true}
 
 -- The prior of a pace hash as of today: a day gone by is folded into it.
 local function prior_of(p)
@@ -108,28 +107,26 @@ learn_pace = function(service, n, took)
 end
 
 -- The open counters, each with the whole seconds until it is free and its call order: from the
--- day's open counters (K.open_counters, which set_counter keeps) once kept today, else (no
--- counter has changed today) from each counter's own state.
+-- day's open counters (K.open_counters, which set_counter keeps: no ticket is read) once kept
+-- today, else (no counter has changed today) from each counter's own state.
 local function open_counters(cache)
   local kept = hgetall(K.open_counters)
   local from_each = kept.kept == nil
   local open = {}
   for n, services in pairs(CTX.counters) do
-    local ticket = kept[n]
+    local value = kept[n]
     if from_each then
       local c = counter_state(n)
-      ticket = c.state == 'open' and c.ticket or nil
+      value = c.state == 'open' and open_counter_value(c) or nil
     end
-    if ticket ~= nil then
+    if value ~= nil then
       local free_in = 0
-      if ticket ~= '' then
-        local t = redis.call('HMGET', ticket_key(ticket), 'status', 'service', 'called_ms')
-        local called_ms = tonumber(t[3] or '')
-        if BUSY[t[1]] and called_ms and K.service_pace[t[2]] then
-          local mean = counter_mean_s(n, t[2], cache)
-          local spent = math.max(0, (CTX.now_ms - called_ms) / 1000)
-          free_in = math.floor(math.max(mean * MIN_REMAINING_SHARE, mean - spent) + 0.5)
-        end
+      local service, called = string.match(value, '^%S+ (%S+) (%S+)$')
+      local called_ms = tonumber(called or '')
+      if called_ms and K.service_pace[service] then
+        local mean = counter_mean_s(n, service, cache)
+        local spent = math.max(0, (CTX.now_ms - called_ms) / 1000)
+        free_in = math.floor(math.max(mean * MIN_REMAINING_SHARE, mean - spent) + 0.5)
       end
       open[#open + 1] = {n = n, free_in = free_in, services = services}
     end

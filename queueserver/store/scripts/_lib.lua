@@ -95,14 +95,37 @@ local function counter_state(n)
   return c
 end
 
--- The day's open counters (K.open_counters: each open counter's number to its ticket, '' when
--- free) follow every change of a counter's state, so that a wait estimate reads one key whatever
--- the number of counters (open_counters, _estimate.lua). The day's first change writes every
--- counter's, and `kept`: a counter may have opened before the key was kept.
+-- A ticket's key. The ticket a request names is declared (K.ticket); every other one a script
+-- finds only while it runs (a counter's current ticket, a queue's head, the number just drawn,
+-- the day's list), so it is named from the day's ticket prefix that Python built
+-- (keys.ticket(centre, date, '')), which holds the centre's hash tag: the key lies in the slot
+-- of the declared keys.
+local function ticket_key(number)
+  if number == CTX.ticket and K.ticket then return K.ticket end
+  return CTX.ticket_prefix .. number  -- key from data: a ticket found while the script runs
+end
+
+-- A ticket in these states keeps its counter busy.
+local BUSY = {called = true, accepted = true, paid = true}
+
+-- The day's open counters (K.open_counters) follow every change of a counter's state, so that
+-- a wait estimate reads one key whatever the number of counters (open_counters,
+-- _estimate.lua): each open counter's number to '' when it is free, else to what the estimate
+-- needs of the ticket it serves, 'NUMBER SERVICE CALLED_MS' (written when the counter takes the
+-- ticket; accepting and paying keep it busy, and every end of its service frees the counter).
+-- The day's first change writes every counter's, and `kept`: a counter may have opened before
+-- the key was kept.
+local function open_counter_value(c)
+  if c.ticket == '' then return '' end
+  local t = redis.call('HMGET', ticket_key(c.ticket), 'status', 'service', 'called_ms')
+  if not BUSY[t[1]] or not t[3] or t[3] == '' then return '' end
+  return table.concat({c.ticket, t[2], t[3]}, ' ')
+end
+
 local function keep_open_counter(n)
   local c = counter_state(n)
   if c.state == 'open' then
-    redis.call('HSET', K.open_counters, tostring(n), c.ticket)
+    redis.call('HSET', K.open_counters, tostring(n), open_counter_value(c))
   else
     redis.call('HDEL', K.open_counters, tostring(n))
   end
@@ -138,16 +161,6 @@ local estimate_minutes
 local estimate_inputs
 -- A service ended: its pace (the model's per-service state) learns how long it took.
 local learn_pace
-
--- A ticket's key. The ticket a request names is declared (K.ticket); every other one a script
--- finds only while it runs (a counter's current ticket, a queue's head, the number just drawn,
--- the day's list), so it is named from the day's ticket prefix that Python built
--- (keys.ticket(centre, date, '')), which holds the centre's hash tag: the key lies in the slot
--- of the declared keys.
-local function ticket_key(number)
-  if number == CTX.ticket and K.ticket then return K.ticket end
-  return CTX.ticket_prefix .. number  -- key from data: a ticket found while the script runs
-end
 
 local function ticket_view(t)
   local position = 0
