@@ -21,6 +21,7 @@ one of a script that makes a little garbage (a hundred steps).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import shutil
 import statistics
@@ -28,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -88,23 +91,19 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
     for depth in depths:
         while issued < depth:
             await check_in()
-        r.config_set("slowlog-max-len", 100000)
-        r.config_set("slowlog-log-slower-than", 0)
-        r.slowlog_reset()
-        for _ in range(n):
-            await check_in()
-        for _ in range(20):
-            await centres.board(centre.id)
-        # A counter's round, as the bench's calls phase makes it: a call, a no-show, the
-        # ticket back in the queue (which stays as deep).
-        for k in range(n // 4):
-            counter = centre.counters[k % len(centre.counters)].number
-            called = await centres.call(centre.id, counter, None, "bench", None)
-            assert called is not None
-            await centres.no_show(centre.id, counter, "bench", None)
-            await centres.requeue(centre.id, called.number, "bench", None)
-        entries = r.slowlog_get(100000)
-        r.config_set("slowlog-log-slower-than", 10_000_000)
+        with logged(r) as entries:
+            for _ in range(n):
+                await check_in()
+            for _ in range(20):
+                await centres.board(centre.id)
+            # A counter's round, as the bench's calls phase makes it: a call, a no-show, the
+            # ticket back in the queue (which stays as deep).
+            for k in range(n // 4):
+                counter = centre.counters[k % len(centre.counters)].number
+                called = await centres.call(centre.id, counter, None, "bench", None)
+                assert called is not None
+                await centres.no_show(centre.id, counter, "bench", None)
+                await centres.requeue(centre.id, called.number, "bench", None)
         times: dict[str, list[int]] = {}
         for e in entries:
             words = _words(e["command"])
@@ -115,12 +114,9 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
         # what each counter's service has taken so far); then each serves nobody again.
         serving = [(c.number, await centres.call(centre.id, c.number, None, "bench", None))
                    for c in centre.counters]
-        r.config_set("slowlog-log-slower-than", 0)
-        r.slowlog_reset()
-        for _ in range(n):
-            await check_in()
-        entries = r.slowlog_get(100000)
-        r.config_set("slowlog-log-slower-than", 10_000_000)
+        with logged(r) as entries:
+            for _ in range(n):
+                await check_in()
         busy = [int(e["duration"]) for e in entries
                 if _words(e["command"])[:2] == ["EVALSHA", lua.sha("checkin")]]
         print(f"{depth} waiting, every counter busy: {_spread({'checkin': busy})}")
@@ -129,6 +125,20 @@ async def measure(url: str, cfg: config.Config, depths: list[int], n: int) -> No
             await centres.no_show(centre.id, counter, "bench", None)
             await centres.requeue(centre.id, called.number, "bench", None)
     await conn.aclose()
+
+
+@contextlib.contextmanager
+def logged(r: redis.Redis) -> Iterator[list[Any]]:
+    """Every command Redis runs within the block, as its SLOWLOG entries (filled in when the
+    block ends); the log is emptied after, so that its entries' memory is not counted."""
+    entries: list[Any] = []
+    r.config_set("slowlog-max-len", 100000)
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+    yield entries
+    entries += r.slowlog_get(100000)
+    r.config_set("slowlog-log-slower-than", 10_000_000)
+    r.slowlog_reset()
 
 
 def _spread(times: dict[str, list[int]]) -> str:
@@ -152,13 +162,9 @@ def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
     sha = lua.sha("booking_upsert")
     for label in ("new", "again"):
         memory, keys_ = r.info("memory")["used_memory"], r.dbsize()
-        r.config_set("slowlog-log-slower-than", 0)
-        r.slowlog_reset()
-        for start in range(0, rows, ROWS_A_CALL):
-            store.apply_ready(ready[start:start + ROWS_A_CALL])
-        entries = r.slowlog_get(100000)
-        r.config_set("slowlog-log-slower-than", 10_000_000)
-        r.slowlog_reset()  # its entries' memory is not the bookings'
+        with logged(r) as entries:
+            for start in range(0, rows, ROWS_A_CALL):
+                store.apply_ready(ready[start:start + ROWS_A_CALL])
         spent = sum(int(e["duration"]) for e in entries
                     if _words(e["command"])[:2] == ["EVALSHA", sha])
         held = (r.info("memory")["used_memory"] - memory) / rows
@@ -178,14 +184,10 @@ def collector(url: str) -> None:
     garbage = r.script_load(before + "local t = {} for i = 1, 200 do t[i] = {i, tostring(i)} "
                             "end return 1" + after)
     nothing = r.script_load(before + "return 1" + after)
-    r.config_set("slowlog-max-len", 100000)
-    r.config_set("slowlog-log-slower-than", 0)
-    r.slowlog_reset()
-    for i in range(5000):
-        r.evalsha(garbage if i % 2 else nothing, 0)
-    times = sorted(int(e["duration"]) for e in r.slowlog_get(100000)
-                   if _words(e["command"])[0] == "EVALSHA")
-    r.config_set("slowlog-log-slower-than", 10_000_000)
+    with logged(r) as entries:
+        for i in range(5000):
+            r.evalsha(garbage if i % 2 else nothing, 0)
+    times = sorted(int(e["duration"]) for e in entries if _words(e["command"])[0] == "EVALSHA")
     steps = times[-len(times) // 50:]
     print(f"Lua heap with every script loaded {heap / 2**20:.2f} MiB; the largest 2% of the "
           f"calls (the collector's steps) {steps[0]}-{steps[-1]} us, median "

@@ -90,7 +90,8 @@ def test_a_screen_that_asks_during_a_read_gets_a_later_one(
         await centres.counter_state(CENTRE, 1, CounterAction.OPEN, "staff", None)
         second = asyncio.create_task(centres.board(CENTRE, shared=True))
         third = asyncio.create_task(centres.board(CENTRE, shared=True))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: both ask, in order (not a timed wait)
+        assert centres._boards[CENTRE].gathering is not None  # noqa: SLF001 - the next read
         release.set()
         early, late, later = await asyncio.wait_for(asyncio.gather(first, second, third),
                                                     BOUND_S)
@@ -130,7 +131,8 @@ def test_a_screen_that_goes_away_leaves_the_read_to_the_others(
     async def body(centres: Centres, ran: list[str]) -> Board:
         gone = asyncio.create_task(centres.board(CENTRE, shared=True))
         staying = asyncio.create_task(centres.board(CENTRE, shared=True))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: both ask, in order (not a timed wait)
+        assert centres._boards[CENTRE].gathering is not None  # noqa: SLF001 - not yet sent
         gone.cancel()
         with pytest.raises(asyncio.CancelledError):
             await gone
