@@ -101,10 +101,12 @@ _REF, _CENTRE = STORED.index("ref"), STORED.index("centre")
 # little cheaper to read, but the in-memory Redis of a demo without redis-server (fakeredis)
 # has no cmsgpack.
 _PACK = msgspec.json.Encoder().encode
-# Rows a script call, about (a booking's rows stay in one call): enough to make a call's own
-# cost small beside its rows' work, few enough that a call never holds Redis for long (a few
-# milliseconds).
-ROWS_A_CALL = 250
+# Rows a script call, about (a booking's rows stay in one call). Redis runs one script at a time
+# for every centre it holds, so a call is kept well under the half millisecond that issue 20
+# allows any script: 8 new rows ~0.15 ms (250 held Redis for 4-7 ms, every check-in and call
+# of every centre waiting). The calls of a batch still go in one round trip, and the import is
+# no slower for it (docs/benchmarks.md, "An import's script calls").
+ROWS_A_CALL = 8
 
 # A row ready to apply: its stored values (`BookingStore.stored_values`) and the fingerprint of
 # the file's last row for the booking, on its first row only (see `Upsert`).

@@ -30,7 +30,7 @@ from booking_exports import (
 from queueserver.booking_sync import importer, rows
 from queueserver.bookings import store
 from queueserver.rules import identity
-from queueserver.store import keys
+from queueserver.store import keys, lua
 
 # --- the forms of the file -----------------------------------------------------------------------
 
@@ -336,6 +336,36 @@ def test_a_bookings_rows_spanning_script_calls_change_nothing_the_second_time(
     c, lines = run(r, path, at=LATER)
     assert (str(c), lines) == ("imported=0 updated=0 cancelled=0 unchanged=6 rejected=0", [])
     assert {k: r.dump(k) for k in r.keys("*")} == before
+
+
+def test_an_import_holds_redis_a_few_rows_a_script_call(r: redis.Redis, tmp_path: Path) -> None:
+    """Redis runs one script at a time for every centre it holds: however long the export, an
+    import's script calls carry ROWS_A_CALL rows each (issue 20), a centre's rows apart from
+    another's, the same file again as many."""
+    per_call = store.ROWS_A_CALL
+    assert per_call <= 16  # 16 new rows: ~0.3 ms of Redis (docs/benchmarks.md)
+    items = [booking(booking_ref=f"MEP{i:04d}", centre=("wan-chai", "kowloon-bay")[i % 2])
+             for i in range(5 * per_call + 3)]
+    path = write_csv(tmp_path / "export.csv", items)
+    wanted = sum(-(-len(items[i::2]) // per_call) for i in range(2))  # each centre's, rounded up
+    upsert = lua.sha("booking_upsert")
+    threshold = r.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    length = r.config_get("slowlog-max-len")["slowlog-max-len"]
+    r.config_set("slowlog-max-len", 10_000)
+    try:
+        for label, at in (("imported", AT), ("unchanged", LATER)):
+            r.config_set("slowlog-log-slower-than", 0)  # every command logged
+            r.slowlog_reset()
+            c, _ = run(r, path, at=at)
+            r.config_set("slowlog-log-slower-than", threshold)
+            assert getattr(c, label) == len(items)
+            calls = [e for e in r.slowlog_get(10_000)
+                     if e["command"].split()[:2] == [b"EVALSHA", upsert.encode()]]
+            assert len(calls) == wanted, label
+    finally:
+        r.config_set("slowlog-log-slower-than", threshold)
+        r.config_set("slowlog-max-len", length)
+        r.slowlog_reset()
 
 
 def test_same_file_twice_changes_nothing(r: redis.Redis, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_the_short_benchmark_prints_a_table_and_json() -> None:
     slow = result["slowlog"]
     assert slow["threshold_us"] == 500 and slow["count"] >= 0
     assert set(slow["by_phase"]) == {"check_in", "check_in_by_depth", "calls", "phones",
-                                     "booking_rush"}
+                                     "booking_rush", "import"}
     assert slow["count"] == sum(p["count"] for p in slow["by_phase"].values())
     if slow["count"]:
         assert positive(slow["slowest_us"]) and slow["slowest"]

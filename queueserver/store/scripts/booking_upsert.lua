@@ -3,7 +3,8 @@
 -- touches the `ticket` field (check-in owns it), nor the centre's event stream (bookings are
 -- not screen events). History entries name the changed fields, never their values.
 --
--- Rows apply in order, many a call: an import sends hundreds at once. A call writes one
+-- Rows apply in order, a few a call (store.py's ROWS_A_CALL: a call stays short, since every
+-- centre on this Redis waits while it runs), many calls a round trip. A call writes one
 -- centre's keys, all found under the prefixes it is given, so that on a cluster they share
 -- the centre's slot.
 --
