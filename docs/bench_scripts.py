@@ -134,11 +134,11 @@ def logged(r: redis.Redis) -> Iterator[list[Any]]:
     """Every command Redis runs within the block, as its SLOWLOG entries (filled in when the
     block ends); the log is emptied after, so that its entries' memory is not counted."""
     entries: list[Any] = []
-    r.config_set("slowlog-max-len", 100000)
+    r.config_set("slowlog-max-len", 300_000)
     r.config_set("slowlog-log-slower-than", 0)
     r.slowlog_reset()
     yield entries
-    entries += r.slowlog_get(100000)
+    entries += r.slowlog_get(300_000)
     r.config_set("slowlog-log-slower-than", 10_000_000)
     r.slowlog_reset()
 

@@ -5,6 +5,8 @@ takes it."""
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
@@ -76,3 +78,56 @@ def test_every_row_of_the_benchmark_export_takes_the_fast_path() -> None:
         item = bench.booking_row(i)
         fast = rows._valid_booking(item, centres)
         assert fast is not None and fast == rows._booking_by_field(item, centres)
+
+
+# --- the JSON reader's runs of items -------------------------------------------------------------
+
+# Items whose text holds what a run's end is looked for by (a `}` then a comma) where no item
+# ends, values msgspec refuses and `json` takes, and plain rows.
+TRICKY_ITEMS: list[Any] = [
+    GOOD,
+    {**GOOD, "surname": "A},{B", "given_names": "C}\n,D"},
+    {**GOOD, "extra": {"nested": {"deeper": [1, {"x": "},"}]}}, "after": ","},
+    {**GOOD, "surname": "\ud800 lone", "given_names": "陳大文"},
+    {**GOOD, "extra": float("inf")},  # written as Infinity: json reads it, msgspec does not
+    [], {}, "text", 12345678901234567890123, None,
+    *[{**GOOD, "booking_ref": f"MEP{i:06d}"} for i in range(40)],
+]
+LAYOUTS = {
+    "compact": dict(separators=(",", ":")),
+    "spaced": dict(),
+    "indented": dict(indent=2),
+}
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1000, 1 << 16])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_the_json_reader_reads_what_json_reads(
+        chunk: int, layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read in runs (msgspec) where it can and an item at a time where it cannot, the items
+    are exactly those `json` reads from the whole text, numbered alike, whatever the window."""
+    monkeypatch.setattr(rows, "CHUNK_CHARS", chunk)
+    text = json.dumps({"exported_at": "x", "bookings": TRICKY_ITEMS}, **LAYOUTS[layout])
+    expected = list(enumerate(json.loads(text)["bookings"], start=1))
+    buffer = rows._Buffer(io.StringIO(text))
+    assert list(rows._json_items(buffer, {}, rows.BOOKINGS)) == expected
+
+
+def test_an_export_as_written_is_read_in_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs are the reader's speed: a plain export (one row a line, a comma starting the
+    next) is read a window's rows at a time, not one by one."""
+    decoded: list[int] = []
+    fast = rows._FAST
+
+    def counted(text: str) -> Any:
+        items = fast(text)
+        decoded.append(len(items))
+        return items
+
+    monkeypatch.setattr(rows, "_FAST", counted)
+    out = io.StringIO()
+    bench.write_export(out, 2000)
+    out.seek(0)
+    items = list(rows._json_items(rows._Buffer(out), {}, rows.BOOKINGS))
+    assert [n for n, _ in items] == list(range(1, 2001))
+    assert sum(decoded) >= 1990 and len(decoded) <= 2000 // 100
