@@ -189,7 +189,7 @@ def _csv_items(text: IO[str], shape: Shape) -> Iterator[tuple[int, Mapping[str, 
 # --- JSON, one item at a time ------------------------------------------------------------------
 
 _DECODER = json.JSONDecoder()
-_FAST = msgspec.json.Decoder().decode
+_FAST = msgspec.json.Decoder(list[Any]).decode
 # Commas looked at for the end of a run (a booking holds a dozen).
 _RUN_END_TRIES = 100
 
@@ -242,7 +242,8 @@ class _Buffer:
         if self.pos >= self.slow_until:
             end = _run_end(self.buf, self.pos)
             try:
-                items = _FAST(f"[{self.buf[self.pos : end]}]") if end > 0 else None
+                items: list[Any] | None = (_FAST(f"[{self.buf[self.pos : end]}]") if end > 0
+                                           else None)
             except msgspec.DecodeError:
                 items = None
             if items is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from itertools import chain
 
 import redis
 
@@ -32,21 +31,19 @@ class ImportPlan:
     def note_last_rows(self, fingerprints: Mapping[str, str]) -> None:
         """Later notes replace earlier ones: what stays is each booking's last row."""
         if fingerprints:
-            connections.bulk(self._r, [("HSET", self._key, *chain.from_iterable(
-                fingerprints.items())), ("EXPIRE", self._key, str(PLAN_TTL_S))])
+            connections.bulk(self._r, [*connections.hset_commands(self._key, fingerprints),
+                                       ("EXPIRE", self._key, str(PLAN_TTL_S))])
 
     def states(self, refs: Iterable[str]) -> dict[str, str | None]:
         """Each reference's state: a fingerprint, STARTED, SETTLED, or None if not planned."""
         wanted = list(dict.fromkeys(refs))
         if not wanted:
             return {}
-        found = connections.bulk(self._r, [("HMGET", self._key, *wanted)])[0]
-        return dict(zip(wanted, found, strict=True))
+        return dict(zip(wanted, connections.hmget(self._r, self._key, wanted), strict=True))
 
     def save(self, states: Mapping[str, str]) -> None:
         if states:
-            connections.bulk(self._r, [("HSET", self._key, *chain.from_iterable(
-                states.items()))])
+            connections.bulk(self._r, connections.hset_commands(self._key, states))
 
     def drop(self) -> None:
         # UNLINK: Redis frees a plan of 200,000 fields in the background, not in the import's

@@ -134,8 +134,7 @@ class BookingStore:
         script calls, plus two calls per move. A booking whose first row here found it settled
         has its later rows here count as settled too."""
         refs = list(dict.fromkeys(values[_REF] for values, _ in rows))
-        found: list[Any] = (connections.bulk(self._r, [("HMGET", keys.booking_index(), *refs)])[0]
-                             if refs else [])
+        found = connections.hmget(self._r, keys.booking_index(), refs)
         homes: dict[str, str | None] = dict(zip(refs, found, strict=True))
         outcomes: list[Applied | None] = [None] * len(rows)
         groups: dict[str, list[int]] = {}  # centre -> the rows waiting for its call
@@ -224,8 +223,7 @@ class BookingStore:
         results = pipe.execute()
         # The index is written after the rows, so it never names a centre without the booking.
         if placed:
-            connections.bulk(self._r, [("HSET", keys.booking_index(),
-                                        *chain.from_iterable(placed.items()))])
+            connections.bulk(self._r, connections.hset_commands(keys.booking_index(), placed))
         for (_, call), raw in zip(calls, results, strict=True):
             for i, value in zip(call, _ok(raw), strict=True):
                 applied = outcomes[i] = _applied(value)

@@ -44,3 +44,19 @@ def test_on_a_client_it_cannot_pack_for_it_is_a_pipeline(redis_url: str) -> None
         assert connections.bulk(client, [("SET", "bulk:p", "1"), ("INCR", "bulk:p")]) == [True, 2]
     finally:
         client.close()
+
+
+def test_a_large_hash_goes_a_few_hundred_fields_a_command(r: redis.Redis) -> None:
+    """`hset_commands` and `hmget`: 2,000 fields as commands of FIELDS_A_COMMAND each (one such
+    command of 2,000 fields held Redis for milliseconds), answered in the order asked."""
+    per = connections.FIELDS_A_COMMAND
+    fields = {f"ref{i}": f"fp{i}" for i in range(2000)}
+    commands = connections.hset_commands("bulk:big", fields)
+    assert len(commands) == -(-2000 // per)
+    assert all(c[:2] == ("HSET", "bulk:big") and len(c) <= 2 + 2 * per for c in commands)
+    assert connections.bulk(r, commands) == [len(c[2:]) // 2 for c in commands]
+    assert r.hgetall("bulk:big") == fields
+    wanted = [*reversed(fields), "missing"]
+    assert connections.hmget(r, "bulk:big", wanted) == [*(fields[f] for f in wanted[:-1]), None]
+    assert connections.hmget(r, "bulk:big", []) == []
+    assert connections.hset_commands("bulk:big", {}) == []
