@@ -4,7 +4,7 @@ A booking is a hash in its centre's slot (`keys.booking`), found through the ind
 reference to centre (`keys.booking_index`), with a history list of what changed (field names
 only), listed by day (`keys.bookings_on`) and by identity hash (`keys.bookings_by_id`). The
 plain identity number is turned into a keyed hash, a masked form and the kiosks' verifier here,
-and goes no further. `booking_upsert.lua` compares and writes each row, many rows a call; a
+and goes no further. `booking_upsert.lua` compares and writes each row, a few rows a call; a
 booking that moves centre leaves a tombstone (status `moved`) in the old centre, then is
 written in the new one. A booking already checked in is never changed: a row that
 differs is held, recorded and reported instead.

@@ -218,7 +218,7 @@ def hmget(r: redis.Redis, key: str, fields: Sequence[str]) -> list[Any]:
 
 
 def bulk(r: redis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Commands of thousands of arguments (an import's hash of 2,000 fields), one write and
+    """Commands of thousands of arguments (an import's batch of 2,000 rows), one write and
     their answers, packed by hiredis: redis-py packs each argument in Python, which was a
     tenth of an import's time. Not a transaction. On anything but one Redis over TCP or a unix
     socket (a cluster, a Sentinel's pool), a pipeline of the same commands."""
