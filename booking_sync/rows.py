@@ -186,7 +186,7 @@ def _csv_items(text: IO[str], shape: Shape) -> Iterator[tuple[int, Mapping[str, 
             yield number, {f: cells[i] if i < len(cells) else None for f, i in where.items()}
 
 
-# --- JSON, one item at a time ------------------------------------------------------------------
+# --- JSON, a window at a time ------------------------------------------------------------------
 
 _DECODER = json.JSONDecoder()
 _FAST = msgspec.json.Decoder(list[Any]).decode
@@ -232,10 +232,10 @@ class _Buffer:
     def values(self) -> list[Any]:
         """The array's next items, up to a comma (not consumed) after one of them: many at a
         time where the window holds a run of them that msgspec reads as JSON (several times
-        faster than `value`), else the next one alone. A run is cut after a `},`; a cut inside
-        a string or a nested value makes the run invalid JSON, never other values, so it is read
-        item by item up to there instead, as is anything msgspec refuses (NaN, say) and `json`
-        may take."""
+        faster than `value`), else the next one alone. A run is cut after a `}` that a comma
+        follows (`_run_end`); a cut inside a string or a nested value makes the run invalid
+        JSON, never other values, so it is read item by item up to there instead, as is
+        anything msgspec refuses (NaN, say) and `json` may take."""
         self.peek()
         if len(self.buf) - self.pos < CHUNK_CHARS // 2:
             self._more()

@@ -104,8 +104,8 @@ _PACK = msgspec.json.Encoder().encode
 # Rows a script call, about (a booking's rows stay in one call). Redis runs one script at a time
 # for every centre it holds, so a call is kept well under the half millisecond that issue 20
 # allows any script: 8 new rows ~0.15 ms (250 held Redis for 4-7 ms, every check-in and call
-# of every centre waiting). The calls of a batch still go in one round trip, and the import is
-# no slower for it (docs/benchmarks.md, "An import's script calls").
+# of every centre waiting). The calls of a batch still go in one round trip; the import is ~7%
+# slower for their number (docs/benchmarks.md, "An import's script calls: 8 rows, not 250").
 ROWS_A_CALL = 8
 
 # A row ready to apply: its stored values (`BookingStore.stored_values`) and the fingerprint of
