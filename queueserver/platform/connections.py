@@ -198,9 +198,10 @@ def batch(r: redis.Redis) -> Any:
 
 
 # Fields a hash command of `hset_commands` and `hmget` holds at most: such a command's time grows
-# with its fields (2,000 took 1-5 ms on the bench's machine, every client of that Redis waiting
-# meanwhile), so a large one goes as several of a fraction of a millisecond, in one round trip.
-FIELDS_A_COMMAND = 250
+# with its fields (into an import's plan of 200,000, 2,000 took 1-9 ms on the bench's machine and
+# 250 still often over half a millisecond, every client of that Redis waiting meanwhile), so a
+# large one goes as several short ones, in one round trip.
+FIELDS_A_COMMAND = 100
 
 
 def hset_commands(key: str, fields: Mapping[str, str]) -> list[tuple[Any, ...]]:
