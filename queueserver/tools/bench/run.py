@@ -674,15 +674,13 @@ def run(config: Config, processes: int = 2, targets: Sequence[str] = (), short: 
         if not targets:
             # The booking platform's opening rush, on the city's fresh day of slots.
             result["booking_rush"] = rush.run(serve, r, config, clock, secret, short)
-        if slow is not None:
+        if slow is not None:  # the servers are the bench's own (no --targets)
             slow.take("booking_rush")
-        if not targets and only is None:
-            # A booking export's import: the command as its own process, start included.
-            result["import"] = import_bench.command(env, [c.id for c in centres[:2]],
-                                                    plan.import_rows, folder)
-            if slow is not None:
+            if only is None:
+                # A booking export's import: the command as its own process, start included.
+                result["import"] = import_bench.command(env, [c.id for c in centres[:2]],
+                                                        plan.import_rows, folder)
                 slow.take("import")
-        if slow is not None:
             result["slowlog"] = slow.result()
         info: Any = r.info("server")
     result = {"processes": len(serve), "appendfsync": "external" if targets else appendfsync,
