@@ -11,9 +11,9 @@ call, a no-show and a requeue, as the bench's calls phase), and then, every coun
 someone, N more check-ins: the median, 99th percentile and largest time of each script, as Redis
 measured it (the machine's load moves the tail; the median least). Last, the import's script
 (`booking_upsert`): Redis's time a row of 20,000 bookings new to the centre, applied as
-`bookings import` sends them (a batch of `BATCH_ROWS` a round trip, `ROWS_A_CALL` rows a call),
-then of the same rows again (each one settled): a row's time and each call's, and the memory
-and keys each pass added to Redis. First of all, on the empty Redis:
+`bookings import` sends them (a batch of `BATCH_ROWS` a round trip, calls that stop at
+`CALL_BUDGET_US`), then of the same rows again (each one settled): a row's time and each
+call's, and the memory and keys each pass added to Redis. First of all, on the empty Redis:
 the Lua heap with every script loaded, and the steps of Lua's collector that Redis takes inside
 every 50th script call (`LUA_GC_CYCLE_PERIOD`), as the largest 2% of 5,000 calls, every other
 one of a script that makes a little garbage (a hundred steps).
@@ -40,7 +40,7 @@ import redis.asyncio
 from queueserver.booking_sync.bench import booking_row
 from queueserver.booking_sync.importer import BATCH_ROWS
 from queueserver.booking_sync.rows import BOOKINGS
-from queueserver.bookings.store import ROWS_A_CALL, Booking, BookingStore
+from queueserver.bookings.store import CALL_BUDGET_US, Booking, BookingStore
 from queueserver.platform import config
 from queueserver.platform.clock import Clock, iso
 from queueserver.queue.tickets import Centres
@@ -170,8 +170,9 @@ def upsert(url: str, cfg: config.Config, rows: int = 20_000) -> None:
         calls = [int(e["duration"]) for e in entries
                  if _words(e["command"])[:2] == ["EVALSHA", sha]]
         held = (r.info("memory")["used_memory"] - memory) / rows
+        a_call = f"a call ({rows / len(calls):.1f} rows on average, {CALL_BUDGET_US} us budget)"
         print(f"booking_upsert, {label}: {sum(calls) / rows:.1f} us a row ({rows:,} rows); "
-              f"{_spread({f'a call of {ROWS_A_CALL} rows': calls})}; Redis memory "
+              f"{_spread({a_call: calls})}; Redis memory "
               f"{held:,.0f} bytes and {(r.dbsize() - keys_) / rows:.2f} keys more a row")
 
 

@@ -101,12 +101,18 @@ _REF, _CENTRE = STORED.index("ref"), STORED.index("centre")
 # little cheaper to read, but the in-memory Redis of a demo without redis-server (fakeredis)
 # has no cmsgpack.
 _PACK = msgspec.json.Encoder().encode
-# Rows a script call, about (a booking's rows stay in one call). Redis runs one script at a time
-# for every centre it holds, so a call is kept well under the half millisecond that issue 20
-# allows any script: 8 new rows ~0.15 ms (250 held Redis for 4-7 ms, every check-in and call
-# of every centre waiting). The calls of a batch still go in one round trip; the import is ~7%
-# slower for their number (docs/benchmarks.md, "An import's script calls: 8 rows, not 250").
+# Redis runs one script at a time for every centre it holds, so an import's script calls are
+# kept well under the half millisecond that issue 20 allows any script (at 250 rows a call, Redis
+# was held 4-7 ms, every check-in and call of every centre waiting). A call stops once it has
+# run CALL_BUDGET_US, before a booking it has not touched, and the rows it left go in the next
+# round trip. How many rows a call is sent follows how long rows take on this Redis at this
+# moment, as the calls of the last round measured them: as many as fill CALL_FILL of the
+# budget, ROWS_A_CALL to start with, never over MAX_ROWS_A_CALL (a booking's rows stay in one
+# call, however many). docs/benchmarks.md, "An import's script calls stop at a budget".
+CALL_BUDGET_US = 250
+CALL_FILL = 0.7
 ROWS_A_CALL = 8
+MAX_ROWS_A_CALL = 32
 
 # A row ready to apply: its stored values (`BookingStore.stored_values`) and the fingerprint of
 # the file's last row for the booking, on its first row only (see `Upsert`).
@@ -123,6 +129,8 @@ class BookingStore:
         self._at = at
         self._script = r.register_script(lua.source("booking_upsert"))
         self._kiosk_keys: dict[str, bytes] = {}
+        self._rows_a_call = ROWS_A_CALL
+        self._timed_rows = self._timed_us = 0.0  # what the calls took (`_adapt`)
 
     def apply(self, rows: Sequence[Booking | Upsert[Booking]]) -> list[Applied]:
         """Apply the rows in order (a plain Booking is an Upsert without `final`)."""
@@ -190,19 +198,49 @@ class BookingStore:
         return fingerprint(self.stored_values(b))
 
     def _call(self, centre: str, batch: Sequence[Ready], client: Any, moved_from: str = "",
-              mode: str = "upsert") -> Any:
+              mode: str = "upsert", budget_us: int | None = None) -> Any:
         return self._script(
             keys=[keys.booking(centre, ""), keys.booking_history(centre, ""),
                   keys.bookings_on(centre, ""), keys.bookings_by_id(centre, "")],
             args=[mode, self._at, self._source, moved_from, _NAMES,
-                  _PACK([[final, *values] for values, final in batch])],
+                  _PACK([[final, *values] for values, final in batch]),
+                  "" if budget_us is None else str(budget_us)],
             client=client)
 
     def _flush(self, rows: Sequence[Ready], groups: dict[str, list[int]],
                placed: dict[str, str], outcomes: list[Applied | None], settled: set[str]) -> None:
         if not groups:
             return
-        pipe = connections.batch(self._r)  # on a cluster, one call at a time
+        calls = self._calls(rows, groups)
+        # Each round applies at least one booking a call: at most as many rounds as rows.
+        while calls:
+            pipe = connections.batch(self._r)  # on a cluster, one call at a time
+            for centre, call in calls:
+                self._call(centre, [rows[i] for i in call], pipe, budget_us=CALL_BUDGET_US)
+            left: dict[str, list[int]] = {}
+            applied_rows = took_us = 0
+            for (centre, call), raw in zip(calls, pipe.execute(), strict=True):
+                answer = _ok(raw)
+                done = answer["rows"]
+                for i, value in zip(call, done, strict=False):
+                    applied = outcomes[i] = _applied(value)
+                    if applied.outcome is Outcome.SETTLED or applied.settled:
+                        settled.add(rows[i][0][_REF])
+                if len(done) < len(call):
+                    left.setdefault(centre, []).extend(call[len(done):])
+                applied_rows += len(done)
+                took_us += answer["us"]
+            self._adapt(applied_rows, took_us)
+            calls = self._calls(rows, left)
+        # The index is written after the rows, so it never names a centre without the booking.
+        if placed:
+            connections.bulk(self._r, connections.hset_commands(keys.booking_index(), placed))
+        groups.clear()
+        placed.clear()
+
+    def _calls(self, rows: Sequence[Ready],
+               groups: dict[str, list[int]]) -> list[tuple[str, list[int]]]:
+        """Each centre's rows (their indexes, in order) in calls of about `_rows_a_call`."""
         calls: list[tuple[str, list[int]]] = []
         for centre, members in groups.items():
             # A booking's rows all go in the call of its first: a call knows which of its
@@ -213,24 +251,21 @@ class BookingStore:
                 ref = rows[i][0][_REF]
                 call = of_ref.get(ref)
                 if call is None:
-                    if not current or len(current) >= ROWS_A_CALL:
+                    if not current or len(current) >= self._rows_a_call:
                         current = []
                         calls.append((centre, current))
                     call = of_ref[ref] = current
                 call.append(i)
-        for centre, call in calls:
-            self._call(centre, [rows[i] for i in call], pipe)
-        results = pipe.execute()
-        # The index is written after the rows, so it never names a centre without the booking.
-        if placed:
-            connections.bulk(self._r, connections.hset_commands(keys.booking_index(), placed))
-        for (_, call), raw in zip(calls, results, strict=True):
-            for i, value in zip(call, _ok(raw), strict=True):
-                applied = outcomes[i] = _applied(value)
-                if applied.outcome is Outcome.SETTLED or applied.settled:
-                    settled.add(rows[i][0][_REF])
-        groups.clear()
-        placed.clear()
+        return calls
+
+    def _adapt(self, rows: int, took_us: float) -> None:
+        """The rows a call from now on: as many as fill CALL_FILL of the budget at the time a
+        row took in the last rounds (each round's weight halved at the next, so that a round of
+        a few left-over rows moves it little); at least one, at most MAX_ROWS_A_CALL."""
+        self._timed_rows = self._timed_rows / 2 + rows
+        self._timed_us = self._timed_us / 2 + took_us
+        fits = CALL_FILL * CALL_BUDGET_US * self._timed_rows / max(self._timed_us, 1)
+        self._rows_a_call = max(1, min(MAX_ROWS_A_CALL, int(fits)))
 
     def _move(self, values: list[str], final: str, old: str) -> Applied:
         moved_out = _ok(self._call(old, [(values, final)], self._r, mode="move_out"))[0]

@@ -338,12 +338,20 @@ def test_a_bookings_rows_spanning_script_calls_change_nothing_the_second_time(
     assert {k: r.dump(k) for k in r.keys("*")} == before
 
 
-def test_an_import_holds_redis_a_few_rows_a_script_call(r: redis.Redis, tmp_path: Path) -> None:
+def evalsha_calls(r: redis.Redis) -> int:
+    """booking_upsert is the import's one script: every EVALSHA since the last
+    `config_resetstat` is one of its calls."""
+    return int(r.info("commandstats")["cmdstat_evalsha"]["calls"])
+
+
+def test_an_import_sends_a_few_rows_a_script_call(
+        r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Redis runs one script at a time for every centre it holds: however long the export, an
-    import's script calls carry ROWS_A_CALL rows each (issue 20), a centre's rows apart from
-    another's, the same file again as many."""
+    import starts at ROWS_A_CALL rows a call (issue 20), a centre's rows apart from another's,
+    the same file again as many. (A budget no call reaches: the calls' count is the rows'.)"""
+    monkeypatch.setattr(store, "CALL_BUDGET_US", 10**9)
     per_call = store.ROWS_A_CALL
-    assert per_call <= 16  # 16 new rows: ~0.3 ms of Redis (docs/benchmarks.md)
+    assert per_call <= store.MAX_ROWS_A_CALL <= 32  # ~0.5 ms of new rows (docs/benchmarks.md)
     items = [booking(booking_ref=f"MEP{i:04d}", centre=("wan-chai", "kowloon-bay")[i % 2])
              for i in range(5 * per_call + 3)]
     path = write_csv(tmp_path / "export.csv", items)
@@ -352,8 +360,58 @@ def test_an_import_holds_redis_a_few_rows_a_script_call(r: redis.Redis, tmp_path
         r.config_resetstat()  # the suite's own server: its counts of commands start again
         c, _ = run(r, path, at=at)
         assert getattr(c, label) == len(items)
-        # booking_upsert is the import's one script: every EVALSHA is one of its calls.
-        assert r.info("commandstats")["cmdstat_evalsha"]["calls"] == wanted, label
+        assert evalsha_calls(r) == wanted, label
+
+
+def test_a_call_out_of_budget_stops_between_bookings_and_the_rest_follow(
+        r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call whose budget has run out (here: none at all) stops before the next row of a
+    booking it has not touched, never between two rows of one booking, and the importer sends
+    what it left in the next call: every row applied once, in order, to the same store, the
+    same counts and lines, as calls that never stop."""
+    items = [booking(), booking(booking_ref="B2"), booking(status="cancelled"),
+             booking(booking_ref="B3"), booking(booking_ref="B2", surname="LEE"),
+             booking(booking_ref="B4"), booking(booking_ref="B5", centre="kowloon-bay"),
+             booking(booking_ref="B6", centre="kowloon-bay")]
+    path = write_csv(tmp_path / "export.csv", items)
+    results = []
+    for budget in (10**9, 0):
+        monkeypatch.setattr(store, "CALL_BUDGET_US", budget)
+        r.flushdb()  # the suite's own server
+        r.config_resetstat()
+        first = run(r, path)
+        calls = evalsha_calls(r)
+        again = run(r, path, at=LATER)
+        results.append((calls, str(first[0]), first[1], str(again[0]), again[1],
+                        {k: r.dump(k) for k in r.keys("*")}))
+    (whole, *unbounded), (cut, *bounded) = results
+    assert unbounded == bounded
+    assert unbounded[0] == "imported=6 updated=1 cancelled=1 unchanged=0 rejected=0"
+    assert unbounded[2] == "imported=0 updated=0 cancelled=0 unchanged=8 rejected=0"
+    # Unbounded: one call a centre. Without a budget: wan-chai's rows MEP240001, B2,
+    # MEP240001, B3, B2, B4 in two calls (the first runs to B2's last row, the fifth: it may
+    # stop only before B4), kowloon-bay's two in two. A call stopping before any row: 8.
+    assert (whole, cut) == (2, 4)
+
+
+@pytest.mark.parametrize(("rounds", "after"), [
+    ([(100, 2500)], 7),    # 25 us a row: 0.7 x 250 us holds 7
+    ([(100, 8000)], 2),    # a slow moment: 80 us a row
+    ([(100, 30000)], 1),   # rows slower than the budget: one a call, never none
+    ([(100, 500)], 32),    # 5 us a row: 35 would fit, MAX_ROWS_A_CALL
+    ([(3, 0)], 32),        # too quick to measure
+    # A round of one slow left-over row after a round of 2,000 moves it little...
+    ([(2000, 50000), (1, 200)], 6),
+    # ...and rounds long slow follow: 25 us a row, then 50.
+    ([(2000, 50000), (2000, 100000)], 4),
+    ([(2000, 50000), (2000, 100000), (2000, 100000), (2000, 100000)], 3),
+])
+def test_the_rows_a_call_follow_how_long_rows_take(
+        r: redis.Redis, rounds: list[tuple[int, int]], after: int) -> None:
+    s = store.BookingStore(r, SECRET, "export.csv", AT)
+    for rows_, took_us in rounds:
+        s._adapt(rows_, took_us)
+    assert s._rows_a_call == after
 
 
 def test_same_file_twice_changes_nothing(r: redis.Redis, tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 -- touches the `ticket` field (check-in owns it), nor the centre's event stream (bookings are
 -- not screen events). History entries name the changed fields, never their values.
 --
--- Rows apply in order, a few a call (store.py's ROWS_A_CALL: a call stays short, since every
--- centre on this Redis waits while it runs), many calls a round trip. A call writes one
+-- Rows apply in order, a few a call, many calls a round trip. A call stays short, since every
+-- centre on this Redis waits while it runs: given a budget (ARGV[7]), it stops once that much
+-- time has passed, before a row of a booking it has not touched yet, and answers for the rows
+-- it applied; the caller sends the rest again (store.py, `CALL_BUDGET_US`). A call writes one
 -- centre's keys, all found under the prefixes it is given, so that on a cluster they share
 -- the centre's slot.
 --
@@ -26,7 +28,10 @@
 --         row for this booking on its first row only (else ''), then the row's stored field
 --         values in the names' order. A stored record (or hold) with that fingerprint means
 --         the file was applied before.
--- Returns ok([one outcome a row]): 'settled' when the record already has the row's
+-- ARGV[7] upsert: the call's budget in µs, or '' for none (a move's calls: one row each)
+-- Returns ok([one outcome a row]), or with a budget ok({rows = [one outcome a row applied, in
+--         the rows' order: all of them, or the first ones when the budget ran out], us = the
+--         µs they took}). An outcome: 'settled' when the record already has the row's
 --         fingerprint, or an earlier row of this call found its booking so (nothing written);
 --         {outcome = 'held', ticket, fields, settled} for a checked-in booking the row would
 --         change; else for upsert 'imported' | 'updated' | 'cancelled' | 'unchanged', for
@@ -243,6 +248,27 @@ local function apply(row)
   return outcome
 end
 
-local outcomes = {}
-for n, row in ipairs(cjson.decode(ARGV[6])) do outcomes[n] = apply(row) end
+-- Redis's own clock (TIME), in µs: the budget is about the time every other client waits.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local rows = cjson.decode(ARGV[6])
+local budget = tonumber(ARGV[7] or '')
+-- Each booking's last row in the call: the call may stop before row n only when no row before
+-- n has a booking with a row from n on (`reach`, the furthest of those last rows, is below n),
+-- so that a booking's rows all apply in one call (it knows which bookings it found settled).
+local last = {}
+if budget then
+  for n, row in ipairs(rows) do last[row[at_row.ref]] = n end
+end
+local started = budget and now_us()
+local outcomes, reach = {}, 0
+for n, row in ipairs(rows) do
+  if budget and reach < n and n > 1 and now_us() - started >= budget then break end
+  outcomes[n] = apply(row)
+  if budget then reach = math.max(reach, last[row[at_row.ref]]) end
+end
+if budget then return ok({rows = outcomes, us = now_us() - started}) end
 return ok(outcomes)
