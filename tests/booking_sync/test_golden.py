@@ -15,14 +15,18 @@ from queueserver.bookings import store
 
 
 @pytest.mark.parametrize("name", ["export.json", "export.csv"])
-@pytest.mark.parametrize("small", [False, True], ids=["batches", "small-batches"])
+@pytest.mark.parametrize("way", ["batches", "small-batches", "calls-out-of-budget"])
 def test_the_import_matches_the_golden_report_and_store(
-        r: redis.Redis, monkeypatch: pytest.MonkeyPatch, name: str, small: bool) -> None:
+        r: redis.Redis, monkeypatch: pytest.MonkeyPatch, name: str, way: str) -> None:
     """Small batches and script calls too: a booking's rows then fall in several batches, and
-    a batch's rows of one centre in several calls."""
-    if small:
+    a batch's rows of one centre in several calls. And calls that each stop once they may (no
+    budget at all), their rows left for the next round trip."""
+    if way == "small-batches":
         monkeypatch.setattr(importer, "BATCH_ROWS", 7)
         monkeypatch.setattr(store, "ROWS_A_CALL", 3)
+        monkeypatch.setattr(store, "MAX_ROWS_A_CALL", 3)
+    if way == "calls-out-of-budget":
+        monkeypatch.setattr(store, "CALL_BUDGET_US", 0)
     expected = json.loads((GOLDEN / "expected.json").read_text(encoding="utf-8"))[name]
     got = json.loads(json.dumps(outcome(r, GOLDEN)[name], ensure_ascii=False))
     assert got["first"] == expected["first"]

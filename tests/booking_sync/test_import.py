@@ -374,6 +374,7 @@ def test_a_call_out_of_budget_stops_between_bookings_and_the_rest_follow(
              booking(booking_ref="B4"), booking(booking_ref="B5", centre="kowloon-bay"),
              booking(booking_ref="B6", centre="kowloon-bay")]
     path = write_csv(tmp_path / "export.csv", items)
+    monkeypatch.setattr(store, "ROWS_A_CALL", len(items))
     results = []
     for budget in (10**9, 0):
         monkeypatch.setattr(store, "CALL_BUDGET_US", budget)
@@ -407,7 +408,10 @@ def test_a_call_out_of_budget_stops_between_bookings_and_the_rest_follow(
     ([(2000, 50000), (2000, 100000), (2000, 100000), (2000, 100000)], 3),
 ])
 def test_the_rows_a_call_follow_how_long_rows_take(
-        r: redis.Redis, rounds: list[tuple[int, int]], after: int) -> None:
+        r: redis.Redis, monkeypatch: pytest.MonkeyPatch, rounds: list[tuple[int, int]],
+        after: int) -> None:
+    monkeypatch.setattr(store, "CALL_BUDGET_US", 250)
+    monkeypatch.setattr(store, "CALL_FILL", 0.7)
     s = store.BookingStore(r, SECRET, "export.csv", AT)
     for rows_, took_us in rounds:
         s._adapt(rows_, took_us)
