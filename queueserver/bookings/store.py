@@ -271,12 +271,13 @@ class BookingStore:
         self._rows_a_call = max(1, min(MAX_ROWS_A_CALL, int(fits)))
 
     def _move(self, values: list[str], final: str, old: str) -> Applied:
-        moved_out = _ok(self._call(old, [(values, final)], self._r, mode="move_out"))[0]
+        moved_out = _ok(self._call(old, [(values, final)], self._r, mode="move_out"))["rows"][0]
         if not isinstance(moved_out, dict) or "before" not in moved_out:
             return _applied(moved_out)
         before = json.dumps(moved_out["before"], ensure_ascii=False)
         centre = values[_CENTRE]
-        applied = _applied(_ok(self._call(centre, [(values, "")], self._r, moved_from=before))[0])
+        moved_in = self._call(centre, [(values, "")], self._r, moved_from=before)
+        applied = _applied(_ok(moved_in)["rows"][0])
         self._r.hset(keys.booking_index(), values[_REF], centre)
         return applied
 

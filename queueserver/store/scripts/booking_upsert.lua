@@ -29,9 +29,8 @@
 --         values in the names' order. A stored record (or hold) with that fingerprint means
 --         the file was applied before.
 -- ARGV[7] upsert: the call's budget in µs, or '' for none (a move's calls: one row each)
--- Returns ok([one outcome a row]), or with a budget ok({rows = [one outcome a row applied, in
---         the rows' order: all of them, or the first ones when the budget ran out], us = the
---         µs they took}). An outcome: 'settled' when the record already has the row's
+-- Returns ok({rows = [one outcome a row applied, in the rows' order: all of them, or the first
+--         ones when the budget ran out], us = the µs they took}). An outcome: 'settled' when the record already has the row's
 --         fingerprint, or an earlier row of this call found its booking so (nothing written);
 --         {outcome = 'held', ticket, fields, settled} for a checked-in booking the row would
 --         change; else for upsert 'imported' | 'updated' | 'cancelled' | 'unchanged', for
@@ -260,15 +259,12 @@ local budget = tonumber(ARGV[7] or '')
 -- n has a booking with a row from n on (`reach`, the furthest of those last rows, is below n),
 -- so that a booking's rows all apply in one call (it knows which bookings it found settled).
 local last = {}
-if budget then
-  for n, row in ipairs(rows) do last[row[at_row.ref]] = n end
-end
-local started = budget and now_us()
+for n, row in ipairs(rows) do last[row[at_row.ref]] = n end
+local started = now_us()
 local outcomes, reach = {}, 0
 for n, row in ipairs(rows) do
   if budget and reach < n and n > 1 and now_us() - started >= budget then break end
   outcomes[n] = apply(row)
-  if budget then reach = math.max(reach, last[row[at_row.ref]]) end
+  reach = math.max(reach, last[row[at_row.ref]])
 end
-if budget then return ok({rows = outcomes, us = now_us() - started}) end
-return ok(outcomes)
+return ok({rows = outcomes, us = now_us() - started})
