@@ -389,9 +389,9 @@ def test_a_call_out_of_budget_stops_between_bookings_and_the_rest_follow(
     assert unbounded == bounded
     assert unbounded[0] == "imported=6 updated=1 cancelled=1 unchanged=0 rejected=0"
     assert unbounded[2] == "imported=0 updated=0 cancelled=0 unchanged=8 rejected=0"
-    # Unbounded: one call a centre. Without a budget: wan-chai's rows MEP240001, B2,
-    # MEP240001, B3, B2, B4 in two calls (the first runs to B2's last row, the fifth: it may
-    # stop only before B4), kowloon-bay's two in two. A call stopping before any row: 8.
+    # A budget that never runs out: one call a centre. None at all: wan-chai's rows MEP240001,
+    # B2, MEP240001, B3, B2, B4 in two calls (the first runs to B2's last row, the fifth: it may
+    # stop only before B4), kowloon-bay's two in two. Calls stopping before any row: 8.
     assert (whole, cut) == (2, 4)
 
 
