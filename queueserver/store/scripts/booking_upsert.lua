@@ -119,27 +119,33 @@ local function held(current, fields, settled)
   return {outcome = 'held', ticket = current.ticket, fields = fields, settled = settled}
 end
 
--- The fields a row writes, as HSET takes them: the names set once a call, each row's values
--- put in, then the time and the source.
-local row_fields = {}
-for i, name in ipairs(names) do row_fields[2 * i - 1] = name end
-for i, value in ipairs({'updated_at', at, 'source', source}) do
-  row_fields[2 * #names + i] = value
+-- The fields a row writes, as HSET takes them: the names, each row's values put in, then what
+-- `tail` gives. Made once a call, when a row first needs them (not before: a call is a few rows
+-- within its budget, and a settled row writes nothing).
+local function with_names(tail)
+  local fields = {}
+  for i, name in ipairs(names) do fields[2 * i - 1] = name end
+  for i, value in ipairs(tail) do fields[2 * #names + i] = value end
+  return fields
 end
 
--- The same, and when and from what the booking was created: `created_at` and `created_source`
--- on the record of a booking new here stand for its history's first entry ('created', every
--- field), which bookings/history.py reads back as that entry. A list of one entry a booking
--- was a key of its own: without it, an imported booking takes a third less of Redis's memory.
-local created_fields = {}
-for i, name in ipairs(names) do created_fields[2 * i - 1] = name end
-for i, value in ipairs({'updated_at', at, 'source', source, 'created_at', at,
-                        'created_source', source}) do
-  created_fields[2 * #names + i] = value
-end
+local row_fields, created_fields
 
-local function write(row, fields)
-  fields = fields or row_fields
+-- The row written with the time and the source; `created`: and when and from what the booking
+-- was created, `created_at` and `created_source`, which on the record of a booking new here
+-- stand for its history's first entry ('created', every field; bookings/history.py reads it
+-- back as that entry). A list of one entry a booking was a key of its own: without it, an
+-- imported booking takes a third less of Redis's memory.
+local function write(row, created)
+  local fields
+  if created then
+    created_fields = created_fields or with_names({'updated_at', at, 'source', source,
+                                                   'created_at', at, 'created_source', source})
+    fields = created_fields
+  else
+    row_fields = row_fields or with_names({'updated_at', at, 'source', source})
+    fields = row_fields
+  end
   for i = 1, #names do fields[2 * i] = row[i + 1] end
   redis.call('HSET', booking_key, unpack(fields))
 end
@@ -149,7 +155,7 @@ end
 -- record, unless it has a history already (then as the history's next entry, as before).
 local function create(row)
   if redis.call('EXISTS', history_key) == 0 then
-    write(row, created_fields)
+    write(row, true)
   else
     write(row)
     record_created()
