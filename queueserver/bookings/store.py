@@ -132,8 +132,10 @@ class BookingStore:
         self._at = at
         self._script = r.register_script(lua.source("booking_upsert"))
         self._kiosk_keys: dict[str, bytes] = {}
+        # The rows a call, and what the calls took (`_adapt`): an estimate, which the importer's
+        # two batches in flight (two threads) may update at once; a lost update costs nothing.
         self._rows_a_call = ROWS_A_CALL
-        self._timed_rows = self._timed_us = 0.0  # what the calls took (`_adapt`)
+        self._timed_rows = self._timed_us = 0.0
 
     def apply(self, rows: Sequence[Booking | Upsert[Booking]]) -> list[Applied]:
         """Apply the rows in order (a plain Booking is an Upsert without `final`)."""
