@@ -30,8 +30,9 @@
 --         the file was applied before.
 -- ARGV[7] upsert: the call's budget in µs, or '' for none (a move's calls: one row each)
 -- Returns ok({rows = [one outcome a row applied, in the rows' order: all of them, or the first
---         ones when the budget ran out], us = the µs they took}). An outcome: 'settled' when the record already has the row's
---         fingerprint, or an earlier row of this call found its booking so (nothing written);
+--         ones when the budget ran out], us = the µs they took}). An outcome: 'settled' when
+--         the record already has the row's fingerprint, or an earlier row of this call found
+--         its booking so (nothing written);
 --         {outcome = 'held', ticket, fields, settled} for a checked-in booking the row would
 --         change; else for upsert 'imported' | 'updated' | 'cancelled' | 'unchanged', for
 --         move_out {before = the record before the move}.
